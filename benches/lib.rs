@@ -1,0 +1,1 @@
+//! Benchmarks for cordon live in `benches/`.

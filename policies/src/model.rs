@@ -1,0 +1,278 @@
+//! The validated [`Policy`]: meaning only, no JSON shape. Every backend consumes this.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::fs::FsRules;
+use crate::net::{DomainPattern, IpNet, Protocol};
+use crate::raw::RawPolicy;
+
+/// A validated, normalised policy. Build one with [`Policy::parse`] or [`Policy::from_raw`].
+///
+/// `Policy::default()` grants nothing:
+/// - no filesystem paths,
+/// - no network (egress default deny, ingress deny, no domains),
+/// - no environment variables,
+/// - no process command, no timeout, no limits beyond the backend's own,
+/// - no audit log, UI disabled.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Policy {
+    /// The MXC schema version, when given.
+    pub version: Option<SchemaVersion>,
+    /// The backend the config asks for, when given.
+    pub containment: Option<Containment>,
+    /// The process to run.
+    pub process: Process,
+    /// Effective filesystem rules.
+    pub filesystem: FsRules,
+    /// Network posture.
+    pub network: Network,
+    /// Environment passed to the tool.
+    pub env: Env,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Audit log settings.
+    pub audit: Audit,
+    /// UI rules (used by desktop backends; nothing to do for headless tools).
+    pub ui: Ui,
+    /// Backend-specific sections, parsed and kept for the backends that read them.
+    pub backends: BackendOptions,
+    /// The document this policy was built from, for round trips and `explain`.
+    pub raw: RawPolicy,
+}
+
+/// MXC schema version, compared by major.minor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaVersion {
+    /// Major.
+    pub major: u32,
+    /// Minor.
+    pub minor: u32,
+    /// As written.
+    pub text: String,
+}
+
+impl SchemaVersion {
+    /// True for 0.8 and later.
+    pub fn has_directional_network(&self) -> bool {
+        (self.major, self.minor) >= (0, 8)
+    }
+}
+
+/// The backend an MXC config asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Containment {
+    /// `process`: the host's native process sandbox.
+    Process,
+    /// `bubblewrap`.
+    Bubblewrap,
+    /// `seatbelt` or `macos_sandbox`.
+    Seatbelt,
+    /// `processcontainer` or `appcontainer`.
+    ProcessContainer,
+    /// `lxc` (cordon has no LXC backend; refused at run time).
+    Lxc,
+}
+
+/// `process`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Process {
+    /// The command line, if the policy names one.
+    pub command_line: Option<String>,
+    /// Working directory inside the sandbox.
+    pub cwd: Option<PathBuf>,
+    /// Wall-clock timeout; `None` means no timeout.
+    pub timeout: Option<Duration>,
+}
+
+/// Environment given to the tool. By default it is empty.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Env {
+    /// `process.env`, in order, as (name, value).
+    pub vars: Vec<(String, String)>,
+    /// `cordon.env.inherit`: host variables passed through when set.
+    pub inherit: Vec<String>,
+}
+
+/// `cordon.limits`. By default nothing beyond the backend's own ceilings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Limits {
+    /// Memory ceiling in bytes.
+    pub memory_bytes: Option<u64>,
+    /// CPU time.
+    pub cpu: Option<Duration>,
+    /// stdout plus stderr bytes passed through before output is cut.
+    pub max_output_bytes: Option<u64>,
+    /// Processes at once (native backends).
+    pub max_processes: Option<u64>,
+}
+
+/// `cordon.audit`. By default no audit log.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Audit {
+    /// Where events go.
+    pub path: Option<PathBuf>,
+    /// Also record grants used.
+    pub allows: bool,
+}
+
+/// `ui`. By default UI access is disabled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ui {
+    /// All UI access disabled.
+    pub disable: bool,
+    /// Clipboard: `none`, `read`, `write` or `all`.
+    pub clipboard: String,
+    /// UI injection allowed.
+    pub injection: bool,
+}
+
+impl Default for Ui {
+    fn default() -> Self {
+        Self { disable: true, clipboard: "none".into(), injection: false }
+    }
+}
+
+/// Backend-specific sections.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BackendOptions {
+    /// `seatbelt` / `macos_sandbox`.
+    pub seatbelt: Option<crate::raw::RawSeatbelt>,
+    /// `processContainer` / `appContainer`.
+    pub process_container: Option<crate::raw::RawProcessContainer>,
+    /// `lxc`.
+    pub lxc: Option<crate::raw::RawLxc>,
+    /// `experimental` keys, which cordon reads none of yet.
+    pub experimental: Vec<String>,
+}
+
+/// Allow or deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Allow.
+    Allow,
+    /// Deny (the default everywhere).
+    #[default]
+    Deny,
+}
+
+/// Which network shape the policy was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkShape {
+    /// No network section.
+    #[default]
+    None,
+    /// MXC's legacy fields.
+    Legacy,
+    /// 0.8 directional `egress`/`ingress`.
+    Directional,
+}
+
+/// The effective network posture, the same for every shape.
+///
+/// By default all egress and ingress is denied, no name resolves, and loopback, private and
+/// link-local ranges are denied unless a rule names them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Network {
+    /// The shape it was written in.
+    pub shape: NetworkShape,
+    /// Outbound rules.
+    pub egress: Egress,
+    /// Inbound rules.
+    pub ingress: Ingress,
+    /// Domain rules (`cordon.network` plus host names in legacy lists).
+    pub domains: DomainRules,
+    /// Legacy `allowLocalNetwork`: local ranges follow the rules instead of being denied.
+    pub allow_local_network: bool,
+    /// Legacy `proxy`, when given.
+    pub proxy: Option<Proxy>,
+    /// `runtimeConfig.networkProxy`, when given.
+    pub runtime_proxy: Option<String>,
+}
+
+impl Network {
+    /// True when every destination is allowed: default allow and no deny rule of any kind.
+    pub fn allows_all_egress(&self) -> bool {
+        self.egress.default == Action::Allow
+            && self.egress.deny.is_empty()
+            && self.domains.deny.is_empty()
+            && self.allow_local_network
+    }
+
+    /// True when nothing at all is allowed out.
+    pub fn denies_all_egress(&self) -> bool {
+        self.egress.default == Action::Deny && self.egress.allow.is_empty() && self.domains.allow.is_empty()
+    }
+}
+
+/// Outbound rules: deny beats allow; `default` applies when none matches.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Egress {
+    /// Action when no rule matches.
+    pub default: Action,
+    /// Allow rules.
+    pub allow: Vec<NetRule>,
+    /// Deny rules.
+    pub deny: Vec<NetRule>,
+}
+
+/// Inbound rules.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Ingress {
+    /// Inbound default.
+    pub default: Action,
+    /// Host loopback, both directions.
+    pub host_loopback: Action,
+}
+
+/// One address rule. An empty `to` matches every address; empty `ports` every port.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetRule {
+    /// Destinations.
+    pub to: Vec<Peer>,
+    /// Protocols and ports.
+    pub ports: Vec<PortSel>,
+    /// JSON pointer of the rule.
+    pub pointer: String,
+}
+
+/// A destination network minus exceptions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Peer {
+    /// The network.
+    pub net: IpNet,
+    /// Sub-networks not covered.
+    pub except: Vec<IpNet>,
+}
+
+/// A protocol and an inclusive port range (`None` = every port).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PortSel {
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Inclusive range.
+    pub ports: Option<(u16, u16)>,
+}
+
+/// Domain allow and deny lists.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DomainRules {
+    /// Allowed patterns with their pointers.
+    pub allow: Vec<(DomainPattern, String)>,
+    /// Denied patterns with their pointers; deny beats allow.
+    pub deny: Vec<(DomainPattern, String)>,
+}
+
+/// Legacy `network.proxy`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Proxy {
+    /// An external proxy on a loopback port.
+    Localhost(u16),
+    /// MXC's built-in test proxy.
+    BuiltinTestServer,
+    /// A proxy URL.
+    Url(String),
+}

@@ -1,0 +1,266 @@
+//! Network value types: CIDRs, port selectors and domain patterns, each parsed once.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+/// An IP network: an address with no host bits set and a prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+/// Why a CIDR was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CidrError {
+    /// Not an address/prefix.
+    Syntax,
+    /// Valid except for bits set after the prefix; carries the network meant.
+    HostBits(IpNet),
+}
+
+impl IpNet {
+    /// The network `addr/prefix`, or `None` when the prefix is too long or host bits are set.
+    pub fn new(addr: IpAddr, prefix: u8) -> Option<Self> {
+        let net = Self::truncating(addr, prefix)?;
+        (net.addr == addr).then_some(net)
+    }
+
+    fn truncating(addr: IpAddr, prefix: u8) -> Option<Self> {
+        match addr {
+            IpAddr::V4(a) if prefix <= 32 => {
+                let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+                Some(Self { addr: IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask)), prefix })
+            }
+            IpAddr::V6(a) if prefix <= 128 => {
+                let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+                Some(Self { addr: IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask)), prefix })
+            }
+            _ => None,
+        }
+    }
+
+    /// Parses `a.b.c.d/n` or `x::y/n`; a bare address is a single-host network.
+    pub fn parse(s: &str) -> Result<Self, CidrError> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => {
+                if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.len() > 3 {
+                    return Err(CidrError::Syntax);
+                }
+                let addr = IpAddr::from_str(a).map_err(|_| CidrError::Syntax)?;
+                let prefix: u8 = p.parse().map_err(|_| CidrError::Syntax)?;
+                (addr, prefix)
+            }
+            None => {
+                let addr = IpAddr::from_str(s).map_err(|_| CidrError::Syntax)?;
+                (addr, if addr.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let net = Self::truncating(addr, prefix).ok_or(CidrError::Syntax)?;
+        if net.addr != addr {
+            return Err(CidrError::HostBits(net));
+        }
+        Ok(net)
+    }
+
+    /// The network address.
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    /// The prefix length.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// True when `ip` lies in this network. An IPv4-mapped IPv6 address is checked as IPv4.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical_ip(ip);
+        match (self.addr, ip) {
+            (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => {
+                Self::truncating(ip, self.prefix).is_some_and(|n| n.addr == self.addr)
+            }
+            _ => false,
+        }
+    }
+
+    /// True when `other` lies wholly inside this network.
+    pub fn covers(&self, other: &IpNet) -> bool {
+        other.prefix >= self.prefix && self.contains(other.addr)
+    }
+}
+
+/// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as the IPv4 address it carries; other
+/// addresses unchanged.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => ip,
+        },
+        IpAddr::V4(_) => ip,
+    }
+}
+
+impl fmt::Display for IpNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// A domain pattern: a name matched by whole labels, or `*.name` matching one or more labels
+/// in front of `name`. Stored lower-case without a trailing dot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DomainPattern {
+    suffix: String,
+    wildcard: bool,
+}
+
+impl DomainPattern {
+    /// Parses a pattern; the error says why it is refused.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let lower = s.trim_end_matches('.').to_ascii_lowercase();
+        if lower.is_empty() {
+            return Err("it is empty".into());
+        }
+        let (wildcard, rest) = match lower.strip_prefix("*.") {
+            Some(rest) => (true, rest.to_string()),
+            None => (false, lower.clone()),
+        };
+        if rest.contains('*') {
+            return Err("`*` may only stand alone as the first label, as in *.example.com".into());
+        }
+        if rest.parse::<IpAddr>().is_ok() {
+            return Err("it is an IP address; put addresses in network.egress rules".into());
+        }
+        check_hostname(&rest)?;
+        Ok(Self { suffix: rest, wildcard })
+    }
+
+    /// True when `name` matches: case-insensitive, trailing dot ignored, whole labels only.
+    pub fn matches(&self, name: &str) -> bool {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        if self.wildcard {
+            name.len() > self.suffix.len() + 1
+                && name.ends_with(&self.suffix)
+                && name.as_bytes()[name.len() - self.suffix.len() - 1] == b'.'
+        } else {
+            name == self.suffix
+        }
+    }
+
+    /// True for `*.name` patterns.
+    pub fn is_wildcard(&self) -> bool {
+        self.wildcard
+    }
+}
+
+impl fmt::Display for DomainPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.wildcard { write!(f, "*.{}", self.suffix) } else { f.write_str(&self.suffix) }
+    }
+}
+
+/// Checks a lower-case host name without a trailing dot.
+pub(crate) fn check_hostname(name: &str) -> Result<(), String> {
+    if name.len() > 253 {
+        return Err("it is longer than 253 characters".into());
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err("it has an empty label".into());
+        }
+        if label.len() > 63 {
+            return Err(format!("label `{label}` is longer than 63 characters"));
+        }
+        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(format!("label `{label}` has characters other than letters, digits, `-` and `_`"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("label `{label}` starts or ends with `-`"));
+        }
+    }
+    Ok(())
+}
+
+/// Transport protocol of a port selector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// ICMP.
+    Icmp,
+    /// Any protocol.
+    Any,
+}
+
+impl Protocol {
+    /// True when a selector of this protocol covers traffic of `proto`.
+    pub fn covers(self, proto: Protocol) -> bool {
+        self == Protocol::Any || self == proto
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Icmp => "icmp",
+            Protocol::Any => "any",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_parses_and_refuses_host_bits() {
+        assert_eq!(IpNet::parse("10.0.0.0/8").map(|n| n.to_string()), Ok("10.0.0.0/8".into()));
+        assert_eq!(
+            IpNet::parse("10.0.0.1/8"),
+            Err(CidrError::HostBits(IpNet::parse("10.0.0.0/8").unwrap_or_else(|_| unreachable!())))
+        );
+        assert_eq!(IpNet::parse("10.0.0.0/33"), Err(CidrError::Syntax));
+        assert_eq!(IpNet::parse("10.0.0.0/"), Err(CidrError::Syntax));
+        assert_eq!(IpNet::parse("example.com/8"), Err(CidrError::Syntax));
+        assert!(IpNet::parse("2606:50c0::/32").is_ok());
+        assert!(matches!(IpNet::parse("2606:50c0::1/32"), Err(CidrError::HostBits(_))));
+        assert_eq!(IpNet::parse("1.2.3.4").map(|n| n.prefix()), Ok(32));
+    }
+
+    #[test]
+    fn cidr_contains_checks_mapped_ipv6_as_ipv4() {
+        let net = IpNet::parse("127.0.0.0/8").unwrap_or_else(|_| unreachable!());
+        assert!(net.contains("127.0.0.1".parse().unwrap_or_else(|_| unreachable!())));
+        assert!(net.contains("::ffff:127.0.0.1".parse().unwrap_or_else(|_| unreachable!())));
+        assert!(!net.contains("128.0.0.1".parse().unwrap_or_else(|_| unreachable!())));
+        assert!(!net.contains("::1".parse().unwrap_or_else(|_| unreachable!())));
+        let all = IpNet::parse("0.0.0.0/0").unwrap_or_else(|_| unreachable!());
+        assert!(all.contains("8.8.8.8".parse().unwrap_or_else(|_| unreachable!())));
+    }
+
+    #[test]
+    fn domain_patterns_match_whole_labels() {
+        let p = DomainPattern::parse("*.Example.com.").unwrap_or_else(|_| unreachable!());
+        assert!(p.matches("a.example.com"));
+        assert!(p.matches("a.b.EXAMPLE.com."));
+        assert!(!p.matches("example.com"));
+        assert!(!p.matches("evilexample.com"));
+        assert!(!p.matches("example.com.evil"));
+        let exact = DomainPattern::parse("example.com").unwrap_or_else(|_| unreachable!());
+        assert!(exact.matches("EXAMPLE.com."));
+        assert!(!exact.matches("a.example.com"));
+        assert!(DomainPattern::parse("a.*.com").is_err());
+        assert!(DomainPattern::parse("*").is_err());
+        assert!(DomainPattern::parse("10.0.0.1").is_err());
+        assert!(DomainPattern::parse("exa mple.com").is_err());
+        assert!(DomainPattern::parse("-a.com").is_err());
+    }
+}

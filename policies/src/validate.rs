@@ -1,0 +1,554 @@
+//! `RawPolicy` → [`Policy`]: every check, every problem reported at once with its pointer.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{PolicyError, PolicyErrorKind as K, PolicyErrors};
+use crate::fs::{Access, FsRules, HostEnv, PathEntry, PolicyPath, parse_path};
+use crate::model::*;
+use crate::net::{CidrError, DomainPattern, IpNet, Protocol, check_hostname};
+use crate::raw::*;
+
+/// Collects problems while walking the document.
+struct Ctx {
+    errors: Vec<PolicyError>,
+}
+
+impl Ctx {
+    fn err(&mut self, pointer: impl Into<String>, kind: K) {
+        self.errors.push(PolicyError::new(pointer, kind));
+    }
+}
+
+/// Escapes one JSON-pointer segment (RFC 6901).
+fn seg(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// Validates and normalises `raw` into a [`Policy`], resolving paths with `host`.
+///
+/// # Errors
+/// Every problem found, each with its JSON pointer and what to do.
+pub fn validate(raw: &RawPolicy, host: &dyn HostEnv) -> Result<Policy, PolicyErrors> {
+    let mut cx = Ctx { errors: Vec::new() };
+
+    let version = raw.version.as_deref().and_then(|v| parse_version(&mut cx, v));
+    let v08 = version.as_ref().is_some_and(SchemaVersion::has_directional_network);
+
+    if raw.phase.is_some() {
+        cx.err("/phase", K::StateAwareField { field: "phase" });
+    }
+    if raw.sandbox_id.is_some() {
+        cx.err("/sandboxId", K::StateAwareField { field: "sandboxId" });
+    }
+    if raw.experimental.is_some() && !v08 {
+        cx.err("/experimental", K::NeedsVersion08 { field: "experimental" });
+    }
+    if raw.seatbelt.is_some() && raw.macos_sandbox.is_some() {
+        cx.err("/macos_sandbox", K::DuplicateAlias { name: "seatbelt", alias: "macos_sandbox" });
+    }
+    if raw.process_container.is_some() && raw.app_container.is_some() {
+        cx.err("/appContainer", K::DuplicateAlias { name: "processContainer", alias: "appContainer" });
+    }
+    if let Some(lxc) = &raw.lxc {
+        match (&lxc.distribution, &lxc.release) {
+            (Some(_), None) => cx.err("/lxc", K::IncompleteLxc { missing: "release" }),
+            (None, Some(_)) => cx.err("/lxc", K::IncompleteLxc { missing: "distribution" }),
+            _ => {}
+        }
+    }
+    let containment = raw.containment.as_deref().and_then(|c| parse_containment(&mut cx, c));
+    let (pc, pc_ptr) = match (&raw.process_container, &raw.app_container) {
+        (Some(pc), _) => (Some(pc), "/processContainer"),
+        (None, Some(ac)) => (Some(ac), "/appContainer"),
+        (None, None) => (None, ""),
+    };
+    if let Some(pc) = pc {
+        check_capabilities(&mut cx, pc, pc_ptr);
+    }
+
+    let (process, mut env) = check_process(&mut cx, raw.process.as_ref());
+    let entries = check_filesystem(&mut cx, raw.filesystem.as_ref());
+    let mut network = check_network(&mut cx, raw.network.as_ref(), v08);
+    if let Some(proxy) = raw.runtime_config.as_ref().and_then(|r| r.network_proxy.as_ref()) {
+        if check_proxy_url(proxy) {
+            network.runtime_proxy = Some(proxy.clone());
+        } else {
+            cx.err("/runtimeConfig/networkProxy", K::BadUrl { value: proxy.clone() });
+        }
+    }
+    let mut limits = Limits::default();
+    let mut audit = Audit::default();
+    if let Some(c) = &raw.cordon {
+        check_cordon(&mut cx, c, &mut network, &mut limits, &mut env, &mut audit);
+    }
+    let ui = raw.ui.as_ref().map_or_else(Ui::default, |u| Ui {
+        disable: u.disable.unwrap_or(true),
+        clipboard: match u.clipboard {
+            None | Some(RawClipboard::None) => "none",
+            Some(RawClipboard::Read) => "read",
+            Some(RawClipboard::Write) => "write",
+            Some(RawClipboard::All) => "all",
+        }
+        .into(),
+        injection: u.injection.unwrap_or(false),
+    });
+
+    let filesystem = match FsRules::normalise(entries, host) {
+        Ok(fs) => fs,
+        Err(errs) => {
+            cx.errors.extend(errs);
+            FsRules::default()
+        }
+    };
+    if !cx.errors.is_empty() {
+        return Err(PolicyErrors(cx.errors));
+    }
+    Ok(Policy {
+        version,
+        containment,
+        process,
+        filesystem,
+        network,
+        env,
+        limits,
+        audit,
+        ui,
+        backends: BackendOptions {
+            seatbelt: raw.seatbelt.clone().or_else(|| raw.macos_sandbox.clone()),
+            process_container: pc.cloned(),
+            lxc: raw.lxc.clone(),
+            experimental: raw.experimental.as_ref().map(|m| m.keys().cloned().collect()).unwrap_or_default(),
+        },
+        raw: raw.clone(),
+    })
+}
+
+fn parse_version(cx: &mut Ctx, v: &str) -> Option<SchemaVersion> {
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let mut parts = core.split('.');
+    let num = |p: Option<&str>| {
+        p.and_then(|s| {
+            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u32>().ok()).flatten()
+        })
+    };
+    let major = num(parts.next());
+    let minor = num(parts.next());
+    let patch_ok = parts.next().is_none_or(|p| num(Some(p)).is_some()) && parts.next().is_none();
+    match (major, minor) {
+        (Some(0), Some(minor @ 6..=8)) if patch_ok => Some(SchemaVersion { major: 0, minor, text: v.into() }),
+        _ => {
+            cx.err("/version", K::UnsupportedVersion { found: v.into() });
+            None
+        }
+    }
+}
+
+fn parse_containment(cx: &mut Ctx, c: &str) -> Option<Containment> {
+    Some(match c {
+        "process" => Containment::Process,
+        "bubblewrap" => Containment::Bubblewrap,
+        "seatbelt" | "macos_sandbox" => Containment::Seatbelt,
+        "processcontainer" | "appcontainer" => Containment::ProcessContainer,
+        "lxc" => Containment::Lxc,
+        _ => {
+            cx.err("/containment", K::BadContainment { value: c.into() });
+            return None;
+        }
+    })
+}
+
+fn check_capabilities(cx: &mut Ctx, pc: &RawProcessContainer, base: &str) {
+    for (i, cap) in pc.capabilities.iter().flatten().enumerate() {
+        let ptr = format!("{base}/capabilities/{i}");
+        let lower = cap.to_ascii_lowercase();
+        if cap.contains(',') {
+            cx.err(
+                ptr,
+                K::BadCapability {
+                    message: format!("capability `{cap}` contains a comma; list one capability per entry"),
+                },
+            );
+        } else if lower == "learningmodelogging" || lower == "permissivelearningmode" {
+            cx.err(
+                ptr,
+                K::BadCapability {
+                    message: format!("capability `{cap}` is reserved; use `learningMode` or `--audit` instead"),
+                },
+            );
+        } else if cap.trim().is_empty() {
+            cx.err(ptr, K::EmptyString { field: "capabilities[]" });
+        }
+    }
+}
+
+fn check_process(cx: &mut Ctx, p: Option<&RawProcess>) -> (Process, Env) {
+    let mut process = Process::default();
+    let mut env = Env::default();
+    let Some(p) = p else { return (process, env) };
+    process.command_line = p.command_line.clone();
+    if let Some(cwd) = &p.cwd {
+        match parse_path(cwd) {
+            Ok(PolicyPath::Absolute(path)) => process.cwd = Some(path),
+            Ok(PolicyPath::Windows(w)) => process.cwd = Some(PathBuf::from(w)),
+            Ok(PolicyPath::Home(_)) => cx.err("/process/cwd", K::RelativePath { path: cwd.clone() }),
+            Err(kind) => cx.err("/process/cwd", kind),
+        }
+    }
+    for (i, kv) in p.env.iter().flatten().enumerate() {
+        match kv.split_once('=') {
+            Some((k, v)) if valid_env_name(k) && !v.contains('\0') => env.vars.push((k.into(), v.into())),
+            _ => cx.err(format!("/process/env/{i}"), K::BadEnv { value: kv.clone() }),
+        }
+    }
+    match p.timeout {
+        Some(t) if t > u64::from(u32::MAX) => cx.err(
+            "/process/timeout",
+            K::OutOfRange { value: t, expected: "timeout is 0 (none) to 4294967295 milliseconds" },
+        ),
+        Some(0) | None => {}
+        Some(t) => process.timeout = Some(Duration::from_millis(t)),
+    }
+    (process, env)
+}
+
+fn valid_env_name(k: &str) -> bool {
+    !k.is_empty() && !k.contains('=') && !k.contains('\0')
+}
+
+fn check_filesystem(cx: &mut Ctx, f: Option<&RawFilesystem>) -> Vec<PathEntry> {
+    let mut entries = Vec::new();
+    let Some(f) = f else { return entries };
+    let lists = [
+        ("readwritePaths", &f.readwrite_paths, Access::ReadWrite),
+        ("readonlyPaths", &f.readonly_paths, Access::ReadOnly),
+        ("deniedPaths", &f.denied_paths, Access::Deny),
+    ];
+    for (name, list, access) in lists {
+        for (i, p) in list.iter().flatten().enumerate() {
+            let pointer = format!("/filesystem/{name}/{i}");
+            match parse_path(p) {
+                Ok(path) => entries.push(PathEntry { path, access, pointer }),
+                Err(kind) => cx.err(pointer, kind),
+            }
+        }
+    }
+    entries
+}
+
+fn check_network(cx: &mut Ctx, n: Option<&RawNetwork>, v08: bool) -> Network {
+    let mut net = Network::default();
+    let Some(n) = n else { return net };
+    let legacy: Vec<&str> = [
+        ("defaultPolicy", n.default_policy.is_some()),
+        ("enforcementMode", n.enforcement_mode.is_some()),
+        ("allowedHosts", n.allowed_hosts.is_some()),
+        ("blockedHosts", n.blocked_hosts.is_some()),
+        ("allowLocalNetwork", n.allow_local_network.is_some()),
+        ("proxy", n.proxy.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, present)| present.then_some(k))
+    .collect();
+    let directional: Vec<&str> = [("egress", n.egress.is_some()), ("ingress", n.ingress.is_some())]
+        .into_iter()
+        .filter_map(|(k, present)| present.then_some(k))
+        .collect();
+    if !directional.is_empty() && !v08 {
+        for d in &directional {
+            let field = if *d == "egress" { "network.egress" } else { "network.ingress" };
+            cx.err(format!("/network/{d}"), K::NeedsVersion08 { field });
+        }
+    }
+    if !legacy.is_empty() && !directional.is_empty() {
+        cx.err("/network", K::MixedNetworkShapes { legacy: legacy.join(", "), directional: directional.join(", ") });
+    }
+    if !directional.is_empty() {
+        net.shape = NetworkShape::Directional;
+        if let Some(e) = &n.egress {
+            net.egress.default = action(e.default);
+            net.egress.allow = check_rules(cx, e.allow.as_deref(), "/network/egress/allow");
+            net.egress.deny = check_rules(cx, e.deny.as_deref(), "/network/egress/deny");
+        }
+        if let Some(i) = &n.ingress {
+            net.ingress.default = action(i.default);
+            net.ingress.host_loopback = action(i.host_loopback);
+        }
+    } else if !legacy.is_empty() {
+        net.shape = NetworkShape::Legacy;
+        net.egress.default = match n.default_policy {
+            Some(RawLegacyDefault::Allow) => Action::Allow,
+            Some(RawLegacyDefault::Block) | None => Action::Deny,
+        };
+        net.allow_local_network = n.allow_local_network.unwrap_or(false);
+        if net.allow_local_network {
+            net.ingress.default = Action::Allow;
+            net.ingress.host_loopback = Action::Allow;
+        }
+        legacy_hosts(
+            cx,
+            n.allowed_hosts.as_deref(),
+            "/network/allowedHosts",
+            &mut net.egress.allow,
+            &mut net.domains.allow,
+        );
+        legacy_hosts(
+            cx,
+            n.blocked_hosts.as_deref(),
+            "/network/blockedHosts",
+            &mut net.egress.deny,
+            &mut net.domains.deny,
+        );
+        if let Some(p) = &n.proxy {
+            net.proxy = check_proxy(cx, p);
+        }
+    }
+    net
+}
+
+fn action(a: Option<RawAction>) -> Action {
+    match a {
+        Some(RawAction::Allow) => Action::Allow,
+        Some(RawAction::Deny) | None => Action::Deny,
+    }
+}
+
+fn legacy_hosts(
+    cx: &mut Ctx,
+    hosts: Option<&[String]>,
+    base: &str,
+    rules: &mut Vec<NetRule>,
+    domains: &mut Vec<(DomainPattern, String)>,
+) {
+    for (i, h) in hosts.unwrap_or_default().iter().enumerate() {
+        let pointer = format!("{base}/{i}");
+        let looks_ip = h.parse::<IpAddr>().is_ok()
+            || (h.contains('/') && h.split('/').next().is_some_and(|a| a.parse::<IpAddr>().is_ok()));
+        if looks_ip {
+            match IpNet::parse(h) {
+                Ok(net) => rules.push(NetRule { to: vec![Peer { net, except: vec![] }], ports: vec![], pointer }),
+                Err(e) => cx.err(pointer, cidr_error(h, e)),
+            }
+        } else {
+            match DomainPattern::parse(h) {
+                Ok(p) => domains.push((p, pointer)),
+                Err(_) => cx.err(pointer, K::BadHost { value: h.clone() }),
+            }
+        }
+    }
+}
+
+fn cidr_error(value: &str, e: CidrError) -> K {
+    match e {
+        CidrError::Syntax => K::BadCidr { value: value.into() },
+        CidrError::HostBits(net) => K::CidrHostBits { value: value.into(), network: net.to_string() },
+    }
+}
+
+fn check_rules(cx: &mut Ctx, rules: Option<&[RawNetRule]>, base: &str) -> Vec<NetRule> {
+    let mut out = Vec::new();
+    for (i, r) in rules.unwrap_or_default().iter().enumerate() {
+        let rp = format!("{base}/{i}");
+        let mut to = Vec::new();
+        if let Some(peers) = &r.to {
+            if peers.is_empty() {
+                cx.err(format!("{rp}/to"), K::EmptyList { field: "to" });
+            }
+            for (j, peer) in peers.iter().enumerate() {
+                let pp = format!("{rp}/to/{j}");
+                let net = match IpNet::parse(&peer.cidr) {
+                    Ok(net) => Some(net),
+                    Err(e) => {
+                        cx.err(format!("{pp}/cidr"), cidr_error(&peer.cidr, e));
+                        None
+                    }
+                };
+                let mut except = Vec::new();
+                for (k, ex) in peer.except.iter().flatten().enumerate() {
+                    let ep = format!("{pp}/except/{k}");
+                    match IpNet::parse(ex) {
+                        Ok(exnet) => match net {
+                            Some(net) if !net.covers(&exnet) => {
+                                cx.err(ep, K::ExceptOutsidePeer { value: ex.clone(), peer: peer.cidr.clone() })
+                            }
+                            _ => except.push(exnet),
+                        },
+                        Err(e) => cx.err(ep, cidr_error(ex, e)),
+                    }
+                }
+                if let Some(net) = net {
+                    to.push(Peer { net, except });
+                }
+            }
+        }
+        let mut ports = Vec::new();
+        if let Some(ps) = &r.ports {
+            if ps.is_empty() {
+                cx.err(format!("{rp}/ports"), K::EmptyList { field: "ports" });
+            }
+            for (j, p) in ps.iter().enumerate() {
+                if let Some(sel) = check_port(cx, p, &format!("{rp}/ports/{j}")) {
+                    ports.push(sel);
+                }
+            }
+        }
+        out.push(NetRule { to, ports, pointer: rp });
+    }
+    out
+}
+
+fn check_port(cx: &mut Ctx, p: &RawPort, pp: &str) -> Option<PortSel> {
+    let protocol = match p.protocol {
+        Some(RawProtocol::Tcp) => Protocol::Tcp,
+        Some(RawProtocol::Udp) => Protocol::Udp,
+        Some(RawProtocol::Icmp) => Protocol::Icmp,
+        Some(RawProtocol::Any) | None => Protocol::Any,
+    };
+    let before = cx.errors.len();
+    if protocol == Protocol::Icmp && (p.port.is_some() || p.end_port.is_some()) {
+        cx.err(pp.to_string(), K::IcmpWithPorts);
+    }
+    let in_range = |v: i64| (1..=65535).contains(&v);
+    if let Some(v) = p.port.filter(|v| !in_range(*v)) {
+        cx.err(format!("{pp}/port"), K::PortRange { value: v });
+    }
+    if let Some(v) = p.end_port.filter(|v| !in_range(*v)) {
+        cx.err(format!("{pp}/endPort"), K::PortRange { value: v });
+    }
+    match (p.port, p.end_port) {
+        (None, Some(_)) => cx.err(
+            format!("{pp}/endPort"),
+            K::BadPortRange { message: "endPort needs port; add the first port of the range".into() },
+        ),
+        (Some(a), Some(b)) if b < a => cx.err(
+            format!("{pp}/endPort"),
+            K::BadPortRange { message: format!("endPort {b} is below port {a}; the range is port..=endPort") },
+        ),
+        _ => {}
+    }
+    if cx.errors.len() != before {
+        return None;
+    }
+    let ports = p.port.map(|a| (a as u16, p.end_port.unwrap_or(a) as u16));
+    Some(PortSel { protocol, ports })
+}
+
+fn check_proxy(cx: &mut Ctx, p: &RawProxy) -> Option<Proxy> {
+    let forms = usize::from(p.localhost.is_some())
+        + usize::from(p.builtin_test_server.is_some())
+        + usize::from(p.url.is_some());
+    if forms != 1 {
+        cx.err("/network/proxy", K::ProxyForms { found: forms });
+        return None;
+    }
+    if let Some(port) = p.localhost {
+        if !(1..=65535).contains(&port) {
+            cx.err("/network/proxy/localhost", K::PortRange { value: port });
+            return None;
+        }
+        return Some(Proxy::Localhost(port as u16));
+    }
+    if let Some(url) = &p.url {
+        if !check_proxy_url(url) {
+            cx.err("/network/proxy/url", K::BadUrl { value: url.clone() });
+            return None;
+        }
+        return Some(Proxy::Url(url.clone()));
+    }
+    p.builtin_test_server.map(|_| Proxy::BuiltinTestServer)
+}
+
+/// `scheme://host:port[/]` with a known scheme and a port in range.
+fn check_proxy_url(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else { return false };
+    if !matches!(scheme, "http" | "https" | "socks5" | "socks5h") {
+        return false;
+    }
+    let authority = rest.trim_end_matches('/');
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (h, p),
+        None => return false,
+    };
+    let port_ok = p_u16(port).is_some_and(|p| p != 0);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host_ok = host.parse::<IpAddr>().is_ok() || check_hostname(&host.to_ascii_lowercase()).is_ok();
+    port_ok && host_ok && !authority.contains('/') && !authority.contains('@')
+}
+
+fn p_u16(s: &str) -> Option<u16> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) { None } else { s.parse().ok() }
+}
+
+fn check_cordon(cx: &mut Ctx, c: &RawCordon, net: &mut Network, limits: &mut Limits, env: &mut Env, audit: &mut Audit) {
+    if let Some(n) = &c.network {
+        for (list, name, out) in [
+            (&n.allow_domains, "allowDomains", &mut net.domains.allow),
+            (&n.deny_domains, "denyDomains", &mut net.domains.deny),
+        ] {
+            for (i, d) in list.iter().flatten().enumerate() {
+                let pointer = format!("/cordon/network/{name}/{i}");
+                match DomainPattern::parse(d) {
+                    Ok(p) => out.push((p, pointer)),
+                    Err(reason) => cx.err(pointer, K::BadDomain { value: d.clone(), reason }),
+                }
+            }
+        }
+    }
+    if let Some(l) = &c.limits {
+        let positive = |cx: &mut Ctx, v: Option<u64>, name: &str, expected: &'static str| match v {
+            Some(0) => {
+                cx.err(format!("/cordon/limits/{name}"), K::OutOfRange { value: 0, expected });
+                None
+            }
+            other => other,
+        };
+        limits.memory_bytes =
+            positive(cx, l.memory_bytes, "memoryBytes", "memoryBytes is at least 1; omit it for no limit");
+        limits.cpu =
+            positive(cx, l.cpu_ms, "cpuMs", "cpuMs is at least 1; omit it for no limit").map(Duration::from_millis);
+        limits.max_output_bytes = l.max_output_bytes;
+        limits.max_processes =
+            positive(cx, l.max_processes, "maxProcesses", "maxProcesses is at least 1; omit it for no limit");
+    }
+    if let Some(e) = &c.env {
+        for (i, name) in e.inherit.iter().flatten().enumerate() {
+            if valid_env_name(name) {
+                env.inherit.push(name.clone());
+            } else {
+                cx.err(format!("/cordon/env/inherit/{i}"), K::BadEnvName { value: name.clone() });
+            }
+        }
+    }
+    if let Some(a) = &c.audit {
+        audit.allows = a.allows.unwrap_or(false);
+        if let Some(p) = &a.path {
+            match parse_path(p) {
+                Ok(PolicyPath::Absolute(path)) => audit.path = Some(path),
+                Ok(_) => cx.err("/cordon/audit/path", K::RelativePath { path: p.clone() }),
+                // A relative audit path is relative to the caller's working directory.
+                Err(K::RelativePath { .. }) => audit.path = Some(PathBuf::from(p)),
+                Err(kind) => cx.err("/cordon/audit/path", kind),
+            }
+        }
+    }
+}
+
+/// Turns a serde path (`a.b[0].c`) into a JSON pointer (`/a/b/0/c`).
+pub(crate) fn pointer_from_serde_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for s in path.iter() {
+        out.push('/');
+        match s {
+            Segment::Seq { index } => out.push_str(&index.to_string()),
+            Segment::Map { key } | Segment::Enum { variant: key } => out.push_str(&seg(key)),
+            Segment::Unknown => out.push('?'),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

@@ -1,0 +1,93 @@
+//! Pure per-backend plans compiled from a [`cordon_policy::Policy`].
+//!
+//! A plan is data: what a backend will do, computed without a syscall, printable with
+//! `cordon policy explain --backend B`, and testable on every OS. Only the runtime's apply
+//! step has side effects. This crate does not depend on Wasmtime, so it builds for every
+//! target cordon supports.
+#![deny(missing_docs)]
+
+pub mod wasi;
+
+use cordon_policy::Policy;
+
+/// The backends cordon knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// In-process Wasmtime with cordon's WASI layers.
+    Wasm,
+    /// Linux: bubblewrap + seccomp + landlock.
+    Bubblewrap,
+    /// Linux: landlock + seccomp without namespaces.
+    Landlock,
+    /// macOS Seatbelt.
+    Seatbelt,
+    /// Windows restricted token / AppContainer.
+    Windows,
+}
+
+impl Backend {
+    /// Every backend, in the order `cordon backends` lists them.
+    pub const ALL: [Backend; 5] =
+        [Backend::Wasm, Backend::Bubblewrap, Backend::Landlock, Backend::Seatbelt, Backend::Windows];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Wasm => "wasm",
+            Backend::Bubblewrap => "bubblewrap",
+            Backend::Landlock => "landlock",
+            Backend::Seatbelt => "seatbelt",
+            Backend::Windows => "windows",
+        }
+    }
+
+    /// Parses a command-line name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A backend's plan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// The WebAssembly plan.
+    Wasm(wasi::WasiPlan),
+}
+
+/// Why a policy cannot be planned for a backend.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// A rule this backend cannot enforce. cordon refuses instead of weakening the policy.
+    #[error("{backend} cannot enforce {rule}: {reason}")]
+    Unenforceable {
+        /// The backend.
+        backend: Backend,
+        /// JSON pointer of the rule.
+        rule: String,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// The backend's planner is not part of this build yet.
+    #[error("backend {0} is not available in this build of cordon; use --backend wasm")]
+    NotBuilt(Backend),
+}
+
+/// Compiles `policy` into `backend`'s plan.
+///
+/// # Errors
+/// [`PlanError::Unenforceable`] naming the first rule the backend cannot enforce.
+pub fn plan(policy: &Policy, backend: Backend) -> Result<Plan, PlanError> {
+    match backend {
+        Backend::Wasm => wasi::plan(policy).map(Plan::Wasm),
+        Backend::Bubblewrap | Backend::Landlock | Backend::Seatbelt | Backend::Windows => {
+            Err(PlanError::NotBuilt(backend))
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! `Policy` → [`WasiPlan`]: what the WebAssembly backend grants a tool.
+//!
+//! Every effective filesystem rule that grants access becomes a preopen at the same path in
+//! the guest, backed by the rule's host object. Denied paths inside a preopen are not
+//! preopens: cordon-host's filesystem layer refuses them on every path-taking call, using
+//! the same [`FsRules`](cordon_policy::FsRules) the plan was built from.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cordon_policy::{Access, FsRules, Policy};
+
+use crate::{Backend, PlanError};
+
+/// One preopened directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preopen {
+    /// Path the guest sees.
+    pub guest: PathBuf,
+    /// Host directory backing it.
+    pub host: PathBuf,
+    /// Read-only or read-write (the most the layer can grant below it).
+    pub access: Access,
+    /// JSON pointer of the granting rule.
+    pub pointer: String,
+}
+
+/// What a wasm tool is given. Nothing else reaches it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WasiPlan {
+    /// Preopened directories, shallow to deep.
+    pub preopens: Vec<Preopen>,
+    /// The rules the filesystem layer checks every path against.
+    pub fs: FsRules,
+    /// Variables set from `process.env`.
+    pub env: Vec<(String, String)>,
+    /// Host variables passed through when set (`cordon.env.inherit`).
+    pub inherit_env: Vec<String>,
+    /// Guest working directory.
+    pub cwd: Option<PathBuf>,
+    /// Wall-clock timeout.
+    pub timeout: Option<Duration>,
+    /// CPU-time budget.
+    pub cpu: Option<Duration>,
+    /// Linear-memory and table ceiling, bytes.
+    pub memory_bytes: Option<u64>,
+    /// Output cap, bytes of stdout plus stderr.
+    pub max_output_bytes: Option<u64>,
+}
+
+/// Builds the wasm plan.
+///
+/// # Errors
+/// [`PlanError::Unenforceable`] for Windows paths on a Unix host (and the reverse).
+///
+/// # Caveats
+/// The network section is not planned yet: a wasm tool gets no sockets and no name lookups,
+/// whatever the policy allows (stricter than asked, never looser).
+pub fn plan(policy: &Policy) -> Result<WasiPlan, PlanError> {
+    if let Some(entry) = policy.filesystem.foreign().first() {
+        return Err(PlanError::Unenforceable {
+            backend: Backend::Wasm,
+            rule: entry.pointer.clone(),
+            reason: "the path is for another operating system; remove it or run on that OS".into(),
+        });
+    }
+    let preopens = policy
+        .filesystem
+        .rules()
+        .iter()
+        .filter(|r| r.access != Access::Deny)
+        .map(|r| Preopen { guest: r.path.clone(), host: r.host.clone(), access: r.access, pointer: r.pointer.clone() })
+        .collect();
+    Ok(WasiPlan {
+        preopens,
+        fs: policy.filesystem.clone(),
+        env: policy.env.vars.clone(),
+        inherit_env: policy.env.inherit.clone(),
+        cwd: policy.process.cwd.clone(),
+        timeout: policy.process.timeout,
+        cpu: policy.limits.cpu,
+        memory_bytes: policy.limits.memory_bytes,
+        max_output_bytes: policy.limits.max_output_bytes,
+    })
+}

@@ -1,0 +1,70 @@
+//! The `cordon` command line: a thin enum of subcommands, one file each.
+
+mod common;
+mod policy;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use common::{ErrorFormat, PolicyArgs};
+
+use crate::RuntimeError;
+
+/// Run untrusted agent tools with exactly the access one JSON policy grants.
+#[derive(Debug, Parser)]
+#[command(name = "cordon", version, about, long_about = None)]
+pub struct Cli {
+    /// How errors are printed: one human line, or MXC's JSON envelope.
+    #[arg(long, value_enum, default_value_t = ErrorFormat::Human, global = true)]
+    pub error_format: ErrorFormat,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// cordon's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check, explain or describe policies.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+}
+
+/// Parses the process arguments, runs the command and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = cli.error_format;
+    let result = match cli.command {
+        Command::Policy(cmd) => cmd.execute(),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            report(&e, format);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Prints an error the way `--error-format` asks.
+pub fn report(e: &RuntimeError, format: ErrorFormat) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = match format {
+        ErrorFormat::Human => writeln!(stderr, "cordon: {e}"),
+        ErrorFormat::Json => {
+            let body = serde_json::json!({ "error": { "code": e.mxc_code(), "message": e.to_string() } });
+            writeln!(stderr, "{body}")
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn verify_cli() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
+}

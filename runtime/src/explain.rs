@@ -1,0 +1,208 @@
+//! `cordon policy explain`: a policy in words a reviewer can read.
+
+use std::fmt::Write as _;
+
+use cordon_plan::Plan;
+use cordon_policy::{Action, NetRule, NetworkShape, Policy, PortSel, Proxy, RuleOrigin};
+
+/// The effective policy as text: every path rule (most specific wins), the network posture,
+/// the environment and the limits; with a plan, what the backend will do.
+pub fn explain(policy: &Policy, plan: Option<&Plan>) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    match &policy.version {
+        Some(v) => wl(w, format_args!("MXC schema {}.{} ({})", v.major, v.minor, v.text)),
+        None => wl(w, format_args!("no schema version (pre-0.8 MXC config)")),
+    }
+    if let Some(c) = policy.containment {
+        wl(
+            w,
+            format_args!(
+                "containment requested: {}",
+                serde_json::to_value(c).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+            ),
+        );
+    }
+
+    wl(w, format_args!("\nfilesystem: everything not listed is denied; the most specific path wins"));
+    if policy.filesystem.rules().is_empty() {
+        wl(w, format_args!("  (no paths granted)"));
+    }
+    let width = policy.filesystem.rules().iter().map(|r| r.path.as_os_str().len()).max().unwrap_or(0);
+    for r in policy.filesystem.rules() {
+        let mut note = String::new();
+        if r.host != r.path {
+            let _ = write!(note, "  host object {}", r.host.display());
+        }
+        match &r.origin {
+            RuleOrigin::Written => {}
+            RuleOrigin::ResolvedDeny => note.push_str("  (the object a denied symlink points to)"),
+            RuleOrigin::ThroughGrant { grant } => {
+                let _ = write!(note, "  (the denied object as seen through {grant})");
+            }
+        }
+        // Say what a nested rule overrides, so most-specific-wins is visible.
+        let parent = r.path.parent().and_then(|p| policy.filesystem.decide(p));
+        if let Some(parent) = parent.filter(|p| p.access != r.access) {
+            let _ =
+                write!(note, "  overrides {} {} ({})", parent.access.as_str(), parent.path.display(), parent.pointer);
+        }
+        wl(
+            w,
+            format_args!(
+                "  {:<width$}  {:<10}  {}{}",
+                r.path.display(),
+                r.access.as_str(),
+                r.pointer,
+                note,
+                width = width
+            ),
+        );
+    }
+    for f in policy.filesystem.foreign() {
+        wl(w, format_args!("  {:?}  not for this OS ({}): a backend here refuses the policy", f.path, f.pointer));
+    }
+
+    explain_network(w, policy);
+
+    wl(w, format_args!("\nenvironment: empty except"));
+    if policy.env.vars.is_empty() && policy.env.inherit.is_empty() {
+        wl(w, format_args!("  (nothing)"));
+    }
+    for (k, v) in &policy.env.vars {
+        wl(w, format_args!("  {k}={v}"));
+    }
+    for k in &policy.env.inherit {
+        wl(w, format_args!("  {k} (from the host, when set)"));
+    }
+
+    wl(w, format_args!("\nprocess and limits:"));
+    if let Some(c) = &policy.process.command_line {
+        wl(w, format_args!("  command line: {c}"));
+    }
+    if let Some(c) = &policy.process.cwd {
+        wl(w, format_args!("  working directory: {}", c.display()));
+    }
+    let l = &policy.limits;
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+    wl(w, format_args!("  timeout: {}", opt(policy.process.timeout.map(|d| format!("{} ms", d.as_millis())))));
+    wl(w, format_args!("  cpu time: {}", opt(l.cpu.map(|d| format!("{} ms", d.as_millis())))));
+    wl(w, format_args!("  memory: {}", opt(l.memory_bytes.map(|b| format!("{b} bytes")))));
+    wl(w, format_args!("  output: {}", opt(l.max_output_bytes.map(|b| format!("{b} bytes of stdout+stderr")))));
+    wl(w, format_args!("  processes: {}", opt(l.max_processes.map(|b| b.to_string()))));
+    if let Some(p) = &policy.audit.path {
+        wl(
+            w,
+            format_args!(
+                "  audit log: {}{}",
+                p.display(),
+                if policy.audit.allows { " (denials and grants)" } else { " (denials)" }
+            ),
+        );
+    }
+
+    if let Some(plan) = plan {
+        explain_plan(w, plan);
+    }
+    out
+}
+
+fn wl(w: &mut String, args: std::fmt::Arguments<'_>) {
+    let _ = w.write_fmt(args);
+    w.push('\n');
+}
+
+fn explain_network(w: &mut String, policy: &Policy) {
+    let n = &policy.network;
+    let shape = match n.shape {
+        NetworkShape::None => "no network section",
+        NetworkShape::Legacy => "legacy MXC fields",
+        NetworkShape::Directional => "0.8 directional rules",
+    };
+    wl(w, format_args!("\nnetwork ({shape}): deny beats allow"));
+    let act = |a: Action| if a == Action::Allow { "allow" } else { "deny" };
+    wl(w, format_args!("  egress default: {}", act(n.egress.default)));
+    for r in &n.egress.deny {
+        wl(w, format_args!("  deny  {}  {}", rule_text(r), r.pointer));
+    }
+    for r in &n.egress.allow {
+        wl(w, format_args!("  allow {}  {}", rule_text(r), r.pointer));
+    }
+    for (d, p) in &n.domains.deny {
+        wl(w, format_args!("  deny  name {d}  {p}"));
+    }
+    for (d, p) in &n.domains.allow {
+        wl(w, format_args!("  allow name {d}  {p}"));
+    }
+    if n.allow_local_network {
+        wl(w, format_args!("  loopback, private and link-local ranges follow the rules (allowLocalNetwork)"));
+    } else {
+        wl(w, format_args!("  loopback, private and link-local ranges denied unless a rule names them"));
+    }
+    wl(
+        w,
+        format_args!("  ingress default: {}; host loopback: {}", act(n.ingress.default), act(n.ingress.host_loopback)),
+    );
+    match &n.proxy {
+        Some(Proxy::Localhost(p)) => wl(w, format_args!("  proxy: external on 127.0.0.1:{p}")),
+        Some(Proxy::BuiltinTestServer) => wl(w, format_args!("  proxy: MXC built-in test server")),
+        Some(Proxy::Url(u)) => wl(w, format_args!("  proxy: {u}")),
+        None => {}
+    }
+    if let Some(p) = &n.runtime_proxy {
+        wl(w, format_args!("  user's loopback proxy (runtimeConfig.networkProxy): {p}"));
+    }
+}
+
+fn rule_text(r: &NetRule) -> String {
+    let to = if r.to.is_empty() {
+        "any address".to_string()
+    } else {
+        r.to.iter()
+            .map(|p| {
+                if p.except.is_empty() {
+                    p.net.to_string()
+                } else {
+                    format!(
+                        "{} except {}",
+                        p.net,
+                        p.except.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                    )
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let ports = if r.ports.is_empty() {
+        "any port".to_string()
+    } else {
+        r.ports.iter().map(port_text).collect::<Vec<_>>().join(", ")
+    };
+    format!("{to} on {ports}")
+}
+
+fn port_text(p: &PortSel) -> String {
+    match p.ports {
+        None => format!("{} any port", p.protocol),
+        Some((a, b)) if a == b => format!("{}/{a}", p.protocol),
+        Some((a, b)) => format!("{}/{a}-{b}", p.protocol),
+    }
+}
+
+fn explain_plan(w: &mut String, plan: &Plan) {
+    match plan {
+        Plan::Wasm(p) => {
+            wl(w, format_args!("\nwasm plan:"));
+            for pre in &p.preopens {
+                let host =
+                    if pre.host != pre.guest { format!(" (host {})", pre.host.display()) } else { String::new() };
+                wl(w, format_args!("  preopen {} {}{}", pre.guest.display(), pre.access.as_str(), host));
+            }
+            let carved: Vec<_> = p.fs.rules().iter().filter(|r| r.access == cordon_policy::Access::Deny).collect();
+            for r in carved {
+                wl(w, format_args!("  carve out {} (every path-taking call refused with `access`)", r.path.display()));
+            }
+            wl(w, format_args!("  sockets: none; name lookup: off"));
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! The real [`HostEnv`]: home directory and symlink resolution from this machine.
+
+use std::path::{Path, PathBuf};
+
+use cordon_policy::HostEnv;
+
+/// Reads `HOME` and resolves paths through the host's symlinks.
+///
+/// # Ambient Authority
+/// Reads the process environment and the host filesystem's metadata (never file contents).
+#[derive(Debug, Clone, Default)]
+pub struct SystemHost;
+
+impl HostEnv for SystemHost {
+    fn home_dir(&self) -> Option<PathBuf> {
+        std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+    }
+
+    fn resolve(&self, path: &Path) -> PathBuf {
+        // Canonicalise the longest existing prefix and keep the rest as written.
+        let mut existing = path.to_path_buf();
+        let mut rest: Vec<PathBuf> = Vec::new();
+        loop {
+            if let Ok(real) = std::fs::canonicalize(&existing) {
+                let mut out = real;
+                for r in rest.iter().rev() {
+                    out.push(r);
+                }
+                return out;
+            }
+            match (existing.file_name().map(PathBuf::from), existing.parent().map(Path::to_path_buf)) {
+                (Some(name), Some(parent)) => {
+                    rest.push(name);
+                    existing = parent;
+                }
+                _ => return path.to_path_buf(),
+            }
+        }
+    }
+
+    fn is_windows(&self) -> bool {
+        cfg!(windows)
+    }
+}

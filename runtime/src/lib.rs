@@ -1,0 +1,20 @@
+//! cordon: run untrusted agent tools with exactly the access one JSON policy grants.
+//!
+//! ```text
+//! policy JSON ─parse─▶ RawPolicy ─validate─▶ Policy ─plan(backend)─▶ Plan ─apply─▶ running tool
+//!   (cordon-policy)                                   (cordon-plan)          (this crate)
+//! ```
+//!
+//! This crate holds dispatch, the Wasmtime engine, the native backends, audit events, the
+//! library API and the `cordon` binary. Planning is pure and lives in `cordon-plan`; the
+//! policy model lives in `cordon-policy`; the filtered WASI host interfaces in `cordon-host`.
+
+pub mod cli;
+mod error;
+pub mod explain;
+mod host_env;
+mod source;
+
+pub use error::RuntimeError;
+pub use host_env::SystemHost;
+pub use source::PolicySource;

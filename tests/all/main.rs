@@ -1,0 +1,8 @@
+//! cordon's integration tests: one binary, one module per suite.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+// Test helpers: running the CLI, temp trees, paths to shared fixtures.
+mod support;
+
+// `cordon policy check|explain|schema` over the MXC fixtures and our examples.
+mod policy_cli;

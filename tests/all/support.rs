@@ -1,0 +1,38 @@
+//! Helpers shared by the suites.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The cordon binary under test.
+pub fn cordon() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cordon-under-test"));
+    c.stdin(Stdio::null());
+    c
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// `../shared/mxc-fixtures`, beside the checkout (as laid out for sessions and CI).
+pub fn mxc_fixtures() -> PathBuf {
+    let dir = root().parent().unwrap().join("shared/mxc-fixtures");
+    assert!(dir.is_dir(), "MXC fixtures not found at {}; they live in ../shared beside the checkout", dir.display());
+    dir
+}
+
+/// Runs and captures.
+pub fn run(mut c: Command) -> Output {
+    c.output().unwrap()
+}
+
+/// stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what cordon's build and tests need on a Debian/Ubuntu machine with rustup and git.
+# Idempotent and quiet when everything is already there. Used by README's Quick start and by
+# .ci/run.
+set -euo pipefail
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+if ! have cargo; then
+  echo "setup: cargo not found; install Rust with rustup first (https://rustup.rs)" >&2
+  exit 1
+fi
+
+# Guest tools and the probe are built for WASI 0.2.
+if have rustup && ! rustup target list --installed | grep -qx wasm32-wasip2; then
+  rustup target add wasm32-wasip2
+fi
+if have rustup; then
+  for c in rustfmt clippy; do
+    rustup component list --installed | grep -q "^$c" || rustup component add "$c"
+  done
+fi
+
+# bubblewrap for the native Linux backend's tests.
+if [ "$(uname -s)" = Linux ] && ! have bwrap; then
+  if have apt-get && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+  elif have apt-get && have sudo; then
+    sudo apt-get update -qq >/dev/null
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+  else
+    echo "setup: bubblewrap not installed and no apt-get as root; native Linux tests will say so" >&2
+  fi
+fi
