@@ -1,0 +1,163 @@
+//! Path resolution as the kernel does it, in guest paths, and the policy decision on the
+//! result. Pure apart from reading symlinks through a [`LinkReader`].
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::path::{Component, Path, PathBuf};
+
+use cordon_policy::{Access, FsRules};
+
+/// Most symlinks followed in one resolution (Linux's limit).
+const MAX_HOPS: usize = 40;
+
+/// Reads a symlink's target at a guest path; `None` when the path is not a symlink (or does
+/// not exist, or lies outside every mount).
+pub trait LinkReader {
+    /// The link target, as stored in the link.
+    fn read_link(&self, guest: &Path) -> Option<PathBuf>;
+}
+
+/// Why a resolution failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The policy denies it; carries the path decided on and the deciding rule's pointer
+    /// (`None` when no rule covers the path: denied by default).
+    Denied {
+        /// The guest path the decision is about.
+        path: PathBuf,
+        /// JSON pointer of the deciding rule.
+        rule: Option<String>,
+    },
+    /// Too many symlinks.
+    Loop,
+}
+
+/// What a call needs of its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Read its contents, list it, or look at its metadata.
+    Read,
+    /// Change it, or create or remove it.
+    Write,
+    /// Open it only to reach something below (a directory on the way to a grant).
+    Traverse,
+}
+
+/// The policy view the layer decides with.
+#[derive(Debug, Clone)]
+pub struct Decider {
+    rules: FsRules,
+}
+
+impl Decider {
+    /// Decides with `rules`.
+    pub fn new(rules: FsRules) -> Self {
+        Self { rules }
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &FsRules {
+        &self.rules
+    }
+
+    /// True when some rule below `dir` grants access: `dir` may be passed through (and
+    /// opened as a way there) even if it is itself denied or uncovered.
+    pub fn is_transit(&self, dir: &Path) -> bool {
+        self.rules.rules_below(dir).any(|r| r.access != Access::Deny)
+    }
+
+    /// Checks `need` on `path` (already resolved).
+    pub fn check(&self, path: &Path, need: Need) -> Result<(), Refusal> {
+        let rule = self.rules.decide(path);
+        let access = rule.map_or(Access::Deny, |r| r.access);
+        let ok = match need {
+            Need::Read => access.can_read(),
+            Need::Write => access.can_write(),
+            Need::Traverse => access.can_read() || self.is_transit(path),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Refusal::Denied { path: path.to_path_buf(), rule: rule.map(|r| r.pointer.clone()) })
+        }
+    }
+
+    /// Checks that nothing below `path` has weaker access than read-write, so moving or
+    /// replacing `path` cannot carry a denied or read-only object to a new name.
+    pub fn check_subtree_writable(&self, path: &Path) -> Result<(), Refusal> {
+        match self.rules.rules_below(path).find(|r| r.access != Access::ReadWrite) {
+            Some(r) => Err(Refusal::Denied { path: r.path.clone(), rule: Some(r.pointer.clone()) }),
+            None => Ok(()),
+        }
+    }
+
+    /// Resolves `rel` against the directory `base` (a clean absolute guest path):
+    /// `.` skipped, `..` to the parent, symlinks followed (the last component only when
+    /// `follow_last`), every directory passed through checked for [`Need::Traverse`].
+    ///
+    /// An absolute `rel` is resolved from `/`, as the kernel would; wasmtime-wasi refuses
+    /// such paths anyway, so this only makes the check stricter.
+    pub fn resolve(
+        &self,
+        base: &Path,
+        rel: &str,
+        follow_last: bool,
+        links: &dyn LinkReader,
+    ) -> Result<PathBuf, Refusal> {
+        let mut cur = base.to_path_buf();
+        let mut queue: VecDeque<OsString> = VecDeque::new();
+        push_front(&mut queue, Path::new(rel), &mut cur);
+        let mut hops = 0;
+        while let Some(c) = queue.pop_front() {
+            if c == "." {
+                continue;
+            }
+            if c == ".." {
+                cur.pop();
+                self.check(&cur, Need::Traverse)?;
+                continue;
+            }
+            let next = cur.join(&c);
+            let last = queue.is_empty();
+            if !last || follow_last {
+                if let Some(target) = links.read_link(&next) {
+                    hops += 1;
+                    if hops > MAX_HOPS {
+                        return Err(Refusal::Loop);
+                    }
+                    // The link itself lives in `cur`, which was checked on the way here.
+                    push_front(&mut queue, &target, &mut cur);
+                    continue;
+                }
+            }
+            if !last {
+                self.check(&next, Need::Traverse)?;
+            }
+            cur = next;
+        }
+        Ok(cur)
+    }
+}
+
+/// Puts `path`'s components at the front of `queue`; an absolute path restarts from `/`.
+fn push_front(queue: &mut VecDeque<OsString>, path: &Path, cur: &mut PathBuf) {
+    let mut parts: Vec<OsString> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::RootDir | Component::Prefix(_) => {
+                *cur = PathBuf::from("/");
+                parts.clear();
+            }
+            Component::CurDir => {}
+            Component::ParentDir => parts.push("..".into()),
+            Component::Normal(n) => parts.push(n.to_os_string()),
+        }
+    }
+    for p in parts.into_iter().rev() {
+        queue.push_front(p);
+    }
+}
+
+#[cfg(test)]
+#[path = "resolve_tests.rs"]
+mod tests;
