@@ -10,10 +10,13 @@
 //! policy model lives in `cordon-policy`; the filtered WASI host interfaces in `cordon-host`.
 
 pub mod cli;
+pub mod command;
 mod error;
 pub mod explain;
 mod host_env;
+pub mod run;
 mod source;
+pub mod wasm;
 
 pub use error::RuntimeError;
 pub use host_env::SystemHost;

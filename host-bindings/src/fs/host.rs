@@ -60,6 +60,16 @@ impl CordonFsView<'_> {
     }
 }
 
+/// A stable stand-in for a denied object's metadata hash, derived from its guest path only.
+fn synthetic_hash(path: &std::path::Path) -> types::MetadataHashValue {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut lower = std::collections::hash_map::DefaultHasher::new();
+    ("cordon-denied", path).hash(&mut lower);
+    let mut upper = std::collections::hash_map::DefaultHasher::new();
+    (path, "cordon-denied").hash(&mut upper);
+    types::MetadataHashValue { lower: lower.finish(), upper: upper.finish() }
+}
+
 fn follows(flags: types::PathFlags) -> bool {
     flags.contains(types::PathFlags::SYMLINK_FOLLOW)
 }
@@ -259,8 +269,16 @@ impl HostDescriptor for CordonFsView<'_> {
         flags: types::PathFlags,
         path: String,
     ) -> FsResult<types::MetadataHashValue> {
-        self.check_at("metadata-hash-at", &fd, &path, follows(flags), Need::Traverse)?;
-        self.inner.metadata_hash_at(fd, flags, path).await
+        // wasi-libc asks for this for every entry it lists (as d_ino). A denied entry's name
+        // is visible in its parent's listing, so answer with a hash of its guest path: the
+        // listing works and nothing about the denied object itself is revealed.
+        let base = self.fd_path("metadata-hash-at", &fd)?;
+        let resolved = self.guard.decider.resolve(&base, &path, follows(flags), &HostLinks(self.guard));
+        match resolved.and_then(|p| self.guard.decider.check(&p, Need::Traverse).map(|()| p)) {
+            Ok(_) => self.inner.metadata_hash_at(fd, flags, path).await,
+            Err(super::Refusal::Denied { path: denied, .. }) => Ok(synthetic_hash(&denied)),
+            Err(r) => Err(self.guard.deny("metadata-hash-at", r)),
+        }
     }
 }
 

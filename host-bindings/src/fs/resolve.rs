@@ -119,16 +119,16 @@ impl Decider {
             }
             let next = cur.join(&c);
             let last = queue.is_empty();
-            if !last || follow_last {
-                if let Some(target) = links.read_link(&next) {
-                    hops += 1;
-                    if hops > MAX_HOPS {
-                        return Err(Refusal::Loop);
-                    }
-                    // The link itself lives in `cur`, which was checked on the way here.
-                    push_front(&mut queue, &target, &mut cur);
-                    continue;
+            if (!last || follow_last)
+                && let Some(target) = links.read_link(&next)
+            {
+                hops += 1;
+                if hops > MAX_HOPS {
+                    return Err(Refusal::Loop);
                 }
+                // The link itself lives in `cur`, which was checked on the way here.
+                push_front(&mut queue, &target, &mut cur);
+                continue;
             }
             if !last {
                 self.check(&next, Need::Traverse)?;

@@ -2,6 +2,7 @@
 
 mod common;
 mod policy;
+mod run;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ pub enum Command {
     /// Check, explain or describe policies.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Run a tool under a policy.
+    Run(run::RunCommand),
 }
 
 /// Parses the process arguments, runs the command and returns its exit code.
@@ -38,6 +41,7 @@ pub fn main() -> ExitCode {
     let format = cli.error_format;
     let result = match cli.command {
         Command::Policy(cmd) => cmd.execute(),
+        Command::Run(cmd) => cmd.execute(),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,194 @@
+//! cordon's probe: performs the operations named on its command line, in order, and prints
+//! one JSON line per operation. The same source is built for `wasm32-wasip2`,
+//! `wasm32-wasip1` and the host, so every backend is measured with the same instrument.
+//!
+//! Usage: `probe OP ARGS… [+ OP ARGS…]…`
+//!
+//! Each line is `{"op":…,"arg":…,"ok":true,"value":…}` or
+//! `{"op":…,"arg":…,"ok":false,"error":"denied|not-found|exists|loop|not-empty|error","detail":…}`.
+
+use std::fs;
+use std::io::{Read as _, Write as _};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // WASI has no initial working directory; take the one cordon passes in PWD.
+    if let Ok(pwd) = std::env::var("PWD") {
+        let _ = std::env::set_current_dir(pwd);
+    }
+    for op in args.split(|a| a == "+") {
+        if let Some((name, rest)) = op.split_first() {
+            run(name, rest);
+        }
+    }
+}
+
+fn run(name: &str, a: &[String]) {
+    let arg = a.join(" ");
+    let at = |i: usize| a.get(i).map(String::as_str).unwrap_or("");
+    let r: Result<String, std::io::Error> = match name {
+        "read" => fs::read(at(0)).map(|b| String::from_utf8_lossy(&b[..b.len().min(256)]).into_owned()),
+        "write" => fs::write(at(0), at(1)).map(|()| String::new()),
+        "append" => fs::OpenOptions::new().append(true).create(true).open(at(0)).and_then(|mut f| f.write_all(at(1).as_bytes())).map(|()| String::new()),
+        "list" => fs::read_dir(at(0)).and_then(|rd| {
+            let mut names = rd.map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned())).collect::<Result<Vec<_>, _>>()?;
+            names.sort();
+            Ok(names.join(","))
+        }),
+        "stat" => fs::metadata(at(0)).map(|m| kind(&m.file_type())),
+        "lstat" => fs::symlink_metadata(at(0)).map(|m| kind(&m.file_type())),
+        "mkdir" => fs::create_dir(at(0)).map(|()| String::new()),
+        "rmdir" => fs::remove_dir(at(0)).map(|()| String::new()),
+        "unlink" => fs::remove_file(at(0)).map(|()| String::new()),
+        "rename" => fs::rename(at(0), at(1)).map(|()| String::new()),
+        "link" => fs::hard_link(at(0), at(1)).map(|()| String::new()),
+        "symlink" => symlink(at(0), at(1)).map(|()| String::new()),
+        "readlink" => fs::read_link(at(0)).map(|p| p.to_string_lossy().into_owned()),
+        "chdir" => std::env::set_current_dir(at(0)).map(|()| String::new()),
+        "cwd" => std::env::current_dir().map(|p| p.to_string_lossy().into_owned()),
+        "env" => std::env::var(at(0)).map_err(|_| std::io::Error::new(std::io::ErrorKind::NotFound, "unset")),
+        "envcount" => Ok(std::env::vars().count().to_string()),
+        "envlist" => Ok(std::env::vars().map(|(k, _)| k).collect::<Vec<_>>().join(",")),
+        "args" => Ok(std::env::args().collect::<Vec<_>>().join(" ")),
+        "stdin" => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).map(|_| s)
+        }
+        "print" => {
+            let n: usize = at(0).parse().unwrap_or(0);
+            let chunk = vec![b'x'; 8192];
+            let mut out = std::io::stdout().lock();
+            let mut left = n;
+            let mut res = Ok(());
+            while left > 0 && res.is_ok() {
+                let k = left.min(chunk.len());
+                res = out.write_all(&chunk[..k]);
+                left -= k;
+            }
+            let _ = out.write_all(b"\n");
+            res.map(|()| n.to_string())
+        }
+        "stderr" => {
+            eprintln!("{}", at(0));
+            Ok(String::new())
+        }
+        "alloc" => alloc(at(0).parse().unwrap_or(0)),
+        "spin" => spin(),
+        "sleep" => {
+            std::thread::sleep(std::time::Duration::from_millis(at(0).parse().unwrap_or(0)));
+            Ok(String::new())
+        }
+        "panic" => panic!("probe asked to panic"),
+        "exit" => {
+            let _ = std::io::stdout().flush();
+            exit(at(0).parse().unwrap_or(0))
+        }
+        other => Err(std::io::Error::other(format!("unknown op {other}"))),
+    };
+    report(name, &arg, r);
+}
+
+fn kind(t: &fs::FileType) -> String {
+    if t.is_symlink() {
+        "symlink".into()
+    } else if t.is_dir() {
+        "dir".into()
+    } else {
+        "file".into()
+    }
+}
+
+#[cfg(unix)]
+fn symlink(target: &str, link: &str) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+#[cfg(target_os = "wasi")]
+fn symlink(target: &str, link: &str) -> std::io::Result<()> {
+    // `std::os::wasi::fs::symlink_path` is unstable; wasi-libc has `symlink`.
+    unsafe extern "C" {
+        fn symlink(target: *const std::ffi::c_char, link: *const std::ffi::c_char) -> i32;
+    }
+    let t = std::ffi::CString::new(target).map_err(std::io::Error::other)?;
+    let l = std::ffi::CString::new(link).map_err(std::io::Error::other)?;
+    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
+    if unsafe { symlink(t.as_ptr(), l.as_ptr()) } == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+fn alloc(bytes: usize) -> std::io::Result<String> {
+    let mut v: Vec<u8> = Vec::new();
+    match v.try_reserve_exact(bytes) {
+        Ok(()) => {
+            // Touch every page so the memory is really used.
+            v.resize(bytes, 1);
+            Ok(v.iter().step_by(4096).count().to_string())
+        }
+        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::OutOfMemory, "allocation refused")),
+    }
+}
+
+fn spin() -> std::io::Result<String> {
+    let mut x: u64 = 1;
+    loop {
+        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+}
+
+#[cfg(all(target_os = "wasi", target_env = "p2"))]
+mod bindings {
+    wit_bindgen::generate!({ path: "../../host-bindings/wit", world: "cordon:tools/tool", generate_all });
+}
+
+/// Exits with `code`, passing the full code through where the platform allows: on WASI 0.2
+/// through `exit-with-code` (std's `process::exit` there reports only success or failure).
+fn exit(code: i32) -> ! {
+    #[cfg(all(target_os = "wasi", target_env = "p2"))]
+    bindings::wasi::cli::exit::exit_with_code(code as u8);
+    std::process::exit(code)
+}
+
+fn report(op: &str, arg: &str, r: std::io::Result<String>) {
+    let mut line = format!("{{\"op\":{},\"arg\":{}", json(op), json(arg));
+    match r {
+        Ok(v) => line.push_str(&format!(",\"ok\":true,\"value\":{}}}", json(&v))),
+        Err(e) => {
+            use std::io::ErrorKind as K;
+            let class = match e.kind() {
+                _ if e.raw_os_error() == Some(ELOOP) => "loop",
+                K::PermissionDenied => "denied",
+                K::NotFound => "not-found",
+                K::AlreadyExists => "exists",
+                K::DirectoryNotEmpty => "not-empty",
+                K::OutOfMemory => "out-of-memory",
+                _ => "error",
+            };
+            line.push_str(&format!(",\"ok\":false,\"error\":\"{class}\",\"detail\":{}}}", json(&e.to_string())));
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+#[cfg(target_os = "wasi")]
+const ELOOP: i32 = 32;
+#[cfg(not(target_os = "wasi"))]
+const ELOOP: i32 = 40;
+
+fn json(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            '\r' => o.push_str("\\r"),
+            '\t' => o.push_str("\\t"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}

@@ -1,0 +1,78 @@
+//! `cordon run`: run a tool under a policy.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use cordon_plan::Backend;
+
+use super::common::PolicyArgs;
+use crate::RuntimeError;
+use crate::run::{RunRequest, run_tool};
+
+/// Run a tool under a policy: `cordon run CONFIG.json`, or
+/// `cordon run --policy P.json [--] TOOL ARGS…`.
+#[derive(Debug, Args)]
+pub struct RunCommand {
+    /// The policy, as `--policy FILE`.
+    #[arg(long = "policy", value_name = "FILE", conflicts_with_all = ["config", "config_base64"])]
+    pub policy: Option<PathBuf>,
+    /// The policy, as MXC's `--config FILE`.
+    #[arg(long = "config", value_name = "FILE", conflicts_with = "config_base64")]
+    pub config: Option<PathBuf>,
+    /// The policy as base64-encoded JSON, as MXC's `--config-base64`.
+    #[arg(long = "config-base64", value_name = "B64")]
+    pub config_base64: Option<String>,
+    /// Backend: auto (wasm for wasm files, the host's native sandbox otherwise) or one by name.
+    #[arg(long, default_value = "auto", value_name = "BACKEND")]
+    pub backend: String,
+    /// Print the plan and exit without running the tool.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print every refused access when the tool ends.
+    #[arg(long)]
+    pub debug: bool,
+    /// Accepted for MXC compatibility; cordon reads only what it understands of `experimental`.
+    #[arg(long)]
+    pub experimental: bool,
+    /// Without --policy/--config/--config-base64: CONFIG, then the command (optionally after
+    /// `--`). With one of them: the command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+impl RunCommand {
+    /// Runs the tool and returns its exit code.
+    ///
+    /// # Errors
+    /// Policy, plan or tool errors (125, 126, 127).
+    pub fn execute(self) -> Result<u8, RuntimeError> {
+        let RunCommand { policy, config, config_base64, backend, dry_run, debug, experimental: _, mut args } = self;
+        let source = match (policy.or(config), config_base64) {
+            (Some(f), _) => PolicyArgs { file: Some(f), config: None, config_base64: None }.source()?,
+            (None, Some(b)) => PolicyArgs { file: None, config: None, config_base64: Some(b) }.source()?,
+            (None, None) => {
+                if args.is_empty() {
+                    return Err(RuntimeError::Request(
+                        "no policy given: `cordon run CONFIG.json` or `cordon run --policy P.json -- TOOL ARGS…`"
+                            .into(),
+                    ));
+                }
+                let first = args.remove(0);
+                PolicyArgs { file: Some(first.into()), config: None, config_base64: None }.source()?
+            }
+        };
+        if args.first().is_some_and(|a| a == "--") {
+            args.remove(0);
+        }
+        let backend = match backend.as_str() {
+            "auto" => None,
+            name => Some(Backend::from_name(name).ok_or_else(|| {
+                RuntimeError::Request(format!(
+                    "unknown backend `{name}`; one of auto, wasm, bubblewrap, landlock, seatbelt, windows"
+                ))
+            })?),
+        };
+        let policy = source.load(&crate::SystemHost)?;
+        run_tool(RunRequest { policy: &policy, command: args, backend, dry_run, debug })
+    }
+}

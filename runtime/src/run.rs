@@ -1,0 +1,153 @@
+//! Dispatch: wasm first, native fallback. The CLI and the library both come through here.
+
+use std::path::{Path, PathBuf};
+
+use cordon_plan::{Backend, Plan, PlanError};
+use cordon_policy::Policy;
+
+use crate::RuntimeError;
+use crate::wasm::{self, Stdin, Target, WasmEngine, WasmRun};
+
+/// A request to run one command under a policy.
+#[derive(Debug)]
+pub struct RunRequest<'a> {
+    /// The policy.
+    pub policy: &'a Policy,
+    /// The command and its arguments; empty means `process.commandLine`.
+    pub command: Vec<String>,
+    /// A forced backend, or `None` to choose by the tool.
+    pub backend: Option<Backend>,
+    /// Print the plan instead of running.
+    pub dry_run: bool,
+    /// Report refused accesses on stderr at the end.
+    pub debug: bool,
+}
+
+/// Runs the command the way `cordon run` does, with stdio passed through. Returns the exit
+/// code cordon should exit with.
+///
+/// # Errors
+/// 125 for policy, plan and request errors; 126 when the tool cannot run; 127 when it is
+/// not there.
+pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
+    let RunRequest { policy, command, backend, dry_run, debug } = req;
+    let argv = command_argv(policy, command)?;
+    let tool = PathBuf::from(&argv[0]);
+    if !tool.exists() {
+        return Err(RuntimeError::ToolNotFound(tool));
+    }
+    let is_wasm = wasm::is_wasm_file_ambient(&tool);
+    let backend = match (backend, is_wasm) {
+        (None | Some(Backend::Wasm), true) => Backend::Wasm,
+        (Some(Backend::Wasm), false) => {
+            return Err(RuntimeError::ToolCannotRun {
+                path: tool,
+                reason: "--backend wasm, but the file is not WebAssembly".into(),
+            });
+        }
+        (Some(other), _) => return Err(PlanError::NotBuilt(other).into()),
+        (None, false) => {
+            return Err(RuntimeError::Request(format!(
+                "{} is not WebAssembly, and this build of cordon has no native backend yet (backends here: wasm)",
+                tool.display()
+            )));
+        }
+    };
+    let plan = cordon_plan::plan(policy, backend)?;
+    if dry_run {
+        print!("{}", crate::explain::explain(policy, Some(&plan)));
+        return Ok(0);
+    }
+    let Plan::Wasm(plan) = plan;
+    let bytes = wasm::read_tool(&tool)?;
+    let engine = WasmEngine::new()?;
+    let component = wasm::compile(&engine, &tool, &bytes)?;
+    let linker = wasm::linker(&engine)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| RuntimeError::Internal(format!("async runtime: {e}")))?;
+    let outcome = rt.block_on(wasm::run(
+        &engine,
+        &linker,
+        WasmRun {
+            plan: &plan,
+            component: &component,
+            argv: &argv,
+            stdin: Stdin::Inherit,
+            stdout: Target::Stdout,
+            stderr: Target::Stderr,
+        },
+    ));
+    // stdin may still be read by a worker; do not wait for it.
+    rt.shutdown_background();
+    let outcome = outcome?;
+    if let Some(stop) = outcome.stop {
+        match stop {
+            wasm::Stop::Timeout => eprintln!(
+                "cordon: stopped {} after process.timeout ({} ms); exit {}",
+                tool.display(),
+                plan.timeout.map_or(0, |t| t.as_millis()),
+                wasm::TIMEOUT_EXIT
+            ),
+            wasm::Stop::Cpu => eprintln!(
+                "cordon: stopped {} after cordon.limits.cpuMs ({} ms of CPU); exit {}",
+                tool.display(),
+                plan.cpu.map_or(0, |t| t.as_millis()),
+                wasm::CPU_EXIT
+            ),
+        }
+    }
+    if let Some(trap) = &outcome.trap {
+        eprintln!("cordon: {} ended with a {trap}; exit {}", tool.display(), wasm::TRAP_EXIT);
+    }
+    if outcome.memory_limit_hit && outcome.code != 0 {
+        eprintln!(
+            "cordon: {} asked for more memory than cordon.limits.memoryBytes ({} bytes) allows",
+            tool.display(),
+            plan.memory_bytes.unwrap_or(0)
+        );
+    }
+    if outcome.discarded_output > 0 {
+        eprintln!(
+            "cordon: output reached cordon.limits.maxOutputBytes ({} bytes); {} further bytes were discarded",
+            plan.max_output_bytes.unwrap_or(0),
+            outcome.discarded_output
+        );
+    }
+    if debug {
+        for d in &outcome.fs_denials {
+            eprintln!(
+                "cordon: denied {} {} ({})",
+                d.op,
+                d.path.display(),
+                d.rule.as_deref().unwrap_or("no rule grants it")
+            );
+        }
+    }
+    Ok(outcome.code)
+}
+
+/// argv from the request, or from `process.commandLine` split into words.
+fn command_argv(policy: &Policy, command: Vec<String>) -> Result<Vec<String>, RuntimeError> {
+    if !command.is_empty() {
+        return Ok(command);
+    }
+    let line = policy.process.command_line.as_deref().ok_or_else(|| {
+        RuntimeError::Request("no command: give one after `--`, or set process.commandLine in the policy".into())
+    })?;
+    let words = crate::command::split_words(line).map_err(|why| {
+        RuntimeError::Request(format!(
+            "process.commandLine `{line}`: {why}; wasm tools run without a shell, so give plain words (the first names the .wasm file)"
+        ))
+    })?;
+    if words.is_empty() {
+        return Err(RuntimeError::Request("process.commandLine is empty".into()));
+    }
+    Ok(words)
+}
+
+/// True when `path` names a wasm file (by its bytes).
+pub fn is_wasm(path: &Path) -> bool {
+    wasm::is_wasm_file_ambient(path)
+}

@@ -1,0 +1,249 @@
+//! The WebAssembly backend: a tool runs in-process in Wasmtime with exactly the WASI
+//! capabilities its [`WasiPlan`] lists.
+
+mod ctx;
+mod engine;
+mod limits;
+mod load;
+mod output;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use cordon_host::fs::{CordonFsView, FsDenial, FsGuard};
+use cordon_plan::wasi::WasiPlan;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Store, UpdateDeadline};
+use wasmtime_wasi::filesystem::WasiFilesystemView as _;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+pub use ctx::Stdin;
+pub use engine::{TICK, WasmEngine};
+pub use limits::Stop;
+pub use load::{WasmKind, compile, is_wasm_file_ambient, sniff};
+pub use output::Target;
+
+use crate::RuntimeError;
+
+/// Exit code for a trap, as `wasmtime run` uses on Unix (128 + SIGABRT).
+pub const TRAP_EXIT: u8 = 134;
+/// Exit code when `process.timeout` passes.
+pub const TIMEOUT_EXIT: u8 = 124;
+/// Exit code when `cordon.limits.cpuMs` is used up (128 + SIGXCPU, as a native process gets).
+pub const CPU_EXIT: u8 = 152;
+
+/// WASI state of one run.
+struct WasiParts {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for WasiParts {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
+    }
+}
+
+/// Everything a store holds for one run.
+pub struct StoreData {
+    wasi: WasiParts,
+    fs: FsGuard,
+    memory: limits::MemoryBudget,
+    clock: limits::Clock,
+}
+
+impl WasiView for StoreData {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        self.wasi.ctx()
+    }
+}
+
+impl wasmtime_wasi_io::IoView for StoreData {
+    fn table(&mut self) -> &mut ResourceTable {
+        &mut self.wasi.table
+    }
+}
+
+fn fs_view(d: &mut StoreData) -> CordonFsView<'_> {
+    CordonFsView { inner: d.wasi.filesystem(), guard: &mut d.fs }
+}
+
+/// The linker every tool is instantiated with: all of WASI 0.2 from `wasmtime-wasi`, except
+/// `wasi:filesystem`, which comes from cordon-host's checked layer.
+///
+/// # Errors
+/// Only on a Wasmtime bug (duplicate definitions).
+pub fn linker(engine: &WasmEngine) -> Result<Linker<StoreData>, RuntimeError> {
+    link(engine).map_err(|e| RuntimeError::Internal(format!("wasm linker: {e:#}")))
+}
+
+fn link(engine: &WasmEngine) -> wasmtime::Result<Linker<StoreData>> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView as _};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView as _};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, random, sockets};
+    use wasmtime_wasi::random::WasiRandom;
+    use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView as _};
+    type T = StoreData;
+
+    let mut linker = Linker::<T>::new(engine.engine());
+    let l = &mut linker;
+    wasmtime_wasi_io::add_to_linker_async(l)?;
+    clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
+    random::random::add_to_linker::<T, WasiRandom>(l, |t| wasmtime_wasi::random::WasiRandomView::random(t))?;
+    random::insecure::add_to_linker::<T, WasiRandom>(l, |t| wasmtime_wasi::random::WasiRandomView::random(t))?;
+    random::insecure_seed::add_to_linker::<T, WasiRandom>(l, |t| wasmtime_wasi::random::WasiRandomView::random(t))?;
+    cli::exit::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::environment::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_input::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_output::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    // Sockets are linked so tools that import them instantiate; with the default context
+    // every address is refused and name lookup is off.
+    sockets::tcp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::instance_network::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::network::add_to_linker::<T, WasiSockets>(l, &Default::default(), T::sockets)?;
+    sockets::ip_name_lookup::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::tcp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::udp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::udp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    cordon_host::fs::add_to_linker::<T>(l, fs_view)?;
+    Ok(linker)
+}
+
+/// One run of a tool.
+pub struct WasmRun<'a> {
+    /// What the tool is granted.
+    pub plan: &'a WasiPlan,
+    /// The compiled tool.
+    pub component: &'a Component,
+    /// argv, with argv\[0\] first.
+    pub argv: &'a [String],
+    /// What the tool reads on stdin.
+    pub stdin: Stdin,
+    /// Where its stdout goes.
+    pub stdout: Target,
+    /// Where its stderr goes.
+    pub stderr: Target,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The exit code cordon exits with.
+    pub code: u8,
+    /// Set when cordon stopped the tool.
+    pub stop: Option<Stop>,
+    /// Set when the tool trapped: the trap's message.
+    pub trap: Option<String>,
+    /// Output bytes dropped at the `maxOutputBytes` cap.
+    pub discarded_output: u64,
+    /// Filesystem calls the layer refused.
+    pub fs_denials: Vec<FsDenial>,
+    /// True when a memory growth was refused by `memoryBytes`.
+    pub memory_limit_hit: bool,
+}
+
+/// Runs a tool to completion. Needs a Tokio runtime.
+///
+/// # Errors
+/// The context cannot be built (a granted path is missing) or the tool does not
+/// instantiate (for example it imports something WASI does not offer).
+pub async fn run(
+    engine: &WasmEngine,
+    linker: &Linker<StoreData>,
+    req: WasmRun<'_>,
+) -> Result<RunOutcome, RuntimeError> {
+    let WasmRun { plan, component, argv, stdin, stdout, stderr } = req;
+    let budget = output::Budget::new(plan.max_output_bytes);
+    let built = ctx::build(plan, argv, &stdin, stdout, stderr, &budget)?;
+    let data = StoreData {
+        wasi: WasiParts { ctx: built.wasi, table: ResourceTable::new() },
+        fs: built.guard,
+        memory: limits::MemoryBudget::new(plan.memory_bytes),
+        clock: limits::Clock::start(plan.timeout, plan.cpu),
+    };
+    let mut store = Store::new(engine.engine(), data);
+    store.limiter(|d| &mut d.memory);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|mut cx| match cx.data_mut().clock.tick() {
+        Some(stop) => Err(wasmtime::Error::new(stop)),
+        None => Ok(UpdateDeadline::Yield(1)),
+    });
+
+    let pre = linker.instantiate_pre(component).map_err(|e| cannot_link(argv, e))?;
+    let pre = wasmtime_wasi::p2::bindings::CommandPre::new(pre).map_err(|e| cannot_link(argv, e))?;
+    let call = async {
+        let command = pre.instantiate_async(&mut store).await?;
+        command.wasi_cli_run().call_run(&mut store).await
+    };
+    // The epoch callback stops a guest that computes; this stops one blocked in a host call.
+    let result = match plan.timeout {
+        Some(t) => {
+            tokio::time::timeout(t + TICK * 5, call).await.unwrap_or_else(|_| Err(wasmtime::Error::new(Stop::Timeout)))
+        }
+        None => call.await,
+    };
+
+    let (mut code, mut stop, mut trap) = (0u8, None, None);
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(())) => code = 1,
+        Err(e) => {
+            if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                code = (exit.0 & 0xff) as u8;
+            } else if let Some(s) = e.downcast_ref::<Stop>() {
+                stop = Some(*s);
+                code = match s {
+                    Stop::Timeout => TIMEOUT_EXIT,
+                    Stop::Cpu => CPU_EXIT,
+                };
+            } else {
+                trap = Some(trap_message(&e));
+                code = TRAP_EXIT;
+            }
+        }
+    }
+    let data = store.data();
+    Ok(RunOutcome {
+        code,
+        stop,
+        trap,
+        discarded_output: budget.discarded(),
+        fs_denials: data.fs.denials().to_vec(),
+        memory_limit_hit: data.memory.hit,
+    })
+}
+
+fn cannot_link(argv: &[String], e: wasmtime::Error) -> RuntimeError {
+    RuntimeError::ToolCannotRun {
+        path: argv.first().map(Into::into).unwrap_or_default(),
+        reason: format!("not a WASI 0.2 command this host can link: {e:#}"),
+    }
+}
+
+fn trap_message(e: &wasmtime::Error) -> String {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(t) => t.to_string(),
+        None => format!("{e:#}"),
+    }
+}
+
+/// Reads a tool file.
+///
+/// # Errors
+/// 127 when it does not exist, 126 when it cannot be read.
+pub fn read_tool(path: &Path) -> Result<Vec<u8>, RuntimeError> {
+    std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => RuntimeError::ToolNotFound(path.to_path_buf()),
+        _ => RuntimeError::ToolCannotRun { path: path.to_path_buf(), reason: e.to_string() },
+    })
+}
+
+/// Shared handle to captured output.
+pub type Captured = Arc<std::sync::Mutex<Vec<u8>>>;
