@@ -11,9 +11,11 @@ if ! have cargo; then
   exit 1
 fi
 
-# Guest tools and the probe are built for WASI 0.2.
-if have rustup && ! rustup target list --installed | grep -qx wasm32-wasip2; then
-  rustup target add wasm32-wasip2
+# Guest tools and the probe are built for WASI 0.2, and the probe also for preview 1.
+if have rustup; then
+  for t in wasm32-wasip2 wasm32-wasip1; do
+    rustup target list --installed | grep -qx "$t" || rustup target add "$t"
+  done
 fi
 if have rustup; then
   for c in rustfmt clippy; do

@@ -6,3 +6,9 @@ mod support;
 
 // `cordon policy check|explain|schema` over the MXC fixtures and our examples.
 mod policy_cli;
+
+// The conformance table: the same cases on every backend.
+mod conformance;
+
+// `cordon run` with wasm tools: the search tool, exit codes, limits, errors.
+mod wasm_cli;

@@ -1,0 +1,229 @@
+//! `cordon run` with wasm tools, end to end: the search tool, exit codes, limits, errors.
+
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use cordon_tests::components::{PROBE_WASIP2, SEARCH_WASIP2};
+
+use crate::support::{cordon, root, run, stderr, stdout};
+
+fn policy_file(dir: &Path, json: &str) -> std::path::PathBuf {
+    let p = dir.join("policy.json");
+    std::fs::write(&p, json).unwrap();
+    p
+}
+
+fn run_with(policy: &Path, tool: &str, args: &[&str]) -> Output {
+    let mut c = cordon();
+    c.args(["run", "--policy"]).arg(policy).arg("--").arg(tool).args(args);
+    run(c)
+}
+
+#[test]
+fn search_tool_finds_matches_in_sources_and_none_under_git() {
+    let repo = root();
+    let git = repo.join(".git");
+    assert!(git.is_dir(), "this test searches the checkout and needs its .git");
+    // `.git/config` always holds this word, and so does this file: a match under .git
+    // would be found if .git were readable.
+    let needle = "repositoryformatversion";
+    assert!(std::fs::read_to_string(git.join("config")).unwrap().contains(needle));
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_file(
+        dir.path(),
+        &serde_json::json!({
+            "version": "0.8.0-alpha",
+            "filesystem": {
+                "readonlyPaths": [repo],
+                "deniedPaths": [git, repo.join("target"), repo.join("components/target")]
+            }
+        })
+        .to_string(),
+    );
+    let out = run_with(&policy, SEARCH_WASIP2, &[needle, repo.to_str().unwrap()]);
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{e}");
+    assert!(o.lines().any(|l| l.contains("tests/all/wasm_cli.rs:")), "no match in sources:\n{o}");
+    assert!(!o.contains("/.git/"), "matched under .git:\n{o}");
+    assert!(e.contains(&format!("cannot read {}: permission denied", git.display())), "{e}");
+
+    // The twin: with .git granted, the same search finds the match in .git/config.
+    let granted = policy_file(
+        dir.path(),
+        &serde_json::json!({
+            "version": "0.8.0-alpha",
+            "filesystem": { "readonlyPaths": [git] }
+        })
+        .to_string(),
+    );
+    let out = run_with(&granted, SEARCH_WASIP2, &[needle, git.to_str().unwrap()]);
+    assert!(stdout(&out).contains("/.git/config:"), "{}", stdout(&out));
+}
+
+#[test]
+fn search_tool_exit_codes_follow_grep() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "alpha\nbeta\n").unwrap();
+    let d = dir.path().to_str().unwrap();
+    let policy = policy_file(dir.path(), &format!(r#"{{"filesystem":{{"readonlyPaths":["{d}"]}}}}"#));
+    let found = run_with(&policy, SEARCH_WASIP2, &["-i", "BETA", d]);
+    assert_eq!(found.status.code(), Some(0));
+    assert!(stdout(&found).contains("a.txt:2:beta"), "{}", stdout(&found));
+    assert_eq!(run_with(&policy, SEARCH_WASIP2, &["gamma", d]).status.code(), Some(1));
+    assert_eq!(run_with(&policy, SEARCH_WASIP2, &["gamma", "/etc"]).status.code(), Some(2));
+    assert_eq!(run_with(&policy, SEARCH_WASIP2, &["("]).status.code(), Some(64));
+}
+
+#[test]
+fn infinite_loop_under_one_second_timeout_exits_124() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_file(dir.path(), r#"{"process":{"timeout":1000}}"#);
+    let start = Instant::now();
+    let out = run_with(&policy, PROBE_WASIP2, &["spin"]);
+    let took = start.elapsed();
+    assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
+    assert!(stderr(&out).contains("process.timeout (1000 ms)"));
+    // A guard against a hang, not a speed test: the run must end on its own.
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    eprintln!("timeout run took {took:?}");
+}
+
+#[test]
+fn memory_bomb_fails_inside_the_tool_and_cordon_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_file(dir.path(), r#"{"cordon":{"limits":{"memoryBytes":16777216}}}"#);
+    let out = run_with(&policy, PROBE_WASIP2, &["alloc", "1073741824", "+", "exit", "3"]);
+    assert_eq!(out.status.code(), Some(3), "cordon must survive and pass the tool's own code");
+    assert!(stdout(&out).contains("\"error\":\"out-of-memory\""), "{}", stdout(&out));
+    assert!(stderr(&out).contains("memoryBytes"), "{}", stderr(&out));
+    let free = policy_file(dir.path(), r#"{}"#);
+    let out = run_with(&free, PROBE_WASIP2, &["alloc", "67108864"]);
+    assert!(stdout(&out).contains("\"ok\":true"), "the same allocation succeeds without the limit");
+}
+
+#[test]
+fn mxc_config_runs_its_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().canonicalize().unwrap();
+    std::fs::write(d.join("in.txt"), "from config").unwrap();
+    let cfg = serde_json::json!({
+        "version": "0.8.0-alpha",
+        "process": { "commandLine": format!("{PROBE_WASIP2} read '{}' + exit 5", d.join("in.txt").display()) },
+        "filesystem": { "readonlyPaths": [d] }
+    });
+    let file = policy_file(&d, &cfg.to_string());
+    let mut c = cordon();
+    c.arg("run").arg(&file);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stdout(&out).contains("from config"));
+}
+
+#[test]
+fn shell_syntax_in_command_line_is_refused_for_wasm() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = serde_json::json!({ "process": { "commandLine": format!("{PROBE_WASIP2} read /x | cat") } });
+    let file = policy_file(dir.path(), &cfg.to_string());
+    let mut c = cordon();
+    c.arg("run").arg(&file);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("process.commandLine") && stderr(&out).contains("needs a shell"), "{}", stderr(&out));
+}
+
+#[test]
+fn tool_errors_have_their_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_file(dir.path(), "{}");
+    // 127: not there.
+    let out = run_with(&policy, "/nonexistent/tool.wasm", &[]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(stderr(&out).contains("/nonexistent/tool.wasm"));
+    // 126: wasm magic, garbage after it.
+    let bad = dir.path().join("bad.wasm");
+    std::fs::write(&bad, b"\0asm\x01\0\0\0garbage").unwrap();
+    let out = run_with(&policy, bad.to_str().unwrap(), &[]);
+    assert_eq!(out.status.code(), Some(126), "{}", stderr(&out));
+    assert!(stderr(&out).contains("bad.wasm"));
+    // Wasm by bytes, not by name: the probe under another name runs.
+    let renamed = dir.path().join("tool.bin");
+    std::fs::copy(PROBE_WASIP2, &renamed).unwrap();
+    assert_eq!(run_with(&policy, renamed.to_str().unwrap(), &["exit", "4"]).status.code(), Some(4));
+    // Not wasm, and no native backend in this build: 125 naming what exists.
+    let script = dir.path().join("tool.wasm");
+    std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+    let out = run_with(&policy, script.to_str().unwrap(), &[]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("not WebAssembly"), "{}", stderr(&out));
+}
+
+#[test]
+fn missing_granted_path_is_refused_naming_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_file(dir.path(), r#"{"filesystem":{"readonlyPaths":["/nonexistent/cordon-grant"]}}"#);
+    let out = run_with(&policy, PROBE_WASIP2, &["exit", "0"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("/filesystem/readonlyPaths/0"), "{}", stderr(&out));
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().canonicalize().unwrap();
+    let policy = policy_file(&d, &format!(r#"{{"filesystem":{{"readwritePaths":["{}"]}}}}"#, d.display()));
+    let mut c = cordon();
+    c.args(["run", "--dry-run", "--policy"]).arg(&policy).arg("--").arg(PROBE_WASIP2).args([
+        "write",
+        d.join("x").to_str().unwrap(),
+        "y",
+    ]);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("preopen"), "{}", stdout(&out));
+    assert!(!d.join("x").exists());
+}
+
+#[test]
+fn debug_lists_refused_accesses_with_their_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().canonicalize().unwrap();
+    std::fs::create_dir(d.join("secret")).unwrap();
+    std::fs::write(d.join("secret/k"), "k").unwrap();
+    let policy = policy_file(
+        &d,
+        &format!(r#"{{"filesystem":{{"readonlyPaths":["{0}"],"deniedPaths":["{0}/secret"]}}}}"#, d.display()),
+    );
+    let mut c = cordon();
+    c.args(["run", "--debug", "--policy"])
+        .arg(&policy)
+        .arg("--")
+        .arg(PROBE_WASIP2)
+        .args(["read", d.join("secret/k").to_str().unwrap()]);
+    let out = run(c);
+    assert!(
+        stderr(&out).contains("cordon: denied open-at") && stderr(&out).contains("/filesystem/deniedPaths/0"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Every guest component has host-side tests: add a component here only with its tests.
+#[test]
+fn every_component_has_a_host_test() {
+    // component → the test that exercises it
+    let tested = [
+        ("probe", "conformance::conformance_table_passes_on_wasm_p2"),
+        ("search", "wasm_cli::search_tool_finds_matches_in_sources_and_none_under_git"),
+    ];
+    let mut found: Vec<String> = std::fs::read_dir(root().join("components"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("Cargo.toml").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    found.sort();
+    let mut known: Vec<String> = tested.iter().map(|(c, _)| c.to_string()).collect();
+    known.sort();
+    assert_eq!(found, known, "a component without a host test (or a test for a component that is gone)");
+}
