@@ -18,3 +18,4 @@
 #![deny(missing_docs)]
 
 pub mod fs;
+pub mod net;

@@ -35,6 +35,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod decide;
 mod error;
 pub mod fs;
 mod model;
@@ -43,6 +44,7 @@ pub mod raw;
 mod schema;
 mod validate;
 
+pub use decide::{AddrUse, NetDecision, is_local, net_is_local};
 pub use error::{PolicyError, PolicyErrorKind, PolicyErrors};
 pub use fs::{Access, FsRule, FsRules, HostEnv, LexicalHost, PathEntry, PolicyPath, RuleOrigin};
 pub use model::*;

@@ -202,7 +202,11 @@ fn explain_plan(w: &mut String, plan: &Plan) {
             for r in carved {
                 wl(w, format_args!("  carve out {} (every path-taking call refused with `access`)", r.path.display()));
             }
-            wl(w, format_args!("  sockets: none; name lookup: off"));
+            wl(
+                w,
+                format_args!("  sockets: every connect, send, bind and listen checked against the network rules above"),
+            );
+            wl(w, format_args!("  name lookup: checked against the domain rules before any resolver is asked"));
         }
     }
 }

@@ -64,7 +64,7 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
     let component = wasm::compile(&engine, &tool, &bytes)?;
     let linker = wasm::linker(&engine)?;
     let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+        .enable_all()
         .build()
         .map_err(|e| RuntimeError::Internal(format!("async runtime: {e}")))?;
     let outcome = rt.block_on(wasm::run(
@@ -123,6 +123,9 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
                 d.path.display(),
                 d.rule.as_deref().unwrap_or("no rule grants it")
             );
+        }
+        for e in outcome.net_events.iter().filter(|e| !e.decision.allowed) {
+            eprintln!("cordon: denied {} {} ({})", e.op, e.target, e.decision.rule);
         }
     }
     Ok(outcome.code)

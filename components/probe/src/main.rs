@@ -72,6 +72,27 @@ fn run(name: &str, a: &[String]) {
             eprintln!("{}", at(0));
             Ok(String::new())
         }
+        "connect" => std::net::TcpStream::connect(at(0)).and_then(|mut c| {
+            // Say hello and read what the server answers (the test servers echo a line).
+            c.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+            c.write_all(b"ping\n")?;
+            let mut buf = [0u8; 64];
+            let n = c.read(&mut buf)?;
+            Ok(String::from_utf8_lossy(&buf[..n]).trim().to_string())
+        }),
+        "resolve" => {
+            use std::net::ToSocketAddrs as _;
+            (at(0), 0u16).to_socket_addrs().map(|it| {
+                let mut v: Vec<String> = it.map(|a| a.ip().to_string()).collect();
+                v.sort();
+                v.dedup();
+                v.join(",")
+            })
+        }
+        "udp" => std::net::UdpSocket::bind(if at(0).starts_with('[') { "[::]:0" } else { "0.0.0.0:0" })
+            .and_then(|u| u.send_to(b"ping", at(0)))
+            .map(|n| n.to_string()),
+        "listen" => std::net::TcpListener::bind(at(0)).map(|l| l.local_addr().map(|a| a.port().to_string()).unwrap_or_default()),
         "alloc" => alloc(at(0).parse().unwrap_or(0)),
         "spin" => spin(),
         "sleep" => {

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cordon_policy::{Access, FsRules, Policy};
+use cordon_policy::{Access, FsRules, Network, Policy};
 
 use crate::{Backend, PlanError};
 
@@ -46,22 +46,30 @@ pub struct WasiPlan {
     pub memory_bytes: Option<u64>,
     /// Output cap, bytes of stdout plus stderr.
     pub max_output_bytes: Option<u64>,
+    /// The network rules every socket address and name lookup is checked against.
+    pub network: Network,
 }
 
 /// Builds the wasm plan.
 ///
 /// # Errors
-/// [`PlanError::Unenforceable`] for Windows paths on a Unix host (and the reverse).
-///
-/// # Caveats
-/// The network section is not planned yet: a wasm tool gets no sockets and no name lookups,
-/// whatever the policy allows (stricter than asked, never looser).
+/// [`PlanError::Unenforceable`] for Windows paths on a Unix host (and the reverse), and for
+/// proxy settings: a wasm tool's sockets are checked in-process, so a policy that asks for
+/// its traffic to go through a proxy is refused rather than silently bypassing it.
 pub fn plan(policy: &Policy) -> Result<WasiPlan, PlanError> {
     if let Some(entry) = policy.filesystem.foreign().first() {
         return Err(PlanError::Unenforceable {
             backend: Backend::Wasm,
             rule: entry.pointer.clone(),
             reason: "the path is for another operating system; remove it or run on that OS".into(),
+        });
+    }
+    if policy.network.proxy.is_some() || policy.network.runtime_proxy.is_some() {
+        let rule = if policy.network.proxy.is_some() { "/network/proxy" } else { "/runtimeConfig/networkProxy" };
+        return Err(PlanError::Unenforceable {
+            backend: Backend::Wasm,
+            rule: rule.into(),
+            reason: "wasm tools' sockets are checked in-process and cannot be sent through a proxy; remove the proxy or run a native command".into(),
         });
     }
     let preopens = policy
@@ -81,5 +89,6 @@ pub fn plan(policy: &Policy) -> Result<WasiPlan, PlanError> {
         cpu: policy.limits.cpu,
         memory_bytes: policy.limits.memory_bytes,
         max_output_bytes: policy.limits.max_output_bytes,
+        network: policy.network.clone(),
     })
 }

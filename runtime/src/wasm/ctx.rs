@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use cordon_host::fs::{FsGuard, Mount};
+use cordon_host::net::NetGuard;
 use cordon_plan::wasi::WasiPlan;
 use cordon_policy::Access;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
@@ -23,6 +24,24 @@ pub enum Stdin {
     Bytes(Vec<u8>),
 }
 
+/// What [`build`] needs.
+pub struct CtxRequest<'a> {
+    /// The plan.
+    pub plan: &'a WasiPlan,
+    /// argv.
+    pub argv: &'a [String],
+    /// stdin.
+    pub stdin: &'a Stdin,
+    /// stdout.
+    pub stdout: Target,
+    /// stderr.
+    pub stderr: Target,
+    /// The shared output budget.
+    pub budget: &'a std::sync::Arc<Budget>,
+    /// The network guard the socket check asks.
+    pub net: &'a std::sync::Arc<NetGuard>,
+}
+
 /// The guest's context, built from the plan and nothing else.
 pub struct Built {
     /// WASI context: preopens, env, args, stdio.
@@ -39,14 +58,8 @@ pub struct Built {
 ///
 /// # Errors
 /// [`RuntimeError::Grant`] when a granted path does not exist or cannot be opened.
-pub fn build(
-    plan: &WasiPlan,
-    argv: &[String],
-    stdin: &Stdin,
-    stdout: Target,
-    stderr: Target,
-    budget: &std::sync::Arc<Budget>,
-) -> Result<Built, RuntimeError> {
+pub fn build(req: CtxRequest<'_>) -> Result<Built, RuntimeError> {
+    let CtxRequest { plan, argv, stdin, stdout, stderr, budget, net } = req;
     let mut b = WasiCtxBuilder::new();
     b.allow_blocking_current_thread(true);
     b.args(argv);
@@ -71,6 +84,12 @@ pub fn build(
             b.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(bytes.clone()));
         }
     }
+    b.allow_tcp(true).allow_udp(true).allow_ip_name_lookup(true);
+    let check = net.clone();
+    b.socket_addr_check(move |addr, use_| {
+        let allowed = check.check_addr(addr, use_);
+        Box::pin(async move { allowed })
+    });
     b.stdout(Sink::new(stdout, budget.clone()));
     b.stderr(Sink::new(stderr, budget.clone()));
 

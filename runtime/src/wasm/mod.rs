@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cordon_host::fs::{CordonFsView, FsDenial, FsGuard};
+use cordon_host::net::{CordonNetView, NetEvent, NetGuard};
 use cordon_plan::wasi::WasiPlan;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Store, UpdateDeadline};
@@ -48,6 +49,8 @@ impl WasiView for WasiParts {
 pub struct StoreData {
     wasi: WasiParts,
     fs: FsGuard,
+    net: Arc<NetGuard>,
+    lookups: std::collections::HashMap<u32, String>,
     memory: limits::MemoryBudget,
     clock: limits::Clock,
 }
@@ -66,6 +69,11 @@ impl wasmtime_wasi_io::IoView for StoreData {
 
 fn fs_view(d: &mut StoreData) -> CordonFsView<'_> {
     CordonFsView { inner: d.wasi.filesystem(), guard: &mut d.fs }
+}
+
+fn net_view(d: &mut StoreData) -> CordonNetView<'_> {
+    use wasmtime_wasi::sockets::WasiSocketsView as _;
+    CordonNetView { inner: d.wasi.sockets(), guard: &d.net, streams: &mut d.lookups }
 }
 
 /// The linker every tool is instantiated with: all of WASI 0.2 from `wasmtime-wasi`, except
@@ -103,12 +111,12 @@ fn link(engine: &WasmEngine) -> wasmtime::Result<Linker<StoreData>> {
     cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
     cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
     cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    // Sockets are linked so tools that import them instantiate; with the default context
-    // every address is refused and name lookup is off.
+    // Every socket address goes through the context's address check (NetGuard); name
+    // lookup is cordon's own.
     sockets::tcp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
     sockets::instance_network::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
     sockets::network::add_to_linker::<T, WasiSockets>(l, &Default::default(), T::sockets)?;
-    sockets::ip_name_lookup::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    cordon_host::net::add_to_linker::<T>(l, net_view)?;
     sockets::tcp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
     sockets::udp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
     sockets::udp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
@@ -147,6 +155,8 @@ pub struct RunOutcome {
     pub fs_denials: Vec<FsDenial>,
     /// True when a memory growth was refused by `memoryBytes`.
     pub memory_limit_hit: bool,
+    /// Every network decision (names and addresses), allowed or not.
+    pub net_events: Vec<NetEvent>,
 }
 
 /// Runs a tool to completion. Needs a Tokio runtime.
@@ -161,10 +171,13 @@ pub async fn run(
 ) -> Result<RunOutcome, RuntimeError> {
     let WasmRun { plan, component, argv, stdin, stdout, stderr } = req;
     let budget = output::Budget::new(plan.max_output_bytes);
-    let built = ctx::build(plan, argv, &stdin, stdout, stderr, &budget)?;
+    let net = NetGuard::new(plan.network.clone());
+    let built = ctx::build(ctx::CtxRequest { plan, argv, stdin: &stdin, stdout, stderr, budget: &budget, net: &net })?;
     let data = StoreData {
         wasi: WasiParts { ctx: built.wasi, table: ResourceTable::new() },
         fs: built.guard,
+        net: net.clone(),
+        lookups: Default::default(),
         memory: limits::MemoryBudget::new(plan.memory_bytes),
         clock: limits::Clock::start(plan.timeout, plan.cpu),
     };
@@ -217,6 +230,7 @@ pub async fn run(
         discarded_output: budget.discarded(),
         fs_denials: data.fs.denials().to_vec(),
         memory_limit_hit: data.memory.hit,
+        net_events: net.events(),
     })
 }
 

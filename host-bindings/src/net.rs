@@ -1,0 +1,215 @@
+//! `wasi:sockets` checked against the policy's network rules.
+//!
+//! - Every socket address passes [`NetGuard::check_addr`] (installed as wasmtime-wasi's
+//!   `socket_addr_check`): connects and sends by the egress rules, binds and listens by the
+//!   ingress rules.
+//! - `ip-name-lookup` is cordon's ([`add_to_linker`]): a name is checked before anything is
+//!   resolved, so a denied name never reaches a resolver; the answers of an allowed name are
+//!   remembered, and connecting to them is allowed as the name is.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use cordon_policy::net::{Protocol, canonical_ip};
+use cordon_policy::{NetDecision, Network};
+use wasmtime::component::{HasData, Linker, Resource};
+use wasmtime_wasi::p2::SocketError;
+use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::{self, Host, HostResolveAddressStream};
+use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress, Network as NetworkRes};
+use wasmtime_wasi::sockets::{SocketAddrUse, WasiSocketsCtxView};
+use wasmtime_wasi_io::poll::DynPollable;
+
+/// One network decision the tool ran into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetEvent {
+    /// `dns` for name lookups, `net` for addresses.
+    pub kind: &'static str,
+    /// The operation: `resolve`, `connect`, `send`, `bind`, `listen`, `accept`.
+    pub op: &'static str,
+    /// The name or `address:port`.
+    pub target: String,
+    /// The decision.
+    pub decision: NetDecision,
+}
+
+/// The network posture of one run, shared by the address check and the name lookup.
+#[derive(Debug)]
+pub struct NetGuard {
+    network: Network,
+    /// Addresses allowed names resolved to, with the pointer of the name rule.
+    resolved: Mutex<HashMap<IpAddr, String>>,
+    events: Mutex<Vec<NetEvent>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+impl NetGuard {
+    /// A guard for `network`.
+    pub fn new(network: Network) -> Arc<Self> {
+        Arc::new(Self { network, resolved: Mutex::new(HashMap::new()), events: Mutex::new(Vec::new()) })
+    }
+
+    /// Every decision so far (denials and grants), in order.
+    pub fn events(&self) -> Vec<NetEvent> {
+        lock(&self.events).clone()
+    }
+
+    fn record(&self, kind: &'static str, op: &'static str, target: String, decision: NetDecision) -> bool {
+        let allowed = decision.allowed;
+        lock(&self.events).push(NetEvent { kind, op, target, decision });
+        allowed
+    }
+
+    /// The check wasmtime-wasi asks for every socket address.
+    pub fn check_addr(&self, addr: SocketAddr, use_: SocketAddrUse) -> bool {
+        let ip = canonical_ip(addr.ip());
+        let port = addr.port();
+        let (op, decision) = match use_ {
+            SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => ("bind", self.network.check_bind(ip, port)),
+            SocketAddrUse::TcpListen => ("listen", self.network.check_bind(ip, port)),
+            // A peer connecting in: the listener was allowed already; accept by ingress.
+            SocketAddrUse::TcpAccept | SocketAddrUse::UdpReceive => ("accept", self.ingress_from(ip)),
+            SocketAddrUse::TcpConnect => ("connect", self.egress(ip, port, Protocol::Tcp)),
+            SocketAddrUse::UdpSend => ("send", self.egress(ip, port, Protocol::Udp)),
+        };
+        // The implicit bind before every connect is not worth an event.
+        if decision.rule == "(implicit bind)" {
+            return true;
+        }
+        self.record("net", op, addr.to_string(), decision)
+    }
+
+    fn egress(&self, ip: IpAddr, port: u16, proto: Protocol) -> NetDecision {
+        let direct = self.network.check_addr(ip, port, proto);
+        if direct.allowed {
+            return direct;
+        }
+        match lock(&self.resolved).get(&ip) {
+            Some(rule) => self.network.check_resolved(ip, port, proto, rule),
+            None => direct,
+        }
+    }
+
+    fn ingress_from(&self, ip: IpAddr) -> NetDecision {
+        if ip.is_loopback() {
+            self.network.check_bind(ip, 1)
+        } else {
+            self.network.check_bind(IpAddr::from([0, 0, 0, 1]), 1)
+        }
+    }
+
+    /// Checks a name before any lookup. IP literals are not names: they pass, and the
+    /// address check decides.
+    fn check_name(&self, name: &str) -> Option<NetDecision> {
+        if name.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() {
+            return None;
+        }
+        Some(self.network.check_name(name))
+    }
+}
+
+/// `HasData` marker for [`add_to_linker`].
+pub struct CordonNet;
+
+impl HasData for CordonNet {
+    type Data<'a> = CordonNetView<'a>;
+}
+
+/// What the lookup host functions borrow: wasmtime-wasi's sockets context and the guard.
+pub struct CordonNetView<'a> {
+    /// wasmtime-wasi's sockets context.
+    pub inner: WasiSocketsCtxView<'a>,
+    /// The run's network guard.
+    pub guard: &'a NetGuard,
+    /// Name rule per lookup stream, to remember the answers under.
+    pub streams: &'a mut HashMap<u32, String>,
+}
+
+/// Adds cordon's `wasi:sockets/ip-name-lookup` to `linker`. Link the other socket
+/// interfaces from wasmtime-wasi, with `allow_ip_name_lookup(true)` (this layer decides).
+///
+/// # Errors
+/// When the linker already defines the interface.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> CordonNetView<'_>,
+) -> wasmtime::Result<()> {
+    ip_name_lookup::add_to_linker::<T, CordonNet>(linker, get)
+}
+
+impl wasmtime_wasi::p2::bindings::sockets::network::Host for CordonNetView<'_> {
+    fn convert_error_code(&mut self, error: SocketError) -> wasmtime::Result<ErrorCode> {
+        wasmtime_wasi::p2::bindings::sockets::network::Host::convert_error_code(&mut self.inner, error)
+    }
+
+    fn network_error_code(&mut self, err: Resource<wasmtime::Error>) -> wasmtime::Result<Option<ErrorCode>> {
+        wasmtime_wasi::p2::bindings::sockets::network::Host::network_error_code(&mut self.inner, err)
+    }
+}
+
+impl wasmtime_wasi::p2::bindings::sockets::network::HostNetwork for CordonNetView<'_> {
+    fn drop(&mut self, this: Resource<NetworkRes>) -> wasmtime::Result<()> {
+        wasmtime_wasi::p2::bindings::sockets::network::HostNetwork::drop(&mut self.inner, this)
+    }
+}
+
+impl Host for CordonNetView<'_> {
+    fn resolve_addresses(
+        &mut self,
+        network: Resource<NetworkRes>,
+        name: String,
+    ) -> Result<Resource<ip_name_lookup::ResolveAddressStream>, SocketError> {
+        let rule = match self.guard.check_name(&name) {
+            None => None,
+            Some(d) => {
+                let rule = d.rule.clone();
+                if !self.guard.record("dns", "resolve", name.clone(), d) {
+                    // Refused before any resolver is asked.
+                    return Err(ErrorCode::AccessDenied.into());
+                }
+                Some(rule)
+            }
+        };
+        let stream = Host::resolve_addresses(&mut self.inner, network, name)?;
+        if let Some(rule) = rule {
+            self.streams.insert(stream.rep(), rule);
+        }
+        Ok(stream)
+    }
+}
+
+impl HostResolveAddressStream for CordonNetView<'_> {
+    fn resolve_next_address(
+        &mut self,
+        res: Resource<ip_name_lookup::ResolveAddressStream>,
+    ) -> Result<Option<IpAddress>, SocketError> {
+        let rep = res.rep();
+        let next = HostResolveAddressStream::resolve_next_address(&mut self.inner, res)?;
+        if let (Some(addr), Some(rule)) = (&next, self.streams.get(&rep)) {
+            let ip: IpAddr = match *addr {
+                IpAddress::Ipv4((a, b, c, d)) => IpAddr::from([a, b, c, d]),
+                IpAddress::Ipv6((a, b, c, d, e, f, g, h)) => IpAddr::from([a, b, c, d, e, f, g, h]),
+            };
+            lock(&self.guard.resolved).insert(canonical_ip(ip), rule.clone());
+        }
+        Ok(next)
+    }
+
+    fn subscribe(
+        &mut self,
+        res: Resource<ip_name_lookup::ResolveAddressStream>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        HostResolveAddressStream::subscribe(&mut self.inner, res)
+    }
+
+    fn drop(&mut self, res: Resource<ip_name_lookup::ResolveAddressStream>) -> wasmtime::Result<()> {
+        self.streams.remove(&res.rep());
+        HostResolveAddressStream::drop(&mut self.inner, res)
+    }
+}
