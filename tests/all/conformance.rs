@@ -64,11 +64,25 @@ fn backends() -> Vec<Backend> {
 
 fn subst(v: &Value, root: &str, probe: &str) -> Value {
     match v {
-        Value::String(s) => Value::String(s.replace("$ROOT", root).replace("$PROBE", probe)),
+        Value::String(s) => Value::String(net_subst(&s.replace("$ROOT", root).replace("$PROBE", probe), probe)),
         Value::Array(a) => Value::Array(a.iter().map(|x| subst(x, root, probe)).collect()),
         Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), subst(x, root, probe))).collect()),
         other => other.clone(),
     }
+}
+
+/// Network placeholders: the fixture ports and `$B`, a label unique to the backend.
+fn net_subst(s: &str, probe: &str) -> String {
+    if !s.contains('$') {
+        return s.to_string();
+    }
+    let f = crate::netfix::fixtures();
+    let b = if probe.contains("wasip1") { "p1" } else { "p2" };
+    s.replace("$PA", &f.pa.to_string())
+        .replace("$PB", &f.pb.to_string())
+        .replace("$P6", &f.p6.to_string())
+        .replace("$UP", &f.up.to_string())
+        .replace("$B", b)
 }
 
 fn build_tree(t: &Value, case: &Value, dir: &Path) {
@@ -120,7 +134,21 @@ fn run_case(t: &Value, case: &Value, b: &Backend) -> Vec<String> {
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
 
-    let mut cmd = cordon();
+    let mut cmd = if case["dns"].as_bool() == Some(true) {
+        // Name cases resolve through the stub: cordon runs in a mount namespace where
+        // /etc/resolv.conf points at it.
+        let f = crate::netfix::fixtures();
+        if let Some(e) = &f.dns_error {
+            return vec![e.clone()];
+        }
+        let mut c = std::process::Command::new("unshare");
+        c.args(["--mount", "--", "sh", "-c", "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\""])
+            .arg(&f.resolv_conf)
+            .arg(env!("CARGO_BIN_EXE_cordon-under-test"));
+        c
+    } else {
+        cordon()
+    };
     cmd.args(["run", "--policy"]).arg(&policy_file).arg("--").arg(b.probe).args(&probe_args);
     cmd.env_remove("CORDON_TEST_SECRET").env_remove("CORDON_TEST_OTHER");
     if let Some(env) = case["host_env"].as_object() {
@@ -187,6 +215,18 @@ fn run_case(t: &Value, case: &Value, b: &Backend) -> Vec<String> {
         && (out.stdout.len() as u64) > max
     {
         bad.push(format!("stdout {} bytes, want at most {max}", out.stdout.len()));
+    }
+    for (name, want) in subst(&case["dns_queries"], root, b.probe).as_object().into_iter().flatten() {
+        let name = net_subst(name, b.probe);
+        let got = crate::netfix::queries_for(&name);
+        let fits = match want.as_i64() {
+            Some(-1) => got > 0,
+            Some(n) => got as i64 == n,
+            None => false,
+        };
+        if !fits {
+            bad.push(format!("dns: {got} queries for {name}, want {want} (-1: at least one)"));
+        }
     }
     for check in subst(&case["after"], root, b.probe).as_array().into_iter().flatten() {
         if let Some(f) = check["file"].as_str() {

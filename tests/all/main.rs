@@ -10,5 +10,8 @@ mod policy_cli;
 // The conformance table: the same cases on every backend.
 mod conformance;
 
+// Loopback servers and a DNS stub for the network cases.
+mod netfix;
+
 // `cordon run` with wasm tools: the search tool, exit codes, limits, errors.
 mod wasm_cli;
