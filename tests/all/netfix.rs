@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Ports and the DNS query counter.
@@ -130,9 +130,4 @@ pub fn fixtures() -> &'static NetFixtures {
 /// How many queries the stub has seen for `name`.
 pub fn queries_for(name: &str) -> usize {
     fixtures().queries.lock().unwrap().get(&name.to_ascii_lowercase()).copied().unwrap_or(0)
-}
-
-/// `addr` as a string for messages.
-pub fn show(addr: SocketAddr) -> String {
-    addr.to_string()
 }
