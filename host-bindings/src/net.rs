@@ -23,6 +23,8 @@ use wasmtime_wasi_io::poll::DynPollable;
 /// One network decision the tool ran into.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetEvent {
+    /// When it happened.
+    pub time: std::time::SystemTime,
     /// `dns` for name lookups, `net` for addresses.
     pub kind: &'static str,
     /// The operation: `resolve`, `connect`, `send`, `bind`, `listen`, `accept`.
@@ -62,7 +64,7 @@ impl NetGuard {
 
     fn record(&self, kind: &'static str, op: &'static str, target: String, decision: NetDecision) -> bool {
         let allowed = decision.allowed;
-        lock(&self.events).push(NetEvent { kind, op, target, decision });
+        lock(&self.events).push(NetEvent { time: std::time::SystemTime::now(), kind, op, target, decision });
         allowed
     }
 

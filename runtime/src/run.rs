@@ -21,6 +21,8 @@ pub struct RunRequest<'a> {
     pub dry_run: bool,
     /// Report refused accesses on stderr at the end.
     pub debug: bool,
+    /// Write audit events here (overrides `cordon.audit.path`).
+    pub audit: Option<PathBuf>,
 }
 
 /// Runs the command the way `cordon run` does, with stdio passed through. Returns the exit
@@ -30,7 +32,8 @@ pub struct RunRequest<'a> {
 /// 125 for policy, plan and request errors; 126 when the tool cannot run; 127 when it is
 /// not there.
 pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
-    let RunRequest { policy, command, backend, dry_run, debug } = req;
+    let RunRequest { policy, command, backend, dry_run, debug, audit } = req;
+    let audit_path = audit.or_else(|| policy.audit.path.clone());
     let argv = command_argv(policy, command)?;
     let tool = PathBuf::from(&argv[0]);
     if !tool.exists() {
@@ -77,11 +80,23 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
             stdin: Stdin::Inherit,
             stdout: Target::Stdout,
             stderr: Target::Stderr,
+            record_grants: audit_path.is_some() && policy.audit.allows,
         },
     ));
     // stdin may still be read by a worker; do not wait for it.
     rt.shutdown_background();
     let outcome = outcome?;
+    if let Some(path) = &audit_path {
+        let granted: std::collections::HashSet<&str> =
+            plan.env.iter().map(|(k, _)| k.as_str()).chain(plan.inherit_env.iter().map(String::as_str)).collect();
+        let withheld: Vec<String> = std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .filter(|k| !granted.contains(k.as_str()))
+            .collect();
+        let events =
+            crate::audit::from_outcome(&outcome, &plan, &tool.display().to_string(), &withheld, policy.audit.allows);
+        crate::audit::append(path, &events)?;
+    }
     if let Some(stop) = outcome.stop {
         match stop {
             wasm::Stop::Timeout => eprintln!(

@@ -227,3 +227,105 @@ fn every_component_has_a_host_test() {
     known.sort();
     assert_eq!(found, known, "a component without a host test (or a test for a component that is gone)");
 }
+
+#[test]
+fn audit_writes_one_well_formed_line_per_denial_of_every_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().canonicalize().unwrap();
+    std::fs::create_dir(d.join("secret")).unwrap();
+    std::fs::write(d.join("secret/k"), "k").unwrap();
+    std::fs::write(d.join("ok.txt"), "ok").unwrap();
+    let policy = policy_file(
+        &d,
+        &serde_json::json!({
+            "version": "0.8.0-alpha",
+            "filesystem": { "readonlyPaths": [d], "deniedPaths": [d.join("secret")] },
+            "cordon": { "limits": { "memoryBytes": 16777216, "maxOutputBytes": 4000 } }
+        })
+        .to_string(),
+    );
+    let log = d.join("audit.jsonl");
+    let mut c = cordon();
+    c.args(["run", "--audit"]).arg(&log).arg("--policy").arg(&policy).arg("--").arg(PROBE_WASIP2);
+    c.args(["read", d.join("secret/k").to_str().unwrap(), "+", "read", d.join("ok.txt").to_str().unwrap()]);
+    c.args([
+        "+",
+        "connect",
+        "127.0.0.1:9",
+        "+",
+        "resolve",
+        "denied.example",
+        "+",
+        "alloc",
+        "1073741824",
+        "+",
+        "print",
+        "10000",
+    ]);
+    c.env("CORDON_TEST_SECRET", "never-passed");
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let events: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for e in &events {
+        for field in ["time", "backend", "kind", "op", "target", "decision", "rule"] {
+            assert!(e[field].is_string(), "{field} missing in {e}");
+        }
+        assert_eq!(e["decision"], "deny", "without allows only denials are logged: {e}");
+        let rule = e["rule"].as_str().unwrap();
+        assert!(rule.starts_with('/') || rule.starts_with('('), "rule is a pointer or a named default: {e}");
+    }
+    let has = |kind: &str, op: &str, target: &str, rule: &str| {
+        events.iter().any(|e| {
+            e["kind"] == kind
+                && e["op"] == op
+                && e["target"].as_str().unwrap().contains(target)
+                && e["rule"].as_str().unwrap().contains(rule)
+        })
+    };
+    assert!(has("fs", "open-at", "secret", "/filesystem/deniedPaths/0"), "{text}");
+    assert!(!text.contains("ok.txt"), "a granted read is not a denial: {text}");
+    assert!(has("net", "connect", "127.0.0.1:9", "local range"), "{text}");
+    assert!(has("dns", "resolve", "denied.example", "(no network section"), "{text}");
+    assert!(has("env", "withhold", "CORDON_TEST_SECRET", ""), "{text}");
+    assert!(has("limit", "memory-grow", "", "/cordon/limits/memoryBytes"), "{text}");
+    assert!(has("limit", "output", "", "/cordon/limits/maxOutputBytes"), "{text}");
+    // One line per denial: the fs and network denials appear exactly once each.
+    assert_eq!(events.iter().filter(|e| e["kind"] == "fs").count(), 1, "{text}");
+    assert_eq!(events.iter().filter(|e| e["kind"] == "net").count(), 1, "{text}");
+    assert_eq!(events.iter().filter(|e| e["kind"] == "dns").count(), 1, "{text}");
+
+    // The allowed twin: with `allows`, the granted read is logged too.
+    let policy = policy_file(
+        &d,
+        &serde_json::json!({
+            "filesystem": { "readonlyPaths": [d] },
+            "cordon": { "audit": { "path": d.join("allows.jsonl"), "allows": true } }
+        })
+        .to_string(),
+    );
+    let out = run_with(&policy, PROBE_WASIP2, &["read", d.join("ok.txt").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = std::fs::read_to_string(d.join("allows.jsonl")).unwrap();
+    assert!(
+        text.lines().any(|l| l.contains("\"decision\":\"allow\"")
+            && l.contains("ok.txt")
+            && l.contains("/filesystem/readonlyPaths/0")),
+        "{text}"
+    );
+}
+
+#[test]
+fn audit_records_a_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().canonicalize().unwrap();
+    let log = d.join("a.jsonl");
+    let policy = policy_file(
+        &d,
+        &format!(r#"{{"process":{{"timeout":300}},"cordon":{{"audit":{{"path":"{}"}}}}}}"#, log.display()),
+    );
+    let out = run_with(&policy, PROBE_WASIP2, &["spin"]);
+    assert_eq!(out.status.code(), Some(124));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("\"kind\":\"limit\"") && text.contains("\"rule\":\"/process/timeout\""), "{text}");
+}

@@ -29,7 +29,10 @@ impl CordonFsView<'_> {
     fn check_fd(&mut self, op: &'static str, fd: &Fd, need: Need) -> Result<PathBuf, FsError> {
         let path = self.fd_path(op, fd)?;
         match self.guard.decider.check(&path, need) {
-            Ok(()) => Ok(path),
+            Ok(()) => {
+                self.guard.granted(op, &path);
+                Ok(path)
+            }
             Err(r) => Err(self.guard.deny(op, r)),
         }
     }
@@ -46,7 +49,13 @@ impl CordonFsView<'_> {
         let base = self.fd_path(op, fd)?;
         let resolved = self.guard.decider.resolve(&base, path, follow_last, &HostLinks(self.guard));
         let outcome = resolved.and_then(|p| self.guard.decider.check(&p, need).map(|()| p));
-        outcome.map_err(|r| self.guard.deny(op, r))
+        match outcome {
+            Ok(p) => {
+                self.guard.granted(op, &p);
+                Ok(p)
+            }
+            Err(r) => Err(self.guard.deny(op, r)),
+        }
     }
 
     /// As [`Self::check_at`] for a call that moves or removes the object: nothing below it

@@ -27,9 +27,11 @@ pub struct Mount {
     pub host: PathBuf,
 }
 
-/// One refused call, for messages and audit events.
+/// One refused (or, when recorded, granted) call, for messages and audit events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FsDenial {
+    /// When it happened.
+    pub time: std::time::SystemTime,
     /// The WASI call (`open-at`, `read-directory`, …).
     pub op: &'static str,
     /// The guest path decided on.
@@ -45,6 +47,7 @@ pub struct FsGuard {
     mounts: Vec<Mount>,
     paths: HashMap<u32, PathBuf>,
     denials: Vec<FsDenial>,
+    grants: Option<Vec<FsDenial>>,
 }
 
 impl FsGuard {
@@ -52,7 +55,7 @@ impl FsGuard {
     pub fn new(rules: FsRules, mut mounts: Vec<Mount>) -> Self {
         // Deepest first, so the first match is the most specific.
         mounts.sort_by_key(|m| std::cmp::Reverse(m.guest.components().count()));
-        Self { decider: Decider::new(rules), mounts, paths: HashMap::new(), denials: Vec::new() }
+        Self { decider: Decider::new(rules), mounts, paths: HashMap::new(), denials: Vec::new(), grants: None }
     }
 
     /// Every call refused so far, in order.
@@ -60,11 +63,28 @@ impl FsGuard {
         &self.denials
     }
 
+    /// Also record every granted call (for audit logs with `allows`). Off by default.
+    pub fn record_grants(&mut self) {
+        self.grants.get_or_insert_with(Vec::new);
+    }
+
+    /// Every granted call, when [`Self::record_grants`] was asked for.
+    pub fn grants(&self) -> &[FsDenial] {
+        self.grants.as_deref().unwrap_or_default()
+    }
+
+    fn granted(&mut self, op: &'static str, path: &Path) {
+        if let Some(g) = &mut self.grants {
+            let rule = self.decider.rules().decide(path).map(|r| r.pointer.clone());
+            g.push(FsDenial { time: std::time::SystemTime::now(), op, path: path.to_path_buf(), rule });
+        }
+    }
+
     fn deny(&mut self, op: &'static str, refusal: Refusal) -> wasmtime_wasi::p2::FsError {
         use wasmtime_wasi::p2::bindings::filesystem::types::ErrorCode;
         match refusal {
             Refusal::Denied { path, rule } => {
-                self.denials.push(FsDenial { op, path, rule });
+                self.denials.push(FsDenial { time: std::time::SystemTime::now(), op, path, rule });
                 ErrorCode::Access.into()
             }
             Refusal::Loop => ErrorCode::Loop.into(),

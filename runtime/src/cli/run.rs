@@ -25,6 +25,9 @@ pub struct RunCommand {
     /// Backend: auto (wasm for wasm files, the host's native sandbox otherwise) or one by name.
     #[arg(long, default_value = "auto", value_name = "BACKEND")]
     pub backend: String,
+    /// Append audit events (one JSON line per denial) to FILE; overrides `cordon.audit.path`.
+    #[arg(long, value_name = "FILE")]
+    pub audit: Option<PathBuf>,
     /// Print the plan and exit without running the tool.
     #[arg(long)]
     pub dry_run: bool,
@@ -46,7 +49,8 @@ impl RunCommand {
     /// # Errors
     /// Policy, plan or tool errors (125, 126, 127).
     pub fn execute(self) -> Result<u8, RuntimeError> {
-        let RunCommand { policy, config, config_base64, backend, dry_run, debug, experimental: _, mut args } = self;
+        let RunCommand { policy, config, config_base64, backend, audit, dry_run, debug, experimental: _, mut args } =
+            self;
         let source = match (policy.or(config), config_base64) {
             (Some(f), _) => PolicyArgs { file: Some(f), config: None, config_base64: None }.source()?,
             (None, Some(b)) => PolicyArgs { file: None, config: None, config_base64: Some(b) }.source()?,
@@ -73,6 +77,6 @@ impl RunCommand {
             })?),
         };
         let policy = source.load(&crate::SystemHost)?;
-        run_tool(RunRequest { policy: &policy, command: args, backend, dry_run, debug })
+        run_tool(RunRequest { policy: &policy, command: args, backend, dry_run, debug, audit })
     }
 }

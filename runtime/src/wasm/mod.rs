@@ -138,6 +138,8 @@ pub struct WasmRun<'a> {
     pub stdout: Target,
     /// Where its stderr goes.
     pub stderr: Target,
+    /// Record granted filesystem calls too (for audit logs with `allows`).
+    pub record_grants: bool,
 }
 
 /// How a run ended.
@@ -153,6 +155,8 @@ pub struct RunOutcome {
     pub discarded_output: u64,
     /// Filesystem calls the layer refused.
     pub fs_denials: Vec<FsDenial>,
+    /// Filesystem calls the layer granted (only when asked to record them).
+    pub fs_grants: Vec<FsDenial>,
     /// True when a memory growth was refused by `memoryBytes`.
     pub memory_limit_hit: bool,
     /// Every network decision (names and addresses), allowed or not.
@@ -169,10 +173,14 @@ pub async fn run(
     linker: &Linker<StoreData>,
     req: WasmRun<'_>,
 ) -> Result<RunOutcome, RuntimeError> {
-    let WasmRun { plan, component, argv, stdin, stdout, stderr } = req;
+    let WasmRun { plan, component, argv, stdin, stdout, stderr, record_grants } = req;
     let budget = output::Budget::new(plan.max_output_bytes);
     let net = NetGuard::new(plan.network.clone());
-    let built = ctx::build(ctx::CtxRequest { plan, argv, stdin: &stdin, stdout, stderr, budget: &budget, net: &net })?;
+    let mut built =
+        ctx::build(ctx::CtxRequest { plan, argv, stdin: &stdin, stdout, stderr, budget: &budget, net: &net })?;
+    if record_grants {
+        built.guard.record_grants();
+    }
     let data = StoreData {
         wasi: WasiParts { ctx: built.wasi, table: ResourceTable::new() },
         fs: built.guard,
@@ -229,6 +237,7 @@ pub async fn run(
         trap,
         discarded_output: budget.discarded(),
         fs_denials: data.fs.denials().to_vec(),
+        fs_grants: data.fs.grants().to_vec(),
         memory_limit_hit: data.memory.hit,
         net_events: net.events(),
     })
