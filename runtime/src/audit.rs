@@ -96,21 +96,6 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::rfc3339;
-
-    #[test]
-    fn rfc3339_formats_known_instants() {
-        let t = std::time::UNIX_EPOCH;
-        assert_eq!(rfc3339(t), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(t + Duration::from_millis(1_795_775_118_123)), "2026-11-27T10:25:18.123Z");
-        assert_eq!(rfc3339(t + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00.000Z");
-    }
-}
-
 /// The audit events of one wasm run: every denial, and with `allows` every grant used.
 /// `withheld` names the host variables the tool did not get.
 pub fn from_outcome(
@@ -173,4 +158,19 @@ pub fn from_outcome(
     }
     ev.sort_by(|a, b| a.time.cmp(&b.time));
     ev
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::rfc3339;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        let t = std::time::UNIX_EPOCH;
+        assert_eq!(rfc3339(t), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(t + Duration::from_millis(1_795_775_118_123)), "2026-11-27T10:25:18.123Z");
+        assert_eq!(rfc3339(t + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00.000Z");
+    }
 }
