@@ -35,6 +35,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod builder;
 mod decide;
 mod error;
 pub mod fs;
@@ -44,6 +45,7 @@ pub mod raw;
 mod schema;
 mod validate;
 
+pub use builder::PolicyBuilder;
 pub use decide::{AddrUse, NetDecision, is_local, net_is_local};
 pub use error::{PolicyError, PolicyErrorKind, PolicyErrors};
 pub use fs::{Access, FsRule, FsRules, HostEnv, LexicalHost, PathEntry, PolicyPath, RuleOrigin};

@@ -9,6 +9,7 @@
 //! library API and the `cordon` binary. Planning is pure and lives in `cordon-plan`; the
 //! policy model lives in `cordon-policy`; the filtered WASI host interfaces in `cordon-host`.
 
+pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod command;

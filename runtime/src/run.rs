@@ -6,7 +6,7 @@ use cordon_plan::{Backend, Plan, PlanError};
 use cordon_policy::Policy;
 
 use crate::RuntimeError;
-use crate::wasm::{self, Stdin, Target, WasmEngine, WasmRun};
+use crate::wasm::{self, Stdin, Target};
 
 /// A request to run one command under a policy.
 #[derive(Debug)]
@@ -62,27 +62,26 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
         return Ok(0);
     }
     let Plan::Wasm(plan) = plan;
-    let bytes = wasm::read_tool(&tool)?;
-    let engine = WasmEngine::new()?;
-    let component = wasm::compile(&engine, &tool, &bytes)?;
-    let linker = wasm::linker(&engine)?;
+    let runtime = crate::api::Runtime::new()?;
+    crate::api::refuse_writable(&plan, &runtime.protected_dirs())?;
+    if let Some(why) = runtime.cache_problem() {
+        eprintln!("cordon: not caching compiled code: {why}");
+    }
+    let loaded = runtime.load_file(&tool)?;
+    if debug {
+        let how = match loaded.source() {
+            wasm::Source::Cached => "mapped from the compiled-code cache",
+            wasm::Source::Compiled => "compiled",
+        };
+        eprintln!("cordon: {} {how}", tool.display());
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| RuntimeError::Internal(format!("async runtime: {e}")))?;
-    let outcome = rt.block_on(wasm::run(
-        &engine,
-        &linker,
-        WasmRun {
-            plan: &plan,
-            component: &component,
-            argv: &argv,
-            stdin: Stdin::Inherit,
-            stdout: Target::Stdout,
-            stderr: Target::Stderr,
-            record_grants: audit_path.is_some() && policy.audit.allows,
-        },
-    ));
+    let record_grants = audit_path.is_some() && policy.audit.allows;
+    let outcome =
+        rt.block_on(loaded.run_raw(&plan, &argv, Stdin::Inherit, Target::Stdout, Target::Stderr, record_grants));
     // stdin may still be read by a worker; do not wait for it.
     rt.shutdown_background();
     let outcome = outcome?;

@@ -15,3 +15,6 @@ mod netfix;
 
 // `cordon run` with wasm tools: the search tool, exit codes, limits, errors.
 mod wasm_cli;
+
+// The compiled-code cache.
+mod cache;

@@ -7,6 +7,8 @@ use std::process::{Command, Output, Stdio};
 pub fn cordon() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cordon-under-test"));
     c.stdin(Stdio::null());
+    // Each test gets the cache it asks for; by default, a fresh one per process tree.
+    c.env("CORDON_CACHE_DIR", cache_dir());
     c
 }
 
@@ -35,4 +37,16 @@ pub fn stdout(o: &Output) -> String {
 /// stderr as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A compiled-code cache shared by this test binary's runs (tests that study the cache set
+/// their own).
+pub fn cache_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = std::env::temp_dir().join(format!("cordon-test-cache-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    })
+    .clone()
 }

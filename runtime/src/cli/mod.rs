@@ -1,6 +1,7 @@
 //! The `cordon` command line: a thin enum of subcommands, one file each.
 
 mod common;
+mod compile;
 mod policy;
 mod run;
 
@@ -33,6 +34,8 @@ pub enum Command {
     Policy(policy::PolicyCommand),
     /// Run a tool under a policy.
     Run(run::RunCommand),
+    /// Precompile a wasm tool into the compiled-code cache.
+    Compile(compile::CompileCommand),
 }
 
 /// Parses the process arguments, runs the command and returns its exit code.
@@ -42,6 +45,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Policy(cmd) => cmd.execute(),
         Command::Run(cmd) => cmd.execute(),
+        Command::Compile(cmd) => cmd.execute(),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -41,10 +41,31 @@ impl WasmEngine {
     /// # Errors
     /// When Wasmtime rejects the configuration or the ticker thread cannot start.
     pub fn new() -> Result<Self, RuntimeError> {
+        Self::with_pooling(None)
+    }
+
+    /// As [`WasmEngine::new`], with Wasmtime's pooling allocator sized for `instances`
+    /// tool instances alive at once (for servers).
+    ///
+    /// # Errors
+    /// When Wasmtime rejects the configuration or the ticker thread cannot start.
+    pub fn with_pooling(instances: Option<u32>) -> Result<Self, RuntimeError> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        if let Some(n) = instances {
+            let mut pool = wasmtime::PoolingAllocationConfig::new();
+            // A tool component holds a few core instances (its module, adapters, shims),
+            // each with its memory and table.
+            pool.total_component_instances(n)
+                .total_core_instances(n.saturating_mul(16))
+                .total_memories(n.saturating_mul(4))
+                .total_tables(n.saturating_mul(4))
+                .total_stacks(n)
+                .max_memory_size(1 << 30);
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Internal(format!("wasm engine: {e:#}")))?;
         let stop = Arc::new(AtomicBool::new(false));
         let (e, s) = (engine.weak(), stop.clone());

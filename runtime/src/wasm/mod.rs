@@ -1,6 +1,7 @@
 //! The WebAssembly backend: a tool runs in-process in Wasmtime with exactly the WASI
 //! capabilities its [`WasiPlan`] lists.
 
+mod cache;
 mod ctx;
 mod engine;
 mod limits;
@@ -18,6 +19,7 @@ use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::filesystem::WasiFilesystemView as _;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+pub use cache::{Cache, Source};
 pub use ctx::Stdin;
 pub use engine::{TICK, WasmEngine};
 pub use limits::Stop;
@@ -124,12 +126,29 @@ fn link(engine: &WasmEngine) -> wasmtime::Result<Linker<StoreData>> {
     Ok(linker)
 }
 
+/// A tool ready to instantiate: compiled and linked once, run many times.
+pub type ToolPre = wasmtime_wasi::p2::bindings::CommandPre<StoreData>;
+
+/// Links a compiled tool against cordon's WASI host.
+///
+/// # Errors
+/// [`RuntimeError::ToolCannotRun`] when the tool imports something the host does not offer
+/// or is not a `wasi:cli/command`.
+pub fn prepare(linker: &Linker<StoreData>, component: &Component, name: &str) -> Result<ToolPre, RuntimeError> {
+    let cannot = |e: wasmtime::Error| RuntimeError::ToolCannotRun {
+        path: name.into(),
+        reason: format!("not a WASI 0.2 command this host can link: {e:#}"),
+    };
+    let pre = linker.instantiate_pre(component).map_err(cannot)?;
+    ToolPre::new(pre).map_err(cannot)
+}
+
 /// One run of a tool.
 pub struct WasmRun<'a> {
     /// What the tool is granted.
     pub plan: &'a WasiPlan,
-    /// The compiled tool.
-    pub component: &'a Component,
+    /// The prepared tool.
+    pub tool: &'a ToolPre,
     /// argv, with argv\[0\] first.
     pub argv: &'a [String],
     /// What the tool reads on stdin.
@@ -168,12 +187,8 @@ pub struct RunOutcome {
 /// # Errors
 /// The context cannot be built (a granted path is missing) or the tool does not
 /// instantiate (for example it imports something WASI does not offer).
-pub async fn run(
-    engine: &WasmEngine,
-    linker: &Linker<StoreData>,
-    req: WasmRun<'_>,
-) -> Result<RunOutcome, RuntimeError> {
-    let WasmRun { plan, component, argv, stdin, stdout, stderr, record_grants } = req;
+pub async fn run(engine: &WasmEngine, req: WasmRun<'_>) -> Result<RunOutcome, RuntimeError> {
+    let WasmRun { plan, tool, argv, stdin, stdout, stderr, record_grants } = req;
     let budget = output::Budget::new(plan.max_output_bytes);
     let net = NetGuard::new(plan.network.clone());
     let mut built =
@@ -197,10 +212,8 @@ pub async fn run(
         None => Ok(UpdateDeadline::Yield(1)),
     });
 
-    let pre = linker.instantiate_pre(component).map_err(|e| cannot_link(argv, e))?;
-    let pre = wasmtime_wasi::p2::bindings::CommandPre::new(pre).map_err(|e| cannot_link(argv, e))?;
     let call = async {
-        let command = pre.instantiate_async(&mut store).await?;
+        let command = tool.instantiate_async(&mut store).await?;
         command.wasi_cli_run().call_run(&mut store).await
     };
     // The epoch callback stops a guest that computes; this stops one blocked in a host call.
@@ -241,13 +254,6 @@ pub async fn run(
         memory_limit_hit: data.memory.hit,
         net_events: net.events(),
     })
-}
-
-fn cannot_link(argv: &[String], e: wasmtime::Error) -> RuntimeError {
-    RuntimeError::ToolCannotRun {
-        path: argv.first().map(Into::into).unwrap_or_default(),
-        reason: format!("not a WASI 0.2 command this host can link: {e:#}"),
-    }
 }
 
 fn trap_message(e: &wasmtime::Error) -> String {

@@ -1,0 +1,299 @@
+//! The library API, for servers that run many tool calls.
+//!
+//! One [`Runtime`] holds the Wasmtime engine, the linker with cordon's checked WASI host,
+//! and the compiled-code cache. [`Runtime::load`] compiles (or maps from the cache) and
+//! links a tool once; the [`Tool`] it returns runs any number of calls, from any number of
+//! tasks at once, each in a fresh instance with exactly its policy's grants.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), cordon_runtime::RuntimeError> {
+//! use cordon_runtime::api::{Call, Runtime};
+//! use cordon_policy::{Policy, LexicalHost};
+//!
+//! let runtime = Runtime::builder().pooling(64).build()?;
+//! let tool = runtime.load_file("probe.wasm".as_ref())?;
+//! let policy = Policy::builder().read_only("/srv/data").timeout_ms(5_000).build(&LexicalHost::default())?;
+//! let out = tool.run(&policy, Call::new(["probe", "list", "/srv/data"])).await?;
+//! assert_eq!(out.code, 0);
+//! println!("{}", String::from_utf8_lossy(&out.stdout));
+//! # Ok(()) }
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use cordon_plan::Backend;
+use cordon_plan::wasi::WasiPlan;
+use cordon_policy::Policy;
+use wasmtime::component::Linker;
+
+use crate::RuntimeError;
+use crate::wasm::{self, Cache, Source, StoreData, Target, ToolPre, WasmEngine, WasmRun};
+
+/// Builds a [`Runtime`].
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeBuilder {
+    pooling: Option<u32>,
+    cache: CacheChoice,
+}
+
+#[derive(Debug, Clone, Default)]
+enum CacheChoice {
+    #[default]
+    Default,
+    Dir(PathBuf),
+    Off,
+}
+
+impl RuntimeBuilder {
+    /// Use Wasmtime's pooling allocator, sized for `instances` calls at once. By default
+    /// instances are allocated on demand.
+    pub fn pooling(mut self, instances: u32) -> Self {
+        self.pooling = Some(instances);
+        self
+    }
+
+    /// Keep compiled code in `dir`. By default: `$CORDON_CACHE_DIR`, `$XDG_CACHE_HOME/cordon`
+    /// or `~/.cache/cordon`.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache = CacheChoice::Dir(dir.into());
+        self
+    }
+
+    /// Compile every tool in memory, never touching disk.
+    pub fn no_cache(mut self) -> Self {
+        self.cache = CacheChoice::Off;
+        self
+    }
+
+    /// Builds the runtime.
+    ///
+    /// # Errors
+    /// The engine cannot be configured, or an explicitly given cache directory is unsafe.
+    pub fn build(self) -> Result<Runtime, RuntimeError> {
+        let engine = WasmEngine::with_pooling(self.pooling)?;
+        let linker = Arc::new(wasm::linker(&engine)?);
+        let mut cache_problem = None;
+        let cache = match self.cache {
+            CacheChoice::Off => None,
+            CacheChoice::Dir(d) => Some(Cache::open_ambient(&d)?),
+            // The default location is best effort: no usable cache means compiling each time,
+            // and `cache_problem` says why.
+            CacheChoice::Default => match Cache::default_dir().map(|d| Cache::open_ambient(&d)) {
+                Some(Ok(c)) => Some(c),
+                Some(Err(e)) => {
+                    cache_problem = Some(e.to_string());
+                    None
+                }
+                None => None,
+            },
+        };
+        Ok(Runtime { engine, linker, cache, cache_problem })
+    }
+}
+
+/// The shared engine, linker and cache. Cheap to clone; safe to share between tasks.
+#[derive(Clone)]
+pub struct Runtime {
+    engine: WasmEngine,
+    linker: Arc<Linker<StoreData>>,
+    cache: Option<Cache>,
+    cache_problem: Option<String>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("cache", &self.cache).finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// A runtime with the defaults (no pooling, the default cache).
+    ///
+    /// # Errors
+    /// As [`RuntimeBuilder::build`].
+    pub fn new() -> Result<Self, RuntimeError> {
+        RuntimeBuilder::default().build()
+    }
+
+    /// A builder.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// The cache in use, if any.
+    pub fn cache(&self) -> Option<&Cache> {
+        self.cache.as_ref()
+    }
+
+    /// Why the default cache is not in use, when it is not.
+    pub fn cache_problem(&self) -> Option<&str> {
+        self.cache_problem.as_deref()
+    }
+
+    /// The directories a policy must not make writable (the cache is trusted code).
+    pub fn protected_dirs(&self) -> Vec<PathBuf> {
+        self.cache.iter().map(|c| c.dir().to_path_buf()).collect()
+    }
+
+    /// Loads a tool file (wasm by its bytes).
+    ///
+    /// # Errors
+    /// 127 when missing, 126 when unreadable or not valid wasm.
+    pub fn load_file(&self, path: &Path) -> Result<Tool, RuntimeError> {
+        let bytes = wasm::read_tool(path)?;
+        self.load(&path.display().to_string(), &bytes)
+    }
+
+    /// Compiles (or maps from the cache) and links a tool.
+    ///
+    /// # Errors
+    /// [`RuntimeError::ToolCannotRun`] when the bytes are not a WASI command.
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Tool, RuntimeError> {
+        let path = Path::new(name);
+        if wasm::sniff(bytes).is_none() {
+            return Err(RuntimeError::ToolCannotRun { path: path.into(), reason: "not WebAssembly".into() });
+        }
+        let compile = || wasm::compile(&self.engine, path, bytes);
+        let (component, source) = match &self.cache {
+            Some(cache) => cache.get_or_compile(&self.engine, bytes, compile)?,
+            None => (compile()?, Source::Compiled),
+        };
+        let pre = wasm::prepare(&self.linker, &component, name)?;
+        Ok(Tool { engine: self.engine.clone(), pre, name: name.into(), source, protected: self.protected_dirs() })
+    }
+}
+
+/// A compiled, linked tool. Clone it freely; every call gets a fresh instance.
+#[derive(Clone)]
+pub struct Tool {
+    engine: WasmEngine,
+    pre: ToolPre,
+    name: String,
+    source: Source,
+    protected: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for Tool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tool").field("name", &self.name).field("source", &self.source).finish_non_exhaustive()
+    }
+}
+
+/// Where a call's output goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputMode {
+    /// Captured into [`Output`].
+    #[default]
+    Capture,
+    /// Written through to this process's stdout and stderr as the tool writes.
+    Inherit,
+}
+
+/// One call: argv (argv\[0\] first), stdin bytes, where output goes.
+#[derive(Debug, Clone, Default)]
+pub struct Call {
+    /// argv, with argv\[0\] first.
+    pub args: Vec<String>,
+    /// What the tool reads on stdin (empty: end of file at once).
+    pub stdin: Vec<u8>,
+    /// Captured (default) or written through.
+    pub output: OutputMode,
+    /// Record granted filesystem calls too.
+    pub record_grants: bool,
+}
+
+impl Call {
+    /// A call with these arguments, no stdin, output captured.
+    pub fn new<I, S>(args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self { args: args.into_iter().map(Into::into).collect(), ..Self::default() }
+    }
+}
+
+/// How a call ended, and what it wrote.
+#[derive(Debug)]
+pub struct Output {
+    /// Exit code (the tool's own, 124 timeout, 152 CPU, 134 trap).
+    pub code: u8,
+    /// Captured stdout (empty with [`OutputMode::Inherit`]).
+    pub stdout: Vec<u8>,
+    /// Captured stderr (empty with [`OutputMode::Inherit`]).
+    pub stderr: Vec<u8>,
+    /// Everything else cordon knows about the run: denials, limits, network decisions.
+    pub outcome: wasm::RunOutcome,
+}
+
+impl Tool {
+    /// Whether the code was mapped from the cache or compiled.
+    pub fn source(&self) -> Source {
+        self.source
+    }
+
+    /// Runs one call under `policy`.
+    ///
+    /// # Errors
+    /// 125 when the policy cannot be enforced on wasm (or would let the tool write the
+    /// compiled-code cache), or a granted path is missing.
+    pub async fn run(&self, policy: &Policy, call: Call) -> Result<Output, RuntimeError> {
+        let plan = cordon_plan::wasi::plan(policy)?;
+        self.run_plan(&plan, call).await
+    }
+
+    /// Runs one call under an already computed plan (saves planning on a hot path).
+    ///
+    /// # Errors
+    /// As [`Tool::run`].
+    pub async fn run_plan(&self, plan: &WasiPlan, call: Call) -> Result<Output, RuntimeError> {
+        refuse_writable(plan, &self.protected)?;
+        let Call { args, stdin, output, record_grants } = call;
+        let (out, err) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+        let (stdout, stderr) = match output {
+            OutputMode::Capture => (Target::Capture(out.clone()), Target::Capture(err.clone())),
+            OutputMode::Inherit => (Target::Stdout, Target::Stderr),
+        };
+        let stdin = if stdin.is_empty() { wasm::Stdin::Empty } else { wasm::Stdin::Bytes(stdin) };
+        let outcome = self.run_raw(plan, &args, stdin, stdout, stderr, record_grants).await?;
+        let take =
+            |m: &Arc<Mutex<Vec<u8>>>| std::mem::take(&mut *m.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        Ok(Output { code: outcome.code, stdout: take(&out), stderr: take(&err), outcome })
+    }
+}
+
+impl Tool {
+    /// The run itself, with stdio as given (the CLI passes its own stdin through).
+    pub(crate) async fn run_raw(
+        &self,
+        plan: &WasiPlan,
+        argv: &[String],
+        stdin: wasm::Stdin,
+        stdout: Target,
+        stderr: Target,
+        record_grants: bool,
+    ) -> Result<wasm::RunOutcome, RuntimeError> {
+        refuse_writable(plan, &self.protected)?;
+        wasm::run(&self.engine, WasmRun { plan, tool: &self.pre, argv, stdin, stdout, stderr, record_grants }).await
+    }
+}
+
+/// Refuses a plan that could write into a protected directory (the compiled-code cache).
+pub(crate) fn refuse_writable(plan: &WasiPlan, protected: &[PathBuf]) -> Result<(), RuntimeError> {
+    for dir in protected {
+        let writable_at_or_above = plan.fs.access(dir).can_write();
+        let writable_below = plan.fs.rules_below(dir).find(|r| r.access.can_write());
+        if let Some(rule) = plan.fs.decide(dir).filter(|_| writable_at_or_above).or(writable_below) {
+            return Err(RuntimeError::Plan(cordon_plan::PlanError::Unenforceable {
+                backend: Backend::Wasm,
+                rule: rule.pointer.clone(),
+                reason: format!(
+                    "it would let the tool write cordon's compiled-code cache {} (trusted code); grant a narrower path or move the cache with CORDON_CACHE_DIR",
+                    dir.display()
+                ),
+            }));
+        }
+    }
+    Ok(())
+}
