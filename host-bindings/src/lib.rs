@@ -18,4 +18,5 @@
 #![deny(missing_docs)]
 
 pub mod fs;
+pub mod http;
 pub mod net;

@@ -57,6 +57,16 @@ impl NetGuard {
         Arc::new(Self { network, resolved: Mutex::new(HashMap::new()), events: Mutex::new(Vec::new()) })
     }
 
+    /// The rules this guard decides with.
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    /// Records an HTTP decision; returns whether it allows.
+    pub fn record_http(&self, target: &str, decision: NetDecision) -> bool {
+        self.record("http", "request", target.to_string(), decision)
+    }
+
     /// Every decision so far (denials and grants), in order.
     pub fn events(&self) -> Vec<NetEvent> {
         lock(&self.events).clone()

@@ -83,9 +83,8 @@ fn correct(stdout: &[u8], i: usize) -> bool {
     let text = String::from_utf8_lossy(stdout);
     let mut lines = text.lines();
     let read_ok = lines.next().is_some_and(|l| l.contains("\"value\":\"hello from the host\""));
-    let args_ok = lines
-        .next()
-        .is_some_and(|l| l.contains("\"value\":\"probe read") && l.ends_with(&format!(" args {i}\"}}")));
+    let args_ok =
+        lines.next().is_some_and(|l| l.contains("\"value\":\"probe read") && l.ends_with(&format!(" args {i}\"}}")));
     read_ok && args_ok
 }
 

@@ -82,6 +82,7 @@ fn net_subst(s: &str, probe: &str) -> String {
         .replace("$PB", &f.pb.to_string())
         .replace("$P6", &f.p6.to_string())
         .replace("$UP", &f.up.to_string())
+        .replace("$PH", &f.ph.to_string())
         .replace("$B", b)
 }
 

@@ -17,6 +17,8 @@ pub struct NetFixtures {
     pub p6: u16,
     /// UDP on 127.0.0.1.
     pub up: u16,
+    /// HTTP on 127.0.0.1: answers 200 with `host=<Host header>`.
+    pub ph: u16,
     /// Queries seen per name (lower-case, no trailing dot).
     pub queries: Arc<Mutex<HashMap<String, usize>>>,
     /// A resolv.conf that points at the stub.
@@ -35,6 +37,36 @@ fn pong_server(addr: &str) -> u16 {
                 let mut buf = [0u8; 64];
                 let _ = c.read(&mut buf);
                 let _ = c.write_all(b"pong\n");
+            });
+        }
+    });
+    port
+}
+
+fn http_server(addr: &str) -> u16 {
+    let l = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut c = c;
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&req);
+                let host = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("host: ").or_else(|| l.strip_prefix("Host: ")))
+                    .unwrap_or("")
+                    .trim();
+                let body = format!("host={host}");
+                let _ =
+                    write!(c, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
             });
         }
     });
@@ -120,6 +152,7 @@ pub fn fixtures() -> &'static NetFixtures {
             pb: pong_server("127.0.0.2:0"),
             p6: pong_server("[::1]:0"),
             up: up_port,
+            ph: http_server("127.0.0.1:0"),
             queries,
             resolv_conf,
             dns_error,

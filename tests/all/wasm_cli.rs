@@ -213,6 +213,7 @@ fn debug_lists_refused_accesses_with_their_rule() {
 fn every_component_has_a_host_test() {
     // component → the test that exercises it
     let tested = [
+        ("fetch", "wasm_cli::fetch_tool_gets_a_granted_url_and_is_refused_a_denied_one"),
         ("probe", "conformance::conformance_table_passes_on_wasm_p2"),
         ("search", "wasm_cli::search_tool_finds_matches_in_sources_and_none_under_git"),
     ];
@@ -328,4 +329,24 @@ fn audit_records_a_timeout() {
     assert_eq!(out.status.code(), Some(124));
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("\"kind\":\"limit\"") && text.contains("\"rule\":\"/process/timeout\""), "{text}");
+}
+
+#[test]
+fn fetch_tool_gets_a_granted_url_and_is_refused_a_denied_one() {
+    let port = crate::netfix::fixtures().ph;
+    let url = format!("http://127.0.0.1:{port}/page");
+    let dir = tempfile::tempdir().unwrap();
+    let granted = policy_file(
+        dir.path(),
+        r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"to":[{"cidr":"127.0.0.1/32"}]}]}}}"#,
+    );
+    let out = run_with(&granted, cordon_tests::components::FETCH_WASIP2, &["-i", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("HTTP 200\nhost=127.0.0.1:{port}"));
+    let denied =
+        policy_file(dir.path(), r#"{"version":"0.8.0-alpha","cordon":{"network":{"allowDomains":["example.org"]}}}"#);
+    let out = run_with(&denied, cordon_tests::components::FETCH_WASIP2, &[&url]);
+    assert_eq!(out.status.code(), Some(13), "{}", stderr(&out));
+    assert!(stderr(&out).contains("request denied by the sandbox"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
 }

@@ -93,6 +93,7 @@ fn run(name: &str, a: &[String]) {
             .and_then(|u| u.send_to(b"ping", at(0)))
             .map(|n| n.to_string()),
         "listen" => std::net::TcpListener::bind(at(0)).map(|l| l.local_addr().map(|a| a.port().to_string()).unwrap_or_default()),
+        "http" => http_get(at(0)),
         "alloc" => alloc(at(0).parse().unwrap_or(0)),
         "spin" => spin(),
         "sleep" => {
@@ -107,6 +108,53 @@ fn run(name: &str, a: &[String]) {
         other => Err(std::io::Error::other(format!("unknown op {other}"))),
     };
     report(name, &arg, r);
+}
+
+/// `wasi:http` GET: the value is `STATUS BODY`. A request the host refuses is `denied`.
+#[cfg(all(target_os = "wasi", target_env = "p2"))]
+fn http_get(url: &str) -> std::io::Result<String> {
+    use wasip2::http::outgoing_handler;
+    use wasip2::http::types::{ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
+    let err = |e: ErrorCode| match e {
+        ErrorCode::HttpRequestDenied => std::io::Error::new(std::io::ErrorKind::PermissionDenied, "HTTP-request-denied"),
+        other => std::io::Error::other(format!("{other:?}")),
+    };
+    let (scheme, rest) = match url.split_once("://") {
+        Some(("https", r)) => (Scheme::Https, r),
+        Some((_, r)) => (Scheme::Http, r),
+        None => return Err(std::io::Error::other("bad url")),
+    };
+    let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+    let req = OutgoingRequest::new(Fields::new());
+    let _ = req.set_method(&Method::Get);
+    let _ = req.set_scheme(Some(&scheme));
+    let _ = req.set_authority(Some(authority));
+    let _ = req.set_path_with_query(Some(path));
+    if let Ok(body) = req.body() {
+        let _ = OutgoingBody::finish(body, None);
+    }
+    let pending = outgoing_handler::handle(req, None).map_err(err)?;
+    let resp = loop {
+        match pending.get() {
+            Some(Ok(r)) => break r.map_err(err)?,
+            Some(Err(())) => return Err(std::io::Error::other("response taken twice")),
+            None => pending.subscribe().block(),
+        }
+    };
+    let mut body = Vec::new();
+    if let Ok(b) = resp.consume()
+        && let Ok(stream) = b.stream()
+    {
+        while let Ok(chunk) = stream.blocking_read(65536) {
+            body.extend_from_slice(&chunk);
+        }
+    }
+    Ok(format!("{} {}", resp.status(), String::from_utf8_lossy(&body).trim()))
+}
+
+#[cfg(not(all(target_os = "wasi", target_env = "p2")))]
+fn http_get(_url: &str) -> std::io::Result<String> {
+    Err(std::io::Error::other("http needs wasi:http (WASI 0.2)"))
 }
 
 fn kind(t: &fs::FileType) -> String {

@@ -53,6 +53,8 @@ pub struct StoreData {
     fs: FsGuard,
     net: Arc<NetGuard>,
     lookups: std::collections::HashMap<u32, String>,
+    http: wasmtime_wasi_http::WasiHttpCtx,
+    http_hooks: cordon_host::http::CordonHttpHooks,
     memory: limits::MemoryBudget,
     clock: limits::Clock,
 }
@@ -60,6 +62,16 @@ pub struct StoreData {
 impl WasiView for StoreData {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         self.wasi.ctx()
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for StoreData {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.wasi.table,
+            hooks: &mut self.http_hooks,
+        }
     }
 }
 
@@ -119,6 +131,8 @@ fn link(engine: &WasmEngine) -> wasmtime::Result<Linker<StoreData>> {
     sockets::instance_network::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
     sockets::network::add_to_linker::<T, WasiSockets>(l, &Default::default(), T::sockets)?;
     cordon_host::net::add_to_linker::<T>(l, net_view)?;
+    // Outgoing HTTP, every request checked by cordon-host's hooks.
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)?;
     sockets::tcp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
     sockets::udp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
     sockets::udp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
@@ -201,6 +215,8 @@ pub async fn run(engine: &WasmEngine, req: WasmRun<'_>) -> Result<RunOutcome, Ru
         fs: built.guard,
         net: net.clone(),
         lookups: Default::default(),
+        http: wasmtime_wasi_http::WasiHttpCtx::new(),
+        http_hooks: cordon_host::http::CordonHttpHooks::new(net.clone()),
         memory: limits::MemoryBudget::new(plan.memory_bytes),
         clock: limits::Clock::start(plan.timeout, plan.cpu),
     };
