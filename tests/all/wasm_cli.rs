@@ -257,6 +257,9 @@ fn audit_writes_one_well_formed_line_per_denial_of_every_kind() {
         "resolve",
         "denied.example",
         "+",
+        "http",
+        "http://127.0.0.1:9/x",
+        "+",
         "alloc",
         "1073741824",
         "+",
@@ -288,6 +291,7 @@ fn audit_writes_one_well_formed_line_per_denial_of_every_kind() {
     assert!(!text.contains("ok.txt"), "a granted read is not a denial: {text}");
     assert!(has("net", "connect", "127.0.0.1:9", "local range"), "{text}");
     assert!(has("dns", "resolve", "denied.example", "(no network section"), "{text}");
+    assert!(has("http", "request", "http://127.0.0.1:9", "local range"), "{text}");
     assert!(has("env", "withhold", "CORDON_TEST_SECRET", ""), "{text}");
     assert!(has("limit", "memory-grow", "", "/cordon/limits/memoryBytes"), "{text}");
     assert!(has("limit", "output", "", "/cordon/limits/maxOutputBytes"), "{text}");
@@ -295,6 +299,7 @@ fn audit_writes_one_well_formed_line_per_denial_of_every_kind() {
     assert_eq!(events.iter().filter(|e| e["kind"] == "fs").count(), 1, "{text}");
     assert_eq!(events.iter().filter(|e| e["kind"] == "net").count(), 1, "{text}");
     assert_eq!(events.iter().filter(|e| e["kind"] == "dns").count(), 1, "{text}");
+    assert_eq!(events.iter().filter(|e| e["kind"] == "http").count(), 1, "{text}");
 
     // The allowed twin: with `allows`, the granted read is logged too.
     let policy = policy_file(
