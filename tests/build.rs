@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (target triple, packages) built in release mode.
-const BUILDS: &[(&str, &[&str])] = &[("wasm32-wasip2", &["probe", "search", "fetch"]), ("wasm32-wasip1", &["probe"])];
+const BUILDS: &[(&str, &[&str])] =
+    &[("wasm32-wasip2", &["probe", "search", "fetch"]), ("wasm32-wasip1", &["probe"]), ("host", &["probe"])];
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
@@ -22,10 +23,10 @@ fn main() {
     let mut consts = String::new();
     for (target, packages) in BUILDS {
         let mut cmd = Command::new(&cargo);
-        cmd.current_dir(&components)
-            .args(["build", "--release", "--target", target])
-            .arg("--target-dir")
-            .arg(&target_dir);
+        cmd.current_dir(&components).args(["build", "--release"]).arg("--target-dir").arg(&target_dir);
+        if *target != "host" {
+            cmd.args(["--target", target]);
+        }
         for p in *packages {
             cmd.args(["-p", p]);
         }
@@ -45,9 +46,14 @@ fn main() {
             "building components for {target} failed; is the target installed? run `bash tests/setup.sh` (it runs `rustup target add {target}`)"
         );
         for p in *packages {
-            let wasm: PathBuf = target_dir.join(target).join("release").join(format!("{p}.wasm"));
+            let wasm: PathBuf = if *target == "host" {
+                target_dir.join("release").join(p)
+            } else {
+                target_dir.join(target).join("release").join(format!("{p}.wasm"))
+            };
             assert!(wasm.exists(), "{} was not built", wasm.display());
-            let name = format!("{}_{}", p.replace('-', "_"), target.rsplit('-').next().unwrap()).to_uppercase();
+            let name =
+                format!("{}_{}", p.replace('-', "_"), target.rsplit('-').next().unwrap_or(target)).to_uppercase();
             consts.push_str(&format!(
                 "/// `{p}` built for `{target}`.\npub const {name}: &str = {:?};\n",
                 wasm.display().to_string()

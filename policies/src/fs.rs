@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 /// Access a rule grants. The order is the conflict order: `Deny` > `ReadOnly` > `ReadWrite`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Access {
     /// Read and write.

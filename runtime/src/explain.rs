@@ -208,5 +208,14 @@ fn explain_plan(w: &mut String, plan: &Plan) {
             );
             wl(w, format_args!("  name lookup: checked against the domain rules before any resolver is asked"));
         }
+        Plan::Bubblewrap(p) => {
+            wl(w, format_args!("\nbubblewrap plan:"));
+            wl(w, format_args!("  bwrap {}", p.args.join(" ")));
+            let calls: Vec<String> = p.helper.seccomp.deny.iter().map(|r| r.name.clone()).collect();
+            wl(w, format_args!("  seccomp refuses: {}", calls.join(", ")));
+            for (path, access) in &p.helper.landlock.rules {
+                wl(w, format_args!("  landlock {} {}", access.as_str(), path.display()));
+            }
+        }
     }
 }

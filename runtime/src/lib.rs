@@ -16,6 +16,7 @@ pub mod command;
 mod error;
 pub mod explain;
 mod host_env;
+mod native;
 pub mod run;
 mod source;
 pub mod wasm;

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use cordon_plan::{Backend, Plan, PlanError};
-use cordon_policy::Policy;
+use cordon_policy::{Containment, Policy};
 
 use crate::RuntimeError;
 use crate::wasm::{self, Stdin, Target};
@@ -34,13 +34,23 @@ pub struct RunRequest<'a> {
 pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
     let RunRequest { policy, command, backend, dry_run, debug, audit } = req;
     let audit_path = audit.or_else(|| policy.audit.path.clone());
-    let argv = command_argv(policy, command)?;
+    let from_config = command.is_empty();
+    let argv = command_argv(policy, command.clone())?;
     let tool = PathBuf::from(&argv[0]);
-    if !tool.exists() {
-        return Err(RuntimeError::ToolNotFound(tool));
-    }
-    let is_wasm = wasm::is_wasm_file_ambient(&tool);
-    let backend = match (backend, is_wasm) {
+    let is_wasm = tool.is_file() && wasm::is_wasm_file_ambient(&tool);
+    let requested = backend.or(match policy.containment {
+        None | Some(Containment::Process) => None,
+        Some(Containment::Bubblewrap) => Some(Backend::Bubblewrap),
+        Some(Containment::Seatbelt) => Some(Backend::Seatbelt),
+        Some(Containment::ProcessContainer) => Some(Backend::Windows),
+        Some(Containment::Lxc) => {
+            return Err(RuntimeError::Request(
+                "containment `lxc` is not supported by cordon; use `process` or `bubblewrap` (or remove containment)"
+                    .into(),
+            ));
+        }
+    });
+    let backend = match (requested, is_wasm) {
         (None | Some(Backend::Wasm), true) => Backend::Wasm,
         (Some(Backend::Wasm), false) => {
             return Err(RuntimeError::ToolCannotRun {
@@ -48,20 +58,38 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
                 reason: "--backend wasm, but the file is not WebAssembly".into(),
             });
         }
-        (Some(other), _) => return Err(PlanError::NotBuilt(other).into()),
-        (None, false) => {
-            return Err(RuntimeError::Request(format!(
-                "{} is not WebAssembly, and this build of cordon has no native backend yet (backends here: wasm)",
-                tool.display()
-            )));
+        (Some(Backend::Bubblewrap), _) | (None, false) => {
+            if !cfg!(target_os = "linux") {
+                return Err(PlanError::NotBuilt(Backend::Bubblewrap).into());
+            }
+            Backend::Bubblewrap
         }
+        (Some(other), _) => return Err(PlanError::NotBuilt(other).into()),
     };
+    if backend == Backend::Wasm && !tool.exists() {
+        return Err(RuntimeError::ToolNotFound(tool));
+    }
+    if backend == Backend::Bubblewrap {
+        // An MXC config's commandLine runs under /bin/sh -c, as MXC does; a command after
+        // `--` runs as argv.
+        let argv = if from_config {
+            vec!["/bin/sh".to_string(), "-c".to_string(), policy.process.command_line.clone().unwrap_or_default()]
+        } else {
+            command
+        };
+        if argv[0].contains('/') && !Path::new(&argv[0]).exists() {
+            return Err(RuntimeError::ToolNotFound(PathBuf::from(&argv[0])));
+        }
+        return crate::native::run_native(policy, &argv, dry_run);
+    }
     let plan = cordon_plan::plan(policy, backend)?;
     if dry_run {
         print!("{}", crate::explain::explain(policy, Some(&plan)));
         return Ok(0);
     }
-    let Plan::Wasm(plan) = plan;
+    let Plan::Wasm(plan) = plan else {
+        return Err(RuntimeError::Internal("planned a native backend for a wasm tool".into()));
+    };
     let runtime = crate::api::Runtime::new()?;
     crate::api::refuse_writable(&plan, &runtime.protected_dirs())?;
     if let Some(why) = runtime.cache_problem() {
@@ -153,6 +181,11 @@ fn command_argv(policy: &Policy, command: Vec<String>) -> Result<Vec<String>, Ru
     let line = policy.process.command_line.as_deref().ok_or_else(|| {
         RuntimeError::Request("no command: give one after `--`, or set process.commandLine in the policy".into())
     })?;
+    // A commandLine whose first word is not a wasm file is a native command for /bin/sh.
+    let first = line.split_whitespace().next().unwrap_or("");
+    if !(Path::new(first).is_file() && wasm::is_wasm_file_ambient(Path::new(first))) {
+        return Ok(vec![line.to_string()]);
+    }
     let words = crate::command::split_words(line).map_err(|why| {
         RuntimeError::Request(format!(
             "process.commandLine `{line}`: {why}; wasm tools run without a shell, so give plain words (the first names the .wasm file)"

@@ -224,7 +224,10 @@ fn report(op: &str, arg: &str, r: std::io::Result<String>) {
             use std::io::ErrorKind as K;
             let class = match e.kind() {
                 _ if e.raw_os_error() == Some(ELOOP) => "loop",
-                K::PermissionDenied => "denied",
+                // A refusal for protection reasons, whichever layer said it: a permission check,
+                // a read-only mount, or a protected mount point that cannot be moved.
+                K::PermissionDenied | K::ReadOnlyFilesystem | K::ResourceBusy => "denied",
+                K::CrossesDevices => "cross-device",
                 K::NotFound => "not-found",
                 K::AlreadyExists => "exists",
                 K::DirectoryNotEmpty => "not-empty",

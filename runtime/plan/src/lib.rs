@@ -6,6 +6,7 @@
 //! target cordon supports.
 #![deny(missing_docs)]
 
+pub mod bwrap;
 pub mod wasi;
 
 use cordon_policy::Policy;
@@ -57,7 +58,9 @@ impl std::fmt::Display for Backend {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
     /// The WebAssembly plan.
-    Wasm(wasi::WasiPlan),
+    Wasm(Box<wasi::WasiPlan>),
+    /// The Linux bubblewrap plan.
+    Bubblewrap(Box<bwrap::BwrapPlan>),
 }
 
 /// Why a policy cannot be planned for a backend.
@@ -85,7 +88,7 @@ pub enum PlanError {
 /// [`PlanError::Unenforceable`] naming the first rule the backend cannot enforce.
 pub fn plan(policy: &Policy, backend: Backend) -> Result<Plan, PlanError> {
     match backend {
-        Backend::Wasm => wasi::plan(policy).map(Plan::Wasm),
+        Backend::Wasm => wasi::plan(policy).map(|p| Plan::Wasm(Box::new(p))),
         Backend::Bubblewrap | Backend::Landlock | Backend::Seatbelt | Backend::Windows => {
             Err(PlanError::NotBuilt(backend))
         }

@@ -1,0 +1,188 @@
+//! The helper: runs inside the sandbox as `HELPER_PATH __cordon-helper PLAN -- CMD…`,
+//! restricts itself, then executes the command. Landlock and seccomp restrict the calling
+//! process and everything it executes, which is why this runs as a separate step inside
+//! bubblewrap (landlock forbids the mount changes bubblewrap needs).
+#![allow(unsafe_code, reason = "setrlimit, prctl and close_range have no safe std wrappers")]
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+
+use cordon_plan::bwrap::{HelperPlan, SeccompPlan};
+use cordon_policy::Access;
+
+/// Entry point: `args` are what follows `__cordon-helper`. Never returns on success (the
+/// tool replaces the process); returns an exit code on failure (126/127 like a shell).
+pub fn helper_main(args: &[String]) -> u8 {
+    let Some((plan_json, rest)) = args.split_first() else { return fail("missing plan") };
+    let cmd: Vec<&String> = rest.iter().skip_while(|a| *a != "--").skip(1).collect();
+    if cmd.is_empty() {
+        return fail("missing command");
+    }
+    let plan: HelperPlan = match serde_json::from_str(plan_json) {
+        Ok(p) => p,
+        Err(e) => return fail(&format!("bad plan: {e}")),
+    };
+    if let Err(e) = apply(&plan) {
+        return fail(&e);
+    }
+    exec(&cmd)
+}
+
+fn fail(why: &str) -> u8 {
+    eprintln!("cordon helper: {why}");
+    125
+}
+
+fn apply(plan: &HelperPlan) -> Result<(), String> {
+    close_inherited_fds();
+    set_limits(plan)?;
+    // SAFETY: prctl with PR_SET_NO_NEW_PRIVS takes integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(format!("no_new_privs: {}", std::io::Error::last_os_error()));
+    }
+    landlock(plan)?;
+    seccomp(&plan.seccomp)
+}
+
+/// Closes every descriptor above stderr: nothing the launcher held leaks to the tool.
+fn close_inherited_fds() {
+    // SAFETY: close_range takes integers; closing descriptors this process does not use
+    // afterwards is sound (the helper holds none open past this point).
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    if r != 0 {
+        for fd in 3..1024 {
+            // SAFETY: as above, for kernels without close_range.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+fn set_limits(plan: &HelperPlan) -> Result<(), String> {
+    let set = |res: libc::__rlimit_resource_t, soft: u64, hard: u64| {
+        let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+        // SAFETY: `lim` is a valid rlimit for the duration of the call.
+        if unsafe { libc::setrlimit(res, &lim) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error().to_string())
+        }
+    };
+    if let Some(b) = plan.limits.memory_bytes {
+        set(libc::RLIMIT_AS, b, b).map_err(|e| format!("memoryBytes: {e}"))?;
+    }
+    if let Some(s) = plan.limits.cpu_seconds {
+        set(libc::RLIMIT_CPU, s, s + 1).map_err(|e| format!("cpuMs: {e}"))?;
+    }
+    // Core dumps could write the tool's memory where it should not.
+    set(libc::RLIMIT_CORE, 0, 0).map_err(|e| format!("core limit: {e}"))?;
+    Ok(())
+}
+
+fn landlock(plan: &HelperPlan) -> Result<(), String> {
+    use landlock::{
+        ABI, Access as _, AccessFs, PathBeneath, PathFd, Ruleset, RulesetAttr as _, RulesetCreatedAttr as _,
+    };
+    let abi = ABI::V5;
+    let all = AccessFs::from_all(abi);
+    let read = AccessFs::from_read(abi);
+    let mut ruleset = Ruleset::default()
+        .handle_access(all)
+        .map_err(|e| format!("landlock: {e}"))?
+        .create()
+        .map_err(|e| format!("landlock: {e}"))?;
+    for (path, access) in &plan.landlock.rules {
+        let Ok(fd) = PathFd::new(path) else { continue };
+        let rights = match access {
+            Access::ReadWrite => all,
+            Access::ReadOnly => read,
+            Access::Deny => continue,
+        };
+        // A file takes only the rights that apply to files.
+        let rights =
+            if std::fs::metadata(path).is_ok_and(|m| !m.is_dir()) { rights & AccessFs::from_file(abi) } else { rights };
+        ruleset = ruleset
+            .add_rule(PathBeneath::new(fd, rights))
+            .map_err(|e| format!("landlock rule {}: {e}", path.display()))?;
+    }
+    // Best effort by design: bubblewrap's mounts are the first layer; on a kernel without
+    // landlock the ruleset is not enforced and `cordon backends` says so.
+    ruleset.restrict_self().map_err(|e| format!("landlock: {e}"))?;
+    Ok(())
+}
+
+fn seccomp(plan: &SeccompPlan) -> Result<(), String> {
+    use seccompiler::{
+        SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch,
+    };
+    let arch: TargetArch =
+        std::env::consts::ARCH.try_into().map_err(|e| format!("seccomp: unsupported architecture: {e:?}"))?;
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    let mut errno_rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    for r in &plan.deny {
+        let Some(nr) = syscall_number(&r.name) else { continue };
+        let target = if r.name == "clone3" { &mut errno_rules } else { &mut rules };
+        match r.when {
+            None => {
+                target.entry(nr).or_default();
+            }
+            Some((arg, mask, value)) => {
+                let cond = SeccompCondition::new(arg, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(mask), value)
+                    .map_err(|e| format!("seccomp: {e}"))?;
+                target.entry(nr).or_default().push(SeccompRule::new(vec![cond]).map_err(|e| format!("seccomp: {e}"))?);
+            }
+        }
+    }
+    let eperm = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch)
+        .map_err(|e| format!("seccomp: {e}"))?;
+    let enosys = SeccompFilter::new(errno_rules, SeccompAction::Allow, SeccompAction::Errno(libc::ENOSYS as u32), arch)
+        .map_err(|e| format!("seccomp: {e}"))?;
+    for f in [enosys, eperm] {
+        let prog: seccompiler::BpfProgram = f.try_into().map_err(|e| format!("seccomp: {e}"))?;
+        seccompiler::apply_filter(&prog).map_err(|e| format!("seccomp: {e}"))?;
+    }
+    Ok(())
+}
+
+fn syscall_number(name: &str) -> Option<i64> {
+    Some(match name {
+        "io_uring_setup" => libc::SYS_io_uring_setup,
+        "io_uring_enter" => libc::SYS_io_uring_enter,
+        "io_uring_register" => libc::SYS_io_uring_register,
+        "ptrace" => libc::SYS_ptrace,
+        "process_vm_readv" => libc::SYS_process_vm_readv,
+        "process_vm_writev" => libc::SYS_process_vm_writev,
+        "bpf" => libc::SYS_bpf,
+        "userfaultfd" => libc::SYS_userfaultfd,
+        "keyctl" => libc::SYS_keyctl,
+        "add_key" => libc::SYS_add_key,
+        "request_key" => libc::SYS_request_key,
+        "perf_event_open" => libc::SYS_perf_event_open,
+        "unshare" => libc::SYS_unshare,
+        "setns" => libc::SYS_setns,
+        "mount" => libc::SYS_mount,
+        "umount2" => libc::SYS_umount2,
+        "pivot_root" => libc::SYS_pivot_root,
+        "init_module" => libc::SYS_init_module,
+        "finit_module" => libc::SYS_finit_module,
+        "kexec_load" => libc::SYS_kexec_load,
+        "clone" => libc::SYS_clone,
+        "clone3" => libc::SYS_clone3,
+        "ioctl" => libc::SYS_ioctl,
+        "socket" => libc::SYS_socket,
+        _ => return None,
+    })
+}
+
+fn exec(cmd: &[&String]) -> u8 {
+    let Ok(args) = cmd.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<Vec<_>, _>>() else {
+        return fail("argument with a NUL byte");
+    };
+    let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: `ptrs` is a NULL-terminated array of pointers to NUL-terminated strings that
+    // outlive the call; execvp only returns on failure.
+    unsafe { libc::execvp(ptrs[0], ptrs.as_ptr()) };
+    let e = std::io::Error::last_os_error();
+    eprintln!("cordon: cannot run {}: {e}", cmd[0]);
+    if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 }
+}

@@ -1,0 +1,8 @@
+//! Linux: bubblewrap for namespaces and mounts, then cordon's helper inside the sandbox for
+//! limits, landlock and seccomp.
+
+mod helper;
+mod run;
+
+pub use helper::helper_main;
+pub use run::{NativeOutcome, NativeRun, Stdio, probe_bwrap, run};

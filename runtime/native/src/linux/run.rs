@@ -1,0 +1,297 @@
+//! Launching bubblewrap with a plan, streaming output, enforcing the timeout.
+#![allow(unsafe_code, reason = "pre_exec joins the pids cgroup between fork and exec")]
+
+use std::io::{Read as _, Write as _};
+use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cordon_plan::bwrap::{BwrapPlan, DENY_DIR, DENY_FILE, DENY_OBJECT, HELPER_PATH};
+
+use crate::NativeError;
+
+/// What the tool reads on stdin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdio {
+    /// cordon's stdin.
+    Inherit,
+    /// Nothing.
+    Null,
+}
+
+/// One native run.
+#[derive(Debug)]
+pub struct NativeRun<'a> {
+    /// The plan.
+    pub plan: &'a BwrapPlan,
+    /// The command, argv\[0\] first (looked up on the sandbox's PATH).
+    pub argv: &'a [String],
+    /// cordon's own executable, bound into the sandbox as the helper.
+    pub helper_exe: &'a Path,
+    /// stdin.
+    pub stdin: Stdio,
+}
+
+/// How it ended.
+#[derive(Debug)]
+pub struct NativeOutcome {
+    /// Exit code: the tool's, 128+N for signal N, 124 on timeout.
+    pub code: u8,
+    /// True when `process.timeout` stopped it.
+    pub timed_out: bool,
+    /// Output dropped at the cap.
+    pub discarded_output: u64,
+}
+
+/// The bwrap binary, by absolute path, or why there is none.
+pub fn probe_bwrap() -> Result<PathBuf, String> {
+    for p in ["/usr/bin/bwrap", "/usr/local/bin/bwrap", "/bin/bwrap"] {
+        if Path::new(p).is_file() {
+            return Ok(PathBuf::from(p));
+        }
+    }
+    Err("bwrap not found in /usr/bin, /usr/local/bin or /bin (install bubblewrap)".into())
+}
+
+/// Private scratch for the inaccessible objects; removed when dropped.
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new() -> Result<Self, NativeError> {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir =
+            std::env::temp_dir().join(format!("cordon-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let io = |e: std::io::Error| NativeError::Other(format!("scratch dir {}: {e}", dir.display()));
+        std::fs::create_dir(&dir).map_err(io)?;
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+        std::fs::create_dir(dir.join("deny-dir")).map_err(io)?;
+        std::fs::write(dir.join("deny-file"), b"").map_err(io)?;
+        for p in ["deny-dir", "deny-file"] {
+            std::fs::set_permissions(dir.join(p), std::fs::Permissions::from_mode(0o000)).map_err(io)?;
+        }
+        Ok(Self { dir })
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A pids cgroup for `maxProcesses`, removed when dropped.
+struct PidsCgroup {
+    dir: PathBuf,
+    procs: std::ffi::CString,
+}
+
+impl PidsCgroup {
+    fn new(max: u64) -> Result<Self, NativeError> {
+        let unavailable = |why: String| NativeError::Unenforceable {
+            rule: "/cordon/limits/maxProcesses".into(),
+            why: format!("needs a pids cgroup cordon can create ({why}); remove the limit or run as wasm"),
+        };
+        let roots = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"];
+        let root = roots
+            .iter()
+            .map(Path::new)
+            .find(|r| r.join("cgroup.procs").exists() && (r.ends_with("pids") || r.join("cgroup.controllers").exists()))
+            .ok_or_else(|| unavailable("no pids controller mounted".into()))?;
+        let dir = root.join(format!("cordon-{}-{}", std::process::id(), Instant::now().elapsed().as_nanos()));
+        std::fs::create_dir(&dir).map_err(|e| unavailable(e.to_string()))?;
+        if let Err(e) = std::fs::write(dir.join("pids.max"), max.to_string()) {
+            let _ = std::fs::remove_dir(&dir);
+            return Err(unavailable(e.to_string()));
+        }
+        let procs = std::ffi::CString::new(dir.join("cgroup.procs").to_string_lossy().into_owned())
+            .map_err(|e| NativeError::Other(e.to_string()))?;
+        Ok(Self { dir, procs })
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Runs the command under the plan; stdout and stderr are passed through live, capped.
+///
+/// # Errors
+/// [`NativeError::Unavailable`] without bwrap; [`NativeError::Unenforceable`] when a grant is
+/// missing, a denied path does not exist inside a writable grant, or `maxProcesses` cannot be
+/// enforced; [`NativeError::Spawn`] when bwrap does not start.
+pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
+    let NativeRun { plan, argv, helper_exe, stdin } = req;
+    let bwrap = probe_bwrap().map_err(|why| NativeError::Unavailable { backend: "bubblewrap", why })?;
+    for (host, rule) in &plan.granted {
+        if std::fs::symlink_metadata(host).is_err() {
+            return Err(NativeError::Unenforceable {
+                rule: rule.clone(),
+                why: format!(
+                    "cannot grant {}: it does not exist; create it or remove it from the policy",
+                    host.display()
+                ),
+            });
+        }
+    }
+    let scratch = Scratch::new()?;
+    let mut args: Vec<String> = Vec::with_capacity(plan.args.len() + 8);
+    let mut denied = plan.denied.iter();
+    let mut skip_next = 0;
+    for (i, a) in plan.args.iter().enumerate() {
+        if skip_next > 0 {
+            skip_next -= 1;
+            continue;
+        }
+        match a.as_str() {
+            DENY_OBJECT => {
+                let Some((path, rule)) = denied.next() else {
+                    return Err(NativeError::Other("plan: deny list out of step".into()));
+                };
+                match std::fs::metadata(path) {
+                    Ok(m) => args.push(
+                        scratch
+                            .dir
+                            .join(if m.is_dir() { "deny-dir" } else { "deny-file" })
+                            .to_string_lossy()
+                            .into_owned(),
+                    ),
+                    Err(_) => {
+                        let writable_parent =
+                            path.ancestors().skip(1).find(|p| plan.granted.iter().any(|(g, _)| g == *p)).is_some()
+                                && plan.args.windows(3).any(|w| w[0] == "--bind" && path.starts_with(&w[2]));
+                        if writable_parent {
+                            return Err(NativeError::Unenforceable {
+                                rule: rule.clone(),
+                                why: format!(
+                                    "{} does not exist inside a writable grant; bubblewrap cannot keep it from being created. Create it first, or run the tool as wasm",
+                                    path.display()
+                                ),
+                            });
+                        }
+                        // Not there and cannot be created: nothing to cover. Drop `--ro-bind` and the destination.
+                        args.pop();
+                        skip_next = 1;
+                    }
+                }
+            }
+            DENY_DIR => args.push(scratch.dir.join("deny-dir").to_string_lossy().into_owned()),
+            DENY_FILE => args.push(scratch.dir.join("deny-file").to_string_lossy().into_owned()),
+            "{HELPER}" => args.push(helper_exe.to_string_lossy().into_owned()),
+            _ => args.push(a.clone()),
+        }
+        let _ = i;
+    }
+    for name in &plan.inherit_env {
+        if let Ok(v) = std::env::var(name) {
+            args.extend(["--setenv".into(), name.clone(), v]);
+        }
+    }
+    let helper_json = serde_json::to_string(&plan.helper).map_err(|e| NativeError::Other(e.to_string()))?;
+    let cgroup = plan.helper.limits.max_processes.map(PidsCgroup::new).transpose()?;
+
+    let mut cmd = Command::new(&bwrap);
+    cmd.args(&args).arg("--").arg(HELPER_PATH).arg("__cordon-helper").arg(&helper_json).arg("--").args(argv);
+    cmd.env_clear();
+    cmd.stdin(match stdin {
+        Stdio::Inherit => std::process::Stdio::inherit(),
+        Stdio::Null => std::process::Stdio::null(),
+    });
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    if let Some(cg) = &cgroup {
+        let path = cg.procs.clone();
+        // SAFETY: between fork and exec only async-signal-safe calls are made (open, write,
+        // close) on a path prepared before the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let ok = libc::write(fd, b"0".as_ptr().cast(), 1) == 1;
+                libc::close(fd);
+                if ok { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+            });
+        }
+    }
+    let mut child = cmd.spawn().map_err(|source| NativeError::Spawn { what: bwrap.display().to_string(), source })?;
+
+    let budget = Arc::new(Mutex::new((plan.max_output_bytes, 0u64, 0u64))); // (limit, used, discarded)
+    let pump =
+        |mut from: Box<dyn std::io::Read + Send>, to_stdout: bool, budget: Arc<Mutex<(Option<u64>, u64, u64)>>| {
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 65536];
+                loop {
+                    let n = match from.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let pass = {
+                        let mut b = budget.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let allowed = match b.0 {
+                            None => n as u64,
+                            Some(limit) => (n as u64).min(limit.saturating_sub(b.1)),
+                        };
+                        b.1 += allowed;
+                        b.2 += n as u64 - allowed;
+                        allowed as usize
+                    };
+                    if pass > 0 {
+                        let r = if to_stdout {
+                            let mut o = std::io::stdout().lock();
+                            o.write_all(&buf[..pass]).and_then(|()| o.flush())
+                        } else {
+                            let mut o = std::io::stderr().lock();
+                            o.write_all(&buf[..pass]).and_then(|()| o.flush())
+                        };
+                        if r.is_err() {
+                            break;
+                        }
+                    }
+                }
+            })
+        };
+    let out_thread = child.stdout.take().map(|s| pump(Box::new(s), true, budget.clone()));
+    let err_thread = child.stderr.take().map(|s| pump(Box::new(s), false, budget.clone()));
+
+    let deadline = plan.timeout.map(|t| Instant::now() + t);
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) => {}
+            Err(e) => return Err(NativeError::Other(format!("waiting for bwrap: {e}"))),
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            // bwrap's child dies with it (--die-with-parent), and with the pid namespace's
+            // first process every other process of the tool, background ones included.
+            let _ = child.kill();
+            timed_out = true;
+            break child.wait().map_err(|e| NativeError::Other(format!("waiting for bwrap: {e}")))?;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    for t in [out_thread, err_thread].into_iter().flatten() {
+        let _ = t.join();
+    }
+    drop(cgroup);
+    drop(scratch);
+    let code = if timed_out {
+        124
+    } else {
+        match (status.code(), status.signal()) {
+            (Some(c), _) => (c & 0xff) as u8,
+            (None, Some(sig)) => (128 + sig) as u8,
+            (None, None) => 1,
+        }
+    };
+    let discarded = budget.lock().map(|b| b.2).unwrap_or(0);
+    Ok(NativeOutcome { code, timed_out, discarded_output: discarded })
+}

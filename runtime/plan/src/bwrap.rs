@@ -1,0 +1,325 @@
+//! `Policy` → [`BwrapPlan`]: the bubblewrap command line, the seccomp filter and the
+//! landlock rules for a native command on Linux, as data.
+//!
+//! The sandbox: every namespace unshared (the network kept only when the policy allows all
+//! egress), all capabilities dropped, a new session, the parent's death kills it, an empty
+//! environment plus the allowed variables, a read-only system baseline (no `$HOME`, no
+//! `/run`, no host sockets), a private `/tmp`, then the policy's grants shallow to deep
+//! (so the most specific path wins). A denied path inside a grant is covered by an
+//! inaccessible empty object (`{DENY_DIR}`/`{DENY_FILE}`, made by the runner with mode 000);
+//! a denied directory that a deeper grant lies under becomes a traversal-only directory
+//! (mode 0111): the grant is reachable, the rest is not.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cordon_policy::{Access, Policy};
+
+use crate::{Backend, PlanError};
+
+/// Placeholder for the inaccessible object that covers a denied directory.
+pub const DENY_DIR: &str = "{DENY_DIR}";
+/// Placeholder for the inaccessible object that covers a denied file.
+pub const DENY_FILE: &str = "{DENY_FILE}";
+/// Placeholder for a denied path: the runner picks `DENY_DIR` or `DENY_FILE` by what the
+/// path is on the host.
+pub const DENY_OBJECT: &str = "{DENY_OBJECT}";
+/// Where the helper (cordon itself) is bound inside the sandbox.
+pub const HELPER_PATH: &str = "/run/cordon/helper";
+
+/// Read-only system paths every native command gets, when they exist on the host.
+pub const BASELINE_RO: &[&str] = &[
+    "/usr",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/localtime",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/hosts",
+    "/etc/ssl/certs",
+    "/etc/ca-certificates",
+];
+
+/// Symlinks a merged-`/usr` system needs at the root.
+pub const BASELINE_LINKS: &[(&str, &str)] =
+    &[("usr/bin", "/bin"), ("usr/sbin", "/sbin"), ("usr/lib", "/lib"), ("usr/lib64", "/lib64")];
+
+/// A syscall the filter refuses with `EPERM`, maybe only for some argument values.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SyscallRule {
+    /// Syscall name.
+    pub name: String,
+    /// `None`: always. `Some((arg, mask, value))`: when `(args[arg] & mask) == value`.
+    pub when: Option<(u8, u64, u64)>,
+    /// Why it is refused.
+    pub why: String,
+}
+
+/// The seccomp filter as data: everything not listed is allowed; a listed call fails with
+/// `EPERM` (`clone3` with `ENOSYS`, so libc falls back to `clone`, whose flags can be
+/// checked). The filter checks the architecture and kills a process of another one.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct SeccompPlan {
+    /// The refused calls.
+    pub deny: Vec<SyscallRule>,
+}
+
+/// Landlock rules as data, in sandbox paths: the second filesystem layer.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct LandlockPlan {
+    /// Paths and the access granted beneath them. Everything else is denied.
+    pub rules: Vec<(PathBuf, Access)>,
+}
+
+/// Resource limits the helper sets before the tool runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct NativeLimits {
+    /// RLIMIT_AS, bytes.
+    pub memory_bytes: Option<u64>,
+    /// RLIMIT_CPU, whole seconds (rounded up from `cpuMs`).
+    pub cpu_seconds: Option<u64>,
+    /// Processes at once (a pids cgroup).
+    pub max_processes: Option<u64>,
+}
+
+/// What the helper applies inside the sandbox before it executes the tool.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct HelperPlan {
+    /// The seccomp filter.
+    pub seccomp: SeccompPlan,
+    /// The landlock rules.
+    pub landlock: LandlockPlan,
+    /// The limits.
+    pub limits: NativeLimits,
+}
+
+/// The whole bubblewrap plan.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BwrapPlan {
+    /// bwrap's arguments, up to (not including) `--`.
+    pub args: Vec<String>,
+    /// Host variables to pass by name when set (`cordon.env.inherit`).
+    pub inherit_env: Vec<String>,
+    /// What the helper applies.
+    pub helper: HelperPlan,
+    /// Wall-clock timeout.
+    pub timeout: Option<Duration>,
+    /// Output cap.
+    pub max_output_bytes: Option<u64>,
+    /// Denied paths the runner must cover, with the rule pointer (to check they exist).
+    pub denied: Vec<(PathBuf, String)>,
+    /// Granted host paths, with the rule pointer (to check they exist).
+    pub granted: Vec<(PathBuf, String)>,
+}
+
+fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Builds the bubblewrap plan.
+///
+/// # Errors
+/// [`PlanError::Unenforceable`] for what bubblewrap cannot enforce: Windows paths, a network
+/// policy that allows some destinations but not all (the filtering proxy is not built yet),
+/// and proxy settings.
+pub fn plan(policy: &Policy) -> Result<BwrapPlan, PlanError> {
+    let unenforceable = |rule: &str, reason: &str| PlanError::Unenforceable {
+        backend: Backend::Bubblewrap,
+        rule: rule.into(),
+        reason: reason.into(),
+    };
+    if let Some(e) = policy.filesystem.foreign().first() {
+        return Err(unenforceable(&e.pointer, "the path is for another operating system"));
+    }
+    let net = &policy.network;
+    let share_net = net.allows_all_egress();
+    if !share_net && !net.denies_all_egress() {
+        let rule = net
+            .egress
+            .allow
+            .first()
+            .map(|r| r.pointer.clone())
+            .or_else(|| net.domains.allow.first().map(|(_, p)| p.clone()))
+            .unwrap_or_else(|| "/network".into());
+        return Err(unenforceable(
+            &rule,
+            "native commands get no network or all of it until cordon's filtering proxy lands; run the tool as wasm (backends that can: wasm)",
+        ));
+    }
+    if net.proxy.is_some() || net.runtime_proxy.is_some() {
+        return Err(unenforceable("/network/proxy", "proxies are not supported for native commands yet"));
+    }
+
+    let mut a: Vec<String> = Vec::new();
+    let mut push = |xs: &[&str]| a.extend(xs.iter().map(|x| (*x).to_string()));
+    push(&["--unshare-all", "--unshare-user"]);
+    if share_net {
+        push(&["--share-net"]);
+    }
+    push(&["--cap-drop", "ALL", "--die-with-parent", "--new-session", "--clearenv"]);
+    push(&["--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin"]);
+    for (k, v) in &policy.env.vars {
+        a.extend(["--setenv".into(), k.clone(), v.clone()]);
+    }
+    if let Some(cwd) = &policy.process.cwd {
+        a.extend(["--setenv".into(), "PWD".into(), s(cwd)]);
+    }
+    // System baseline.
+    for p in BASELINE_RO {
+        a.extend(["--ro-bind-try".into(), (*p).into(), (*p).into()]);
+    }
+    for (target, link) in BASELINE_LINKS {
+        a.extend(["--symlink".into(), (*target).into(), (*link).into()]);
+    }
+    a.extend(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"].map(String::from));
+
+    let mut denied = Vec::new();
+    let mut granted = Vec::new();
+    let mut landlock = vec![
+        (PathBuf::from("/usr"), Access::ReadOnly),
+        (PathBuf::from("/etc"), Access::ReadOnly),
+        (PathBuf::from("/proc"), Access::ReadOnly),
+        (PathBuf::from("/dev"), Access::ReadWrite),
+        (PathBuf::from("/tmp"), Access::ReadWrite),
+        (PathBuf::from("/run/cordon"), Access::ReadOnly),
+    ];
+    let rules = policy.filesystem.rules();
+    for r in rules {
+        // A rule outside every grant needs no mount: nothing is there to reach.
+        let inside_grant =
+            r.path.ancestors().skip(1).any(|p| policy.filesystem.decide(p).is_some_and(|g| g.access != Access::Deny));
+        match r.access {
+            Access::ReadWrite | Access::ReadOnly => {
+                let flag = if r.access == Access::ReadWrite { "--bind" } else { "--ro-bind" };
+                a.extend([flag.into(), s(&r.host), s(&r.path)]);
+                granted.push((r.host.clone(), r.pointer.clone()));
+                landlock.push((r.path.clone(), r.access));
+            }
+            Access::Deny => {
+                let grants_below = policy.filesystem.rules_below(&r.path).any(|b| b.access != Access::Deny);
+                if grants_below {
+                    // Traversal only: deeper grants are reachable, this directory is not listable.
+                    a.extend(["--perms", "0111", "--tmpfs"].map(String::from));
+                    a.push(s(&r.path));
+                } else if inside_grant {
+                    // Every directory between the writable grant and the denied path becomes a
+                    // mount point of its own, so it cannot be renamed (EBUSY): moving it would
+                    // carry the denied object to a name the policy does not deny.
+                    let grant = r.path.ancestors().skip(1).find(|p| {
+                        policy.filesystem.decide(p).is_some_and(|g| g.path == *p && g.access != Access::Deny)
+                    });
+                    if let Some(g) =
+                        grant.and_then(|g| policy.filesystem.decide(g)).filter(|g| g.access == Access::ReadWrite)
+                    {
+                        let mut between: Vec<&Path> = r.path.ancestors().skip(1).take_while(|p| *p != g.path).collect();
+                        between.reverse();
+                        for d in between {
+                            let host = g.host.join(d.strip_prefix(&g.path).unwrap_or(d));
+                            a.extend(["--bind-try".into(), s(&host), s(d)]);
+                        }
+                    }
+                    a.extend(["--ro-bind".into(), DENY_OBJECT.into(), s(&r.path)]);
+                    denied.push((r.path.clone(), r.pointer.clone()));
+                }
+            }
+        }
+    }
+    if let Some(cwd) = &policy.process.cwd {
+        a.extend(["--chdir".into(), s(cwd)]);
+    }
+    a.extend(["--ro-bind".into(), "{HELPER}".into(), HELPER_PATH.into()]);
+
+    let limits = NativeLimits {
+        memory_bytes: policy.limits.memory_bytes,
+        cpu_seconds: policy.limits.cpu.map(|d| d.as_millis().div_ceil(1000) as u64),
+        max_processes: policy.limits.max_processes,
+    };
+    Ok(BwrapPlan {
+        args: a,
+        inherit_env: policy.env.inherit.clone(),
+        helper: HelperPlan { seccomp: seccomp_plan(), landlock: LandlockPlan { rules: landlock }, limits },
+        timeout: policy.process.timeout,
+        max_output_bytes: policy.limits.max_output_bytes,
+        denied,
+        granted,
+    })
+}
+
+/// The syscalls every native tool is refused.
+pub fn seccomp_plan() -> SeccompPlan {
+    const CLONE_NEWUSER: u64 = 0x1000_0000;
+    const TIOCSTI: u64 = 0x5412;
+    const TIOCLINUX: u64 = 0x541c;
+    const AF_UNIX: u64 = 1;
+    let r = |name: &str, why: &str| SyscallRule { name: name.into(), when: None, why: why.into() };
+    let when =
+        |name: &str, w: (u8, u64, u64), why: &str| SyscallRule { name: name.into(), when: Some(w), why: why.into() };
+    SeccompPlan {
+        deny: vec![
+            r("io_uring_setup", "io_uring bypasses syscall filtering"),
+            r("io_uring_enter", "io_uring bypasses syscall filtering"),
+            r("io_uring_register", "io_uring bypasses syscall filtering"),
+            r("ptrace", "no tracing other processes"),
+            r("process_vm_readv", "no reading other processes' memory"),
+            r("process_vm_writev", "no writing other processes' memory"),
+            r("bpf", "no kernel programs"),
+            r("userfaultfd", "a common kernel-exploit primitive"),
+            r("keyctl", "the kernel keyring is shared"),
+            r("add_key", "the kernel keyring is shared"),
+            r("request_key", "the kernel keyring is shared"),
+            r("perf_event_open", "no performance counters"),
+            r("unshare", "no new namespaces"),
+            r("setns", "no joining namespaces"),
+            r("mount", "no mount changes"),
+            r("umount2", "no mount changes"),
+            r("pivot_root", "no mount changes"),
+            r("init_module", "no kernel modules"),
+            r("finit_module", "no kernel modules"),
+            r("kexec_load", "no kernel replacement"),
+            when("clone", (0, CLONE_NEWUSER, CLONE_NEWUSER), "no new user namespaces"),
+            r("clone3", "flags are in memory the filter cannot read; libc falls back to clone"),
+            when("ioctl", (1, 0xffff_ffff, TIOCSTI), "TIOCSTI injects keystrokes into the terminal"),
+            when("ioctl", (1, 0xffff_ffff, TIOCLINUX), "TIOCLINUX can inject keystrokes"),
+            when("socket", (0, 0xffff_ffff, AF_UNIX), "no new unix sockets (socketpair still works)"),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests")]
+    use cordon_policy::{LexicalHost, Policy};
+
+    use super::*;
+
+    fn p(json: &str) -> Policy {
+        Policy::parse(json, &LexicalHost::default()).unwrap()
+    }
+
+    #[test]
+    fn grants_go_shallow_to_deep_and_denies_are_covered() {
+        let plan = plan(&p(r#"{"filesystem":{"readwritePaths":["/w"],"deniedPaths":["/w/.env","/data"],"readonlyPaths":["/data/pub"]}}"#)).unwrap();
+        let joined = plan.args.join(" ");
+        let bind_w = joined.find("--bind /w /w").unwrap();
+        let deny_env = joined.find("--ro-bind {DENY_OBJECT} /w/.env").unwrap();
+        assert!(bind_w < deny_env);
+        let transit = joined.find("--perms 0111 --tmpfs /data ").unwrap();
+        let pub_dir = joined.find("--ro-bind /data/pub /data/pub").unwrap();
+        assert!(transit < pub_dir, "{joined}");
+        assert!(!joined.contains("--share-net"));
+        assert!(joined.contains("--cap-drop ALL"));
+    }
+
+    #[test]
+    fn partial_network_is_refused_until_the_proxy_exists() {
+        let err =
+            plan(&p(r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"to":[{"cidr":"10.0.0.0/8"}]}]}}}"#))
+                .unwrap_err();
+        assert!(matches!(err, PlanError::Unenforceable { ref rule, .. } if rule == "/network/egress/allow/0"));
+        let all = plan(&p(r#"{"network":{"defaultPolicy":"allow","allowLocalNetwork":true}}"#)).unwrap();
+        assert!(all.args.iter().any(|a| a == "--share-net"));
+    }
+}
