@@ -18,3 +18,7 @@ mod wasm_cli;
 
 // The compiled-code cache.
 mod cache;
+
+// The bubblewrap backend against the known escapes.
+#[cfg(target_os = "linux")]
+mod native_linux;

@@ -1,5 +1,6 @@
 //! The `cordon` command line: a thin enum of subcommands, one file each.
 
+mod backends;
 mod common;
 mod compile;
 mod policy;
@@ -36,6 +37,8 @@ pub enum Command {
     Run(run::RunCommand),
     /// Precompile a wasm tool into the compiled-code cache.
     Compile(compile::CompileCommand),
+    /// What this host offers and what each backend enforces.
+    Backends(backends::BackendsCommand),
 }
 
 /// Parses the process arguments, runs the command and returns its exit code.
@@ -55,6 +58,7 @@ pub fn main() -> ExitCode {
         Command::Policy(cmd) => cmd.execute(),
         Command::Run(cmd) => cmd.execute(),
         Command::Compile(cmd) => cmd.execute(),
+        Command::Backends(cmd) => cmd.execute(),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -5,4 +5,4 @@ mod helper;
 mod run;
 
 pub use helper::helper_main;
-pub use run::{NativeOutcome, NativeRun, Stdio, probe_bwrap, run};
+pub use run::{HostFacts, NativeOutcome, NativeRun, Stdio, probe_bwrap, probe_host, run};

@@ -194,7 +194,17 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
             args.extend(["--setenv".into(), name.clone(), v]);
         }
     }
-    let helper_json = serde_json::to_string(&plan.helper).map_err(|e| NativeError::Other(e.to_string()))?;
+    // Unix sockets: creating one is refused unless the policy grants a socket file
+    // read-write (then it is visible, and connecting to it is what the grant means).
+    let mut helper = plan.helper.clone();
+    let socket_granted = plan.args.windows(3).any(|w| {
+        use std::os::unix::fs::FileTypeExt as _;
+        w[0] == "--bind" && std::fs::metadata(&w[1]).is_ok_and(|m| m.file_type().is_socket())
+    });
+    if socket_granted {
+        helper.seccomp.deny.retain(|r| r.name != "socket");
+    }
+    let helper_json = serde_json::to_string(&helper).map_err(|e| NativeError::Other(e.to_string()))?;
     let cgroup = plan.helper.limits.max_processes.map(PidsCgroup::new).transpose()?;
 
     let mut cmd = Command::new(&bwrap);
@@ -294,4 +304,41 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
     };
     let discarded = budget.lock().map(|b| b.2).unwrap_or(0);
     Ok(NativeOutcome { code, timed_out, discarded_output: discarded })
+}
+
+/// What this host offers the Linux backends.
+#[derive(Debug, Clone)]
+pub struct HostFacts {
+    /// bwrap's path and version, or why it is missing.
+    pub bwrap: Result<(PathBuf, String), String>,
+    /// Whether a bwrap sandbox with a user namespace starts.
+    pub user_namespaces: bool,
+    /// The landlock ABI version, when the kernel has landlock.
+    pub landlock_abi: Option<i64>,
+    /// Whether the kernel filters syscalls with seccomp.
+    pub seccomp: bool,
+    /// Whether a pids cgroup can be created (for `maxProcesses`).
+    pub pids_cgroup: bool,
+}
+
+/// Probes the host.
+pub fn probe_host() -> HostFacts {
+    let bwrap = probe_bwrap().and_then(|p| {
+        let v = Command::new(&p).arg("--version").output().map_err(|e| e.to_string())?;
+        Ok((p, String::from_utf8_lossy(&v.stdout).trim().to_string()))
+    });
+    let user_namespaces = bwrap.as_ref().is_ok_and(|(p, _)| {
+        Command::new(p)
+            .args(["--unshare-all", "--unshare-user", "--ro-bind", "/", "/", "--", "/bin/true"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    // SAFETY: landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) only returns
+    // the ABI version; no memory is passed.
+    let abi = unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, 1u32) };
+    let seccomp = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| s.contains("Seccomp:"));
+    let pids_cgroup = PidsCgroup::new(1_000_000).is_ok();
+    HostFacts { bwrap, user_namespaces, landlock_abi: (abi > 0).then_some(abi), seccomp, pids_cgroup }
 }

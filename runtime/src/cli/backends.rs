@@ -1,0 +1,51 @@
+//! `cordon backends`: what this host offers and what each backend enforces.
+
+use clap::Args;
+
+use crate::RuntimeError;
+
+/// List the backends, whether this host has them, and what each enforces.
+#[derive(Debug, Args)]
+pub struct BackendsCommand {}
+
+impl BackendsCommand {
+    /// Prints the table.
+    ///
+    /// # Errors
+    /// None in practice.
+    pub fn execute(self) -> Result<u8, RuntimeError> {
+        println!(
+            "wasm        available   filesystem (deny carve-outs), env, timeout, cpuMs, memoryBytes, maxOutputBytes, network (sockets, names, HTTP), audit"
+        );
+        native();
+        println!("landlock    not built   (landlock-only backend for hosts without bubblewrap: planned)");
+        println!("seatbelt    {}", if cfg!(target_os = "macos") { "not built" } else { "not on this OS (macOS only)" });
+        println!("windows     {}", if cfg!(windows) { "not built" } else { "not on this OS (Windows only)" });
+        Ok(0)
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn native() {
+    let h = cordon_native::linux::probe_host();
+    match &h.bwrap {
+        Ok((path, version)) if h.user_namespaces => {
+            println!(
+                "bubblewrap  available   {version} at {}; filesystem (mounts), env, timeout, cpuMs, memoryBytes, maxOutputBytes{}; network: none or all; seccomp {}; landlock {}",
+                path.display(),
+                if h.pids_cgroup { ", maxProcesses (pids cgroup)" } else { "; maxProcesses refused (no pids cgroup)" },
+                if h.seccomp { "on" } else { "MISSING" },
+                h.landlock_abi.map_or("absent (mounts only)".to_string(), |a| format!("ABI {a}")),
+            );
+        }
+        Ok((path, _)) => {
+            println!("bubblewrap  unavailable {} is present but cannot create user namespaces here", path.display())
+        }
+        Err(why) => println!("bubblewrap  unavailable {why}"),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn native() {
+    println!("bubblewrap  not on this OS (Linux only)");
+}

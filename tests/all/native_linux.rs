@@ -1,0 +1,304 @@
+//! The bubblewrap backend against the known escapes (DESIGN §6). Each denial has a twin:
+//! the same action succeeding when the policy grants it, or, for what no policy grants
+//! (ptrace, io_uring, TIOCSTI, capabilities), succeeding outside the sandbox, which shows the
+//! test can fail.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::support::{cordon, run, stderr, stdout};
+
+/// bwrap is needed; CI sets CORDON_REQUIRE_ALL so that a missing feature fails instead of skipping.
+fn have_bwrap() -> bool {
+    let ok = Path::new("/usr/bin/bwrap").exists();
+    if !ok {
+        assert!(std::env::var_os("CORDON_REQUIRE_ALL").is_none(), "bwrap is missing and CORDON_REQUIRE_ALL is set");
+        eprintln!("skipping: bubblewrap is not installed");
+    }
+    ok
+}
+
+struct T {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl T {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        Self { _dir: dir, root }
+    }
+    fn p(&self, rel: &str) -> String {
+        self.root.join(rel).display().to_string()
+    }
+    fn write(&self, rel: &str, text: &str) {
+        let p = self.root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    fn policy(&self, json: serde_json::Value) -> PathBuf {
+        let p = self.root.join("policy.json");
+        std::fs::write(&p, json.to_string()).unwrap();
+        p
+    }
+}
+
+fn sandboxed(policy: &Path, cmd: &[&str]) -> Output {
+    let mut c = cordon();
+    c.args(["run", "--policy"]).arg(policy).arg("--").args(cmd);
+    run(c)
+}
+
+fn sh(policy: &Path, script: &str) -> Output {
+    sandboxed(policy, &["/bin/sh", "-c", script])
+}
+
+fn outside(script: &str) -> Output {
+    Command::new("/bin/sh").args(["-c", script]).output().unwrap()
+}
+
+#[test]
+fn python_reading_a_denied_file_fails_and_reads_it_when_granted() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    t.write("proj/secret.txt", "top secret");
+    let code = format!("print(open('{}').read())", t.p("proj/secret.txt"));
+    let denied = t.policy(
+        serde_json::json!({"filesystem": {"readonlyPaths": [t.p("proj")], "deniedPaths": [t.p("proj/secret.txt")]}}),
+    );
+    let out = sandboxed(&denied, &["python3", "-c", &code]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("PermissionError"), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("top secret"));
+    let granted = t.policy(serde_json::json!({"filesystem": {"readonlyPaths": [t.p("proj")]}}));
+    let out = sandboxed(&granted, &["python3", "-c", &code]);
+    assert_eq!(stdout(&out).trim(), "top secret", "{}", stderr(&out));
+}
+
+#[test]
+fn ssh_key_style_reads_fail_and_succeed_when_granted() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    t.write("home/.ssh/id_rsa", "PRIVATE KEY");
+    t.write("home/notes.txt", "notes");
+    let key = t.p("home/.ssh/id_rsa");
+    let denied = t
+        .policy(serde_json::json!({"filesystem": {"readonlyPaths": [t.p("home")], "deniedPaths": [t.p("home/.ssh")]}}));
+    let out = sandboxed(&denied, &["cat", &key]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("Permission denied"), "{}", stderr(&out));
+    // Nothing granted: the home directory is not there at all.
+    let nothing = t.policy(serde_json::json!({}));
+    let out = sandboxed(&nothing, &["cat", &key]);
+    assert!(stderr(&out).contains("No such file"), "{}", stderr(&out));
+    let granted = t.policy(serde_json::json!({"filesystem": {"readonlyPaths": [t.p("home")]}}));
+    assert_eq!(stdout(&sandboxed(&granted, &["cat", &key])), "PRIVATE KEY");
+}
+
+fn unix_server(path: &Path) -> std::thread::JoinHandle<()> {
+    let l = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        if let Ok((mut c, _)) = l.accept() {
+            use std::io::Write as _;
+            let _ = c.write_all(b"hello from the socket\n");
+        }
+    })
+}
+
+#[test]
+fn unix_sockets_are_refused_unless_the_socket_is_granted() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    std::fs::create_dir(t.root.join("run")).unwrap();
+    let sock = t.root.join("run/docker.sock");
+    let _server = unix_server(&sock);
+    let client = format!(
+        "import socket; s=socket.socket(socket.AF_UNIX); s.connect('{}'); print(s.recv(64).decode().strip())",
+        sock.display()
+    );
+    // The directory is readable, the socket visible, but no socket may be created.
+    let denied = t.policy(serde_json::json!({"filesystem": {"readonlyPaths": [t.p("run")]}}));
+    let out = sandboxed(&denied, &["python3", "-c", &client]);
+    assert!(
+        stderr(&out).contains("PermissionError") || stderr(&out).contains("Operation not permitted"),
+        "{}",
+        stderr(&out)
+    );
+    // An abstract socket is refused the same way.
+    let abs = "import socket; s=socket.socket(socket.AF_UNIX); s.bind('\\0cordon-test'); print('bound')";
+    assert!(!stdout(&sandboxed(&denied, &["python3", "-c", abs])).contains("bound"));
+    // socketpair still works (many programs need it).
+    let pair = "import socket; a,b=socket.socketpair(); a.send(b'x'); print(b.recv(1).decode())";
+    assert_eq!(stdout(&sandboxed(&denied, &["python3", "-c", pair])).trim(), "x");
+    // Granted read-write: connecting works.
+    let granted = t.policy(serde_json::json!({"filesystem": {"readwritePaths": [sock]}}));
+    let out = sandboxed(&granted, &["python3", "-c", &client]);
+    assert_eq!(stdout(&out).trim(), "hello from the socket", "{}", stderr(&out));
+}
+
+#[test]
+fn host_processes_devices_and_capabilities_are_out_of_reach() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    let p = t.policy(serde_json::json!({}));
+    // Host PIDs: only the sandbox's processes are in /proc.
+    let inside = stdout(&sh(&p, "ls /proc | grep -c '^[0-9]'"));
+    let outside_count = stdout(&outside("ls /proc | grep -c '^[0-9]'"));
+    assert!(inside.trim().parse::<u32>().unwrap() <= 4, "{inside}");
+    assert!(outside_count.trim().parse::<u32>().unwrap() > 4, "{outside_count}");
+    // Devices: a minimal /dev, no disks; /dev/null works.
+    let out = sh(
+        &p,
+        "ls /dev/sda /dev/vda /dev/nvme0n1 2>&1; echo ok > /dev/null && echo null-ok; mknod /tmp/x c 1 3 2>&1 || echo mknod-refused",
+    );
+    assert!(stdout(&out).contains("null-ok") && stdout(&out).contains("mknod-refused"), "{}", stdout(&out));
+    assert!(!stdout(&out).lines().any(|l| l.starts_with("/dev/") && !l.contains("No such")), "{}", stdout(&out));
+    // No capabilities, no new privileges (setuid binaries cannot raise them).
+    let status = stdout(&sh(&p, "grep -E '^(CapEff|CapPrm|NoNewPrivs|Seccomp):' /proc/self/status"));
+    assert!(
+        status.contains("CapEff:\t0000000000000000")
+            && status.contains("NoNewPrivs:\t1")
+            && status.contains("Seccomp:\t2"),
+        "{status}"
+    );
+    let host = stdout(&outside("grep -E '^(CapEff|NoNewPrivs):' /proc/self/status"));
+    assert!(
+        !host.contains("CapEff:\t0000000000000000") || !host.contains("NoNewPrivs:\t1"),
+        "the twin: outside, this test runs with privileges: {host}"
+    );
+}
+
+/// Python one-liners calling a syscall through ctypes; each prints the errno it got (0: success).
+const PTRACE: &str = "import ctypes,os; l=ctypes.CDLL(None,use_errno=True); r=l.ptrace(0,0,0,0); print(0 if r==0 else ctypes.get_errno())";
+const IO_URING: &str = "import ctypes; l=ctypes.CDLL(None,use_errno=True); p=ctypes.create_string_buffer(120); r=l.syscall(425,4,p); print(0 if r>=0 else ctypes.get_errno())";
+const TIOCSTI: &str = "import ctypes; l=ctypes.CDLL(None,use_errno=True); c=ctypes.c_char(b'x'); r=l.ioctl(0,0x5412,ctypes.byref(c)); print(0 if r==0 else ctypes.get_errno())";
+const USERNS: &str = "import ctypes; l=ctypes.CDLL(None,use_errno=True); r=l.unshare(0x10000000); print(0 if r==0 else ctypes.get_errno())";
+
+#[test]
+fn ptrace_io_uring_tiocsti_and_new_namespaces_are_refused_by_the_filter() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    let p = t.policy(serde_json::json!({}));
+    const EPERM: &str = "1";
+    for (name, code) in [("ptrace", PTRACE), ("io_uring", IO_URING), ("TIOCSTI", TIOCSTI), ("user namespace", USERNS)] {
+        let inside = stdout(&sandboxed(&p, &["python3", "-c", code]));
+        assert_eq!(inside.trim(), EPERM, "{name} inside the sandbox");
+        let host = stdout(&Command::new("python3").args(["-c", code]).output().unwrap());
+        assert_ne!(host.trim(), EPERM, "{name}: outside the sandbox the call is not refused by a filter ({host})");
+    }
+}
+
+#[test]
+fn inherited_file_descriptors_do_not_reach_the_tool() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    let p = t.policy(serde_json::json!({}));
+    let bin = env!("CARGO_BIN_EXE_cordon-under-test");
+    let script = format!("exec 7</etc/hostname; {bin} run --policy {} -- /bin/sh -c 'ls /proc/self/fd'", p.display());
+    let out = outside(&script);
+    let text = stdout(&out);
+    let fds: Vec<&str> = text.lines().map(str::trim).collect();
+    assert!(!fds.contains(&"7"), "fd 7 leaked: {fds:?} {}", stderr(&out));
+    let twin = stdout(&outside("exec 7</etc/hostname; ls /proc/self/fd"));
+    assert!(twin.lines().any(|l| l.trim() == "7"), "without cordon the fd is inherited: {twin}");
+}
+
+#[test]
+fn timeout_kills_background_children_too() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    std::fs::create_dir(t.root.join("w")).unwrap();
+    let marker = t.p("w/alive");
+    let script = format!("(sleep 2; echo x > {marker}) & sleep 30");
+    let p = t.policy(serde_json::json!({"process": {"timeout": 500}, "filesystem": {"readwritePaths": [t.p("w")]}}));
+    let out = sh(&p, &script);
+    assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(!Path::new(&marker).exists(), "a background child outlived the timeout");
+    // The twin: given time, the background child does write.
+    let p = t.policy(serde_json::json!({"process": {"timeout": 10000}, "filesystem": {"readwritePaths": [t.p("w")]}}));
+    let out = sh(&p, &format!("(sleep 1; echo x > {marker}) & wait"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(Path::new(&marker).exists());
+}
+
+#[test]
+fn fork_bomb_stops_at_max_processes() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    let limited =
+        t.policy(serde_json::json!({"process": {"timeout": 20000}, "cordon": {"limits": {"maxProcesses": 10}}}));
+    let out = sh(&limited, "for i in $(seq 40); do sleep 2 & done 2>&1 | grep -c 'fork\\|Resource' ; true");
+    let failures: u32 = stdout(&out).trim().parse().unwrap_or(0);
+    assert!(failures > 0, "forks past maxProcesses must fail: {} {}", stdout(&out), stderr(&out));
+    let roomy =
+        t.policy(serde_json::json!({"process": {"timeout": 20000}, "cordon": {"limits": {"maxProcesses": 200}}}));
+    let out = sh(&roomy, "for i in $(seq 40); do sleep 2 & done 2>&1 | grep -c 'fork\\|Resource' ; true");
+    assert_eq!(stdout(&out).trim(), "0", "{}", stderr(&out));
+}
+
+#[test]
+fn mxc_config_prints_the_expected_sentinels() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    std::fs::create_dir(t.root.join("work")).unwrap();
+    t.write("secret/token", "s3cr3t");
+    let cfg = t.policy(serde_json::json!({
+        "version": "0.8.0-alpha",
+        "containment": "bubblewrap",
+        "process": {
+            "commandLine": format!("echo data > {w}/out.txt && echo WRITE_OK; cat {s}/token 2>/dev/null && echo READ_LEAKED || echo READ_DENIED", w = t.p("work"), s = t.p("secret")),
+            "timeout": 10000
+        },
+        "filesystem": { "readwritePaths": [t.p("work")], "readonlyPaths": [t.p("secret")], "deniedPaths": [t.p("secret/token")] }
+    }));
+    let mut c = cordon();
+    c.args(["run", "--debug", "--dry-run"]).arg(&cfg);
+    assert_eq!(run(c).status.code(), Some(0), "MXC's flags go before the config path");
+    let mut c = cordon();
+    c.arg("run").arg(&cfg);
+    let out = run(c);
+    assert_eq!(stdout(&out), "WRITE_OK\nREAD_DENIED\n", "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(t.root.join("work/out.txt")).unwrap(), "data\n");
+}
+
+#[test]
+fn exit_codes_and_signals_pass_through() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    let p = t.policy(serde_json::json!({}));
+    assert_eq!(sh(&p, "exit 42").status.code(), Some(42));
+    assert_eq!(sh(&p, "kill -TERM $$").status.code(), Some(128 + 15));
+    assert_eq!(sandboxed(&p, &["/nonexistent/tool"]).status.code(), Some(127));
+}
+
+#[test]
+fn backends_lists_what_this_host_offers() {
+    let mut c = cordon();
+    c.arg("backends");
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(text.contains("wasm") && text.contains("bubblewrap"), "{text}");
+}
