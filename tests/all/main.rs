@@ -7,6 +7,9 @@ mod support;
 // `cordon policy check|explain|schema` over the MXC fixtures and our examples.
 mod policy_cli;
 
+// Golden files of every example policy's plans.
+mod golden;
+
 // The conformance table: the same cases on every backend.
 mod conformance;
 

@@ -1,0 +1,78 @@
+//! Golden files: every example policy's bubblewrap plan, whole, so reviewers read plan
+//! changes as diffs. Regenerate with `CORDON_UPDATE_GOLDEN=1 cargo test -p cordon-tests golden`.
+
+use cordon_policy::{LexicalHost, Policy};
+
+use crate::support::root;
+
+fn render_bwrap(policy: &Policy) -> String {
+    match cordon_plan::bwrap::plan(policy) {
+        Err(e) => format!("refused: {e}\n"),
+        Ok(p) => {
+            let mut out = String::from("# bwrap arguments\n");
+            for a in &p.args {
+                out.push_str(a);
+                out.push('\n');
+            }
+            out.push_str("# seccomp: refused calls\n");
+            for r in &p.helper.seccomp.deny {
+                match r.when {
+                    None => out.push_str(&format!("{}\n", r.name)),
+                    Some((arg, mask, value)) => {
+                        out.push_str(&format!("{} when (arg{arg} & {mask:#x}) == {value:#x}\n", r.name))
+                    }
+                }
+            }
+            out.push_str("# landlock\n");
+            for (path, access) in &p.helper.landlock.rules {
+                out.push_str(&format!("{} {}\n", access.as_str(), path.display()));
+            }
+            out.push_str(&format!("# limits\n{}\n", serde_json::to_string(&p.helper.limits).unwrap()));
+            out
+        }
+    }
+}
+
+#[test]
+fn bubblewrap_plans_match_their_golden_files() {
+    let host = LexicalHost { home: Some("/home/user".into()), links: vec![] };
+    let update = std::env::var_os("CORDON_UPDATE_GOLDEN").is_some();
+    let mut stale = Vec::new();
+    let mut n = 0;
+    for e in std::fs::read_dir(root().join("policies/examples")).unwrap() {
+        let path = e.unwrap().path();
+        let policy = Policy::parse(&std::fs::read_to_string(&path).unwrap(), &host).unwrap();
+        let got = render_bwrap(&policy);
+        let golden = root().join("tests/golden/bwrap").join(path.with_extension("txt").file_name().unwrap());
+        if update {
+            std::fs::write(&golden, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(&golden).unwrap_or_default();
+        if want != got {
+            stale.push(format!("{}:\n--- golden\n{want}\n+++ now\n{got}", golden.display()));
+        }
+        n += 1;
+    }
+    assert!(n >= 6);
+    assert!(
+        stale.is_empty(),
+        "plans changed; review and regenerate with CORDON_UPDATE_GOLDEN=1 cargo test -p cordon-tests golden\n{}",
+        stale.join("\n")
+    );
+}
+
+#[test]
+fn plans_never_open_the_network_for_a_deny_policy() {
+    // Must-never-appear checks beside the goldens.
+    let host = LexicalHost::default();
+    for json in [
+        r#"{}"#,
+        r#"{"network":{"defaultPolicy":"block"}}"#,
+        r#"{"version":"0.8.0-alpha","network":{"egress":{"default":"deny"}}}"#,
+    ] {
+        let plan = cordon_plan::bwrap::plan(&Policy::parse(json, &host).unwrap()).unwrap();
+        assert!(!plan.args.iter().any(|a| a == "--share-net"), "{json}");
+        assert!(plan.args.windows(2).any(|w| w[0] == "--cap-drop" && w[1] == "ALL"));
+        assert!(!plan.args.iter().any(|a| a.contains("/home") || a == "/run/user"), "no home, no /run/user: {json}");
+    }
+}
