@@ -27,6 +27,9 @@ pub enum RuntimeError {
     /// The backend cannot enforce the policy.
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// The requested backend is not on this host.
+    #[error("{0}")]
+    Unavailable(String),
     /// Bad command line request (for example shell syntax where a wasm path is expected).
     #[error("{0}")]
     Request(String),
@@ -70,6 +73,7 @@ impl RuntimeError {
             | RuntimeError::Base64(_)
             | RuntimeError::Plan(_)
             | RuntimeError::Request(_)
+            | RuntimeError::Unavailable(_)
             | RuntimeError::Grant { .. }
             | RuntimeError::Internal(_) => 125,
         }
@@ -80,7 +84,7 @@ impl RuntimeError {
         match self {
             RuntimeError::Policy(_) | RuntimeError::Grant { .. } => "policy_validation",
             RuntimeError::ReadPolicy { .. } | RuntimeError::Base64(_) | RuntimeError::Request(_) => "malformed_request",
-            RuntimeError::Plan(PlanError::NotBuilt(_)) => "backend_unavailable",
+            RuntimeError::Plan(PlanError::NotBuilt(_)) | RuntimeError::Unavailable(_) => "backend_unavailable",
             RuntimeError::Plan(_) => "unsupported_containment",
             RuntimeError::ToolNotFound(_) | RuntimeError::ToolCannotRun { .. } | RuntimeError::Internal(_) => {
                 "backend_error"

@@ -64,7 +64,12 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
             }
             Backend::Bubblewrap
         }
-        (Some(other), _) => return Err(PlanError::NotBuilt(other).into()),
+        (Some(other), _) => {
+            let here = if cfg!(target_os = "linux") { "wasm, bubblewrap" } else { "wasm" };
+            return Err(RuntimeError::Unavailable(format!(
+                "backend {other} is not available on this host; backends here: {here}"
+            )));
+        }
     };
     if backend == Backend::Wasm && !tool.exists() {
         return Err(RuntimeError::ToolNotFound(tool));

@@ -294,6 +294,27 @@ fn exit_codes_and_signals_pass_through() {
 }
 
 #[test]
+fn a_backend_this_host_lacks_is_refused_naming_those_it_has() {
+    let t = T::new();
+    let p = t.policy(serde_json::json!({}));
+    for b in ["seatbelt", "windows"] {
+        let mut c = cordon();
+        c.args(["run", "--backend", b, "--policy"]).arg(&p).args(["--", "/bin/true"]);
+        let out = run(c);
+        assert_eq!(out.status.code(), Some(125));
+        assert!(stderr(&out).contains("backends here: wasm, bubblewrap"), "{}", stderr(&out));
+    }
+    let cfg = t.policy(serde_json::json!({"containment": "seatbelt", "process": {"commandLine": "true"}}));
+    let mut c = cordon();
+    c.arg("run").arg(&cfg);
+    assert_eq!(run(c).status.code(), Some(125));
+    // The twin: a backend it has runs the same command.
+    let mut c = cordon();
+    c.args(["run", "--backend", "bubblewrap", "--policy"]).arg(&p).args(["--", "/bin/true"]);
+    assert_eq!(run(c).status.code(), Some(0));
+}
+
+#[test]
 fn backends_lists_what_this_host_offers() {
     let mut c = cordon();
     c.arg("backends");
