@@ -208,6 +208,17 @@ fn explain_plan(w: &mut String, plan: &Plan) {
             );
             wl(w, format_args!("  name lookup: checked against the domain rules before any resolver is asked"));
         }
+        Plan::Seatbelt(p) => {
+            wl(w, format_args!("\nseatbelt plan (generated; run by /usr/bin/sandbox-exec on macOS):"));
+            for (k, v) in &p.params {
+                wl(w, format_args!("  -D{k}={v}"));
+            }
+            w.push_str(&p.profile);
+        }
+        Plan::Windows(p) => {
+            wl(w, format_args!("\nwindows plan (generated; not yet run on Windows):"));
+            w.push_str(&p.render());
+        }
         Plan::Bubblewrap(p) => {
             wl(w, format_args!("\nbubblewrap plan:"));
             wl(w, format_args!("  bwrap {}", p.args.join(" ")));

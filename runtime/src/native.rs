@@ -1,63 +1,72 @@
-//! Dispatch to the native backend of this host.
+//! Dispatch to the native backend of this host. Each OS's runner lives in `cordon-native`;
+//! this file only picks it.
 
-use std::path::PathBuf;
-
+use cordon_plan::{Backend, Plan};
 use cordon_policy::Policy;
 
 use crate::RuntimeError;
+
+/// The native backend this host runs commands with.
+pub const HOST_BACKEND: Backend = if cfg!(target_os = "macos") {
+    Backend::Seatbelt
+} else if cfg!(windows) {
+    Backend::Windows
+} else {
+    Backend::Bubblewrap
+};
 
 /// Runs a native command under `policy` on this host's native backend.
 ///
 /// # Errors
 /// 125 when the backend is missing or cannot enforce the policy.
 pub fn run_native(policy: &Policy, argv: &[String], dry_run: bool) -> Result<u8, RuntimeError> {
-    let mut plan = cordon_plan::bwrap::plan(policy)?;
+    let plan = cordon_plan::plan(policy, HOST_BACKEND)?;
+    if dry_run {
+        print!("{}", crate::explain::explain(policy, Some(&plan)));
+        return Ok(0);
+    }
+    imp(policy, plan, argv)
+}
+
+fn native_error(backend: Backend, e: cordon_native::NativeError) -> RuntimeError {
+    match e {
+        cordon_native::NativeError::Unenforceable { rule, why } => {
+            RuntimeError::Plan(cordon_plan::PlanError::Unenforceable { backend, rule, reason: why })
+        }
+        cordon_native::NativeError::Unavailable { .. } => RuntimeError::Unavailable(e.to_string()),
+        other => RuntimeError::Internal(other.to_string()),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn imp(policy: &Policy, plan: Plan, argv: &[String]) -> Result<u8, RuntimeError> {
+    let Plan::Bubblewrap(mut plan) = plan else {
+        return Err(RuntimeError::Internal("expected a bubblewrap plan".into()));
+    };
     // A command named by path is made visible read-only at that path (the file alone),
     // unless the policy denies it.
     if argv[0].contains('/') {
         let exe = std::path::Path::new(&argv[0]);
         let exe = std::path::absolute(exe).unwrap_or_else(|_| exe.to_path_buf());
-        if policy.filesystem.access(&exe) != cordon_policy::Access::Deny || policy.filesystem.decide(&exe).is_none() {
+        if policy.filesystem.decide(&exe).is_none_or(|r| r.access != cordon_policy::Access::Deny) {
             let host = exe.canonicalize().unwrap_or_else(|_| exe.clone());
-            if policy.filesystem.decide(&exe).is_none_or(|r| r.access != cordon_policy::Access::Deny) {
-                let at = plan.args.iter().position(|a| a == "--chdir").unwrap_or(plan.args.len());
-                plan.args.splice(
-                    at..at,
-                    ["--ro-bind".to_string(), host.to_string_lossy().into_owned(), exe.to_string_lossy().into_owned()],
-                );
-                plan.helper.landlock.rules.push((exe.clone(), cordon_policy::Access::ReadOnly));
-            }
+            let at = plan.args.iter().position(|a| a == "--chdir").unwrap_or(plan.args.len());
+            plan.args.splice(
+                at..at,
+                ["--ro-bind".to_string(), host.to_string_lossy().into_owned(), exe.to_string_lossy().into_owned()],
+            );
+            plan.helper.landlock.rules.push((exe.clone(), cordon_policy::Access::ReadOnly));
         }
     }
-    if dry_run {
-        print!("{}", crate::explain::explain(policy, Some(&cordon_plan::Plan::Bubblewrap(Box::new(plan)))));
-        return Ok(0);
-    }
-    imp(policy, &plan, argv)
-}
-
-#[cfg(target_os = "linux")]
-fn imp(policy: &Policy, plan: &cordon_plan::bwrap::BwrapPlan, argv: &[String]) -> Result<u8, RuntimeError> {
-    use cordon_native::NativeError;
-    let helper: PathBuf =
+    let helper =
         std::env::current_exe().map_err(|e| RuntimeError::Internal(format!("cannot find cordon's own binary: {e}")))?;
     let out = cordon_native::linux::run(cordon_native::linux::NativeRun {
-        plan,
+        plan: &plan,
         argv,
         helper_exe: &helper,
         stdin: cordon_native::linux::Stdio::Inherit,
-    });
-    let out = match out {
-        Ok(o) => o,
-        Err(NativeError::Unenforceable { rule, why }) => {
-            return Err(RuntimeError::Plan(cordon_plan::PlanError::Unenforceable {
-                backend: cordon_plan::Backend::Bubblewrap,
-                rule,
-                reason: why,
-            }));
-        }
-        Err(e) => return Err(RuntimeError::Internal(e.to_string())),
-    };
+    })
+    .map_err(|e| native_error(Backend::Bubblewrap, e))?;
     if out.timed_out {
         eprintln!(
             "cordon: stopped {} after process.timeout ({} ms), every process of it; exit 124",
@@ -82,7 +91,19 @@ fn imp(policy: &Policy, plan: &cordon_plan::bwrap::BwrapPlan, argv: &[String]) -
     Ok(out.code)
 }
 
-#[cfg(not(target_os = "linux"))]
-fn imp(_policy: &Policy, _plan: &cordon_plan::bwrap::BwrapPlan, _argv: &[String]) -> Result<u8, RuntimeError> {
-    Err(cordon_plan::PlanError::NotBuilt(cordon_plan::Backend::Bubblewrap).into())
+#[cfg(target_os = "macos")]
+fn imp(_policy: &Policy, plan: Plan, argv: &[String]) -> Result<u8, RuntimeError> {
+    let Plan::Seatbelt(plan) = plan else { return Err(RuntimeError::Internal("expected a seatbelt plan".into())) };
+    cordon_native::macos::run(&plan, argv).map_err(|e| native_error(Backend::Seatbelt, e))
+}
+
+#[cfg(windows)]
+fn imp(_policy: &Policy, plan: Plan, argv: &[String]) -> Result<u8, RuntimeError> {
+    let Plan::Windows(plan) = plan else { return Err(RuntimeError::Internal("expected a windows plan".into())) };
+    cordon_native::windows::run(&plan, argv).map_err(|e| native_error(Backend::Windows, e))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
+fn imp(_policy: &Policy, _plan: Plan, _argv: &[String]) -> Result<u8, RuntimeError> {
+    Err(RuntimeError::Unavailable(format!("no native backend on {}; backends here: wasm", std::env::consts::OS)))
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cordon_plan::{Backend, Plan, PlanError};
+use cordon_plan::{Backend, Plan};
 use cordon_policy::{Containment, Policy};
 
 use crate::RuntimeError;
@@ -58,23 +58,19 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
                 reason: "--backend wasm, but the file is not WebAssembly".into(),
             });
         }
-        (Some(Backend::Bubblewrap), _) | (None, false) => {
-            if !cfg!(target_os = "linux") {
-                return Err(PlanError::NotBuilt(Backend::Bubblewrap).into());
-            }
-            Backend::Bubblewrap
-        }
+        (None, false) => crate::native::HOST_BACKEND,
+        (Some(b), _) if b == crate::native::HOST_BACKEND => b,
         (Some(other), _) => {
-            let here = if cfg!(target_os = "linux") { "wasm, bubblewrap" } else { "wasm" };
             return Err(RuntimeError::Unavailable(format!(
-                "backend {other} is not available on this host; backends here: {here}"
+                "backend {other} is not available on this host; backends here: wasm, {}",
+                crate::native::HOST_BACKEND
             )));
         }
     };
     if backend == Backend::Wasm && !tool.exists() {
         return Err(RuntimeError::ToolNotFound(tool));
     }
-    if backend == Backend::Bubblewrap {
+    if backend != Backend::Wasm {
         // An MXC config's commandLine runs under /bin/sh -c, as MXC does; a command after
         // `--` runs as argv.
         let argv = if from_config {

@@ -33,17 +33,38 @@ fn render_bwrap(policy: &Policy) -> String {
     }
 }
 
-#[test]
-fn bubblewrap_plans_match_their_golden_files() {
+fn render_seatbelt(policy: &Policy) -> String {
+    match cordon_plan::seatbelt::plan(policy) {
+        Err(e) => format!("; refused: {e}\n"),
+        Ok(p) => {
+            let mut out = String::new();
+            for (k, v) in &p.params {
+                out.push_str(&format!("; -D{k}={v}\n"));
+            }
+            out.push_str(&p.profile);
+            out
+        }
+    }
+}
+
+fn render_windows(policy: &Policy) -> String {
+    match cordon_plan::windows::plan(policy) {
+        Err(e) => format!("refused: {e}\n"),
+        Ok(p) => p.render(),
+    }
+}
+
+fn check_goldens(dir: &str, ext: &str, render: fn(&Policy) -> String) {
     let host = LexicalHost { home: Some("/home/user".into()), links: vec![] };
     let update = std::env::var_os("CORDON_UPDATE_GOLDEN").is_some();
     let mut stale = Vec::new();
     let mut n = 0;
+    std::fs::create_dir_all(root().join(dir)).unwrap();
     for e in std::fs::read_dir(root().join("policies/examples")).unwrap() {
         let path = e.unwrap().path();
         let policy = Policy::parse(&std::fs::read_to_string(&path).unwrap(), &host).unwrap();
-        let got = render_bwrap(&policy);
-        let golden = root().join("tests/golden/bwrap").join(path.with_extension("txt").file_name().unwrap());
+        let got = render(&policy);
+        let golden = root().join(dir).join(path.with_extension(ext).file_name().unwrap());
         if update {
             std::fs::write(&golden, &got).unwrap();
         }
@@ -74,5 +95,35 @@ fn plans_never_open_the_network_for_a_deny_policy() {
         assert!(!plan.args.iter().any(|a| a == "--share-net"), "{json}");
         assert!(plan.args.windows(2).any(|w| w[0] == "--cap-drop" && w[1] == "ALL"));
         assert!(!plan.args.iter().any(|a| a.contains("/home") || a == "/run/user"), "no home, no /run/user: {json}");
+    }
+}
+
+#[test]
+fn bubblewrap_plans_match_their_golden_files() {
+    check_goldens("tests/golden/bwrap", "txt", render_bwrap);
+}
+
+#[test]
+fn seatbelt_profiles_match_their_golden_files() {
+    check_goldens("tests/golden/seatbelt", "sbpl", render_seatbelt);
+}
+
+#[test]
+fn windows_plans_match_their_golden_files() {
+    check_goldens("tests/golden/windows", "txt", render_windows);
+}
+
+#[test]
+fn seatbelt_profiles_never_open_what_the_policy_closes() {
+    let host = LexicalHost::default();
+    for json in [
+        r#"{}"#,
+        r#"{"network":{"defaultPolicy":"block"}}"#,
+        r#"{"filesystem":{"readonlyPaths":["/a"],"deniedPaths":["/a/b"]}}"#,
+    ] {
+        let p = cordon_plan::seatbelt::plan(&Policy::parse(json, &host).unwrap()).unwrap();
+        assert!(!p.profile.contains("(allow network-outbound)") && !p.profile.contains("(allow network*)"), "{json}");
+        assert!(!p.profile.contains("(allow default)"), "{json}");
+        assert!(!p.profile.contains("\"/a"), "host paths are parameters, never text: {json}");
     }
 }

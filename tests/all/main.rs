@@ -10,6 +10,9 @@ mod policy_cli;
 // Golden files of every example policy's plans.
 mod golden;
 
+// docs/platform-matrix.md in step with the planners.
+mod matrix;
+
 // The conformance table: the same cases on every backend.
 mod conformance;
 

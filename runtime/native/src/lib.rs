@@ -9,6 +9,10 @@
 
 #[cfg(target_os = "linux")]
 pub mod linux;
+#[cfg(target_os = "macos")]
+pub mod macos;
+#[cfg(windows)]
+pub mod windows;
 
 /// Why a native run could not start.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,9 @@
 #![deny(missing_docs)]
 
 pub mod bwrap;
+pub mod seatbelt;
 pub mod wasi;
+pub mod windows;
 
 use cordon_policy::Policy;
 
@@ -61,6 +63,10 @@ pub enum Plan {
     Wasm(Box<wasi::WasiPlan>),
     /// The Linux bubblewrap plan.
     Bubblewrap(Box<bwrap::BwrapPlan>),
+    /// The macOS Seatbelt plan.
+    Seatbelt(Box<seatbelt::SeatbeltPlan>),
+    /// The Windows plan.
+    Windows(Box<windows::WindowsPlan>),
 }
 
 /// Why a policy cannot be planned for a backend.
@@ -89,8 +95,9 @@ pub enum PlanError {
 pub fn plan(policy: &Policy, backend: Backend) -> Result<Plan, PlanError> {
     match backend {
         Backend::Wasm => wasi::plan(policy).map(|p| Plan::Wasm(Box::new(p))),
-        Backend::Bubblewrap | Backend::Landlock | Backend::Seatbelt | Backend::Windows => {
-            Err(PlanError::NotBuilt(backend))
-        }
+        Backend::Bubblewrap => bwrap::plan(policy).map(|p| Plan::Bubblewrap(Box::new(p))),
+        Backend::Seatbelt => seatbelt::plan(policy).map(|p| Plan::Seatbelt(Box::new(p))),
+        Backend::Windows => windows::plan(policy).map(|p| Plan::Windows(Box::new(p))),
+        Backend::Landlock => Err(PlanError::NotBuilt(backend)),
     }
 }

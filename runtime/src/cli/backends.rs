@@ -19,8 +19,24 @@ impl BackendsCommand {
         );
         native();
         println!("landlock    not built   (landlock-only backend for hosts without bubblewrap: planned)");
-        println!("seatbelt    {}", if cfg!(target_os = "macos") { "not built" } else { "not on this OS (macOS only)" });
-        println!("windows     {}", if cfg!(windows) { "not built" } else { "not on this OS (Windows only)" });
+        if cfg!(target_os = "macos") {
+            println!(
+                "seatbelt    available   generated Seatbelt profile via /usr/bin/sandbox-exec (never run in cordon's CI); filesystem, env, timeout, cpuMs; network: none or all"
+            );
+        } else {
+            println!(
+                "seatbelt    not on this OS (macOS only); see its plan with `cordon policy explain FILE --backend seatbelt`"
+            );
+        }
+        if cfg!(windows) {
+            println!(
+                "windows     partial     job limits and timeout only; policies with filesystem rules or denied network are refused (ACLs, token, firewall not applied yet)"
+            );
+        } else {
+            println!(
+                "windows     not on this OS (Windows only); see its plan with `cordon policy explain FILE --backend windows`"
+            );
+        }
         Ok(0)
     }
 }

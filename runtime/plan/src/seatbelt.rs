@@ -1,0 +1,180 @@
+//! `Policy` → [`SeatbeltPlan`]: an SBPL profile for macOS's `sandbox-exec`, as text plus
+//! parameters. Compiled and golden-tested on every OS; run only on macOS.
+//!
+//! - Deny by default; a read-only system baseline (`seatbelt_base.sbpl`) lets ordinary
+//!   programs start.
+//! - Grants and denials are emitted shallow to deep. In SBPL the last matching rule wins,
+//!   so the most specific path wins, as on every cordon backend (MXC emits denials last, so
+//!   there a deny always wins).
+//! - Host paths are never spliced into the text: each is a `(param "…")` passed as `-D`.
+//! - Network: nothing, or everything when the policy allows all egress. Partial network
+//!   needs cordon's filtering proxy and is refused until it exists.
+//! - AF_UNIX connects are refused except to sockets inside read-write grants.
+
+use cordon_policy::{Access, Policy};
+
+use crate::{Backend, PlanError};
+
+/// The static part of every profile.
+pub const BASE: &str = include_str!("seatbelt_base.sbpl");
+
+/// A profile and the parameters it refers to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SeatbeltPlan {
+    /// The SBPL text.
+    pub profile: String,
+    /// `-D` parameters: name and host path (or name).
+    pub params: Vec<(String, String)>,
+    /// The tool's environment (PATH plus the allowed variables).
+    pub env: Vec<(String, String)>,
+    /// Host variables passed by name when set.
+    pub inherit_env: Vec<String>,
+    /// Working directory.
+    pub cwd: Option<String>,
+    /// Wall-clock timeout, milliseconds.
+    pub timeout_ms: Option<u128>,
+}
+
+fn refuse(rule: &str, reason: &str) -> PlanError {
+    PlanError::Unenforceable { backend: Backend::Seatbelt, rule: rule.into(), reason: reason.into() }
+}
+
+/// Builds the Seatbelt plan.
+///
+/// # Errors
+/// [`PlanError::Unenforceable`] for partial network rules, proxies, Windows paths, limits
+/// Seatbelt cannot set (`memoryBytes`, `maxProcesses`) and `seatbelt.profileOverride`
+/// (it would replace the rules cordon must enforce).
+pub fn plan(policy: &Policy) -> Result<SeatbeltPlan, PlanError> {
+    if let Some(e) = policy.filesystem.foreign().first() {
+        return Err(refuse(&e.pointer, "the path is for another operating system"));
+    }
+    let sb = policy.backends.seatbelt.clone().unwrap_or_default();
+    if sb.profile_override.is_some() {
+        return Err(refuse(
+            "/seatbelt/profileOverride",
+            "it replaces the generated profile, so the policy's filesystem and network rules would not be enforced; remove it",
+        ));
+    }
+    let net = &policy.network;
+    let all_net = net.allows_all_egress();
+    if !all_net && !net.denies_all_egress() {
+        return Err(refuse(
+            "/network",
+            "partial network rules need cordon's filtering proxy, not built yet; run the tool as wasm",
+        ));
+    }
+    if net.proxy.is_some() || net.runtime_proxy.is_some() {
+        return Err(refuse("/network/proxy", "proxies are not supported for native commands yet"));
+    }
+    if policy.limits.memory_bytes.is_some() {
+        return Err(refuse("/cordon/limits/memoryBytes", "macOS does not enforce RLIMIT_AS; run the tool as wasm"));
+    }
+    if policy.limits.max_processes.is_some() {
+        return Err(refuse(
+            "/cordon/limits/maxProcesses",
+            "Seatbelt has no per-sandbox process limit; run the tool as wasm",
+        ));
+    }
+
+    let mut p = String::from(BASE);
+    let mut params: Vec<(String, String)> = Vec::new();
+    let mut counters = [0usize; 3];
+    p.push_str("\n; --- the policy's paths, shallow to deep: the last matching rule wins\n");
+    for r in policy.filesystem.rules() {
+        let (kind, n) = match r.access {
+            Access::ReadOnly => ("RO", &mut counters[0]),
+            Access::ReadWrite => ("RW", &mut counters[1]),
+            Access::Deny => ("DENY", &mut counters[2]),
+        };
+        let name = format!("{kind}_{n}");
+        *n += 1;
+        let target = format!("(subpath (param \"{name}\"))");
+        match r.access {
+            Access::ReadOnly => p.push_str(&format!("(allow file-read* {target}) ; {}\n", r.pointer)),
+            Access::ReadWrite => {
+                p.push_str(&format!("(allow file-read* file-write* {target}) ; {}\n", r.pointer));
+                p.push_str(&format!("(allow network-outbound (remote unix-socket {target}))\n"));
+            }
+            Access::Deny => {
+                p.push_str(&format!("(deny file-read* file-write* file-read-metadata {target}) ; {}\n", r.pointer));
+                p.push_str(&format!("(deny network-outbound (remote unix-socket {target}))\n"));
+            }
+        }
+        params.push((name, r.host.to_string_lossy().into_owned()));
+    }
+    p.push_str("\n; --- network\n");
+    if all_net {
+        p.push_str("(allow network*)\n(deny network-outbound (remote unix-socket)) ; unix sockets only inside read-write grants\n");
+        for i in 0..counters[1] {
+            p.push_str(&format!("(allow network-outbound (remote unix-socket (subpath (param \"RW_{i}\"))))\n"));
+        }
+    } else {
+        p.push_str("; none: (deny default) covers every socket\n");
+    }
+    p.push_str("\n; --- MXC seatbelt options and ui\n");
+    if sb.keychain_access == Some(true) {
+        p.push_str("(allow mach-lookup (global-name \"com.apple.SecurityServer\") (global-name \"com.apple.securityd.xpc\"))\n");
+        p.push_str("(allow file-read* file-write* (subpath (param \"KEYCHAINS\")))\n");
+        params.push(("KEYCHAINS".into(), "~/Library/Keychains".into()));
+    }
+    for (i, name) in sb.extra_mach_lookups.iter().flatten().enumerate() {
+        p.push_str(&format!("(allow mach-lookup (global-name (param \"MACH_{i}\")))\n"));
+        params.push((format!("MACH_{i}"), name.clone()));
+    }
+    if sb.gui_access == Some(true) || !policy.ui.disable {
+        p.push_str("(allow mach-lookup (global-name \"com.apple.windowserver.active\") (global-name \"com.apple.CoreServices.coreservicesd\"))\n");
+    }
+    if policy.ui.clipboard != "none" {
+        p.push_str("(allow mach-lookup (global-name \"com.apple.pasteboard.1\"))\n");
+    }
+    let mut env = vec![("PATH".to_string(), "/usr/bin:/bin:/usr/sbin:/sbin".to_string())];
+    env.extend(policy.env.vars.iter().cloned());
+    Ok(SeatbeltPlan {
+        profile: p,
+        params,
+        env,
+        inherit_env: policy.env.inherit.clone(),
+        cwd: policy.process.cwd.as_ref().map(|c| c.to_string_lossy().into_owned()),
+        timeout_ms: policy.process.timeout.map(|t| t.as_millis()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests")]
+    use cordon_policy::{LexicalHost, Policy};
+
+    use super::*;
+
+    fn p(json: &str) -> Policy {
+        Policy::parse(json, &LexicalHost::default()).unwrap()
+    }
+
+    #[test]
+    fn deeper_rules_come_later_and_paths_are_parameters() {
+        let plan = plan(&p(
+            r#"{"filesystem":{"readwritePaths":["/w"],"deniedPaths":["/w/.env"],"readonlyPaths":["/w/.env/ok"]}}"#,
+        ))
+        .unwrap();
+        let rw = plan.profile.find("(param \"RW_0\")").unwrap();
+        let deny = plan.profile.find("(param \"DENY_0\")").unwrap();
+        let ro = plan.profile.find("(param \"RO_0\")").unwrap();
+        assert!(rw < deny && deny < ro);
+        assert!(!plan.profile.contains("/w/.env"), "host paths never appear in the text");
+        assert!(plan.params.contains(&("DENY_0".into(), "/w/.env".into())));
+    }
+
+    #[test]
+    fn a_deny_policy_never_allows_outbound_network() {
+        let plan = plan(&p(r#"{"network":{"defaultPolicy":"block"}}"#)).unwrap();
+        assert!(!plan.profile.contains("(allow network-outbound)"));
+        assert!(!plan.profile.contains("(allow network*)"));
+    }
+
+    #[test]
+    fn profile_override_and_partial_network_are_refused() {
+        assert!(plan(&p(r#"{"seatbelt":{"profileOverride":"(version 1) (allow default)"}}"#)).is_err());
+        assert!(plan(&p(r#"{"cordon":{"network":{"allowDomains":["a.com"]}}}"#)).is_err());
+    }
+}

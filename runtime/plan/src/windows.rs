@@ -1,0 +1,182 @@
+//! `Policy` → [`WindowsPlan`]: the sandbox identity, ACL entries, firewall rules and job
+//! limits for a native command on Windows, as data. Compiled and golden-tested on every OS;
+//! not yet run on Windows.
+//!
+//! # Identity: a restricted token, not an AppContainer
+//! The tool runs with a restricted token whose restricting SID is a per-run SID
+//! (`S-1-5-21-…` made by the runner, written `{RUN_SID}` here): an access succeeds only
+//! when both the user and the run SID are granted, so the ACL entries below are the whole
+//! of what the tool can reach beyond the system baseline. AppContainer was not chosen: its
+//! network isolation has loopback and capability exemptions that are hard to close, and
+//! the strongest peers (Chromium's sandbox, Codex on Windows) chose restricted tokens or a
+//! dedicated user for the same reason. Network is enforced by firewall rules bound to the
+//! run SID, allowing nothing (or only cordon's proxy once it exists).
+
+use cordon_policy::{Access, Policy};
+
+use crate::{Backend, PlanError};
+
+/// The sandbox identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// A restricted token: the user's groups made deny-only except the run SID, all
+    /// privileges removed, integrity level low.
+    RestrictedToken {
+        /// The restricting SID placeholder.
+        run_sid: String,
+    },
+}
+
+/// One ACL entry the runner adds (and removes afterwards).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AclEntry {
+    /// The path (a Windows path on Windows).
+    pub path: String,
+    /// `allow-read`, `allow-read-write` or `deny-all`.
+    pub rights: &'static str,
+    /// Inherited by everything below.
+    pub inherit: bool,
+    /// JSON pointer of the rule.
+    pub pointer: String,
+}
+
+/// One firewall rule bound to the run SID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirewallRule {
+    /// `block` or `allow`.
+    pub action: &'static str,
+    /// `outbound` or `inbound`.
+    pub direction: &'static str,
+    /// What it matches.
+    pub remote: String,
+}
+
+/// Job object limits.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JobLimits {
+    /// JOB_OBJECT_LIMIT_JOB_MEMORY, bytes.
+    pub memory_bytes: Option<u64>,
+    /// JOB_OBJECT_LIMIT_ACTIVE_PROCESS.
+    pub active_processes: Option<u64>,
+    /// JOB_OBJECT_LIMIT_JOB_TIME, milliseconds of user time.
+    pub cpu_ms: Option<u128>,
+    /// JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE: always on.
+    pub kill_on_close: bool,
+}
+
+/// The whole Windows plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowsPlan {
+    /// Who the tool runs as.
+    pub identity: Identity,
+    /// ACL entries, shallow to deep (deny entries are explicit and win over inherited allows).
+    pub acl: Vec<AclEntry>,
+    /// Firewall rules.
+    pub firewall: Vec<FirewallRule>,
+    /// Job limits.
+    pub job: JobLimits,
+    /// Environment.
+    pub env: Vec<(String, String)>,
+    /// Host variables passed by name.
+    pub inherit_env: Vec<String>,
+    /// Wall-clock timeout, milliseconds.
+    pub timeout_ms: Option<u128>,
+}
+
+fn refuse(rule: &str, reason: &str) -> PlanError {
+    PlanError::Unenforceable { backend: Backend::Windows, rule: rule.into(), reason: reason.into() }
+}
+
+/// Builds the Windows plan.
+///
+/// # Errors
+/// [`PlanError::Unenforceable`] for partial network rules and proxies (cordon's proxy is not
+/// built yet) and for `fallback.allowDaclMutation: false` (granting paths means changing
+/// their ACLs for the run).
+pub fn plan(policy: &Policy) -> Result<WindowsPlan, PlanError> {
+    let net = &policy.network;
+    let all_net = net.allows_all_egress();
+    if !all_net && !net.denies_all_egress() {
+        return Err(refuse(
+            "/network",
+            "partial network rules need cordon's filtering proxy, not built yet; run the tool as wasm",
+        ));
+    }
+    if net.proxy.is_some() || net.runtime_proxy.is_some() {
+        return Err(refuse("/network/proxy", "proxies are not supported for native commands yet"));
+    }
+    if policy.raw.fallback.as_ref().and_then(|f| f.allow_dacl_mutation) == Some(false)
+        && !policy.filesystem.rules().is_empty()
+    {
+        return Err(refuse(
+            "/fallback/allowDaclMutation",
+            "a restricted token reaches only what ACLs grant its run SID, and granting means adding ACL entries; allow DACL mutation or run the tool as wasm",
+        ));
+    }
+    let acl = policy
+        .filesystem
+        .rules()
+        .iter()
+        .map(|r| AclEntry {
+            path: r.host.to_string_lossy().into_owned(),
+            rights: match r.access {
+                Access::ReadOnly => "allow-read",
+                Access::ReadWrite => "allow-read-write",
+                Access::Deny => "deny-all",
+            },
+            inherit: true,
+            pointer: r.pointer.clone(),
+        })
+        .collect();
+    let firewall = if all_net {
+        vec![FirewallRule { action: "allow", direction: "outbound", remote: "any".into() }]
+    } else {
+        vec![
+            FirewallRule { action: "block", direction: "outbound", remote: "any".into() },
+            FirewallRule { action: "block", direction: "inbound", remote: "any".into() },
+        ]
+    };
+    Ok(WindowsPlan {
+        identity: Identity::RestrictedToken { run_sid: "{RUN_SID}".into() },
+        acl,
+        firewall,
+        job: JobLimits {
+            memory_bytes: policy.limits.memory_bytes,
+            active_processes: policy.limits.max_processes,
+            cpu_ms: policy.limits.cpu.map(|d| d.as_millis()),
+            kill_on_close: true,
+        },
+        env: policy.env.vars.clone(),
+        inherit_env: policy.env.inherit.clone(),
+        timeout_ms: policy.process.timeout.map(|t| t.as_millis()),
+    })
+}
+
+impl WindowsPlan {
+    /// The plan as reviewable text (for `explain` and golden files).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let Identity::RestrictedToken { run_sid } = &self.identity;
+        out.push_str(&format!(
+            "identity: restricted token, restricting SID {run_sid}, privileges removed, low integrity\n"
+        ));
+        for a in &self.acl {
+            out.push_str(&format!(
+                "acl {} {} {}{}\n",
+                a.rights,
+                run_sid,
+                a.path,
+                if a.inherit { " (inherited)" } else { "" }
+            ));
+        }
+        for f in &self.firewall {
+            out.push_str(&format!("firewall {} {} {} for {run_sid}\n", f.action, f.direction, f.remote));
+        }
+        let j = &self.job;
+        out.push_str(&format!(
+            "job: memory {:?}, processes {:?}, cpu ms {:?}, kill on close {}\n",
+            j.memory_bytes, j.active_processes, j.cpu_ms, j.kill_on_close
+        ));
+        out
+    }
+}
