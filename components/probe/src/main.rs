@@ -72,7 +72,7 @@ fn run(name: &str, a: &[String]) {
             eprintln!("{}", at(0));
             Ok(String::new())
         }
-        "connect" => std::net::TcpStream::connect(at(0)).and_then(|mut c| {
+        "connect" => net_connect(at(0)).and_then(|mut c| {
             // Say hello and read what the server answers (the test servers echo a line).
             c.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
             c.write_all(b"ping\n")?;
@@ -80,6 +80,7 @@ fn run(name: &str, a: &[String]) {
             let n = c.read(&mut buf)?;
             Ok(String::from_utf8_lossy(&buf[..n]).trim().to_string())
         }),
+        "resolve" if proxy().is_some() => socks_resolve(at(0)),
         "resolve" => {
             use std::net::ToSocketAddrs as _;
             (at(0), 0u16).to_socket_addrs().map(|it| {
@@ -152,9 +153,96 @@ fn http_get(url: &str) -> std::io::Result<String> {
     Ok(format!("{} {}", resp.status(), String::from_utf8_lossy(&body).trim()))
 }
 
+/// Natively: a plain-HTTP GET through the HTTP proxy cordon names in `HTTP_PROXY`.
 #[cfg(not(all(target_os = "wasi", target_env = "p2")))]
-fn http_get(_url: &str) -> std::io::Result<String> {
-    Err(std::io::Error::other("http needs wasi:http (WASI 0.2)"))
+fn http_get(url: &str) -> std::io::Result<String> {
+    let proxy = std::env::var("HTTP_PROXY").map_err(|_| std::io::Error::new(std::io::ErrorKind::NotConnected, "no HTTP_PROXY"))?;
+    let addr = proxy.trim_start_matches("http://").trim_end_matches('/');
+    let mut c = std::net::TcpStream::connect(addr)?;
+    c.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let authority = url.trim_start_matches("http://").split('/').next().unwrap_or("");
+    write!(c, "GET {url} HTTP/1.1\r\nHost: {authority}\r\n\r\n")?;
+    let mut resp = String::new();
+    c.read_to_string(&mut resp)?;
+    let status: u16 = resp.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    if status == 403 {
+        return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, resp.lines().last().unwrap_or("").to_string()));
+    }
+    let body = resp.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Ok(format!("{status} {}", body.trim()))
+}
+
+/// The SOCKS5 proxy cordon names in `ALL_PROXY`, if any (native sandboxes only).
+fn proxy() -> Option<String> {
+    if cfg!(target_os = "wasi") {
+        return None;
+    }
+    std::env::var("ALL_PROXY").ok().map(|p| p.trim_start_matches("socks5h://").trim_end_matches('/').to_string())
+}
+
+/// Connects to `host:port`, through the SOCKS5 proxy when one is set (a refusal is
+/// `PermissionDenied`).
+fn net_connect(target: &str) -> std::io::Result<std::net::TcpStream> {
+    let Some(proxy) = proxy() else { return std::net::TcpStream::connect(target) };
+    let (host, port) = target.rsplit_once(':').ok_or_else(|| std::io::Error::other("host:port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port.parse().map_err(std::io::Error::other)?;
+    let mut c = std::net::TcpStream::connect(proxy)?;
+    socks_request(&mut c, 1, host, port)?;
+    Ok(c)
+}
+
+/// Resolves a name through the proxy's RESOLVE extension.
+fn socks_resolve(name: &str) -> std::io::Result<String> {
+    let proxy = proxy().ok_or_else(|| std::io::Error::other("no proxy"))?;
+    let mut c = std::net::TcpStream::connect(proxy)?;
+    let ip = socks_request(&mut c, 0xf0, name, 0)?;
+    Ok(ip)
+}
+
+fn socks_request(c: &mut std::net::TcpStream, cmd: u8, host: &str, port: u16) -> std::io::Result<String> {
+    c.write_all(&[5, 1, 0])?;
+    let mut g = [0u8; 2];
+    c.read_exact(&mut g)?;
+    let mut req = vec![5, cmd, 0];
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) => {
+            req.push(1);
+            req.extend_from_slice(&a.octets());
+        }
+        Ok(std::net::IpAddr::V6(a)) => {
+            req.push(4);
+            req.extend_from_slice(&a.octets());
+        }
+        Err(_) => {
+            req.push(3);
+            req.push(host.len() as u8);
+            req.extend_from_slice(host.as_bytes());
+        }
+    }
+    req.extend_from_slice(&port.to_be_bytes());
+    c.write_all(&req)?;
+    let mut head = [0u8; 4];
+    c.read_exact(&mut head)?;
+    if head[1] != 0 {
+        return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, format!("proxy refused (SOCKS reply {})", head[1])));
+    }
+    let addr = match head[3] {
+        1 => {
+            let mut a = [0u8; 4];
+            c.read_exact(&mut a)?;
+            std::net::IpAddr::from(a).to_string()
+        }
+        4 => {
+            let mut a = [0u8; 16];
+            c.read_exact(&mut a)?;
+            std::net::IpAddr::from(a).to_string()
+        }
+        _ => String::new(),
+    };
+    let mut p = [0u8; 2];
+    c.read_exact(&mut p)?;
+    Ok(addr)
 }
 
 fn kind(t: &fs::FileType) -> String {
@@ -228,6 +316,7 @@ fn report(op: &str, arg: &str, r: std::io::Result<String>) {
                 // a read-only mount, or a protected mount point that cannot be moved.
                 K::PermissionDenied | K::ReadOnlyFilesystem | K::ResourceBusy => "denied",
                 K::CrossesDevices => "cross-device",
+                K::ConnectionRefused | K::NetworkUnreachable | K::HostUnreachable => "no-route",
                 K::NotFound => "not-found",
                 K::AlreadyExists => "exists",
                 K::DirectoryNotEmpty => "not-empty",

@@ -11,6 +11,8 @@
 pub mod linux;
 #[cfg(target_os = "macos")]
 pub mod macos;
+#[cfg(unix)]
+pub mod proxy;
 #[cfg(windows)]
 pub mod windows;
 

@@ -85,9 +85,29 @@ pub struct NativeLimits {
     pub max_processes: Option<u64>,
 }
 
+/// The relay that carries the sandbox's proxy traffic out of its empty network namespace:
+/// it listens on loopback inside the sandbox and forwards each connection to cordon's proxy
+/// through a unix socket bound into the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Relay {
+    /// Loopback port inside the sandbox.
+    pub port: u16,
+    /// Path of the proxy's socket inside the sandbox.
+    pub socket: String,
+}
+
+/// Where the proxy's socket is bound inside the sandbox.
+pub const PROXY_SOCKET: &str = "/run/cordon/proxy.sock";
+/// The loopback port the relay listens on inside the sandbox.
+pub const PROXY_PORT: u16 = 3128;
+/// Placeholder for the proxy's socket on the host (made by the runner).
+pub const PROXY_HOST_SOCKET: &str = "{PROXY_SOCKET}";
+
 /// What the helper applies inside the sandbox before it executes the tool.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct HelperPlan {
+    /// The proxy relay, when the policy allows some destinations but not all.
+    pub relay: Option<Relay>,
     /// The seccomp filter.
     pub seccomp: SeccompPlan,
     /// The landlock rules.
@@ -113,6 +133,8 @@ pub struct BwrapPlan {
     pub denied: Vec<(PathBuf, String)>,
     /// Granted host paths, with the rule pointer (to check they exist).
     pub granted: Vec<(PathBuf, String)>,
+    /// The rules cordon's proxy decides with (used when `helper.relay` is set).
+    pub network: cordon_policy::Network,
 }
 
 fn s(p: &Path) -> String {
@@ -136,21 +158,41 @@ pub fn plan(policy: &Policy) -> Result<BwrapPlan, PlanError> {
     }
     let net = &policy.network;
     let share_net = net.allows_all_egress();
-    if !share_net && !net.denies_all_egress() {
-        let rule = net
-            .egress
-            .allow
-            .first()
-            .map(|r| r.pointer.clone())
-            .or_else(|| net.domains.allow.first().map(|(_, p)| p.clone()))
-            .unwrap_or_else(|| "/network".into());
+    let via_proxy = !share_net && !net.denies_all_egress();
+    if net.proxy.is_some() {
         return Err(unenforceable(
-            &rule,
-            "native commands get no network or all of it until cordon's filtering proxy lands; run the tool as wasm (backends that can: wasm)",
+            "/network/proxy",
+            "MXC's proxy settings are not supported for native commands yet; cordon's own proxy filters by the rules instead",
         ));
     }
-    if net.proxy.is_some() || net.runtime_proxy.is_some() {
-        return Err(unenforceable("/network/proxy", "proxies are not supported for native commands yet"));
+    if net.runtime_proxy.is_some() {
+        return Err(unenforceable(
+            "/runtimeConfig/networkProxy",
+            "a user's own proxy is not supported for native commands yet",
+        ));
+    }
+    if via_proxy {
+        // Traffic that cannot go through cordon's proxy is refused rather than ignored.
+        for r in &net.egress.allow {
+            if r.ports.iter().any(|p| {
+                p.protocol != cordon_policy::net::Protocol::Tcp && p.protocol != cordon_policy::net::Protocol::Any
+            }) && !r.ports.iter().any(|p| p.protocol == cordon_policy::net::Protocol::Tcp)
+            {
+                return Err(unenforceable(
+                    &r.pointer,
+                    "native commands reach the network only through cordon's proxy (TCP: HTTP, CONNECT, SOCKS5); UDP and ICMP rules cannot be enforced; run the tool as wasm",
+                ));
+            }
+        }
+    }
+    if net.ingress.default == cordon_policy::Action::Allow || net.ingress.host_loopback == cordon_policy::Action::Allow
+    {
+        if !share_net {
+            return Err(unenforceable(
+                "/network/ingress",
+                "a native command's network namespace is private, so inbound and host-loopback traffic cannot reach it; run the tool as wasm",
+            ));
+        }
     }
 
     let mut a: Vec<String> = Vec::new();
@@ -166,6 +208,20 @@ pub fn plan(policy: &Policy) -> Result<BwrapPlan, PlanError> {
     }
     if let Some(cwd) = &policy.process.cwd {
         a.extend(["--setenv".into(), "PWD".into(), s(cwd)]);
+    }
+    if via_proxy {
+        let http = format!("http://127.0.0.1:{PROXY_PORT}");
+        let socks = format!("socks5h://127.0.0.1:{PROXY_PORT}");
+        for (k, v) in [
+            ("HTTP_PROXY", &http),
+            ("HTTPS_PROXY", &http),
+            ("ALL_PROXY", &socks),
+            ("http_proxy", &http),
+            ("https_proxy", &http),
+            ("all_proxy", &socks),
+        ] {
+            a.extend(["--setenv".into(), k.into(), v.clone()]);
+        }
     }
     // System baseline.
     for p in BASELINE_RO {
@@ -231,6 +287,9 @@ pub fn plan(policy: &Policy) -> Result<BwrapPlan, PlanError> {
         a.extend(["--chdir".into(), s(cwd)]);
     }
     a.extend(["--ro-bind".into(), "{HELPER}".into(), HELPER_PATH.into()]);
+    if via_proxy {
+        a.extend(["--bind".into(), PROXY_HOST_SOCKET.into(), PROXY_SOCKET.into()]);
+    }
 
     let limits = NativeLimits {
         memory_bytes: policy.limits.memory_bytes,
@@ -240,12 +299,64 @@ pub fn plan(policy: &Policy) -> Result<BwrapPlan, PlanError> {
     Ok(BwrapPlan {
         args: a,
         inherit_env: policy.env.inherit.clone(),
-        helper: HelperPlan { seccomp: seccomp_plan(), landlock: LandlockPlan { rules: landlock }, limits },
+        helper: HelperPlan {
+            relay: via_proxy.then(|| Relay { port: PROXY_PORT, socket: PROXY_SOCKET.into() }),
+            seccomp: seccomp_plan_for(if share_net {
+                NetMode::All
+            } else if via_proxy {
+                NetMode::Proxy
+            } else {
+                NetMode::None
+            }),
+            landlock: LandlockPlan { rules: landlock },
+            limits,
+        },
         timeout: policy.process.timeout,
         max_output_bytes: policy.limits.max_output_bytes,
         denied,
         granted,
+        network: policy.network.clone(),
     })
+}
+
+/// How a native command reaches the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetMode {
+    /// An empty network namespace, and no IP sockets at all.
+    None,
+    /// Only TCP to cordon's proxy through the relay; no UDP sockets.
+    Proxy,
+    /// The host's network.
+    All,
+}
+
+/// The syscalls a native tool is refused, for its network mode.
+pub fn seccomp_plan_for(mode: NetMode) -> SeccompPlan {
+    const AF_INET: u64 = 2;
+    const AF_INET6: u64 = 10;
+    const SOCK_DGRAM: u64 = 2;
+    let mut plan = seccomp_plan();
+    let ip = |family: u64, why: &str| SyscallRule {
+        name: "socket".into(),
+        when: Some((0, 0xffff_ffff, family)),
+        why: why.into(),
+    };
+    match mode {
+        NetMode::None => {
+            plan.deny.push(ip(AF_INET, "no network: no IP sockets"));
+            plan.deny.push(ip(AF_INET6, "no network: no IP sockets"));
+        }
+        NetMode::Proxy => {
+            // Datagram sockets of any family: only TCP reaches the relay.
+            plan.deny.push(SyscallRule {
+                name: "socket".into(),
+                when: Some((1, 0xf, SOCK_DGRAM)),
+                why: "only TCP through cordon's proxy".into(),
+            });
+        }
+        NetMode::All => {}
+    }
+    plan
 }
 
 /// The syscalls every native tool is refused.
@@ -314,10 +425,17 @@ mod tests {
     }
 
     #[test]
-    fn partial_network_is_refused_until_the_proxy_exists() {
-        let err =
+    fn partial_network_goes_through_the_proxy_and_udp_rules_are_refused() {
+        let via =
             plan(&p(r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"to":[{"cidr":"10.0.0.0/8"}]}]}}}"#))
-                .unwrap_err();
+                .unwrap();
+        assert!(via.helper.relay.is_some());
+        assert!(!via.args.iter().any(|a| a == "--share-net"));
+        assert!(via.args.windows(3).any(|w| w[0] == "--setenv" && w[1] == "ALL_PROXY"));
+        let err = plan(&p(
+            r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"ports":[{"protocol":"udp","port":53}]}]}}}"#,
+        ))
+        .unwrap_err();
         assert!(matches!(err, PlanError::Unenforceable { ref rule, .. } if rule == "/network/egress/allow/0"));
         let all = plan(&p(r#"{"network":{"defaultPolicy":"allow","allowLocalNetwork":true}}"#)).unwrap();
         assert!(all.args.iter().any(|a| a == "--share-net"));

@@ -22,10 +22,48 @@ pub fn helper_main(args: &[String]) -> u8 {
         Ok(p) => p,
         Err(e) => return fail(&format!("bad plan: {e}")),
     };
+    if let Some(relay) = &plan.relay
+        && let Err(e) = start_relay(relay)
+    {
+        return fail(&e);
+    }
     if let Err(e) = apply(&plan) {
         return fail(&e);
     }
     exec(&cmd)
+}
+
+/// Listens on loopback inside the sandbox and carries each connection to cordon's proxy
+/// through the unix socket bound into the sandbox. Runs in a child forked before any
+/// restriction (it needs a unix socket); it dies with the sandbox's pid namespace.
+fn start_relay(relay: &cordon_plan::bwrap::Relay) -> Result<(), String> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", relay.port)).map_err(|e| format!("relay: {e}"))?;
+    // SAFETY: the helper is single-threaded here, so forking is sound; the child only runs
+    // the relay loop below and exits.
+    match unsafe { libc::fork() } {
+        -1 => Err(format!("relay: fork: {}", std::io::Error::last_os_error())),
+        0 => {
+            let socket = relay.socket.clone();
+            for conn in listener.incoming().flatten() {
+                let socket = socket.clone();
+                std::thread::spawn(move || {
+                    let Ok(up) = std::os::unix::net::UnixStream::connect(&socket) else { return };
+                    let (Ok(mut c2), Ok(mut up2)) = (conn.try_clone(), up.try_clone()) else { return };
+                    let (mut c1, mut up1) = (conn, up);
+                    let t = std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut c2, &mut up2);
+                        let _ = up2.shutdown(std::net::Shutdown::Write);
+                    });
+                    let _ = std::io::copy(&mut up1, &mut c1);
+                    let _ = c1.shutdown(std::net::Shutdown::Write);
+                    let _ = t.join();
+                });
+            }
+            // SAFETY: leaving the forked child without running the parent's destructors.
+            unsafe { libc::_exit(0) }
+        }
+        _ => Ok(()),
+    }
 }
 
 fn fail(why: &str) -> u8 {

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cordon_plan::bwrap::{BwrapPlan, DENY_DIR, DENY_FILE, DENY_OBJECT, HELPER_PATH};
+use cordon_plan::bwrap::{BwrapPlan, DENY_DIR, DENY_FILE, DENY_OBJECT, HELPER_PATH, PROXY_HOST_SOCKET};
+
+use crate::proxy::{Proxy, ProxyEvent};
 
 use crate::NativeError;
 
@@ -44,6 +46,50 @@ pub struct NativeOutcome {
     pub timed_out: bool,
     /// Output dropped at the cap.
     pub discarded_output: u64,
+    /// The proxy's decisions, when the run went through it.
+    pub proxy_events: Vec<ProxyEvent>,
+}
+
+/// cordon's proxy serving one run, on a unix socket in the run's scratch directory.
+struct ProxyRun {
+    proxy: std::sync::Arc<Proxy>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProxyRun {
+    fn start(network: &cordon_policy::Network, socket: &Path) -> Result<Self, NativeError> {
+        let io = |e: std::io::Error| NativeError::Other(format!("proxy socket {}: {e}", socket.display()));
+        let listener = std::os::unix::net::UnixListener::bind(socket).map_err(io)?;
+        listener.set_nonblocking(true).map_err(io)?;
+        let proxy = Proxy::new(network.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let p = proxy.clone();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(io)?;
+        let thread = std::thread::Builder::new()
+            .name("cordon-proxy".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    let Ok(l) = tokio::net::UnixListener::from_std(listener) else { return };
+                    tokio::select! {
+                        () = crate::proxy::serve(p, l) => {}
+                        _ = stopped => {}
+                    }
+                });
+            })
+            .map_err(io)?;
+        Ok(Self { proxy, stop: Some(stop), thread: Some(thread) })
+    }
+
+    fn finish(mut self) -> Vec<ProxyEvent> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.proxy.events()
+    }
 }
 
 /// The bwrap binary, by absolute path, or why there is none.
@@ -185,6 +231,7 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
             DENY_DIR => args.push(scratch.dir.join("deny-dir").to_string_lossy().into_owned()),
             DENY_FILE => args.push(scratch.dir.join("deny-file").to_string_lossy().into_owned()),
             "{HELPER}" => args.push(helper_exe.to_string_lossy().into_owned()),
+            PROXY_HOST_SOCKET => args.push(scratch.dir.join("proxy.sock").to_string_lossy().into_owned()),
             _ => args.push(a.clone()),
         }
         let _ = i;
@@ -202,10 +249,15 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
         w[0] == "--bind" && std::fs::metadata(&w[1]).is_ok_and(|m| m.file_type().is_socket())
     });
     if socket_granted {
-        helper.seccomp.deny.retain(|r| r.name != "socket");
+        helper.seccomp.deny.retain(|r| !(r.name == "socket" && r.when == Some((0, 0xffff_ffff, 1))));
     }
     let helper_json = serde_json::to_string(&helper).map_err(|e| NativeError::Other(e.to_string()))?;
     let cgroup = plan.helper.limits.max_processes.map(PidsCgroup::new).transpose()?;
+    let proxy = if plan.helper.relay.is_some() {
+        Some(ProxyRun::start(&plan.network, &scratch.dir.join("proxy.sock"))?)
+    } else {
+        None
+    };
 
     let mut cmd = Command::new(&bwrap);
     cmd.args(&args).arg("--").arg(HELPER_PATH).arg("__cordon-helper").arg(&helper_json).arg("--").args(argv);
@@ -292,6 +344,7 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
         let _ = t.join();
     }
     drop(cgroup);
+    let proxy_events = proxy.map(ProxyRun::finish).unwrap_or_default();
     drop(scratch);
     let code = if timed_out {
         124
@@ -303,7 +356,7 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
         }
     };
     let discarded = budget.lock().map(|b| b.2).unwrap_or(0);
-    Ok(NativeOutcome { code, timed_out, discarded_output: discarded })
+    Ok(NativeOutcome { code, timed_out, discarded_output: discarded, proxy_events })
 }
 
 /// What this host offers the Linux backends.
