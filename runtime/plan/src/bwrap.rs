@@ -185,14 +185,13 @@ pub fn plan(policy: &Policy) -> Result<BwrapPlan, PlanError> {
             }
         }
     }
-    if net.ingress.default == cordon_policy::Action::Allow || net.ingress.host_loopback == cordon_policy::Action::Allow
-    {
-        if !share_net {
-            return Err(unenforceable(
-                "/network/ingress",
-                "a native command's network namespace is private, so inbound and host-loopback traffic cannot reach it; run the tool as wasm",
-            ));
-        }
+    let ingress_allowed = net.ingress.default == cordon_policy::Action::Allow
+        || net.ingress.host_loopback == cordon_policy::Action::Allow;
+    if ingress_allowed && !share_net {
+        return Err(unenforceable(
+            "/network/ingress",
+            "a native command's network namespace is private, so inbound and host-loopback traffic cannot reach it; run the tool as wasm",
+        ));
     }
 
     let mut a: Vec<String> = Vec::new();
