@@ -323,3 +323,100 @@ fn backends_lists_what_this_host_offers() {
     let text = stdout(&out);
     assert!(text.contains("wasm") && text.contains("bubblewrap"), "{text}");
 }
+
+/// cordon, in a mount namespace whose resolv.conf points at the test DNS stub.
+fn cordon_with_dns(policy: &Path, cmd: &[&str]) -> Output {
+    let f = crate::netfix::fixtures();
+    assert!(f.dns_error.is_none(), "{:?}", f.dns_error);
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "--", "sh", "-c", "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\""])
+        .arg(&f.resolv_conf)
+        .arg(env!("CARGO_BIN_EXE_cordon-under-test"))
+        .args(["run", "--policy"])
+        .arg(policy)
+        .arg("--")
+        .args(cmd);
+    c.env("CORDON_CACHE_DIR", crate::support::cache_dir());
+    c.output().unwrap()
+}
+
+fn domain_policy(t: &T) -> PathBuf {
+    t.policy(serde_json::json!({
+        "version": "0.8.0-alpha",
+        "process": { "timeout": 20000 },
+        "cordon": { "network": { "allowDomains": ["allowed-px.test"] } }
+    }))
+}
+
+#[test]
+fn proxy_curl_reaches_allowed_names_only_and_nothing_bypasses_it() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    let p = domain_policy(&t);
+    let port = crate::netfix::fixtures().ph;
+    let allowed = format!("http://allowed-px.test:{port}/");
+    let out = cordon_with_dns(&p, &["curl", "-sS", &allowed]);
+    assert_eq!(stdout(&out), format!("host=allowed-px.test:{port}"), "{}", stderr(&out));
+    // A denied name: the proxy answers 403 and says why; the name is never resolved.
+    let denied = format!("http://denied-px.test:{port}/");
+    let out = cordon_with_dns(&p, &["curl", "-sS", "-i", &denied]);
+    assert!(stdout(&out).starts_with("HTTP/1.1 403") && stdout(&out).contains("cordon denied"), "{}", stdout(&out));
+    assert_eq!(crate::netfix::queries_for("denied-px.test"), 0, "a denied name reached the resolver");
+    // Past the proxy: --noproxy, a raw IP, bash's /dev/tcp. There is no route.
+    let raw = format!("http://127.0.0.1:{port}/");
+    let out = cordon_with_dns(&p, &["curl", "-sS", "--noproxy", "*", "--max-time", "5", &raw]);
+    assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+    let dev_tcp = format!("exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected || echo failed");
+    let out = cordon_with_dns(&p, &["bash", "-c", &dev_tcp]);
+    assert!(stdout(&out).contains("failed") && !stdout(&out).contains("connected"), "{}", stdout(&out));
+    // Through the proxy, the raw IP is checked like any address: no rule names it.
+    let out = cordon_with_dns(&p, &["curl", "-sS", "-i", &raw]);
+    assert!(stdout(&out).starts_with("HTTP/1.1 403"), "{}", stdout(&out));
+}
+
+#[test]
+fn proxy_refuses_a_host_header_that_differs_from_the_url() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    let p = domain_policy(&t);
+    let port = crate::netfix::fixtures().ph;
+    let url = format!("http://allowed-px.test:{port}/");
+    let out = cordon_with_dns(&p, &["curl", "-sS", "-i", "-H", "Host: evil-px.test", &url]);
+    assert!(stdout(&out).starts_with("HTTP/1.1 403") && stdout(&out).contains("Host"), "{}", stdout(&out));
+    // The twin: the same request with its own Host header goes through.
+    let out = cordon_with_dns(&p, &["curl", "-sS", "-i", &url]);
+    assert!(stdout(&out).starts_with("HTTP/1.1 200"), "{}", stdout(&out));
+}
+
+#[test]
+fn proxy_socks5_refuses_denied_names_and_nested_connect_reaches_only_the_allowed_host() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    let p = domain_policy(&t);
+    let port = crate::netfix::fixtures().ph;
+    let via_socks = |host: &str| {
+        let url = format!("http://{host}:{port}/");
+        cordon_with_dns(&p, &["curl", "-sS", "--socks5-hostname", "127.0.0.1:3128", &url])
+    };
+    let out = via_socks("socksdenied-px.test");
+    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(crate::netfix::queries_for("socksdenied-px.test"), 0);
+    assert_eq!(stdout(&via_socks("allowed-px.test")), format!("host=allowed-px.test:{port}"));
+    // A CONNECT inside an allowed tunnel is just bytes to the allowed server: the denied
+    // name behind it is never resolved or reached.
+    let script = format!(
+        "import socket; s=socket.create_connection(('127.0.0.1',3128)); \
+         s.sendall(b'CONNECT allowed-px.test:{port} HTTP/1.1\\r\\n\\r\\n'); print(s.recv(64).split(b'\\r\\n')[0].decode()); \
+         s.sendall(b'CONNECT nested-px.test:{port} HTTP/1.1\\r\\nHost: nested-px.test:{port}\\r\\n\\r\\n'); print(s.recv(256).decode().split('\\r\\n\\r\\n')[-1])"
+    );
+    let out = cordon_with_dns(&p, &["python3", "-c", &script]);
+    let text = stdout(&out);
+    assert!(text.starts_with("HTTP/1.1 200 Connection established"), "{text} {}", stderr(&out));
+    assert_eq!(crate::netfix::queries_for("nested-px.test"), 0, "the nested CONNECT was interpreted by the proxy");
+}
