@@ -420,3 +420,32 @@ fn proxy_socks5_refuses_denied_names_and_nested_connect_reaches_only_the_allowed
     assert!(text.starts_with("HTTP/1.1 200 Connection established"), "{text} {}", stderr(&out));
     assert_eq!(crate::netfix::queries_for("nested-px.test"), 0, "the nested CONNECT was interpreted by the proxy");
 }
+
+#[test]
+fn a_users_own_proxy_is_reachable_and_nothing_else() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    let f = crate::netfix::fixtures();
+    // The test HTTP server stands in for the user's proxy: it answers every request.
+    let p = t.policy(serde_json::json!({
+        "version": "0.8.0-alpha",
+        "process": { "timeout": 20000 },
+        "runtimeConfig": { "networkProxy": format!("http://127.0.0.1:{}", f.ph) }
+    }));
+    let out = sandboxed(&p, &["curl", "-sS", "http://anything.example/"]);
+    assert_eq!(stdout(&out), "host=anything.example", "{}", stderr(&out));
+    let direct = format!("http://127.0.0.1:{}/", f.pa);
+    let out = sandboxed(&p, &["curl", "-sS", "--noproxy", "*", "--max-time", "5", &direct]);
+    assert_ne!(out.status.code(), Some(0), "only the user's proxy is reachable: {}", stdout(&out));
+    // With host rules beside it, the policy is refused: cordon could not check them.
+    let p = t.policy(serde_json::json!({
+        "version": "0.8.0-alpha",
+        "runtimeConfig": { "networkProxy": format!("http://127.0.0.1:{}", f.ph) },
+        "cordon": { "network": { "allowDomains": ["example.org"] } }
+    }));
+    let out = sandboxed(&p, &["true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("/runtimeConfig/networkProxy"), "{}", stderr(&out));
+}

@@ -102,6 +102,19 @@ impl Proxy {
     }
 }
 
+/// Forwards every connection on `listener` to the user's own proxy at `upstream`: the one
+/// destination the sandbox can reach.
+pub async fn forward(upstream: String, listener: UnixListener) {
+    while let Ok((mut conn, _)) = listener.accept().await {
+        let upstream = upstream.clone();
+        tokio::spawn(async move {
+            if let Ok(mut up) = TcpStream::connect(upstream.as_str()).await {
+                let _ = tokio::io::copy_bidirectional(&mut conn, &mut up).await;
+            }
+        });
+    }
+}
+
 /// Serves the proxy on `listener` until the runtime stops.
 pub async fn serve(proxy: Arc<Proxy>, listener: UnixListener) {
     while let Ok((conn, _)) = listener.accept().await {

@@ -94,6 +94,17 @@ pub struct Relay {
     pub port: u16,
     /// Path of the proxy's socket inside the sandbox.
     pub socket: String,
+    /// `host:port` of the user's own proxy (`runtimeConfig.networkProxy`, `network.proxy`):
+    /// cordon forwards every connection there and reaches nothing else. `None`: cordon's
+    /// own filtering proxy decides each destination.
+    #[serde(default)]
+    pub forward: Option<String>,
+}
+
+/// `host:port` of a proxy URL (`http://host:port/`).
+fn url_authority(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.trim_end_matches('/').to_string()
 }
 
 /// Where the proxy's socket is bound inside the sandbox.
@@ -158,19 +169,30 @@ pub fn plan(policy: &Policy) -> Result<BwrapPlan, PlanError> {
     }
     let net = &policy.network;
     let share_net = net.allows_all_egress();
-    let via_proxy = !share_net && !net.denies_all_egress();
-    if net.proxy.is_some() {
+    // A user's own proxy: every connection goes there, and nothing else is reachable.
+    let user_proxy: Option<(&str, String)> = match (&net.runtime_proxy, &net.proxy) {
+        (Some(url), _) => Some(("/runtimeConfig/networkProxy", url_authority(url))),
+        (None, Some(cordon_policy::Proxy::Localhost(port))) => {
+            Some(("/network/proxy/localhost", format!("127.0.0.1:{port}")))
+        }
+        (None, Some(cordon_policy::Proxy::Url(url))) => Some(("/network/proxy/url", url_authority(url))),
+        // MXC's built-in test proxy is cordon's own filtering proxy here.
+        (None, Some(cordon_policy::Proxy::BuiltinTestServer)) | (None, None) => None,
+    };
+    let has_host_rules = !net.egress.allow.is_empty()
+        || !net.egress.deny.is_empty()
+        || !net.domains.allow.is_empty()
+        || !net.domains.deny.is_empty();
+    if let Some((ptr, _)) = &user_proxy
+        && has_host_rules
+    {
         return Err(unenforceable(
-            "/network/proxy",
-            "MXC's proxy settings are not supported for native commands yet; cordon's own proxy filters by the rules instead",
+            ptr,
+            "traffic sent to your own proxy cannot be checked against the policy's host rules; remove the proxy (cordon's proxy then enforces the rules) or the rules",
         ));
     }
-    if net.runtime_proxy.is_some() {
-        return Err(unenforceable(
-            "/runtimeConfig/networkProxy",
-            "a user's own proxy is not supported for native commands yet",
-        ));
-    }
+    let share_net = share_net && user_proxy.is_none();
+    let via_proxy = user_proxy.is_some() || (!share_net && !net.denies_all_egress());
     if via_proxy {
         // Traffic that cannot go through cordon's proxy is refused rather than ignored.
         for r in &net.egress.allow {
@@ -210,7 +232,8 @@ pub fn plan(policy: &Policy) -> Result<BwrapPlan, PlanError> {
     }
     if via_proxy {
         let http = format!("http://127.0.0.1:{PROXY_PORT}");
-        let socks = format!("socks5h://127.0.0.1:{PROXY_PORT}");
+        // cordon's proxy also speaks SOCKS5; a user's proxy is taken to speak HTTP.
+        let socks = if user_proxy.is_some() { http.clone() } else { format!("socks5h://127.0.0.1:{PROXY_PORT}") };
         for (k, v) in [
             ("HTTP_PROXY", &http),
             ("HTTPS_PROXY", &http),
@@ -299,7 +322,11 @@ pub fn plan(policy: &Policy) -> Result<BwrapPlan, PlanError> {
         args: a,
         inherit_env: policy.env.inherit.clone(),
         helper: HelperPlan {
-            relay: via_proxy.then(|| Relay { port: PROXY_PORT, socket: PROXY_SOCKET.into() }),
+            relay: via_proxy.then(|| Relay {
+                port: PROXY_PORT,
+                socket: PROXY_SOCKET.into(),
+                forward: user_proxy.as_ref().map(|(_, a)| a.clone()),
+            }),
             seccomp: seccomp_plan_for(if share_net {
                 NetMode::All
             } else if via_proxy {

@@ -58,7 +58,7 @@ struct ProxyRun {
 }
 
 impl ProxyRun {
-    fn start(network: &cordon_policy::Network, socket: &Path) -> Result<Self, NativeError> {
+    fn start(network: &cordon_policy::Network, forward: Option<String>, socket: &Path) -> Result<Self, NativeError> {
         let io = |e: std::io::Error| NativeError::Other(format!("proxy socket {}: {e}", socket.display()));
         let listener = std::os::unix::net::UnixListener::bind(socket).map_err(io)?;
         listener.set_nonblocking(true).map_err(io)?;
@@ -71,9 +71,15 @@ impl ProxyRun {
             .spawn(move || {
                 rt.block_on(async move {
                     let Ok(l) = tokio::net::UnixListener::from_std(listener) else { return };
-                    tokio::select! {
-                        () = crate::proxy::serve(p, l) => {}
-                        _ = stopped => {}
+                    match forward {
+                        Some(upstream) => tokio::select! {
+                            () = crate::proxy::forward(upstream, l) => {}
+                            _ = stopped => {}
+                        },
+                        None => tokio::select! {
+                            () = crate::proxy::serve(p, l) => {}
+                            _ = stopped => {}
+                        },
                     }
                 });
             })
@@ -253,10 +259,9 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
     }
     let helper_json = serde_json::to_string(&helper).map_err(|e| NativeError::Other(e.to_string()))?;
     let cgroup = plan.helper.limits.max_processes.map(PidsCgroup::new).transpose()?;
-    let proxy = if plan.helper.relay.is_some() {
-        Some(ProxyRun::start(&plan.network, &scratch.dir.join("proxy.sock"))?)
-    } else {
-        None
+    let proxy = match &plan.helper.relay {
+        Some(r) => Some(ProxyRun::start(&plan.network, r.forward.clone(), &scratch.dir.join("proxy.sock"))?),
+        None => None,
     };
 
     let mut cmd = Command::new(&bwrap);
