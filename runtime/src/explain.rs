@@ -215,6 +215,20 @@ fn explain_plan(w: &mut String, plan: &Plan) {
             }
             w.push_str(&p.profile);
         }
+        Plan::Landlock(p) => {
+            wl(w, format_args!("\nlandlock plan (no namespaces):"));
+            for (path, access) in &p.helper.landlock.rules {
+                wl(w, format_args!("  landlock {} {}", access.as_str(), path.display()));
+            }
+            let calls: Vec<String> = p.helper.seccomp.deny.iter().map(|r| r.name.clone()).collect();
+            wl(w, format_args!("  seccomp refuses: {}", calls.join(", ")));
+            wl(
+                w,
+                format_args!(
+                    "  capabilities dropped; signals and abstract unix sockets scoped to the sandbox; a pids cgroup holds every process"
+                ),
+            );
+        }
         Plan::Windows(p) => {
             wl(w, format_args!("\nwindows plan (generated; not yet run on Windows):"));
             w.push_str(&p.render());

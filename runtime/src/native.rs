@@ -6,21 +6,26 @@ use cordon_policy::Policy;
 
 use crate::RuntimeError;
 
-/// The native backend this host runs commands with.
-pub const HOST_BACKEND: Backend = if cfg!(target_os = "macos") {
-    Backend::Seatbelt
-} else if cfg!(windows) {
-    Backend::Windows
-} else {
-    Backend::Bubblewrap
-};
+/// The native backends this host can run commands with, preferred first.
+pub fn host_backends() -> Vec<Backend> {
+    if cfg!(target_os = "macos") {
+        vec![Backend::Seatbelt]
+    } else if cfg!(windows) {
+        vec![Backend::Windows]
+    } else if std::path::Path::new("/usr/bin/bwrap").exists() || std::path::Path::new("/usr/local/bin/bwrap").exists() {
+        vec![Backend::Bubblewrap, Backend::Landlock]
+    } else {
+        // Without bubblewrap, the landlock-only backend runs what it can enforce.
+        vec![Backend::Landlock]
+    }
+}
 
 /// Runs a native command under `policy` on this host's native backend.
 ///
 /// # Errors
 /// 125 when the backend is missing or cannot enforce the policy.
-pub fn run_native(policy: &Policy, argv: &[String], dry_run: bool) -> Result<u8, RuntimeError> {
-    let plan = cordon_plan::plan(policy, HOST_BACKEND)?;
+pub fn run_native(policy: &Policy, backend: Backend, argv: &[String], dry_run: bool) -> Result<u8, RuntimeError> {
+    let plan = cordon_plan::plan(policy, backend)?;
     if dry_run {
         print!("{}", crate::explain::explain(policy, Some(&plan)));
         return Ok(0);
@@ -40,6 +45,23 @@ fn native_error(backend: Backend, e: cordon_native::NativeError) -> RuntimeError
 
 #[cfg(target_os = "linux")]
 fn imp(policy: &Policy, plan: Plan, argv: &[String]) -> Result<u8, RuntimeError> {
+    let plan = match plan {
+        Plan::Landlock(mut plan) => {
+            if argv[0].contains('/') {
+                let exe = std::path::absolute(&argv[0]).unwrap_or_else(|_| argv[0].clone().into());
+                if policy.filesystem.decide(&exe).is_none_or(|r| r.access != cordon_policy::Access::Deny) {
+                    plan.helper.landlock.rules.push((exe, cordon_policy::Access::ReadOnly));
+                }
+            }
+            let helper = std::env::current_exe()
+                .map_err(|e| RuntimeError::Internal(format!("cannot find cordon's own binary: {e}")))?;
+            let out = cordon_native::linux::run_landlock(&plan, argv, &helper, cordon_native::linux::Stdio::Inherit)
+                .map_err(|e| native_error(Backend::Landlock, e))?;
+            report(policy, argv, out.timed_out, out.code, out.discarded_output);
+            return Ok(out.code);
+        }
+        other => other,
+    };
     let Plan::Bubblewrap(mut plan) = plan else {
         return Err(RuntimeError::Internal("expected a bubblewrap plan".into()));
     };
@@ -67,28 +89,33 @@ fn imp(policy: &Policy, plan: Plan, argv: &[String]) -> Result<u8, RuntimeError>
         stdin: cordon_native::linux::Stdio::Inherit,
     })
     .map_err(|e| native_error(Backend::Bubblewrap, e))?;
-    if out.timed_out {
+    report(policy, argv, out.timed_out, out.code, out.discarded_output);
+    Ok(out.code)
+}
+
+#[cfg(target_os = "linux")]
+fn report(policy: &Policy, argv: &[String], timed_out: bool, code: u8, discarded: u64) {
+    if timed_out {
         eprintln!(
             "cordon: stopped {} after process.timeout ({} ms), every process of it; exit 124",
             argv[0],
             policy.process.timeout.map_or(0, |t| t.as_millis())
         );
     }
-    if out.code == 152 && policy.limits.cpu.is_some() {
+    if code == 152 && policy.limits.cpu.is_some() {
         eprintln!(
             "cordon: stopped {} after cordon.limits.cpuMs ({} ms of CPU); exit 152",
             argv[0],
             policy.limits.cpu.map_or(0, |t| t.as_millis())
         );
     }
-    if out.discarded_output > 0 {
+    if discarded > 0 {
         eprintln!(
             "cordon: output reached cordon.limits.maxOutputBytes ({} bytes); {} further bytes were discarded",
             policy.limits.max_output_bytes.unwrap_or(0),
-            out.discarded_output
+            discarded
         );
     }
-    Ok(out.code)
 }
 
 #[cfg(target_os = "macos")]

@@ -58,12 +58,13 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
                 reason: "--backend wasm, but the file is not WebAssembly".into(),
             });
         }
-        (None, false) => crate::native::HOST_BACKEND,
-        (Some(b), _) if b == crate::native::HOST_BACKEND => b,
+        (None, false) => crate::native::host_backends()[0],
+        (Some(b), _) if crate::native::host_backends().contains(&b) => b,
         (Some(other), _) => {
+            let here: Vec<String> = crate::native::host_backends().iter().map(ToString::to_string).collect();
             return Err(RuntimeError::Unavailable(format!(
                 "backend {other} is not available on this host; backends here: wasm, {}",
-                crate::native::HOST_BACKEND
+                here.join(", ")
             )));
         }
     };
@@ -81,7 +82,7 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
         if argv[0].contains('/') && !Path::new(&argv[0]).exists() {
             return Err(RuntimeError::ToolNotFound(PathBuf::from(&argv[0])));
         }
-        return crate::native::run_native(policy, &argv, dry_run);
+        return crate::native::run_native(policy, backend, &argv, dry_run);
     }
     let plan = cordon_plan::plan(policy, backend)?;
     if dry_run {

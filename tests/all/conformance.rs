@@ -53,13 +53,16 @@ fn table_is_complete_every_denial_has_an_allowed_twin() {
 struct Backend {
     name: &'static str,
     probe: &'static str,
+    /// `--backend` to force, when the backend is not the default for the probe.
+    force: Option<&'static str>,
 }
 
 fn backends() -> Vec<Backend> {
     vec![
-        Backend { name: "wasm-p2", probe: cordon_tests::components::PROBE_WASIP2 },
-        Backend { name: "wasm-p1", probe: cordon_tests::components::PROBE_WASIP1 },
-        Backend { name: "bubblewrap", probe: cordon_tests::components::PROBE_HOST },
+        Backend { name: "wasm-p2", probe: cordon_tests::components::PROBE_WASIP2, force: None },
+        Backend { name: "wasm-p1", probe: cordon_tests::components::PROBE_WASIP1, force: None },
+        Backend { name: "bubblewrap", probe: cordon_tests::components::PROBE_HOST, force: None },
+        Backend { name: "landlock", probe: cordon_tests::components::PROBE_HOST, force: Some("landlock") },
     ]
 }
 
@@ -157,7 +160,11 @@ fn run_case(t: &Value, case: &Value, b: &Backend) -> Vec<String> {
     } else {
         cordon()
     };
-    cmd.args(["run", "--policy"]).arg(&policy_file).arg("--").arg(b.probe).args(&probe_args);
+    cmd.arg("run");
+    if let Some(f) = b.force {
+        cmd.args(["--backend", f]);
+    }
+    cmd.args(["--policy"]).arg(&policy_file).arg("--").arg(b.probe).args(&probe_args);
     cmd.env_remove("CORDON_TEST_SECRET").env_remove("CORDON_TEST_OTHER");
     if let Some(env) = case["host_env"].as_object() {
         for (k, v) in env {
@@ -174,6 +181,10 @@ fn run_case(t: &Value, case: &Value, b: &Backend) -> Vec<String> {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
 
     let mut bad = Vec::new();
+    if b.force == Some("landlock") && out.status.code() == Some(125) {
+        // The landlock backend refuses what it cannot enforce; the table lists which.
+        return vec![format!("REFUSED {}", stderr.trim())];
+    }
     let want_exit =
         case["differs"].get(b.name).and_then(|d| d["exit"].as_i64()).or(case["exit"].as_i64()).unwrap_or(0) as i32;
     if out.status.code() != Some(want_exit) {
@@ -261,6 +272,7 @@ fn run_case(t: &Value, case: &Value, b: &Backend) -> Vec<String> {
 fn run_table(backend: &Backend) {
     let t = table();
     let mut failures = Vec::new();
+    let mut refused: Vec<String> = Vec::new();
     let mut ran = 0;
     for case in cases(&t) {
         if let Some(only) = case["backends"].as_array()
@@ -270,13 +282,35 @@ fn run_table(backend: &Backend) {
         }
         ran += 1;
         for why in run_case(&t, case, backend) {
-            failures.push(format!("[{}] {}: {why}", backend.name, s(case, "name")));
+            if why.starts_with("REFUSED ") {
+                refused.push(s(case, "name").to_string());
+            } else {
+                failures.push(format!("[{}] {}: {why}", backend.name, s(case, "name")));
+            }
         }
     }
     let failed: HashSet<&str> = failures.iter().map(|f| f.split(':').next().unwrap_or("")).collect();
     eprintln!("conformance on {}: {ran} cases, {} failed", backend.name, failed.len());
     assert!(ran >= 40, "only {ran} cases ran on {}", backend.name);
     assert!(failures.is_empty(), "conformance failures:\n{}", failures.join("\n"));
+    if backend.force == Some("landlock") {
+        let doc = std::fs::read_to_string(root().join("docs/native-linux.md")).unwrap();
+        let listed: Vec<String> = doc
+            .split("<!-- landlock-refused -->")
+            .nth(1)
+            .unwrap_or("")
+            .lines()
+            .filter_map(|l| l.strip_prefix("- `").and_then(|r| r.split('`').next()).map(String::from))
+            .collect();
+        refused.sort();
+        let mut listed_sorted = listed.clone();
+        listed_sorted.sort();
+        assert_eq!(
+            refused, listed_sorted,
+            "the cases the landlock backend refuses must be exactly those listed in docs/native-linux.md"
+        );
+        assert!(ran - refused.len() >= 15, "landlock accepted only {} cases", ran - refused.len());
+    }
 }
 
 #[test]
@@ -292,4 +326,9 @@ fn conformance_table_passes_on_wasm_p1() {
 #[test]
 fn conformance_table_passes_on_bubblewrap() {
     run_table(&backends()[2]);
+}
+
+#[test]
+fn conformance_table_passes_on_landlock_for_every_case_it_accepts() {
+    run_table(&backends()[3]);
 }

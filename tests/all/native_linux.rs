@@ -449,3 +449,56 @@ fn a_users_own_proxy_is_reachable_and_nothing_else() {
     assert_eq!(out.status.code(), Some(125));
     assert!(stderr(&out).contains("/runtimeConfig/networkProxy"), "{}", stderr(&out));
 }
+
+#[test]
+fn landlock_backend_enforces_what_it_accepts_and_refuses_the_rest() {
+    let t = T::new();
+    t.write("work/in.txt", "input");
+    let run_ll = |p: &Path, script: &str| {
+        let mut c = cordon();
+        c.args(["run", "--backend", "landlock", "--policy"]).arg(p).args(["--", "/bin/sh", "-c", script]);
+        run(c)
+    };
+    let p =
+        t.policy(serde_json::json!({"process": {"timeout": 3000}, "filesystem": {"readwritePaths": [t.p("work")]}}));
+    let script = format!(
+        "cat {w}/in.txt; echo out > {w}/out.txt && echo wrote; cat /etc/shadow 2>&1 | head -1; ls /root 2>&1 | head -1; \
+         grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/$$/status",
+        w = t.p("work")
+    );
+    let out = run_ll(&p, &script);
+    let text = stdout(&out);
+    assert!(text.starts_with("inputwrote\n"), "{text} {}", stderr(&out));
+    assert!(text.contains("/etc/shadow: Permission denied") && text.contains("'/root': Permission denied"), "{text}");
+    assert!(
+        text.contains("CapEff:\t0000000000000000")
+            && text.contains("CapBnd:\t0000000000000000")
+            && text.contains("NoNewPrivs:\t1"),
+        "{text}"
+    );
+    // No network: not even a socket. The twin: outside, python can make one.
+    let code = "import socket; socket.socket(); print('socket')";
+    let mut c = cordon();
+    c.args(["run", "--backend", "landlock", "--policy"]).arg(&p).args(["--", "python3", "-c", code]);
+    assert!(!stdout(&run(c)).contains("socket"));
+    assert!(stdout(&Command::new("python3").args(["-c", code]).output().unwrap()).contains("socket"));
+    // The timeout reaches background children that left the session.
+    let marker = t.p("work/alive");
+    let quick =
+        t.policy(serde_json::json!({"process": {"timeout": 500}, "filesystem": {"readwritePaths": [t.p("work")]}}));
+    let out = run_ll(&quick, &format!("setsid sh -c 'sleep 2; echo x > {marker}' & sleep 30"));
+    assert_eq!(out.status.code(), Some(124));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(!Path::new(&marker).exists(), "a background child outlived the timeout");
+    // A deny inside a grant cannot be carved out by landlock: refused, naming the rule.
+    let p = t.policy(
+        serde_json::json!({"filesystem": {"readwritePaths": [t.p("work")], "deniedPaths": [t.p("work/in.txt")]}}),
+    );
+    let out = run_ll(&p, "true");
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("/filesystem/deniedPaths/0") && stderr(&out).contains("bubblewrap"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -119,6 +119,13 @@ pub const PROXY_HOST_SOCKET: &str = "{PROXY_SOCKET}";
 pub struct HelperPlan {
     /// The proxy relay, when the policy allows some destinations but not all.
     pub relay: Option<Relay>,
+    /// Drop every capability (the landlock backend, which has no user namespace).
+    #[serde(default)]
+    pub drop_caps: bool,
+    /// Landlock must be fully enforced, and scopes signals and abstract unix sockets to the
+    /// sandbox (the landlock backend, where landlock is the only filesystem layer).
+    #[serde(default)]
+    pub require_landlock: bool,
     /// The seccomp filter.
     pub seccomp: SeccompPlan,
     /// The landlock rules.
@@ -327,6 +334,8 @@ pub fn plan(policy: &Policy) -> Result<BwrapPlan, PlanError> {
                 socket: PROXY_SOCKET.into(),
                 forward: user_proxy.as_ref().map(|(_, a)| a.clone()),
             }),
+            drop_caps: false,
+            require_landlock: false,
             seccomp: seccomp_plan_for(if share_net {
                 NetMode::All
             } else if via_proxy {

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod bwrap;
+pub mod landlock;
 pub mod seatbelt;
 pub mod wasi;
 pub mod windows;
@@ -63,6 +64,8 @@ pub enum Plan {
     Wasm(Box<wasi::WasiPlan>),
     /// The Linux bubblewrap plan.
     Bubblewrap(Box<bwrap::BwrapPlan>),
+    /// The Linux landlock-only plan.
+    Landlock(Box<landlock::LandlockBackendPlan>),
     /// The macOS Seatbelt plan.
     Seatbelt(Box<seatbelt::SeatbeltPlan>),
     /// The Windows plan.
@@ -98,6 +101,6 @@ pub fn plan(policy: &Policy, backend: Backend) -> Result<Plan, PlanError> {
         Backend::Bubblewrap => bwrap::plan(policy).map(|p| Plan::Bubblewrap(Box::new(p))),
         Backend::Seatbelt => seatbelt::plan(policy).map(|p| Plan::Seatbelt(Box::new(p))),
         Backend::Windows => windows::plan(policy).map(|p| Plan::Windows(Box::new(p))),
-        Backend::Landlock => Err(PlanError::NotBuilt(backend)),
+        Backend::Landlock => landlock::plan(policy).map(|p| Plan::Landlock(Box::new(p))),
     }
 }

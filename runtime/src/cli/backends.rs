@@ -18,7 +18,6 @@ impl BackendsCommand {
             "wasm        available   filesystem (deny carve-outs), env, timeout, cpuMs, memoryBytes, maxOutputBytes, network (sockets, names, HTTP), audit"
         );
         native();
-        println!("landlock    not built   (landlock-only backend for hosts without bubblewrap: planned)");
         if cfg!(target_os = "macos") {
             println!(
                 "seatbelt    available   generated Seatbelt profile via /usr/bin/sandbox-exec (never run in cordon's CI); filesystem, env, timeout, cpuMs; network: none or all"
@@ -59,9 +58,17 @@ fn native() {
         }
         Err(why) => println!("bubblewrap  unavailable {why}"),
     }
+    match (h.landlock_abi, h.pids_cgroup) {
+        (Some(abi), true) => println!(
+            "landlock    available   ABI {abi}; filesystem grants (no carve-outs), env, timeout, cpuMs, memoryBytes, maxOutputBytes, maxProcesses; network: none or all; no namespaces"
+        ),
+        (None, _) => println!("landlock    unavailable the kernel has no landlock"),
+        (Some(_), false) => println!("landlock    unavailable no pids cgroup to hold the tool's processes"),
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
 fn native() {
     println!("bubblewrap  not on this OS (Linux only)");
+    println!("landlock    not on this OS (Linux only)");
 }

@@ -74,6 +74,9 @@ fn fail(why: &str) -> u8 {
 fn apply(plan: &HelperPlan) -> Result<(), String> {
     close_inherited_fds();
     set_limits(plan)?;
+    if plan.drop_caps {
+        drop_capabilities()?;
+    }
     // SAFETY: prctl with PR_SET_NO_NEW_PRIVS takes integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(format!("no_new_privs: {}", std::io::Error::last_os_error()));
@@ -93,6 +96,37 @@ fn close_inherited_fds() {
             unsafe { libc::close(fd) };
         }
     }
+}
+
+/// Drops every capability from the bounding, effective, permitted and inheritable sets, so
+/// even a tool started by root holds none (the landlock backend has no user namespace to
+/// drop them for it).
+fn drop_capabilities() -> Result<(), String> {
+    for cap in 0..64 {
+        // SAFETY: PR_CAPBSET_DROP takes an integer; an unknown capability number fails
+        // with EINVAL, which ends the loop's useful range and is ignored.
+        unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
+    }
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut header = Header { version: 0x2008_0522, pid: 0 };
+    let data = [Data { effective: 0, permitted: 0, inheritable: 0 }; 2];
+    // SAFETY: capset with a valid version-3 header and two data structs, as the ABI requires.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &raw mut header, data.as_ptr()) };
+    if r != 0 {
+        return Err(format!("dropping capabilities: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 fn set_limits(plan: &HelperPlan) -> Result<(), String> {
@@ -119,15 +153,17 @@ fn set_limits(plan: &HelperPlan) -> Result<(), String> {
 fn landlock(plan: &HelperPlan) -> Result<(), String> {
     use landlock::{
         ABI, Access as _, AccessFs, PathBeneath, PathFd, Ruleset, RulesetAttr as _, RulesetCreatedAttr as _,
+        RulesetStatus, Scope,
     };
     let abi = ABI::V5;
     let all = AccessFs::from_all(abi);
     let read = AccessFs::from_read(abi);
-    let mut ruleset = Ruleset::default()
-        .handle_access(all)
-        .map_err(|e| format!("landlock: {e}"))?
-        .create()
-        .map_err(|e| format!("landlock: {e}"))?;
+    let mut base = Ruleset::default().handle_access(all).map_err(|e| format!("landlock: {e}"))?;
+    if plan.require_landlock {
+        // Signals and abstract unix sockets stay inside the sandbox (landlock ABI 6).
+        base = base.scope(Scope::Signal | Scope::AbstractUnixSocket).map_err(|e| format!("landlock: {e}"))?;
+    }
+    let mut ruleset = base.create().map_err(|e| format!("landlock: {e}"))?;
     for (path, access) in &plan.landlock.rules {
         let Ok(fd) = PathFd::new(path) else { continue };
         let rights = match access {
@@ -144,7 +180,13 @@ fn landlock(plan: &HelperPlan) -> Result<(), String> {
     }
     // Best effort by design: bubblewrap's mounts are the first layer; on a kernel without
     // landlock the ruleset is not enforced and `cordon backends` says so.
-    ruleset.restrict_self().map_err(|e| format!("landlock: {e}"))?;
+    let status = ruleset.restrict_self().map_err(|e| format!("landlock: {e}"))?;
+    if plan.require_landlock && status.ruleset != RulesetStatus::FullyEnforced {
+        return Err(format!(
+            "landlock is {:?} on this kernel; the landlock backend needs it fully enforced",
+            status.ruleset
+        ));
+    }
     Ok(())
 }
 

@@ -2,7 +2,9 @@
 //! limits, landlock and seccomp.
 
 mod helper;
+mod landlock_run;
 mod run;
 
 pub use helper::helper_main;
+pub use landlock_run::run_landlock;
 pub use run::{HostFacts, NativeOutcome, NativeRun, Stdio, probe_bwrap, probe_host, run};

@@ -4,7 +4,7 @@
 use std::io::{Read as _, Write as _};
 use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -138,13 +138,13 @@ impl Drop for Scratch {
 }
 
 /// A pids cgroup for `maxProcesses`, removed when dropped.
-struct PidsCgroup {
+pub(crate) struct PidsCgroup {
     dir: PathBuf,
     procs: std::ffi::CString,
 }
 
 impl PidsCgroup {
-    fn new(max: u64) -> Result<Self, NativeError> {
+    pub(crate) fn new(max: u64) -> Result<Self, NativeError> {
         let unavailable = |why: String| NativeError::Unenforceable {
             rule: "/cordon/limits/maxProcesses".into(),
             why: format!("needs a pids cgroup cordon can create ({why}); remove the limit or run as wasm"),
@@ -164,6 +164,29 @@ impl PidsCgroup {
         let procs = std::ffi::CString::new(dir.join("cgroup.procs").to_string_lossy().into_owned())
             .map_err(|e| NativeError::Other(e.to_string()))?;
         Ok(Self { dir, procs })
+    }
+}
+
+impl PidsCgroup {
+    /// The `cgroup.procs` path, for joining between fork and exec.
+    pub(crate) fn procs_path(&self) -> std::ffi::CString {
+        self.procs.clone()
+    }
+
+    /// Kills every process in the cgroup (and keeps at it while new ones appear).
+    pub(crate) fn kill_all(&self) {
+        for _ in 0..100 {
+            let pids = std::fs::read_to_string(self.dir.join("cgroup.procs")).unwrap_or_default();
+            let pids: Vec<i32> = pids.lines().filter_map(|l| l.trim().parse().ok()).collect();
+            if pids.is_empty() {
+                return;
+            }
+            for pid in pids {
+                // SAFETY: kill takes integers; the pids are this run's own processes.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 }
 
@@ -290,77 +313,20 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
     }
     let mut child = cmd.spawn().map_err(|source| NativeError::Spawn { what: bwrap.display().to_string(), source })?;
 
-    let budget = Arc::new(Mutex::new((plan.max_output_bytes, 0u64, 0u64))); // (limit, used, discarded)
-    let pump =
-        |mut from: Box<dyn std::io::Read + Send>, to_stdout: bool, budget: Arc<Mutex<(Option<u64>, u64, u64)>>| {
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; 65536];
-                loop {
-                    let n = match from.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    let pass = {
-                        let mut b = budget.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                        let allowed = match b.0 {
-                            None => n as u64,
-                            Some(limit) => (n as u64).min(limit.saturating_sub(b.1)),
-                        };
-                        b.1 += allowed;
-                        b.2 += n as u64 - allowed;
-                        allowed as usize
-                    };
-                    if pass > 0 {
-                        let r = if to_stdout {
-                            let mut o = std::io::stdout().lock();
-                            o.write_all(&buf[..pass]).and_then(|()| o.flush())
-                        } else {
-                            let mut o = std::io::stderr().lock();
-                            o.write_all(&buf[..pass]).and_then(|()| o.flush())
-                        };
-                        if r.is_err() {
-                            break;
-                        }
-                    }
-                }
-            })
-        };
-    let out_thread = child.stdout.take().map(|s| pump(Box::new(s), true, budget.clone()));
-    let err_thread = child.stderr.take().map(|s| pump(Box::new(s), false, budget.clone()));
-
-    let deadline = plan.timeout.map(|t| Instant::now() + t);
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) => {}
-            Err(e) => return Err(NativeError::Other(format!("waiting for bwrap: {e}"))),
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+    let (code, timed_out, discarded) = supervise(
+        &mut child,
+        plan.timeout,
+        plan.max_output_bytes,
+        &|c: &mut Child| {
             // bwrap's child dies with it (--die-with-parent), and with the pid namespace's
             // first process every other process of the tool, background ones included.
-            let _ = child.kill();
-            timed_out = true;
-            break child.wait().map_err(|e| NativeError::Other(format!("waiting for bwrap: {e}")))?;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    for t in [out_thread, err_thread].into_iter().flatten() {
-        let _ = t.join();
-    }
+            let _ = c.kill();
+        },
+        &|| {},
+    )?;
     drop(cgroup);
     let proxy_events = proxy.map(ProxyRun::finish).unwrap_or_default();
     drop(scratch);
-    let code = if timed_out {
-        124
-    } else {
-        match (status.code(), status.signal()) {
-            (Some(c), _) => (c & 0xff) as u8,
-            (None, Some(sig)) => (128 + sig) as u8,
-            (None, None) => 1,
-        }
-    };
-    let discarded = budget.lock().map(|b| b.2).unwrap_or(0);
     Ok(NativeOutcome { code, timed_out, discarded_output: discarded, proxy_events })
 }
 
@@ -399,4 +365,85 @@ pub fn probe_host() -> HostFacts {
     let seccomp = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| s.contains("Seccomp:"));
     let pids_cgroup = PidsCgroup::new(1_000_000).is_ok();
     HostFacts { bwrap, user_namespaces, landlock_abi: (abi > 0).then_some(abi), seccomp, pids_cgroup }
+}
+
+/// Streams the child's output through the cap, waits for it with the timeout, and returns
+/// (exit code, timed out, bytes discarded). `on_timeout` must kill every process of the tool;
+/// `after_exit` runs once the tool's first process has ended (before its output is drained),
+/// to stop what it left running.
+pub(crate) fn supervise(
+    child: &mut Child,
+    timeout: Option<Duration>,
+    max_output: Option<u64>,
+    on_timeout: &dyn Fn(&mut Child),
+    after_exit: &dyn Fn(),
+) -> Result<(u8, bool, u64), NativeError> {
+    let budget = Arc::new(Mutex::new((max_output, 0u64, 0u64))); // (limit, used, discarded)
+    let pump =
+        |mut from: Box<dyn std::io::Read + Send>, to_stdout: bool, budget: Arc<Mutex<(Option<u64>, u64, u64)>>| {
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 65536];
+                loop {
+                    let n = match from.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let pass = {
+                        let mut b = budget.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let allowed = match b.0 {
+                            None => n as u64,
+                            Some(limit) => (n as u64).min(limit.saturating_sub(b.1)),
+                        };
+                        b.1 += allowed;
+                        b.2 += n as u64 - allowed;
+                        allowed as usize
+                    };
+                    if pass > 0 {
+                        let r = if to_stdout {
+                            let mut o = std::io::stdout().lock();
+                            o.write_all(&buf[..pass]).and_then(|()| o.flush())
+                        } else {
+                            let mut o = std::io::stderr().lock();
+                            o.write_all(&buf[..pass]).and_then(|()| o.flush())
+                        };
+                        if r.is_err() {
+                            break;
+                        }
+                    }
+                }
+            })
+        };
+    let out_thread = child.stdout.take().map(|s| pump(Box::new(s), true, budget.clone()));
+    let err_thread = child.stderr.take().map(|s| pump(Box::new(s), false, budget.clone()));
+
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) => {}
+            Err(e) => return Err(NativeError::Other(format!("waiting for the tool: {e}"))),
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            on_timeout(child);
+            timed_out = true;
+            break child.wait().map_err(|e| NativeError::Other(format!("waiting for the tool: {e}")))?;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    after_exit();
+    for t in [out_thread, err_thread].into_iter().flatten() {
+        let _ = t.join();
+    }
+    let code = if timed_out {
+        124
+    } else {
+        match (status.code(), status.signal()) {
+            (Some(c), _) => (c & 0xff) as u8,
+            (None, Some(sig)) => (128 + sig) as u8,
+            (None, None) => 1,
+        }
+    };
+    let discarded = budget.lock().map(|b| b.2).unwrap_or(0);
+    Ok((code, timed_out, discarded))
 }

@@ -1,0 +1,150 @@
+//! `Policy` → [`LandlockPlan`](crate::landlock::LandlockBackendPlan): the landlock-only backend for Linux hosts without
+//! bubblewrap or user namespaces. landlock + seccomp + rlimits + a pids cgroup, no
+//! namespaces: it runs what it can enforce and refuses the rest with the reason.
+//!
+//! Refused here (enforced by bubblewrap or wasm instead):
+//! - a denied path inside a granted one (landlock only grants; it cannot carve out);
+//! - a network policy other than none or all (there is no network namespace to force
+//!   traffic through cordon's proxy), proxies, and inbound allowances.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cordon_policy::{Access, Policy};
+
+use crate::bwrap::{HelperPlan, LandlockPlan, NativeLimits, NetMode, seccomp_plan_for};
+use crate::{Backend, PlanError};
+
+/// Files and directories every command may read (or, for devices, write).
+pub const BASELINE: &[(&str, Access)] = &[
+    ("/usr", Access::ReadOnly),
+    ("/bin", Access::ReadOnly),
+    ("/sbin", Access::ReadOnly),
+    ("/lib", Access::ReadOnly),
+    ("/lib64", Access::ReadOnly),
+    ("/etc/ld.so.cache", Access::ReadOnly),
+    ("/etc/ld.so.conf", Access::ReadOnly),
+    ("/etc/ld.so.conf.d", Access::ReadOnly),
+    ("/etc/alternatives", Access::ReadOnly),
+    ("/etc/localtime", Access::ReadOnly),
+    ("/etc/passwd", Access::ReadOnly),
+    ("/etc/group", Access::ReadOnly),
+    ("/etc/nsswitch.conf", Access::ReadOnly),
+    ("/etc/hosts", Access::ReadOnly),
+    ("/etc/ssl/certs", Access::ReadOnly),
+    ("/dev/null", Access::ReadWrite),
+    ("/dev/zero", Access::ReadWrite),
+    ("/dev/urandom", Access::ReadOnly),
+    ("/dev/random", Access::ReadOnly),
+    // The tool's own /proc entry (resolved by the helper, whose pid the tool keeps).
+    ("/proc/self", Access::ReadOnly),
+];
+
+/// The landlock backend's plan.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LandlockBackendPlan {
+    /// What the helper applies before it executes the tool.
+    pub helper: HelperPlan,
+    /// The environment: PATH and the allowed variables.
+    pub env: Vec<(String, String)>,
+    /// Host variables passed by name when set.
+    pub inherit_env: Vec<String>,
+    /// Working directory.
+    pub cwd: Option<PathBuf>,
+    /// Wall-clock timeout.
+    pub timeout: Option<Duration>,
+    /// Output cap.
+    pub max_output_bytes: Option<u64>,
+    /// Granted host paths with their pointers (checked to exist).
+    pub granted: Vec<(PathBuf, String)>,
+}
+
+fn refuse(rule: &str, reason: &str) -> PlanError {
+    PlanError::Unenforceable { backend: Backend::Landlock, rule: rule.into(), reason: reason.into() }
+}
+
+/// Builds the landlock plan.
+///
+/// # Errors
+/// [`PlanError::Unenforceable`] for what landlock alone cannot enforce.
+pub fn plan(policy: &Policy) -> Result<LandlockBackendPlan, PlanError> {
+    if let Some(e) = policy.filesystem.foreign().first() {
+        return Err(refuse(&e.pointer, "the path is for another operating system"));
+    }
+    let fs = &policy.filesystem;
+    for r in fs.rules().iter().filter(|r| r.access != Access::Deny) {
+        // A weaker rule below a grant (read-only under read-write, or a deny) would need
+        // carving out of it; landlock rules only add access.
+        if let Some(inner) = fs.rules_below(&r.path).find(|b| b.access > r.access) {
+            return Err(refuse(
+                &inner.pointer,
+                "landlock can only grant, so a denied or read-only path inside a broader grant cannot be carved out; use --backend bubblewrap or run the tool as wasm",
+            ));
+        }
+    }
+    let net = &policy.network;
+    let mode = if net.allows_all_egress() && net.proxy.is_none() && net.runtime_proxy.is_none() {
+        NetMode::All
+    } else if net.denies_all_egress() && net.proxy.is_none() && net.runtime_proxy.is_none() {
+        NetMode::None
+    } else {
+        return Err(refuse(
+            "/network",
+            "without a network namespace the landlock backend cannot force traffic through cordon's proxy, so only no network or all of it can be enforced; use --backend bubblewrap or run the tool as wasm",
+        ));
+    };
+    let ingress_allowed = net.ingress.default == cordon_policy::Action::Allow
+        || net.ingress.host_loopback == cordon_policy::Action::Allow;
+    if mode == NetMode::None && ingress_allowed {
+        return Err(refuse(
+            "/network/ingress",
+            "with no network, inbound traffic cannot be allowed; use --backend bubblewrap or wasm",
+        ));
+    }
+    let mut rules: Vec<(PathBuf, Access)> = BASELINE.iter().map(|(p, a)| (PathBuf::from(p), *a)).collect();
+    let mut granted = Vec::new();
+    for r in fs.rules().iter().filter(|r| r.access != Access::Deny) {
+        rules.push((r.host.clone(), r.access));
+        granted.push((r.host.clone(), r.pointer.clone()));
+    }
+    let mut env = vec![("PATH".to_string(), "/usr/local/bin:/usr/bin:/bin".to_string())];
+    env.extend(policy.env.vars.iter().cloned());
+    Ok(LandlockBackendPlan {
+        helper: HelperPlan {
+            relay: None,
+            drop_caps: true,
+            require_landlock: true,
+            seccomp: seccomp_plan_for(mode),
+            landlock: LandlockPlan { rules },
+            limits: NativeLimits {
+                memory_bytes: policy.limits.memory_bytes,
+                cpu_seconds: policy.limits.cpu.map(|d| d.as_millis().div_ceil(1000) as u64),
+                max_processes: policy.limits.max_processes,
+            },
+        },
+        env,
+        inherit_env: policy.env.inherit.clone(),
+        cwd: policy.process.cwd.clone(),
+        timeout: policy.process.timeout,
+        max_output_bytes: policy.limits.max_output_bytes,
+        granted,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests")]
+    use cordon_policy::{LexicalHost, Policy};
+
+    fn p(json: &str) -> Policy {
+        Policy::parse(json, &LexicalHost::default()).unwrap()
+    }
+
+    #[test]
+    fn weaker_rules_inside_grants_are_refused_and_stronger_ones_accepted() {
+        assert!(super::plan(&p(r#"{"filesystem":{"readwritePaths":["/w"],"readonlyPaths":["/w/ro"]}}"#)).is_err());
+        assert!(super::plan(&p(r#"{"filesystem":{"readonlyPaths":["/w"],"deniedPaths":["/w/x"]}}"#)).is_err());
+        assert!(super::plan(&p(r#"{"filesystem":{"readonlyPaths":["/w"],"readwritePaths":["/w/out"]}}"#)).is_ok());
+        assert!(super::plan(&p(r#"{"filesystem":{"deniedPaths":["/d"],"readonlyPaths":["/d/pub"]}}"#)).is_ok());
+    }
+}
