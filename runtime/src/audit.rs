@@ -29,6 +29,12 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
+    /// The same event, decided by another backend.
+    pub fn on(mut self, backend: &'static str) -> Self {
+        self.backend = backend;
+        self
+    }
+
     /// An event at `time`.
     pub fn new(
         time: SystemTime,

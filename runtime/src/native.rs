@@ -24,13 +24,19 @@ pub fn host_backends() -> Vec<Backend> {
 ///
 /// # Errors
 /// 125 when the backend is missing or cannot enforce the policy.
-pub fn run_native(policy: &Policy, backend: Backend, argv: &[String], dry_run: bool) -> Result<u8, RuntimeError> {
+pub fn run_native(
+    policy: &Policy,
+    backend: Backend,
+    argv: &[String],
+    dry_run: bool,
+    audit: Option<&std::path::Path>,
+) -> Result<u8, RuntimeError> {
     let plan = cordon_plan::plan(policy, backend)?;
     if dry_run {
         print!("{}", crate::explain::explain(policy, Some(&plan)));
         return Ok(0);
     }
-    imp(policy, plan, argv)
+    imp(policy, plan, argv, audit)
 }
 
 fn native_error(backend: Backend, e: cordon_native::NativeError) -> RuntimeError {
@@ -44,7 +50,7 @@ fn native_error(backend: Backend, e: cordon_native::NativeError) -> RuntimeError
 }
 
 #[cfg(target_os = "linux")]
-fn imp(policy: &Policy, plan: Plan, argv: &[String]) -> Result<u8, RuntimeError> {
+fn imp(policy: &Policy, plan: Plan, argv: &[String], audit: Option<&std::path::Path>) -> Result<u8, RuntimeError> {
     let plan = match plan {
         Plan::Landlock(mut plan) => {
             if argv[0].contains('/') {
@@ -90,6 +96,46 @@ fn imp(policy: &Policy, plan: Plan, argv: &[String]) -> Result<u8, RuntimeError>
     })
     .map_err(|e| native_error(Backend::Bubblewrap, e))?;
     report(policy, argv, out.timed_out, out.code, out.discarded_output);
+    if let Some(path) = audit {
+        // What the native path can observe: the proxy's decisions and the limits.
+        let mut events: Vec<crate::audit::AuditEvent> = out
+            .proxy_events
+            .iter()
+            .filter(|e| policy.audit.allows || !e.decision.allowed)
+            .map(|e| {
+                crate::audit::AuditEvent::new(
+                    e.time,
+                    e.kind,
+                    e.op,
+                    e.target.clone(),
+                    e.decision.allowed,
+                    e.decision.rule.clone(),
+                )
+                .on("bubblewrap")
+            })
+            .collect();
+        let now = std::time::SystemTime::now();
+        if out.timed_out {
+            events.push(
+                crate::audit::AuditEvent::new(now, "limit", "timeout", argv[0].clone(), false, "/process/timeout")
+                    .on("bubblewrap"),
+            );
+        }
+        if out.discarded_output > 0 {
+            events.push(
+                crate::audit::AuditEvent::new(
+                    now,
+                    "limit",
+                    "output",
+                    format!("{} bytes discarded", out.discarded_output),
+                    false,
+                    "/cordon/limits/maxOutputBytes",
+                )
+                .on("bubblewrap"),
+            );
+        }
+        crate::audit::append(path, &events)?;
+    }
     Ok(out.code)
 }
 
@@ -119,18 +165,18 @@ fn report(policy: &Policy, argv: &[String], timed_out: bool, code: u8, discarded
 }
 
 #[cfg(target_os = "macos")]
-fn imp(_policy: &Policy, plan: Plan, argv: &[String]) -> Result<u8, RuntimeError> {
+fn imp(_policy: &Policy, plan: Plan, argv: &[String], _audit: Option<&std::path::Path>) -> Result<u8, RuntimeError> {
     let Plan::Seatbelt(plan) = plan else { return Err(RuntimeError::Internal("expected a seatbelt plan".into())) };
     cordon_native::macos::run(&plan, argv).map_err(|e| native_error(Backend::Seatbelt, e))
 }
 
 #[cfg(windows)]
-fn imp(_policy: &Policy, plan: Plan, argv: &[String]) -> Result<u8, RuntimeError> {
+fn imp(_policy: &Policy, plan: Plan, argv: &[String], _audit: Option<&std::path::Path>) -> Result<u8, RuntimeError> {
     let Plan::Windows(plan) = plan else { return Err(RuntimeError::Internal("expected a windows plan".into())) };
     cordon_native::windows::run(&plan, argv).map_err(|e| native_error(Backend::Windows, e))
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
-fn imp(_policy: &Policy, _plan: Plan, _argv: &[String]) -> Result<u8, RuntimeError> {
+fn imp(_policy: &Policy, _plan: Plan, _argv: &[String], _audit: Option<&std::path::Path>) -> Result<u8, RuntimeError> {
     Err(RuntimeError::Unavailable(format!("no native backend on {}; backends here: wasm", std::env::consts::OS)))
 }

@@ -82,7 +82,7 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
         if argv[0].contains('/') && !Path::new(&argv[0]).exists() {
             return Err(RuntimeError::ToolNotFound(PathBuf::from(&argv[0])));
         }
-        return crate::native::run_native(policy, backend, &argv, dry_run);
+        return crate::native::run_native(policy, backend, &argv, dry_run, audit_path.as_deref());
     }
     let plan = cordon_plan::plan(policy, backend)?;
     if dry_run {

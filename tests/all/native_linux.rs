@@ -502,3 +502,31 @@ fn landlock_backend_enforces_what_it_accepts_and_refuses_the_rest() {
         stderr(&out)
     );
 }
+
+#[test]
+fn proxy_decisions_are_audit_events() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    let log = t.root.join("audit.jsonl");
+    let p = t.policy(serde_json::json!({
+        "version": "0.8.0-alpha",
+        "process": { "timeout": 20000 },
+        "cordon": { "network": { "allowDomains": ["allowed-px.test"] }, "audit": { "path": log } }
+    }));
+    let port = crate::netfix::fixtures().ph;
+    let out = cordon_with_dns(&p, &["curl", "-s", "-o", "/dev/null", &format!("http://auditdenied-px.test:{port}/")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let e: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(e["backend"], "bubblewrap");
+    assert_eq!(e["kind"], "dns");
+    assert_eq!(e["target"], "auditdenied-px.test");
+    assert_eq!(e["decision"], "deny");
+    assert!(e["rule"].as_str().unwrap().starts_with('('), "{e}");
+    // The allowed twin leaves no denial.
+    std::fs::remove_file(&log).unwrap();
+    cordon_with_dns(&p, &["curl", "-s", "-o", "/dev/null", &format!("http://allowed-px.test:{port}/")]);
+    assert!(std::fs::read_to_string(&log).unwrap_or_default().is_empty());
+}
