@@ -1,14 +1,14 @@
-//! Policy parse + validate + normalise, and wasm planning: a typical policy and one with
-//! 1,000 paths. Run: `cargo bench -p cordon-benches --bench policy`.
+//! Policy parse + validate + normalise, and planning for every backend: a typical policy and
+//! one with 1,000 paths. Run: `cargo bench -p cordon-benches --bench policy`.
 
 use std::hint::black_box;
 
+use cordon_plan::Backend;
 use cordon_policy::{LexicalHost, Policy};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn typical() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../policies/examples/mxc-full.json"))
-        .unwrap_or_default()
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../policies/examples/workspace.json")).unwrap_or_default()
 }
 
 fn thousand_paths() -> String {
@@ -27,10 +27,10 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("policy");
     for (name, text) in [("typical", typical()), ("1000-paths", thousand_paths())] {
         g.bench_function(format!("parse+validate/{name}"), |b| b.iter(|| Policy::parse(black_box(&text), &host)));
-        if let Ok(policy) = Policy::parse(&text, &host) {
-            g.bench_function(format!("plan-wasm/{name}"), |b| {
-                b.iter(|| cordon_plan::plan(black_box(&policy), cordon_plan::Backend::Wasm))
-            });
+        let Ok(policy) = Policy::parse(&text, &host) else { continue };
+        for backend in Backend::ALL {
+            // Planners that refuse this policy are timed refusing it.
+            g.bench_function(format!("plan-{backend}/{name}"), |b| b.iter(|| cordon_plan::plan(black_box(&policy), backend)));
         }
     }
     g.finish();
