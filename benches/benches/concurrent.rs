@@ -13,7 +13,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -23,7 +25,11 @@ fn bench(c: &mut Criterion) {
     let tool = runtime.load("probe", &bytes).unwrap_or_else(|e| panic!("{e}"));
     let policy = Policy::builder().build(&LexicalHost::default()).unwrap_or_else(|e| panic!("{e}"));
     let plan = Arc::new(cordon_plan::wasi::plan(&policy).unwrap_or_else(|e| panic!("{e}")));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
 
     let mut g = c.benchmark_group("library/concurrent");
     for tasks in [1usize, 2, 8, 64] {
@@ -54,7 +60,9 @@ fn bench(c: &mut Criterion) {
         });
         let mut l = latencies.lock().map(|l| l.clone()).unwrap_or_default();
         l.sort();
-        let pct = |p: f64| l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).copied().unwrap_or(Duration::ZERO);
+        let pct = |p: f64| {
+            l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).copied().unwrap_or(Duration::ZERO)
+        };
         eprintln!(
             "library/concurrent/{tasks} tasks: {} calls, p50 {:?}, p99 {:?}, peak RSS {} MiB",
             l.len(),

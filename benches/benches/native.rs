@@ -25,9 +25,29 @@ fn bench(c: &mut Criterion) {
     g.bench_function("plain bwrap, equivalent flags", |b| {
         b.iter(|| {
             let mut c = Command::new("/usr/bin/bwrap");
-            c.args(["--unshare-all", "--unshare-user", "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--clearenv"])
-                .args(["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib"])
-                .args(["--symlink", "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--", "/bin/true"]);
+            c.args([
+                "--unshare-all",
+                "--unshare-user",
+                "--cap-drop",
+                "ALL",
+                "--die-with-parent",
+                "--new-session",
+                "--clearenv",
+            ])
+            .args(["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib"])
+            .args([
+                "--symlink",
+                "usr/lib64",
+                "/lib64",
+                "--proc",
+                "/proc",
+                "--dev",
+                "/dev",
+                "--tmpfs",
+                "/tmp",
+                "--",
+                "/bin/true",
+            ]);
             quiet(c)
         })
     });

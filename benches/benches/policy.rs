@@ -8,7 +8,8 @@ use cordon_policy::{LexicalHost, Policy};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn typical() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../policies/examples/workspace.json")).unwrap_or_default()
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../policies/examples/workspace.json"))
+        .unwrap_or_default()
 }
 
 fn thousand_paths() -> String {
@@ -30,7 +31,9 @@ fn bench(c: &mut Criterion) {
         let Ok(policy) = Policy::parse(&text, &host) else { continue };
         for backend in Backend::ALL {
             // Planners that refuse this policy are timed refusing it.
-            g.bench_function(format!("plan-{backend}/{name}"), |b| b.iter(|| cordon_plan::plan(black_box(&policy), backend)));
+            g.bench_function(format!("plan-{backend}/{name}"), |b| {
+                b.iter(|| cordon_plan::plan(black_box(&policy), backend))
+            });
         }
     }
     g.finish();

@@ -30,7 +30,10 @@ fn bench(c: &mut Criterion) {
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap_or_else(|e| panic!("{e}"));
-    let policy = Policy::builder().read_only(data.display().to_string()).build(&LexicalHost::default()).unwrap_or_else(|e| panic!("{e}"));
+    let policy = Policy::builder()
+        .read_only(data.display().to_string())
+        .build(&LexicalHost::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     let plan = cordon_plan::wasi::plan(&policy).unwrap_or_else(|e| panic!("{e}"));
     let call = || Call::new(["probe", "exit", "0"]);
 
@@ -66,14 +69,18 @@ fn bench(c: &mut Criterion) {
     for pooling in [false, true] {
         let mut config = Config::new();
         if pooling {
-            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(wasmtime::PoolingAllocationConfig::default()));
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
+                wasmtime::PoolingAllocationConfig::default(),
+            ));
         }
         let engine = Engine::new(&config).unwrap_or_else(|e| panic!("{e}"));
         let component = Component::new(&engine, &bytes).unwrap_or_else(|e| panic!("{e}"));
         let mut linker = Linker::<Bare>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap_or_else(|e| panic!("{e}"));
-        let pre = wasmtime_wasi::p2::bindings::CommandPre::new(linker.instantiate_pre(&component).unwrap_or_else(|e| panic!("{e}")))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let pre = wasmtime_wasi::p2::bindings::CommandPre::new(
+            linker.instantiate_pre(&component).unwrap_or_else(|e| panic!("{e}")),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let name = if pooling { "bare wasmtime, pooling allocator (baseline)" } else { "bare wasmtime (baseline)" };
         g.bench_function(name, |b| {
             b.iter(|| {

@@ -20,20 +20,7 @@ use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress, Networ
 use wasmtime_wasi::sockets::{SocketAddrUse, WasiSocketsCtxView};
 use wasmtime_wasi_io::poll::DynPollable;
 
-/// One network decision the tool ran into.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetEvent {
-    /// When it happened.
-    pub time: std::time::SystemTime,
-    /// `dns` for name lookups, `net` for addresses.
-    pub kind: &'static str,
-    /// The operation: `resolve`, `connect`, `send`, `bind`, `listen`, `accept`.
-    pub op: &'static str,
-    /// The name or `address:port`.
-    pub target: String,
-    /// The decision.
-    pub decision: NetDecision,
-}
+pub use cordon_policy::NetEvent;
 
 /// The network posture of one run, shared by the address check and the name lookup.
 #[derive(Debug)]

@@ -25,6 +25,21 @@ impl NetDecision {
     }
 }
 
+/// One network decision a backend took, for `--debug` and audit events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetEvent {
+    /// When it happened.
+    pub time: std::time::SystemTime,
+    /// `dns` for name lookups, `net` for addresses, `http` for HTTP requests.
+    pub kind: &'static str,
+    /// The operation: `resolve`, `connect`, `send`, `bind`, `listen`, `accept`, `request`.
+    pub op: &'static str,
+    /// The name, `address:port` or URL.
+    pub target: String,
+    /// The decision.
+    pub decision: NetDecision,
+}
+
 /// Why an address is being used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddrUse {

@@ -46,7 +46,7 @@ mod schema;
 mod validate;
 
 pub use builder::PolicyBuilder;
-pub use decide::{AddrUse, NetDecision, is_local, net_is_local};
+pub use decide::{AddrUse, NetDecision, NetEvent, is_local, net_is_local};
 pub use error::{PolicyError, PolicyErrorKind, PolicyErrors};
 pub use fs::{Access, FsRule, FsRules, HostEnv, LexicalHost, PathEntry, PolicyPath, RuleOrigin};
 pub use model::*;

@@ -18,20 +18,8 @@ use cordon_policy::{NetDecision, Network};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpStream, UnixListener, UnixStream};
 
-/// One decision the proxy made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProxyEvent {
-    /// When.
-    pub time: std::time::SystemTime,
-    /// `dns`, `net` or `http`.
-    pub kind: &'static str,
-    /// `resolve`, `connect`, `request`.
-    pub op: &'static str,
-    /// Name or address and port.
-    pub target: String,
-    /// The decision.
-    pub decision: NetDecision,
-}
+/// One decision the proxy made (the same record the wasm backend keeps).
+pub use cordon_policy::NetEvent as ProxyEvent;
 
 /// The proxy's shared state.
 #[derive(Debug)]

@@ -91,6 +91,25 @@ pub enum PlanError {
     NotBuilt(Backend),
 }
 
+/// For backends that do not route traffic through cordon's proxy: refuses every network
+/// posture but none or all, and proxy settings. Returns whether all egress is allowed.
+pub(crate) fn none_or_all(policy: &Policy, backend: Backend) -> Result<bool, PlanError> {
+    let net = &policy.network;
+    let refuse =
+        |rule: &str, reason: &str| PlanError::Unenforceable { backend, rule: rule.into(), reason: reason.into() };
+    if net.proxy.is_some() || net.runtime_proxy.is_some() {
+        return Err(refuse("/network/proxy", "proxies are not supported for native commands on this backend yet"));
+    }
+    let all = net.allows_all_egress();
+    if !all && !net.denies_all_egress() {
+        return Err(refuse(
+            "/network",
+            "this backend does not route traffic through cordon's filtering proxy yet, so only no network or all of it can be enforced; run the tool as wasm",
+        ));
+    }
+    Ok(all)
+}
+
 /// Compiles `policy` into `backend`'s plan.
 ///
 /// # Errors

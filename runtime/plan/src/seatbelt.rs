@@ -56,17 +56,7 @@ pub fn plan(policy: &Policy) -> Result<SeatbeltPlan, PlanError> {
             "it replaces the generated profile, so the policy's filesystem and network rules would not be enforced; remove it",
         ));
     }
-    let net = &policy.network;
-    let all_net = net.allows_all_egress();
-    if !all_net && !net.denies_all_egress() {
-        return Err(refuse(
-            "/network",
-            "partial network rules need cordon's filtering proxy, not built yet; run the tool as wasm",
-        ));
-    }
-    if net.proxy.is_some() || net.runtime_proxy.is_some() {
-        return Err(refuse("/network/proxy", "proxies are not supported for native commands yet"));
-    }
+    let all_net = crate::none_or_all(policy, Backend::Seatbelt)?;
     if policy.limits.memory_bytes.is_some() {
         return Err(refuse("/cordon/limits/memoryBytes", "macOS does not enforce RLIMIT_AS; run the tool as wasm"));
     }

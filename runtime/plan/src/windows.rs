@@ -90,21 +90,11 @@ fn refuse(rule: &str, reason: &str) -> PlanError {
 /// Builds the Windows plan.
 ///
 /// # Errors
-/// [`PlanError::Unenforceable`] for partial network rules and proxies (cordon's proxy is not
-/// built yet) and for `fallback.allowDaclMutation: false` (granting paths means changing
+/// [`PlanError::Unenforceable`] for partial network rules and proxies (this backend does not
+/// route through cordon's proxy yet) and for `fallback.allowDaclMutation: false` (granting paths means changing
 /// their ACLs for the run).
 pub fn plan(policy: &Policy) -> Result<WindowsPlan, PlanError> {
-    let net = &policy.network;
-    let all_net = net.allows_all_egress();
-    if !all_net && !net.denies_all_egress() {
-        return Err(refuse(
-            "/network",
-            "partial network rules need cordon's filtering proxy, not built yet; run the tool as wasm",
-        ));
-    }
-    if net.proxy.is_some() || net.runtime_proxy.is_some() {
-        return Err(refuse("/network/proxy", "proxies are not supported for native commands yet"));
-    }
+    let all_net = crate::none_or_all(policy, Backend::Windows)?;
     if policy.raw.fallback.as_ref().and_then(|f| f.allow_dacl_mutation) == Some(false)
         && !policy.filesystem.rules().is_empty()
     {

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use cordon_plan::landlock::LandlockBackendPlan;
 
-use super::run::{NativeOutcome, PidsCgroup, Stdio, supervise};
+use super::run::{NativeOutcome, PidsCgroup, Stdio, check_granted, supervise};
 use crate::NativeError;
 
 /// Runs `argv` under the landlock plan.
@@ -23,17 +23,7 @@ pub fn run_landlock(
     helper_exe: &Path,
     stdin: Stdio,
 ) -> Result<NativeOutcome, NativeError> {
-    for (host, rule) in &plan.granted {
-        if std::fs::symlink_metadata(host).is_err() {
-            return Err(NativeError::Unenforceable {
-                rule: rule.clone(),
-                why: format!(
-                    "cannot grant {}: it does not exist; create it or remove it from the policy",
-                    host.display()
-                ),
-            });
-        }
-    }
+    check_granted(&plan.granted)?;
     let cgroup =
         PidsCgroup::new(plan.helper.limits.max_processes.unwrap_or(1 << 22)).map_err(|e| NativeError::Unavailable {
             backend: "landlock",

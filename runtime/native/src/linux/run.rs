@@ -205,17 +205,7 @@ impl Drop for PidsCgroup {
 pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
     let NativeRun { plan, argv, helper_exe, stdin } = req;
     let bwrap = probe_bwrap().map_err(|why| NativeError::Unavailable { backend: "bubblewrap", why })?;
-    for (host, rule) in &plan.granted {
-        if std::fs::symlink_metadata(host).is_err() {
-            return Err(NativeError::Unenforceable {
-                rule: rule.clone(),
-                why: format!(
-                    "cannot grant {}: it does not exist; create it or remove it from the policy",
-                    host.display()
-                ),
-            });
-        }
-    }
+    check_granted(&plan.granted)?;
     let scratch = Scratch::new()?;
     let mut args: Vec<String> = Vec::with_capacity(plan.args.len() + 8);
     let mut denied = plan.denied.iter();
@@ -365,6 +355,17 @@ pub fn probe_host() -> HostFacts {
     let seccomp = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| s.contains("Seccomp:"));
     let pids_cgroup = PidsCgroup::new(1_000_000).is_ok();
     HostFacts { bwrap, user_namespaces, landlock_abi: (abi > 0).then_some(abi), seccomp, pids_cgroup }
+}
+
+/// Every granted host path must exist: a missing grant is a policy error, not a surprise.
+pub(crate) fn check_granted(granted: &[(PathBuf, String)]) -> Result<(), NativeError> {
+    match granted.iter().find(|(host, _)| std::fs::symlink_metadata(host).is_err()) {
+        Some((host, rule)) => Err(NativeError::Unenforceable {
+            rule: rule.clone(),
+            why: format!("cannot grant {}: it does not exist; create it or remove it from the policy", host.display()),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Streams the child's output through the cap, waits for it with the timeout, and returns
