@@ -3,7 +3,7 @@
 # docs/performance.md (medians and ratios from hyperfine).
 #   cordon run probe.wasm            vs  wasmtime run probe.wasm (wasmtime-cli 48, cache warm)
 #   cordon run -- /bin/true          vs  plain bwrap with equivalent flags, and srt
-#   cordon run -- curl (cordon proxy) vs srt's curl (srt's proxy), to a local server
+#   cordon run -- curl (cordon proxy) vs srt's curl (srt's proxy), answered by the proxy
 # Peers are installed when missing: hyperfine, socat, ripgrep (apt), wasmtime-cli (cargo),
 # @anthropic-ai/sandbox-runtime (npm). Usage: bash benches/compare.sh [RUNS]
 set -euo pipefail
@@ -56,20 +56,22 @@ sleep 1
 
 # Warm the caches: cordon's compiled-code cache and wasmtime's.
 "$cordon" compile "$probe" >/dev/null
-wasmtime run "$probe" exit 0 >/dev/null 2>&1 || true
+wasmtime run -S http "$probe" exit 0 >/dev/null 2>&1 || true
 
 bwrap_equiv="bwrap --unshare-all --unshare-user --cap-drop ALL --die-with-parent --new-session --clearenv --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --proc /proc --dev /dev --tmpfs /tmp -- /bin/true"
-hf() { hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/$1.json" "${@:2}" >/dev/null 2>&1 || hyperfine --warmup 3 --runs "$runs" --export-json "$work/$1.json" "${@:2}" >/dev/null; }
+hf() { hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/result-$1.json" "${@:2}" >/dev/null 2>&1 || hyperfine --warmup 3 --runs "$runs" --export-json "$work/result-$1.json" "${@:2}" >/dev/null; }
 echo "== timing ($runs runs each)" >&2
-hf wasm "$cordon run --policy $work/none.json -- $probe exit 0" "wasmtime run $probe exit 0"
+hf wasm "$cordon run --policy $work/none.json -- $probe exit 0" "wasmtime run -S http $probe exit 0"
 hf native "$cordon run --backend bubblewrap --policy $work/none.json -- /bin/true" "$bwrap_equiv" "srt -s $work/srt-none.json /bin/true"
-hf proxy "$cordon run --policy $work/proxy.json -- curl -s -o /dev/null http://localhost:47890/" "srt -s $work/srt-proxy.json curl -s -o /dev/null http://localhost:47890/"
+# srt's curl bypasses its proxy for loopback names (NO_PROXY), so both time a request the
+# proxy answers itself: a name neither policy allows gets a 403 from the proxy.
+hf proxy "$cordon run --policy $work/proxy.json -- curl -s -o /dev/null http://denied.invalid/" "srt -s $work/srt-proxy.json -c 'curl -s -o /dev/null http://denied.invalid/'"
 
 python3 - "$work" "$root/docs/performance.md" "$(wasmtime --version)" "$(bwrap --version)" "$(srt --version 2>/dev/null || echo srt)" "$("$cordon" --version)" <<'PY'
 import json, os, platform, subprocess, sys
 work, out, wv, bv, sv, cv = sys.argv[1:7]
 def med(name):
-    r = json.load(open(os.path.join(work, name + ".json")))["results"]
+    r = json.load(open(os.path.join(work, "result-" + name + ".json")))["results"]
     return [(x["command"], x["median"] * 1000) for x in r]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
 wasm, native, proxy = med("wasm"), med("native"), med("proxy")
@@ -101,7 +103,7 @@ lines = [
     "",
     f"srt / cordon: {native[2][1] / native[0][1]:.1f}×",
     "",
-    "## Through a proxy: `curl http://localhost:PORT/` (allowed by domain)",
+    "## Through each sandbox's proxy: `curl http://denied.invalid/` (the proxy answers 403)",
     "",
     "| command | median | vs srt |",
     "|---|---|---|",

@@ -67,10 +67,7 @@ pub fn run_landlock(
         &mut child,
         plan.timeout,
         plan.max_output_bytes,
-        &|c| {
-            cgroup.kill_all();
-            let _ = c.kill();
-        },
+        &|_pid| cgroup.kill_all(),
         // Background processes the tool left behind do not outlive it either.
         &|| cgroup.kill_all(),
     )?;

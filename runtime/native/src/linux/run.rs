@@ -307,11 +307,9 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
         &mut child,
         plan.timeout,
         plan.max_output_bytes,
-        &|c: &mut Child| {
-            // bwrap's child dies with it (--die-with-parent), and with the pid namespace's
-            // first process every other process of the tool, background ones included.
-            let _ = c.kill();
-        },
+        // bwrap's child dies with it (--die-with-parent), and with the pid namespace's first
+        // process every other process of the tool, background ones included.
+        &kill_pid,
         &|| {},
     )?;
     drop(cgroup);
@@ -357,6 +355,12 @@ pub fn probe_host() -> HostFacts {
     HostFacts { bwrap, user_namespaces, landlock_abi: (abi > 0).then_some(abi), seccomp, pids_cgroup }
 }
 
+fn kill_pid(pid: u32) {
+    // SAFETY: kill takes integers; `pid` is our own child, not yet reaped (the waiter thread
+    // reaps it only after it dies).
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+}
+
 /// Every granted host path must exist: a missing grant is a policy error, not a surprise.
 pub(crate) fn check_granted(granted: &[(PathBuf, String)]) -> Result<(), NativeError> {
     match granted.iter().find(|(host, _)| std::fs::symlink_metadata(host).is_err()) {
@@ -369,14 +373,15 @@ pub(crate) fn check_granted(granted: &[(PathBuf, String)]) -> Result<(), NativeE
 }
 
 /// Streams the child's output through the cap, waits for it with the timeout, and returns
-/// (exit code, timed out, bytes discarded). `on_timeout` must kill every process of the tool;
+/// (exit code, timed out, bytes discarded). `on_timeout` gets the first process's pid and
+/// must kill every process of the tool;
 /// `after_exit` runs once the tool's first process has ended (before its output is drained),
 /// to stop what it left running.
 pub(crate) fn supervise(
     child: &mut Child,
     timeout: Option<Duration>,
     max_output: Option<u64>,
-    on_timeout: &dyn Fn(&mut Child),
+    on_timeout: &dyn Fn(u32),
     after_exit: &dyn Fn(),
 ) -> Result<(u8, bool, u64), NativeError> {
     let budget = Arc::new(Mutex::new((max_output, 0u64, 0u64))); // (limit, used, discarded)
@@ -417,21 +422,29 @@ pub(crate) fn supervise(
     let out_thread = child.stdout.take().map(|s| pump(Box::new(s), true, budget.clone()));
     let err_thread = child.stderr.take().map(|s| pump(Box::new(s), false, budget.clone()));
 
-    let deadline = timeout.map(|t| Instant::now() + t);
+    // A waiter thread blocks in wait(); this thread sleeps until it reports or the deadline
+    // passes (no polling: a tool that ends at once is reaped at once).
+    let pid = child.id();
     let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) => {}
-            Err(e) => return Err(NativeError::Other(format!("waiting for the tool: {e}"))),
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            on_timeout(child);
-            timed_out = true;
-            break child.wait().map_err(|e| NativeError::Other(format!("waiting for the tool: {e}")))?;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let status = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        scope.spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let first = match timeout {
+            Some(t) => rx.recv_timeout(t).ok(),
+            None => rx.recv().ok(),
+        };
+        let waited = match first {
+            Some(r) => r,
+            None => {
+                on_timeout(pid);
+                timed_out = true;
+                rx.recv().unwrap_or_else(|_| Err(std::io::Error::other("waiter thread ended")))
+            }
+        };
+        waited.map_err(|e| NativeError::Other(format!("waiting for the tool: {e}")))
+    })?;
     after_exit();
     for t in [out_thread, err_thread].into_iter().flatten() {
         let _ = t.join();
