@@ -117,6 +117,11 @@ lines = [
     f"- `cordon run -- /bin/true` ≥ 20× faster than srt: {native[2][1] / native[0][1]:.1f}× — {'met' if native[2][1] >= 20 * native[0][1] else 'missed'}",
     "",
 ]
-open(out, "w").write("\n".join(lines) + "\n")
+# Keep the criterion section (written by hand from `cargo bench`) below the marker.
+marker = "<!-- criterion -->"
+kept = ""
+if os.path.exists(out) and marker in open(out).read():
+    kept = marker + open(out).read().split(marker, 1)[1]
+open(out, "w").write("\n".join(lines) + "\n" + kept)
 print("\n".join(lines))
 PY

@@ -14,7 +14,14 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 struct Bare {
     ctx: WasiCtx,
+    http: wasmtime_wasi_http::WasiHttpCtx,
     table: ResourceTable,
+}
+
+impl wasmtime_wasi_http::WasiHttpView for Bare {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: Default::default() }
+    }
 }
 
 impl WasiView for Bare {
@@ -77,6 +84,8 @@ fn bench(c: &mut Criterion) {
         let component = Component::new(&engine, &bytes).unwrap_or_else(|e| panic!("{e}"));
         let mut linker = Linker::<Bare>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap_or_else(|e| panic!("{e}"));
+        // The probe imports wasi:http too.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).unwrap_or_else(|e| panic!("{e}"));
         let pre = wasmtime_wasi::p2::bindings::CommandPre::new(
             linker.instantiate_pre(&component).unwrap_or_else(|e| panic!("{e}")),
         )
@@ -87,7 +96,10 @@ fn bench(c: &mut Criterion) {
                 let mut ctx = WasiCtx::builder();
                 ctx.args(&["probe", "exit", "0"]);
                 let _ = ctx.preopened_dir(&data, data.display().to_string(), FsPerms::ReadOnly);
-                let mut store = Store::new(&engine, Bare { ctx: ctx.build(), table: ResourceTable::new() });
+                let mut store = Store::new(
+                    &engine,
+                    Bare { ctx: ctx.build(), http: wasmtime_wasi_http::WasiHttpCtx::new(), table: ResourceTable::new() },
+                );
                 rt.block_on(async {
                     let cmd = pre.instantiate_async(&mut store).await?;
                     cmd.wasi_cli_run().call_run(&mut store).await
