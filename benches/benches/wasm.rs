@@ -98,7 +98,11 @@ fn bench(c: &mut Criterion) {
                 let _ = ctx.preopened_dir(&data, data.display().to_string(), FsPerms::ReadOnly);
                 let mut store = Store::new(
                     &engine,
-                    Bare { ctx: ctx.build(), http: wasmtime_wasi_http::WasiHttpCtx::new(), table: ResourceTable::new() },
+                    Bare {
+                        ctx: ctx.build(),
+                        http: wasmtime_wasi_http::WasiHttpCtx::new(),
+                        table: ResourceTable::new(),
+                    },
                 );
                 rt.block_on(async {
                     let cmd = pre.instantiate_async(&mut store).await?;
