@@ -437,13 +437,10 @@ pub fn seccomp_plan() -> SeccompPlan {
 #[cfg(test)]
 mod tests {
     #![expect(clippy::unwrap_used, reason = "tests")]
-    use cordon_policy::{LexicalHost, Policy};
 
     use super::*;
 
-    fn p(json: &str) -> Policy {
-        Policy::parse(json, &LexicalHost::default()).unwrap()
-    }
+    use crate::test_policy as p;
 
     #[test]
     fn grants_go_shallow_to_deep_and_denies_are_covered() {

@@ -133,12 +133,8 @@ pub fn plan(policy: &Policy) -> Result<LandlockBackendPlan, PlanError> {
 
 #[cfg(test)]
 mod tests {
-    #![expect(clippy::unwrap_used, reason = "tests")]
-    use cordon_policy::{LexicalHost, Policy};
 
-    fn p(json: &str) -> Policy {
-        Policy::parse(json, &LexicalHost::default()).unwrap()
-    }
+    use crate::test_policy as p;
 
     #[test]
     fn weaker_rules_inside_grants_are_refused_and_stronger_ones_accepted() {

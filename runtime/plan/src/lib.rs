@@ -123,3 +123,9 @@ pub fn plan(policy: &Policy, backend: Backend) -> Result<Plan, PlanError> {
         Backend::Landlock => landlock::plan(policy).map(|p| Plan::Landlock(Box::new(p))),
     }
 }
+
+/// A policy from JSON text for unit tests, with paths taken as written.
+#[cfg(test)]
+pub(crate) fn test_policy(json: &str) -> Policy {
+    Policy::parse(json, &cordon_policy::LexicalHost::default()).unwrap_or_else(|e| panic!("{e}"))
+}

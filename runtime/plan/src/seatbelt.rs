@@ -133,13 +133,10 @@ pub fn plan(policy: &Policy) -> Result<SeatbeltPlan, PlanError> {
 #[cfg(test)]
 mod tests {
     #![expect(clippy::unwrap_used, reason = "tests")]
-    use cordon_policy::{LexicalHost, Policy};
 
     use super::*;
 
-    fn p(json: &str) -> Policy {
-        Policy::parse(json, &LexicalHost::default()).unwrap()
-    }
+    use crate::test_policy as p;
 
     #[test]
     fn deeper_rules_come_later_and_paths_are_parameters() {

@@ -1,9 +1,6 @@
 //! The landlock-only backend: cordon's helper started directly (no namespaces), restricted
 //! by landlock, seccomp, rlimits and dropped capabilities, inside a pids cgroup that is
 //! also how every process of the tool is found and killed on timeout.
-#![allow(unsafe_code, reason = "pre_exec joins the cgroup and starts a new session between fork and exec")]
-
-use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::Command;
 
@@ -46,21 +43,7 @@ pub fn run_landlock(
         Stdio::Null => std::process::Stdio::null(),
     });
     cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    let procs = cgroup.procs_path();
-    // SAFETY: between fork and exec only async-signal-safe calls (setsid, open, write,
-    // close) on data prepared before the fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::setsid();
-            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-            if fd < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            let ok = libc::write(fd, b"0".as_ptr().cast(), 1) == 1;
-            libc::close(fd);
-            if ok { Ok(()) } else { Err(std::io::Error::last_os_error()) }
-        });
-    }
+    cgroup.join_at_exec(&mut cmd, true);
     let mut child =
         cmd.spawn().map_err(|source| NativeError::Spawn { what: helper_exe.display().to_string(), source })?;
     let (code, timed_out, discarded) = supervise(

@@ -168,9 +168,26 @@ impl PidsCgroup {
 }
 
 impl PidsCgroup {
-    /// The `cgroup.procs` path, for joining between fork and exec.
-    pub(crate) fn procs_path(&self) -> std::ffi::CString {
-        self.procs.clone()
+    /// Makes `cmd`'s process join the cgroup between fork and exec (and, with `new_session`,
+    /// lead a new session first), so it and everything it starts are counted and killable.
+    pub(crate) fn join_at_exec(&self, cmd: &mut Command, new_session: bool) {
+        let procs = self.procs.clone();
+        // SAFETY: between fork and exec only async-signal-safe calls are made (setsid, open,
+        // write, close) on a path prepared before the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                if new_session {
+                    libc::setsid();
+                }
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let ok = libc::write(fd, b"0".as_ptr().cast(), 1) == 1;
+                libc::close(fd);
+                if ok { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+            });
+        }
     }
 
     /// Kills every process in the cgroup (and keeps at it while new ones appear).
@@ -286,20 +303,7 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
     });
     cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     if let Some(cg) = &cgroup {
-        let path = cg.procs.clone();
-        // SAFETY: between fork and exec only async-signal-safe calls are made (open, write,
-        // close) on a path prepared before the fork.
-        unsafe {
-            cmd.pre_exec(move || {
-                let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                if fd < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                let ok = libc::write(fd, b"0".as_ptr().cast(), 1) == 1;
-                libc::close(fd);
-                if ok { Ok(()) } else { Err(std::io::Error::last_os_error()) }
-            });
-        }
+        cg.join_at_exec(&mut cmd, false);
     }
     let mut child = cmd.spawn().map_err(|source| NativeError::Spawn { what: bwrap.display().to_string(), source })?;
 
