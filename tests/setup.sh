@@ -23,6 +23,24 @@ if have rustup; then
   done
 fi
 
+# The native tests run ordinary programs inside the sandbox: curl, python3 (from /usr/bin,
+# the sandbox's baseline), and unshare for the DNS-stub tests.
+missing=""
+if [ "$(uname -s)" = Linux ]; then
+  [ -x /usr/bin/curl ] || missing="$missing curl"
+  [ -x /usr/bin/python3 ] || missing="$missing python3"
+  have unshare || missing="$missing util-linux"
+fi
+if [ -n "$missing" ]; then
+  if have apt-get && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq >/dev/null
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+  else
+    echo "setup: please install$missing for the native tests" >&2
+  fi
+fi
+
 # bubblewrap for the native Linux backend's tests.
 if [ "$(uname -s)" = Linux ] && ! have bwrap; then
   if have apt-get && [ "$(id -u)" = 0 ]; then
