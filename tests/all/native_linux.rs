@@ -141,6 +141,35 @@ fn unix_sockets_are_refused_unless_the_socket_is_granted() {
     let granted = t.policy(serde_json::json!({"filesystem": {"readwritePaths": [sock]}}));
     let out = sandboxed(&granted, &["python3", "-c", &client]);
     assert_eq!(stdout(&out).trim(), "hello from the socket", "{}", stderr(&out));
+
+    // A granted socket lets the tool create unix sockets; with the host's network shared,
+    // the host's abstract sockets (X11, D-Bus) must still be out of reach. No policy grants
+    // them, so the twin is the same connect succeeding outside the sandbox.
+    let name = format!("cordon-test-{}", std::process::id());
+    let addr =
+        <std::os::unix::net::SocketAddr as std::os::linux::net::SocketAddrExt>::from_abstract_name(&name).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
+    let _abstract_server = std::thread::spawn(move || {
+        for mut c in listener.incoming().flatten() {
+            use std::io::Write as _;
+            let _ = c.write_all(b"abstract\n");
+        }
+    });
+    let abstract_client = format!(
+        "import socket; s=socket.socket(socket.AF_UNIX); s.connect('\\0{name}'); print(s.recv(64).decode().strip())"
+    );
+    assert_eq!(stdout(&Command::new("python3").args(["-c", &abstract_client]).output().unwrap()).trim(), "abstract");
+    let shared = t.policy(serde_json::json!({
+        "filesystem": {"readwritePaths": [sock]},
+        "network": {"defaultPolicy": "allow", "allowLocalNetwork": true}
+    }));
+    let out = sandboxed(&shared, &["python3", "-c", &abstract_client]);
+    assert!(!stdout(&out).contains("abstract"), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("PermissionError") || stderr(&out).contains("Operation not permitted"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

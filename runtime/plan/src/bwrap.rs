@@ -126,6 +126,12 @@ pub struct HelperPlan {
     /// sandbox (the landlock backend, where landlock is the only filesystem layer).
     #[serde(default)]
     pub require_landlock: bool,
+    /// Abstract unix sockets are scoped to the sandbox, or the run is refused (landlock ABI
+    /// 6). Set by the runner when a granted socket file lifts the filter on creating unix
+    /// sockets: with the host's network shared, the host's abstract sockets (X11, D-Bus)
+    /// would otherwise be reachable.
+    #[serde(default)]
+    pub scope_abstract_unix: bool,
     /// The seccomp filter.
     pub seccomp: SeccompPlan,
     /// The landlock rules.
@@ -336,6 +342,7 @@ pub fn plan(policy: &Policy) -> Result<BwrapPlan, PlanError> {
             }),
             drop_caps: false,
             require_landlock: false,
+            scope_abstract_unix: false,
             seccomp: seccomp_plan_for(if share_net {
                 NetMode::All
             } else if via_proxy {

@@ -114,6 +114,7 @@ pub fn plan(policy: &Policy) -> Result<LandlockBackendPlan, PlanError> {
             relay: None,
             drop_caps: true,
             require_landlock: true,
+            scope_abstract_unix: true,
             seccomp: seccomp_plan_for(mode),
             landlock: LandlockPlan { rules },
             limits: NativeLimits {

@@ -152,8 +152,8 @@ fn set_limits(plan: &HelperPlan) -> Result<(), String> {
 
 fn landlock(plan: &HelperPlan) -> Result<(), String> {
     use landlock::{
-        ABI, Access as _, AccessFs, PathBeneath, PathFd, Ruleset, RulesetAttr as _, RulesetCreatedAttr as _,
-        RulesetStatus, Scope,
+        ABI, Access as _, AccessFs, CompatLevel, Compatible as _, PathBeneath, PathFd, Ruleset, RulesetAttr as _,
+        RulesetCreatedAttr as _, RulesetStatus, Scope,
     };
     let abi = ABI::V5;
     let all = AccessFs::from_all(abi);
@@ -162,6 +162,19 @@ fn landlock(plan: &HelperPlan) -> Result<(), String> {
     if plan.require_landlock {
         // Signals and abstract unix sockets stay inside the sandbox (landlock ABI 6).
         base = base.scope(Scope::Signal | Scope::AbstractUnixSocket).map_err(|e| format!("landlock: {e}"))?;
+    } else if plan.scope_abstract_unix {
+        // Unix sockets may be created (a socket file is granted): the host's abstract
+        // sockets must stay out of reach, or the run does not start.
+        base = base
+            .set_compatibility(CompatLevel::HardRequirement)
+            .scope(Scope::AbstractUnixSocket)
+            .map_err(|e| {
+                format!(
+                    "a granted unix socket needs abstract unix sockets scoped to the sandbox (landlock ABI 6), \
+                     which this kernel cannot do ({e}); remove the socket grant or run on a newer kernel"
+                )
+            })?
+            .set_compatibility(CompatLevel::BestEffort);
     }
     let mut ruleset = base.create().map_err(|e| format!("landlock: {e}"))?;
     for (path, access) in &plan.landlock.rules {

@@ -286,6 +286,7 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
     });
     if socket_granted {
         helper.seccomp.deny.retain(|r| !(r.name == "socket" && r.when == Some((0, 0xffff_ffff, 1))));
+        helper.scope_abstract_unix = true;
     }
     let helper_json = serde_json::to_string(&helper).map_err(|e| NativeError::Other(e.to_string()))?;
     let cgroup = plan.helper.limits.max_processes.map(PidsCgroup::new).transpose()?;
