@@ -248,7 +248,6 @@ impl Tool {
     /// # Errors
     /// As [`Tool::run`].
     pub async fn run_plan(&self, plan: &WasiPlan, call: Call) -> Result<Output, RuntimeError> {
-        refuse_writable(plan, &self.protected)?;
         let Call { args, stdin, output, record_grants } = call;
         let (out, err) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
         let (stdout, stderr) = match output {
@@ -274,6 +273,7 @@ impl Tool {
         stderr: Target,
         record_grants: bool,
     ) -> Result<wasm::RunOutcome, RuntimeError> {
+        // Every run passes here (the library's and the CLI's): the one place the cache is guarded.
         refuse_writable(plan, &self.protected)?;
         wasm::run(&self.engine, WasmRun { plan, tool: &self.pre, argv, stdin, stdout, stderr, record_grants }).await
     }
