@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Ports and the DNS query counter.
@@ -27,50 +27,40 @@ pub struct NetFixtures {
     pub dns_error: Option<String>,
 }
 
-fn pong_server(addr: &str) -> u16 {
+/// Listens on `addr` and handles each connection on its own thread; returns the port.
+fn serve(addr: &str, handle: fn(TcpStream)) -> u16 {
     let l = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for c in l.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut c = c;
-                let mut buf = [0u8; 64];
-                let _ = c.read(&mut buf);
-                let _ = c.write_all(b"pong\n");
-            });
+            std::thread::spawn(move || handle(c));
         }
     });
     port
 }
 
-fn http_server(addr: &str) -> u16 {
-    let l = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for c in l.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut c = c;
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match c.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let text = String::from_utf8_lossy(&req);
-                let host = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("host: ").or_else(|| l.strip_prefix("Host: ")))
-                    .unwrap_or("")
-                    .trim();
-                let body = format!("host={host}");
-                let _ =
-                    write!(c, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
-            });
+/// Answers `pong` to whatever it is sent.
+fn pong(mut c: TcpStream) {
+    let mut buf = [0u8; 64];
+    let _ = c.read(&mut buf);
+    let _ = c.write_all(b"pong\n");
+}
+
+/// Answers 200 with `host=<Host header>`.
+fn http_host(mut c: TcpStream) {
+    let mut req = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
         }
-    });
-    port
+    }
+    let text = String::from_utf8_lossy(&req);
+    let host =
+        text.lines().find_map(|l| l.strip_prefix("host: ").or_else(|| l.strip_prefix("Host: "))).unwrap_or("").trim();
+    let body = format!("host={host}");
+    let _ = write!(c, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
 }
 
 /// The answer the stub gives a name: by the first label's prefix.
@@ -148,11 +138,11 @@ pub fn fixtures() -> &'static NetFixtures {
             while up.recv_from(&mut b).is_ok() {}
         });
         NetFixtures {
-            pa: pong_server("127.0.0.1:0"),
-            pb: pong_server("127.0.0.2:0"),
-            p6: pong_server("[::1]:0"),
+            pa: serve("127.0.0.1:0", pong),
+            pb: serve("127.0.0.2:0", pong),
+            p6: serve("[::1]:0", pong),
             up: up_port,
-            ph: http_server("127.0.0.1:0"),
+            ph: serve("127.0.0.1:0", http_host),
             queries,
             resolv_conf,
             dns_error,
