@@ -4,15 +4,16 @@
 //! Compiled for Windows only and never run in cordon's CI (no Windows machine). This
 //! runner applies the job limits (memory, processes, CPU time, kill on close) and the
 //! timeout. It does not yet create the restricted token, apply the ACL entries or install
-//! the firewall rules of the plan, so [`run`] refuses every policy that needs them: any
-//! filesystem rule, and any network posture but "all".
+//! the firewall rules of the plan. Without the token the tool would reach every file its
+//! user can, while every policy denies what it does not list, so [`run`] refuses every
+//! policy until the token is applied.
 #![allow(unsafe_code, reason = "the Win32 job object API")]
 
 use std::os::windows::io::AsRawHandle as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cordon_plan::windows::WindowsPlan;
+use cordon_plan::windows::{Identity, WindowsPlan};
 use windows::Win32::Foundation::HANDLE;
 use windows::Win32::System::JobObjects::{
     AssignProcessToJobObject, CreateJobObjectW, JOB_OBJECT_LIMIT_ACTIVE_PROCESS, JOB_OBJECT_LIMIT_JOB_MEMORY,
@@ -22,23 +23,34 @@ use windows::Win32::System::JobObjects::{
 
 use crate::NativeError;
 
-/// Runs `argv` under the plan's job limits; returns the exit code (124 on timeout).
+/// Runs `argv` under the plan; returns the exit code (124 on timeout).
 ///
 /// # Errors
-/// [`NativeError::Unenforceable`] for the parts of the plan this runner does not apply yet.
+/// [`NativeError::Unenforceable`] for the parts of the plan this runner does not apply yet:
+/// today, always (see the module docs).
 pub fn run(plan: &WindowsPlan, argv: &[String]) -> Result<u8, NativeError> {
-    if let Some(a) = plan.acl.first() {
-        return Err(NativeError::Unenforceable {
-            rule: a.pointer.clone(),
-            why: "the Windows runner does not apply ACL entries yet; run the tool as wasm".into(),
-        });
-    }
-    if !plan.firewall.iter().any(|f| f.action == "allow") {
-        return Err(NativeError::Unenforceable {
-            rule: "/network".into(),
-            why: "the Windows runner does not install firewall rules yet, so it cannot deny network; run the tool as wasm".into(),
-        });
-    }
+    refuse_unapplied(plan)?;
+    run_in_job(plan, argv)
+}
+
+/// The parts of the plan this runner cannot apply yet, as a refusal.
+fn refuse_unapplied(plan: &WindowsPlan) -> Result<(), NativeError> {
+    let Identity::RestrictedToken { .. } = &plan.identity;
+    let (rule, why) = if let Some(a) = plan.acl.first() {
+        (a.pointer.clone(), "the Windows runner does not apply ACL entries yet")
+    } else if !plan.firewall.iter().any(|f| f.action == "allow") {
+        ("/network".into(), "the Windows runner does not install firewall rules yet, so it cannot deny network")
+    } else {
+        (
+            "/filesystem".into(),
+            "the Windows runner does not create the restricted token yet, so the tool would reach every file its user can, not only what the policy lists",
+        )
+    };
+    Err(NativeError::Unenforceable { rule, why: format!("{why}; run the tool as wasm") })
+}
+
+/// The job object around the tool: limits, timeout, kill on close.
+fn run_in_job(plan: &WindowsPlan, argv: &[String]) -> Result<u8, NativeError> {
     // SAFETY: creating an unnamed job object has no preconditions.
     let job = unsafe { CreateJobObjectW(None, None) }.map_err(|e| NativeError::Other(e.to_string()))?;
     let mut info = JOBOBJECT_EXTENDED_LIMIT_INFORMATION::default();
@@ -68,6 +80,11 @@ pub fn run(plan: &WindowsPlan, argv: &[String]) -> Result<u8, NativeError> {
     .map_err(|e| NativeError::Other(e.to_string()))?;
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]).env_clear().envs(plan.env.iter().cloned());
+    for name in &plan.inherit_env {
+        if let Ok(v) = std::env::var(name) {
+            cmd.env(name, v);
+        }
+    }
     let mut child = cmd.spawn().map_err(|source| NativeError::Spawn { what: argv[0].clone(), source })?;
     // SAFETY: both handles are valid: the job above and the child's process handle.
     unsafe { AssignProcessToJobObject(job, HANDLE(child.as_raw_handle())) }

@@ -29,7 +29,7 @@ impl BackendsCommand {
         }
         if cfg!(windows) {
             println!(
-                "windows     partial     job limits and timeout only; policies with filesystem rules or denied network are refused (ACLs, token, firewall not applied yet)"
+                "windows     refuses     every policy: the restricted token, ACLs and firewall are not applied yet (job limits and timeout are); run tools as wasm"
             );
         } else {
             println!(
