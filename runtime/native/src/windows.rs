@@ -13,7 +13,7 @@ use std::os::windows::io::AsRawHandle as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cordon_plan::windows::{Identity, WindowsPlan};
+use cordon_plan::windows::WindowsPlan;
 use windows::Win32::Foundation::HANDLE;
 use windows::Win32::System::JobObjects::{
     AssignProcessToJobObject, CreateJobObjectW, JOB_OBJECT_LIMIT_ACTIVE_PROCESS, JOB_OBJECT_LIMIT_JOB_MEMORY,
@@ -33,19 +33,9 @@ pub fn run(plan: &WindowsPlan, argv: &[String]) -> Result<u8, NativeError> {
     run_in_job(plan, argv)
 }
 
-/// The parts of the plan this runner cannot apply yet, as a refusal.
+/// The parts of the plan this runner cannot apply yet, as a refusal (today, always).
 fn refuse_unapplied(plan: &WindowsPlan) -> Result<(), NativeError> {
-    let Identity::RestrictedToken { .. } = &plan.identity;
-    let (rule, why) = if let Some(a) = plan.acl.first() {
-        (a.pointer.clone(), "the Windows runner does not apply ACL entries yet")
-    } else if !plan.firewall.iter().any(|f| f.action == "allow") {
-        ("/network".into(), "the Windows runner does not install firewall rules yet, so it cannot deny network")
-    } else {
-        (
-            "/filesystem".into(),
-            "the Windows runner does not create the restricted token yet, so the tool would reach every file its user can, not only what the policy lists",
-        )
-    };
+    let (rule, why) = plan.runner_gap();
     Err(NativeError::Unenforceable { rule, why: format!("{why}; run the tool as wasm") })
 }
 

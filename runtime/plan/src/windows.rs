@@ -143,6 +143,24 @@ pub fn plan(policy: &Policy) -> Result<WindowsPlan, PlanError> {
 }
 
 impl WindowsPlan {
+    /// What today's runner cannot apply, as the rule (JSON pointer) and why, naming the first
+    /// part of the plan it would drop. It does not create the restricted token yet, and
+    /// without the token the tool reaches every file of its user, so there is always one:
+    /// the runner refuses every plan.
+    pub fn runner_gap(&self) -> (String, &'static str) {
+        let Identity::RestrictedToken { .. } = &self.identity;
+        if let Some(a) = self.acl.first() {
+            (a.pointer.clone(), "the Windows runner does not apply ACL entries yet")
+        } else if !self.firewall.iter().any(|f| f.action == "allow") {
+            ("/network".into(), "the Windows runner does not install firewall rules yet, so it cannot deny network")
+        } else {
+            (
+                "/filesystem".into(),
+                "the Windows runner does not create the restricted token yet, so the tool would reach every file its user can, not only what the policy lists",
+            )
+        }
+    }
+
     /// The plan as reviewable text (for `explain` and golden files).
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -168,5 +186,23 @@ impl WindowsPlan {
             j.memory_bytes, j.active_processes, j.cpu_ms, j.kill_on_close
         ));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_policy;
+
+    fn gap(json: &str) -> String {
+        plan(&test_policy(json)).map(|p| p.runner_gap().0).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_runner_gap_names_the_first_part_it_cannot_apply_and_never_is_empty() {
+        assert_eq!(gap(r#"{"filesystem": {"readonlyPaths": ["/data"]}}"#), "/filesystem/readonlyPaths/0");
+        assert_eq!(gap("{}"), "/network");
+        // Nothing listed and all network: still refused, the token is what denies the rest.
+        assert_eq!(gap(r#"{"network": {"defaultPolicy": "allow", "allowLocalNetwork": true}}"#), "/filesystem");
     }
 }
