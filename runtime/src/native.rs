@@ -64,6 +64,9 @@ fn imp(policy: &Policy, plan: Plan, argv: &[String], audit: Option<&std::path::P
             let out = cordon_native::linux::run_landlock(&plan, argv, &helper, cordon_native::linux::Stdio::Inherit)
                 .map_err(|e| native_error(Backend::Landlock, e))?;
             report(policy, argv, out.timed_out, out.code, out.discarded_output);
+            if let Some(path) = audit {
+                crate::audit::append(path, &native_events(policy, argv, &out, "landlock"))?;
+            }
             return Ok(out.code);
         }
         other => other,
@@ -97,46 +100,39 @@ fn imp(policy: &Policy, plan: Plan, argv: &[String], audit: Option<&std::path::P
     .map_err(|e| native_error(Backend::Bubblewrap, e))?;
     report(policy, argv, out.timed_out, out.code, out.discarded_output);
     if let Some(path) = audit {
-        // What the native path can observe: the proxy's decisions and the limits.
-        let mut events: Vec<crate::audit::AuditEvent> = out
-            .proxy_events
-            .iter()
-            .filter(|e| policy.audit.allows || !e.decision.allowed)
-            .map(|e| {
-                crate::audit::AuditEvent::new(
-                    e.time,
-                    e.kind,
-                    e.op,
-                    e.target.clone(),
-                    e.decision.allowed,
-                    e.decision.rule.clone(),
-                )
-                .on("bubblewrap")
-            })
-            .collect();
-        let now = std::time::SystemTime::now();
-        if out.timed_out {
-            events.push(
-                crate::audit::AuditEvent::new(now, "limit", "timeout", argv[0].clone(), false, "/process/timeout")
-                    .on("bubblewrap"),
-            );
-        }
-        if out.discarded_output > 0 {
-            events.push(
-                crate::audit::AuditEvent::new(
-                    now,
-                    "limit",
-                    "output",
-                    format!("{} bytes discarded", out.discarded_output),
-                    false,
-                    "/cordon/limits/maxOutputBytes",
-                )
-                .on("bubblewrap"),
-            );
-        }
-        crate::audit::append(path, &events)?;
+        crate::audit::append(path, &native_events(policy, argv, &out, "bubblewrap"))?;
     }
     Ok(out.code)
+}
+
+/// What the native path can observe, as audit events: the proxy's decisions and the limits.
+/// Filesystem refusals happen in the kernel, which does not report them to cordon.
+#[cfg(target_os = "linux")]
+fn native_events(
+    policy: &Policy,
+    argv: &[String],
+    out: &cordon_native::linux::NativeOutcome,
+    backend: &'static str,
+) -> Vec<crate::audit::AuditEvent> {
+    use crate::audit::AuditEvent;
+    let mut events: Vec<AuditEvent> = out
+        .proxy_events
+        .iter()
+        .filter(|e| policy.audit.allows || !e.decision.allowed)
+        .map(|e| {
+            AuditEvent::new(e.time, e.kind, e.op, e.target.clone(), e.decision.allowed, e.decision.rule.clone())
+                .on(backend)
+        })
+        .collect();
+    let now = std::time::SystemTime::now();
+    if out.timed_out {
+        events.push(AuditEvent::new(now, "limit", "timeout", argv[0].clone(), false, "/process/timeout").on(backend));
+    }
+    if out.discarded_output > 0 {
+        let what = format!("{} bytes discarded", out.discarded_output);
+        events.push(AuditEvent::new(now, "limit", "output", what, false, "/cordon/limits/maxOutputBytes").on(backend));
+    }
+    events
 }
 
 #[cfg(target_os = "linux")]
@@ -165,8 +161,16 @@ fn report(policy: &Policy, argv: &[String], timed_out: bool, code: u8, discarded
 }
 
 #[cfg(target_os = "macos")]
-fn imp(_policy: &Policy, plan: Plan, argv: &[String], _audit: Option<&std::path::Path>) -> Result<u8, RuntimeError> {
+fn imp(_policy: &Policy, plan: Plan, argv: &[String], audit: Option<&std::path::Path>) -> Result<u8, RuntimeError> {
     let Plan::Seatbelt(plan) = plan else { return Err(RuntimeError::Internal("expected a seatbelt plan".into())) };
+    if audit.is_some() {
+        // The runner observes nothing it could record yet; an empty log would claim a clean run.
+        return Err(RuntimeError::Plan(cordon_plan::PlanError::Unenforceable {
+            backend: Backend::Seatbelt,
+            rule: "/cordon/audit/path".into(),
+            reason: "the macOS runner does not write audit events yet; run the tool as wasm or drop --audit".into(),
+        }));
+    }
     cordon_native::macos::run(&plan, argv).map_err(|e| native_error(Backend::Seatbelt, e))
 }
 

@@ -559,3 +559,24 @@ fn proxy_decisions_are_audit_events() {
     cordon_with_dns(&p, &["curl", "-s", "-o", "/dev/null", &format!("http://allowed-px.test:{port}/")]);
     assert!(std::fs::read_to_string(&log).unwrap_or_default().is_empty());
 }
+
+#[test]
+fn the_landlock_backend_records_its_limits_as_audit_events() {
+    let t = T::new();
+    let log = t.root.join("audit.jsonl");
+    let p = t.policy(serde_json::json!({"process": {"timeout": 300}, "cordon": {"audit": {"path": log}}}));
+    let run_ll = |cmd: &[&str]| {
+        let mut c = cordon();
+        c.args(["run", "--backend", "landlock", "--policy"]).arg(&p).arg("--").args(cmd);
+        run(c)
+    };
+    assert_eq!(run_ll(&["/bin/sleep", "30"]).status.code(), Some(124));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let e: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!((&e["backend"], &e["kind"], &e["op"]), (&"landlock".into(), &"limit".into(), &"timeout".into()), "{e}");
+    assert_eq!(e["rule"], "/process/timeout");
+    // Within its time, the same run leaves nothing.
+    std::fs::remove_file(&log).unwrap();
+    assert_eq!(run_ll(&["/bin/true"]).status.code(), Some(0));
+    assert!(std::fs::read_to_string(&log).unwrap_or_default().is_empty());
+}

@@ -43,7 +43,7 @@ fn refuse(rule: &str, reason: &str) -> PlanError {
 ///
 /// # Errors
 /// [`PlanError::Unenforceable`] for partial network rules, proxies, Windows paths, limits
-/// Seatbelt cannot set (`memoryBytes`, `maxProcesses`) and `seatbelt.profileOverride`
+/// Seatbelt or its runner cannot set (`memoryBytes`, `maxProcesses`, `maxOutputBytes`) and `seatbelt.profileOverride`
 /// (it would replace the rules cordon must enforce).
 pub fn plan(policy: &Policy) -> Result<SeatbeltPlan, PlanError> {
     if let Some(e) = policy.filesystem.foreign().first() {
@@ -59,6 +59,12 @@ pub fn plan(policy: &Policy) -> Result<SeatbeltPlan, PlanError> {
     let all_net = crate::none_or_all(policy, Backend::Seatbelt)?;
     if policy.limits.memory_bytes.is_some() {
         return Err(refuse("/cordon/limits/memoryBytes", "macOS does not enforce RLIMIT_AS; run the tool as wasm"));
+    }
+    if policy.limits.max_output_bytes.is_some() {
+        return Err(refuse(
+            "/cordon/limits/maxOutputBytes",
+            "the macOS runner passes the tool's output straight through and does not count it yet; run the tool as wasm",
+        ));
     }
     if policy.limits.max_processes.is_some() {
         return Err(refuse(
@@ -163,5 +169,12 @@ mod tests {
     fn profile_override_and_partial_network_are_refused() {
         assert!(plan(&p(r#"{"seatbelt":{"profileOverride":"(version 1) (allow default)"}}"#)).is_err());
         assert!(plan(&p(r#"{"cordon":{"network":{"allowDomains":["a.com"]}}}"#)).is_err());
+    }
+
+    #[test]
+    fn an_output_cap_is_refused_and_the_same_policy_without_it_plans() {
+        let err = plan(&p(r#"{"cordon":{"limits":{"maxOutputBytes":100}}}"#)).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("/cordon/limits/maxOutputBytes")));
+        assert!(plan(&p(r#"{"cordon":{"limits":{"cpuMs":100}}}"#)).is_ok());
     }
 }
