@@ -13,8 +13,9 @@ fn check(path: &std::path::Path) -> std::process::Output {
 
 #[test]
 fn every_valid_mxc_fixture_loads_and_every_invalid_one_is_refused_naming_the_field() {
+    let Some(fixtures) = mxc_fixtures() else { return };
     let mut seen = (0, 0);
-    for version in std::fs::read_dir(mxc_fixtures()).unwrap() {
+    for version in std::fs::read_dir(fixtures).unwrap() {
         let version = version.unwrap().path();
         if !version.is_dir() {
             continue;
