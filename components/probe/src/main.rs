@@ -12,8 +12,12 @@ use std::io::{Read as _, Write as _};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // WASI has no initial working directory; take the one cordon passes in PWD.
-    if let Ok(pwd) = std::env::var("PWD") {
+    // WASI has no initial working directory; take the one cordon passes in PWD (unless
+    // PROBE_NO_CHDIR is set: then relative paths go through the `.` preopen, as in a tool
+    // that never calls chdir).
+    if let Ok(pwd) = std::env::var("PWD")
+        && std::env::var_os("PROBE_NO_CHDIR").is_none()
+    {
         let _ = std::env::set_current_dir(pwd);
     }
     for op in args.split(|a| a == "+") {

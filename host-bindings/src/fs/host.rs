@@ -58,10 +58,27 @@ impl CordonFsView<'_> {
         }
     }
 
-    /// As [`Self::check_at`] for a call that moves or removes the object: nothing below it
-    /// may have weaker rules than read-write.
-    fn check_movable(&mut self, op: &'static str, fd: &Fd, path: &str) -> Result<PathBuf, FsError> {
+    /// As [`Self::check_at`] for a call that adds or removes a name: the directory that
+    /// holds the name changes too, so it must be writable as well as the object.
+    fn check_entry(&mut self, op: &'static str, fd: &Fd, path: &str) -> Result<PathBuf, FsError> {
         let p = self.check_at(op, fd, path, false, Need::Write)?;
+        self.check_parent(op, &p)?;
+        Ok(p)
+    }
+
+    /// Write access on the directory holding `resolved`.
+    fn check_parent(&mut self, op: &'static str, resolved: &std::path::Path) -> Result<(), FsError> {
+        let parent = resolved.parent().unwrap_or(resolved);
+        match self.guard.decider.check(parent, Need::Write) {
+            Ok(()) => Ok(()),
+            Err(r) => Err(self.guard.deny(op, r)),
+        }
+    }
+
+    /// As [`Self::check_entry`] for a call that moves or removes the object: nothing below
+    /// it may have weaker rules than read-write.
+    fn check_movable(&mut self, op: &'static str, fd: &Fd, path: &str) -> Result<PathBuf, FsError> {
+        let p = self.check_entry(op, fd, path)?;
         match self.guard.decider.check_subtree_writable(&p) {
             Ok(()) => Ok(p),
             Err(r) => Err(self.guard.deny(op, r)),
@@ -87,7 +104,8 @@ impl preopens::Host for CordonFsView<'_> {
     fn get_directories(&mut self) -> wasmtime::Result<Vec<(Resource<Descriptor>, String)>> {
         let dirs = preopens::Host::get_directories(&mut self.inner)?;
         for (fd, name) in &dirs {
-            self.guard.paths.insert(fd.rep(), PathBuf::from(name));
+            let guest = self.guard.aliases.get(name).cloned().unwrap_or_else(|| PathBuf::from(name));
+            self.guard.paths.insert(fd.rep(), guest);
         }
         Ok(dirs)
     }
@@ -156,16 +174,19 @@ impl HostDescriptor for CordonFsView<'_> {
     }
 
     async fn create_directory_at(&mut self, fd: Fd, path: String) -> FsResult<()> {
-        self.check_at("create-directory-at", &fd, &path, false, Need::Write)?;
+        self.check_entry("create-directory-at", &fd, &path)?;
         self.inner.create_directory_at(fd, path).await
     }
 
     async fn stat(&mut self, fd: Fd) -> FsResult<types::DescriptorStat> {
+        // A denied directory opened only on the way to a deeper grant shows nothing of
+        // itself: not its times, size or link count.
+        self.check_fd("stat", &fd, Need::Read)?;
         self.inner.stat(fd).await
     }
 
     async fn stat_at(&mut self, fd: Fd, flags: types::PathFlags, path: String) -> FsResult<types::DescriptorStat> {
-        self.check_at("stat-at", &fd, &path, follows(flags), Need::Traverse)?;
+        self.check_at("stat-at", &fd, &path, follows(flags), Need::Read)?;
         self.inner.stat_at(fd, flags, path).await
     }
 
@@ -192,7 +213,7 @@ impl HostDescriptor for CordonFsView<'_> {
         // A hard link is a second name for the same object: the tool must be allowed to
         // write the object (or the new name could write what the old one only reads).
         self.check_at("link-at", &fd, &old_path, follows(old_flags), Need::Write)?;
-        self.check_at("link-at", &new_fd, &new_path, false, Need::Write)?;
+        self.check_entry("link-at", &new_fd, &new_path)?;
         self.inner.link_at(fd, old_flags, old_path, new_fd, new_path).await
     }
 
@@ -210,6 +231,15 @@ impl HostDescriptor for CordonFsView<'_> {
         // on the new descriptor, so a directory on the way to a deeper grant can be opened.
         let need = if writes { Need::Write } else { Need::Traverse };
         let resolved = self.check_at("open-at", &fd, &path, follows(path_flags), need)?;
+        // A FIFO (or socket, or device) would block the open or hand the tool a channel to
+        // some other program; only files and directories are opened.
+        if self.guard.is_special(&resolved) {
+            return Err(ErrorCode::Unsupported.into());
+        }
+        // Creating a name changes its directory: a new file needs a writable parent.
+        if oflags.contains(types::OpenFlags::CREATE) && !self.guard.exists(&resolved) {
+            self.check_parent("open-at", &resolved)?;
+        }
         let new_fd = self.inner.open_at(fd, path_flags, path, oflags, flags).await?;
         self.guard.paths.insert(new_fd.rep(), resolved);
         Ok(new_fd)
@@ -240,12 +270,12 @@ impl HostDescriptor for CordonFsView<'_> {
 
     async fn symlink_at(&mut self, fd: Fd, src_path: String, dest_path: String) -> FsResult<()> {
         // The link's target is checked whenever the link is followed, not here.
-        self.check_at("symlink-at", &fd, &dest_path, false, Need::Write)?;
+        self.check_entry("symlink-at", &fd, &dest_path)?;
         self.inner.symlink_at(fd, src_path, dest_path).await
     }
 
     async fn unlink_file_at(&mut self, fd: Fd, path: String) -> FsResult<()> {
-        self.check_at("unlink-file-at", &fd, &path, false, Need::Write)?;
+        self.check_entry("unlink-file-at", &fd, &path)?;
         self.inner.unlink_file_at(fd, path).await
     }
 
@@ -269,6 +299,10 @@ impl HostDescriptor for CordonFsView<'_> {
     }
 
     async fn metadata_hash(&mut self, fd: Fd) -> FsResult<types::MetadataHashValue> {
+        let path = self.fd_path("metadata-hash", &fd)?;
+        if self.guard.decider.check(&path, Need::Read).is_err() {
+            return Ok(synthetic_hash(&path));
+        }
         self.inner.metadata_hash(fd).await
     }
 
@@ -283,7 +317,7 @@ impl HostDescriptor for CordonFsView<'_> {
         // listing works and nothing about the denied object itself is revealed.
         let base = self.fd_path("metadata-hash-at", &fd)?;
         let resolved = self.guard.decider.resolve(&base, &path, follows(flags), &HostLinks(self.guard));
-        match resolved.and_then(|p| self.guard.decider.check(&p, Need::Traverse).map(|()| p)) {
+        match resolved.and_then(|p| self.guard.decider.check(&p, Need::Read).map(|()| p)) {
             Ok(_) => self.inner.metadata_hash_at(fd, flags, path).await,
             Err(super::Refusal::Denied { path: denied, .. }) => Ok(synthetic_hash(&denied)),
             Err(r) => Err(self.guard.deny("metadata-hash-at", r)),

@@ -48,6 +48,8 @@ pub struct FsGuard {
     paths: HashMap<u32, PathBuf>,
     denials: Vec<FsDenial>,
     grants: Option<Vec<FsDenial>>,
+    /// Preopens whose name is not their guest path (`.` for the working directory).
+    aliases: HashMap<String, PathBuf>,
 }
 
 impl FsGuard {
@@ -55,7 +57,57 @@ impl FsGuard {
     pub fn new(rules: FsRules, mut mounts: Vec<Mount>) -> Self {
         // Deepest first, so the first match is the most specific.
         mounts.sort_by_key(|m| std::cmp::Reverse(m.guest.components().count()));
-        Self { decider: Decider::new(rules), mounts, paths: HashMap::new(), denials: Vec::new(), grants: None }
+        Self {
+            decider: Decider::new(rules),
+            mounts,
+            paths: HashMap::new(),
+            denials: Vec::new(),
+            grants: None,
+            aliases: HashMap::new(),
+        }
+    }
+
+    /// Resolves the guest directory `guest` as the kernel would (symlinks followed in guest
+    /// paths, every step checked) and returns the resolved guest path and the host directory
+    /// behind it, when the policy lets the tool read it. `None` when it is denied, outside
+    /// every mount or not there.
+    ///
+    /// # Ambient Authority
+    /// Reads symlinks and metadata on host paths inside the mounts.
+    pub fn readable_dir(&self, guest: &Path) -> Option<(PathBuf, PathBuf)> {
+        let text = guest.to_str()?;
+        let resolved = self.decider.resolve(Path::new("/"), text, true, &HostLinks(self)).ok()?;
+        self.decider.check(&resolved, Need::Read).ok()?;
+        let host = self.host_path(&resolved)?;
+        let meta = std::fs::symlink_metadata(&host).ok()?;
+        meta.is_dir().then_some((resolved, host))
+    }
+
+    /// True when something (a link included) is at the guest path `guest` on the host.
+    ///
+    /// # Ambient Authority
+    /// Reads host metadata inside the mounts.
+    fn exists(&self, guest: &Path) -> bool {
+        self.host_path(guest).is_some_and(|h| std::fs::symlink_metadata(h).is_ok())
+    }
+
+    /// True when the host object at `guest` (not followed: the guest path is resolved) is a
+    /// FIFO, socket or device.
+    ///
+    /// # Ambient Authority
+    /// Reads host metadata inside the mounts.
+    fn is_special(&self, guest: &Path) -> bool {
+        let Some(meta) = self.host_path(guest).and_then(|h| std::fs::symlink_metadata(h).ok()) else {
+            return false;
+        };
+        let t = meta.file_type();
+        !(t.is_file() || t.is_dir() || t.is_symlink())
+    }
+
+    /// Records that the preopen named `name` stands for the guest directory `guest` (the
+    /// working directory is preopened as `.`).
+    pub fn alias(&mut self, name: &str, guest: PathBuf) {
+        self.aliases.insert(name.to_string(), guest);
     }
 
     /// Every call refused so far, in order.

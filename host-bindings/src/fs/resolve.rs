@@ -104,6 +104,10 @@ impl Decider {
         follow_last: bool,
         links: &dyn LinkReader,
     ) -> Result<PathBuf, Refusal> {
+        // A trailing `/` or `/.` makes the kernel follow a final symlink whatever the flags
+        // say (the path must name a directory), so it is followed here too: deciding on the
+        // link while the kernel opens its target is the hole this closes.
+        let follow_last = follow_last || ends_in_dir_marker(rel);
         let mut cur = base.to_path_buf();
         let mut queue: VecDeque<OsString> = VecDeque::new();
         push_front(&mut queue, Path::new(rel), &mut cur);
@@ -137,6 +141,13 @@ impl Decider {
         }
         Ok(cur)
     }
+}
+
+/// True when `rel` ends in `/`, `/.` or is `.`: forms `Path::components` drops, after which
+/// the last real component must be followed (`..` at the end is a component of its own).
+fn ends_in_dir_marker(rel: &str) -> bool {
+    let trimmed = rel.trim_end_matches('/');
+    trimmed.len() != rel.len() || trimmed == "." || trimmed.ends_with("/.")
 }
 
 /// Puts `path`'s components at the front of `queue`; an absolute path restarts from `/`.

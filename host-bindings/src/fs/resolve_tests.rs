@@ -98,3 +98,22 @@ fn grant_inside_deny_is_reachable_through_the_denied_directory() {
     assert!(d.check(Path::new("/data"), Need::Read).is_err());
     assert!(d.check(Path::new("/data"), Need::Traverse).is_ok());
 }
+
+#[test]
+fn trailing_dot_or_slash_follows_a_final_link_as_the_kernel_does() {
+    let d = decider(REPO);
+    let l = links(&[("/repo/gl", ".git")]);
+    for path in ["gl/.", "gl/", "gl//", "gl/./", "gl/./."] {
+        // Even without follow flags the kernel opens the link's target here.
+        let p = d.resolve(Path::new("/repo"), path, false, &l).unwrap();
+        assert_eq!(p, PathBuf::from("/repo/.git"), "{path}");
+        assert!(d.check(&p, Need::Read).is_err(), "{path} must be decided on the denied target");
+    }
+    // The twin: the plain name without a marker is the link itself, which the grant covers.
+    let p = d.resolve(Path::new("/repo"), "gl", false, &l).unwrap();
+    assert_eq!(p, PathBuf::from("/repo/gl"));
+    assert!(d.check(&p, Need::Write).is_ok());
+    // `..` at the end is a component, not a marker: the link is followed on the way, which
+    // passes through the denied directory.
+    assert!(d.resolve(Path::new("/repo"), "gl/..", false, &l).is_err());
+}

@@ -120,10 +120,70 @@ pub fn build(req: CtxRequest<'_>) -> Result<Built, RuntimeError> {
         })?;
         mounts.push(Mount { guest, host });
     }
-    let guard = FsGuard::new(plan.fs.clone(), mounts);
+    // Everything outside the grants is reached through an empty, unwritable directory
+    // preopened as `/`: a path no grant covers then comes to the layer, which refuses and
+    // records it (instead of wasi-libc failing with "not found" before any host call), and
+    // were the layer ever wrong there would still be nothing behind it.
+    if !mounts.iter().any(|m| m.guest == Path::new("/"))
+        && let Some(empty) = empty_root()
+    {
+        b.preopened_dir(empty, "/", FsPerms::ReadOnly).map_err(|e| RuntimeError::Grant {
+            pointer: "/filesystem".into(),
+            path: empty.to_path_buf(),
+            reason: format!("cordon's empty root: {e:#}"),
+        })?;
+        mounts.push(Mount { guest: PathBuf::from("/"), host: empty.to_path_buf() });
+    }
+    let mut guard = FsGuard::new(plan.fs.clone(), mounts);
+    // The working directory is also preopened as `.`, so relative paths work as under
+    // `wasmtime run --dir host::.`. It is resolved through the layer first (a symlink on the
+    // way is followed in guest paths and checked), and every call on `.` is decided on the
+    // resolved guest path, with the same rules.
+    if let Some(cwd) = &plan.cwd
+        && let Some((resolved, host)) = guard.readable_dir(cwd)
+    {
+        let writable = plan.fs.decide(&resolved).is_some_and(|r| r.access == Access::ReadWrite);
+        let perms = if writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+        b.preopened_dir(&host, ".", perms).map_err(|e| RuntimeError::Grant {
+            pointer: "/process/cwd".into(),
+            path: host.clone(),
+            reason: format!("{e:#}"),
+        })?;
+        guard.alias(".", resolved);
+    }
     Ok(Built { wasi: b.build(), guard })
 }
 
 fn parent(p: &Path) -> PathBuf {
     p.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
+}
+
+/// cordon's empty root: `$TMPDIR/cordon-empty-UID`, an empty directory of this user's with
+/// mode 0500, made once and checked once per process. `None` (no root preopen: paths outside
+/// every grant then fail in the guest as "not found", unrecorded) when it cannot be trusted.
+///
+/// # Ambient Authority
+/// Creates and inspects one directory in the temporary directory.
+fn empty_root() -> Option<&'static Path> {
+    static ROOT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    ROOT.get_or_init(make_empty_root).as_deref()
+}
+
+#[cfg(unix)]
+fn make_empty_root() -> Option<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok()?;
+    let dir = std::env::temp_dir().join(format!("cordon-empty-{uid}"));
+    if std::fs::DirBuilder::new().mode(0o500).create(&dir).is_err() {
+        // Already there (or not creatable): used only when it is exactly what cordon makes.
+    }
+    let meta = std::fs::symlink_metadata(&dir).ok()?;
+    let trusted = meta.is_dir() && meta.uid() == uid && meta.permissions().mode() & 0o777 == 0o500;
+    let empty = std::fs::read_dir(&dir).ok()?.next().is_none();
+    (trusted && empty).then_some(dir)
+}
+
+#[cfg(not(unix))]
+fn make_empty_root() -> Option<PathBuf> {
+    None
 }
