@@ -33,6 +33,14 @@ pub enum PolicyErrorKind {
         /// 1-based column.
         column: usize,
     },
+    /// The document is JSON, but not an object.
+    #[error(
+        "a policy is a JSON object (`{{ ... }}`), not {found}; start from `{{}}` (which grants nothing) or see `cordon policy schema`"
+    )]
+    NotAnObject {
+        /// What it is instead (`an array`, `null`, …).
+        found: &'static str,
+    },
     /// A field no supported schema has.
     #[error("unknown field `{field}`; remove it or check its spelling{}", expected_hint(expected))]
     UnknownField {

@@ -61,6 +61,9 @@ impl RawPolicy {
     /// A syntax error with its line and column, or the first shape error (unknown field,
     /// wrong type) with its JSON pointer.
     pub fn from_json(text: &str) -> Result<Self, PolicyErrors> {
+        if let Some(found) = not_an_object(text) {
+            return Err(PolicyError::new("", PolicyErrorKind::NotAnObject { found }).into());
+        }
         let de = &mut serde_json::Deserializer::from_str(text);
         match serde_path_to_error::deserialize::<_, RawPolicy>(de) {
             Ok(raw) => Ok(raw),
@@ -87,6 +90,24 @@ impl RawPolicy {
         // Serialising plain data structs to a string cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
+}
+
+/// What a well-formed JSON document that is not an object is instead; `None` for objects and
+/// for text that is not JSON (the parser words that).
+fn not_an_object(text: &str) -> Option<&'static str> {
+    let first = text.trim_start().bytes().next()?;
+    if first == b'{' {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    Some(match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => return None,
+    })
 }
 
 fn strip_position(msg: &str) -> String {

@@ -125,12 +125,15 @@ pub fn from_outcome(
     for n in o.net_events.iter().filter(|n| allows || !n.decision.allowed) {
         ev.push(AuditEvent::new(n.time, n.kind, n.op, n.target.clone(), n.decision.allowed, n.decision.rule.clone()));
     }
-    for name in withheld {
+    if !withheld.is_empty() {
+        // One event naming every withheld variable (never a value), not one per variable.
+        let mut names = withheld.to_vec();
+        names.sort();
         ev.push(AuditEvent::new(
             now,
             "env",
             "withhold",
-            name.clone(),
+            names.join(","),
             false,
             "(not in process.env or cordon.env.inherit)",
         ));

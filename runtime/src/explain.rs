@@ -84,7 +84,7 @@ pub fn explain(policy: &Policy, plan: Option<&Plan>) -> String {
         wl(w, format_args!("  working directory: {}", c.display()));
     }
     let l = &policy.limits;
-    let opt = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "unlimited".into());
     wl(w, format_args!("  timeout: {}", opt(policy.process.timeout.map(|d| format!("{} ms", d.as_millis())))));
     wl(w, format_args!("  cpu time: {}", opt(l.cpu.map(|d| format!("{} ms", d.as_millis())))));
     wl(w, format_args!("  memory: {}", opt(l.memory_bytes.map(|b| format!("{b} bytes")))));
@@ -197,6 +197,15 @@ fn explain_plan(w: &mut String, plan: &Plan) {
                 let host =
                     if pre.host != pre.guest { format!(" (host {})", pre.host.display()) } else { String::new() };
                 wl(w, format_args!("  preopen {} {}{}", pre.guest.display(), pre.access.as_str(), host));
+            }
+            if let Some(cwd) = &p.cwd {
+                wl(
+                    w,
+                    format_args!(
+                        "  working directory {} (PWD), also preopened as `.` when the rules let the tool read it",
+                        cwd.display()
+                    ),
+                );
             }
             let carved: Vec<_> = p.fs.rules().iter().filter(|r| r.access == cordon_policy::Access::Deny).collect();
             for r in carved {

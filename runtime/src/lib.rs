@@ -19,6 +19,7 @@ mod host_env;
 mod native;
 pub mod run;
 mod source;
+pub mod summary;
 pub mod wasm;
 
 pub use error::RuntimeError;

@@ -29,6 +29,7 @@ pub fn run_native(
     backend: Backend,
     argv: &[String],
     dry_run: bool,
+    quiet: bool,
     audit: Option<&std::path::Path>,
 ) -> Result<u8, RuntimeError> {
     let plan = cordon_plan::plan(policy, backend)?;
@@ -36,7 +37,16 @@ pub fn run_native(
         print!("{}", crate::explain::explain(policy, Some(&plan)));
         return Ok(0);
     }
-    imp(policy, plan, argv, audit)
+    imp(policy, plan, argv, Report { quiet, audit })
+}
+
+/// What the runner reports after the tool ends.
+#[derive(Debug, Clone, Copy)]
+struct Report<'a> {
+    /// No summary line.
+    quiet: bool,
+    /// The audit log, if any.
+    audit: Option<&'a std::path::Path>,
 }
 
 fn native_error(backend: Backend, e: cordon_native::NativeError) -> RuntimeError {
@@ -50,7 +60,7 @@ fn native_error(backend: Backend, e: cordon_native::NativeError) -> RuntimeError
 }
 
 #[cfg(target_os = "linux")]
-fn imp(policy: &Policy, plan: Plan, argv: &[String], audit: Option<&std::path::Path>) -> Result<u8, RuntimeError> {
+fn imp(policy: &Policy, plan: Plan, argv: &[String], rep: Report<'_>) -> Result<u8, RuntimeError> {
     let plan = match plan {
         Plan::Landlock(mut plan) => {
             if argv[0].contains('/') {
@@ -63,8 +73,8 @@ fn imp(policy: &Policy, plan: Plan, argv: &[String], audit: Option<&std::path::P
                 .map_err(|e| RuntimeError::Internal(format!("cannot find cordon's own binary: {e}")))?;
             let out = cordon_native::linux::run_landlock(&plan, argv, &helper, cordon_native::linux::Stdio::Inherit)
                 .map_err(|e| native_error(Backend::Landlock, e))?;
-            report(policy, argv, out.timed_out, out.code, out.discarded_output);
-            if let Some(path) = audit {
+            report(policy, argv, &out, rep);
+            if let Some(path) = rep.audit {
                 crate::audit::append(path, &native_events(policy, argv, &out, "landlock"))?;
             }
             return Ok(out.code);
@@ -98,8 +108,8 @@ fn imp(policy: &Policy, plan: Plan, argv: &[String], audit: Option<&std::path::P
         stdin: cordon_native::linux::Stdio::Inherit,
     })
     .map_err(|e| native_error(Backend::Bubblewrap, e))?;
-    report(policy, argv, out.timed_out, out.code, out.discarded_output);
-    if let Some(path) = audit {
+    report(policy, argv, &out, rep);
+    if let Some(path) = rep.audit {
         crate::audit::append(path, &native_events(policy, argv, &out, "bubblewrap"))?;
     }
     Ok(out.code)
@@ -136,7 +146,8 @@ fn native_events(
 }
 
 #[cfg(target_os = "linux")]
-fn report(policy: &Policy, argv: &[String], timed_out: bool, code: u8, discarded: u64) {
+fn report(policy: &Policy, argv: &[String], out: &cordon_native::linux::NativeOutcome, rep: Report<'_>) {
+    let (timed_out, code, discarded) = (out.timed_out, out.code, out.discarded_output);
     if timed_out {
         eprintln!(
             "cordon: stopped {} after process.timeout ({} ms), every process of it; exit 124",
@@ -158,12 +169,29 @@ fn report(policy: &Policy, argv: &[String], timed_out: bool, code: u8, discarded
             discarded
         );
     }
+    if rep.quiet {
+        return;
+    }
+    // What the native path observes: the proxy's decisions and the limits. Filesystem
+    // refusals happen in the kernel, which does not tell cordon.
+    let mut summary = crate::summary::RunSummary {
+        timeout: timed_out,
+        cpu: code == 152 && policy.limits.cpu.is_some(),
+        output: discarded > 0,
+        ..Default::default()
+    };
+    for e in out.proxy_events.iter().filter(|e| !e.decision.allowed) {
+        summary.count_net(e.kind);
+    }
+    if let Some(line) = summary.line(rep.audit) {
+        eprintln!("{line}");
+    }
 }
 
 #[cfg(target_os = "macos")]
-fn imp(_policy: &Policy, plan: Plan, argv: &[String], audit: Option<&std::path::Path>) -> Result<u8, RuntimeError> {
+fn imp(_policy: &Policy, plan: Plan, argv: &[String], rep: Report<'_>) -> Result<u8, RuntimeError> {
     let Plan::Seatbelt(plan) = plan else { return Err(RuntimeError::Internal("expected a seatbelt plan".into())) };
-    if audit.is_some() {
+    if rep.audit.is_some() {
         // The runner observes nothing it could record yet; an empty log would claim a clean run.
         return Err(RuntimeError::Plan(cordon_plan::PlanError::Unenforceable {
             backend: Backend::Seatbelt,
@@ -175,12 +203,12 @@ fn imp(_policy: &Policy, plan: Plan, argv: &[String], audit: Option<&std::path::
 }
 
 #[cfg(windows)]
-fn imp(_policy: &Policy, plan: Plan, argv: &[String], _audit: Option<&std::path::Path>) -> Result<u8, RuntimeError> {
+fn imp(_policy: &Policy, plan: Plan, argv: &[String], _rep: Report<'_>) -> Result<u8, RuntimeError> {
     let Plan::Windows(plan) = plan else { return Err(RuntimeError::Internal("expected a windows plan".into())) };
     cordon_native::windows::run(&plan, argv).map_err(|e| native_error(Backend::Windows, e))
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
-fn imp(_policy: &Policy, _plan: Plan, _argv: &[String], _audit: Option<&std::path::Path>) -> Result<u8, RuntimeError> {
+fn imp(_policy: &Policy, _plan: Plan, _argv: &[String], _rep: Report<'_>) -> Result<u8, RuntimeError> {
     Err(RuntimeError::Unavailable(format!("no native backend on {}; backends here: wasm", std::env::consts::OS)))
 }

@@ -19,8 +19,10 @@ pub struct RunRequest<'a> {
     pub backend: Option<Backend>,
     /// Print the plan instead of running.
     pub dry_run: bool,
-    /// Report refused accesses on stderr at the end.
+    /// Report every refused access on stderr at the end, with its rule.
     pub debug: bool,
+    /// Print no summary line after the run.
+    pub quiet: bool,
     /// Write audit events here (overrides `cordon.audit.path`).
     pub audit: Option<PathBuf>,
 }
@@ -32,12 +34,25 @@ pub struct RunRequest<'a> {
 /// 125 for policy, plan and request errors; 126 when the tool cannot run; 127 when it is
 /// not there.
 pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
-    let RunRequest { policy, command, backend, dry_run, debug, audit } = req;
+    let RunRequest { policy, command, backend, dry_run, debug, quiet, audit } = req;
     let audit_path = audit.or_else(|| policy.audit.path.clone());
     let from_config = command.is_empty();
     let argv = command_argv(policy, command.clone())?;
     let tool = PathBuf::from(&argv[0]);
     let is_wasm = tool.is_file() && wasm::is_wasm_file_ambient(&tool);
+    // A name never changes which sandbox runs a file: a `.wasm` that is not WebAssembly is
+    // refused rather than run as a native program.
+    let named = if from_config && !is_wasm {
+        PathBuf::from(argv[0].split_whitespace().next().unwrap_or_default())
+    } else {
+        tool.clone()
+    };
+    if !is_wasm && named.extension().is_some_and(|e| e.eq_ignore_ascii_case("wasm")) && named.is_file() {
+        return Err(RuntimeError::ToolCannotRun {
+            path: named,
+            reason: "not WebAssembly: the file is named .wasm but does not start with the wasm magic bytes".into(),
+        });
+    }
     let requested = backend.or(match policy.containment {
         None | Some(Containment::Process) => None,
         Some(Containment::Bubblewrap) => Some(Backend::Bubblewrap),
@@ -82,8 +97,22 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
         if argv[0].contains('/') && !Path::new(&argv[0]).exists() {
             return Err(RuntimeError::ToolNotFound(PathBuf::from(&argv[0])));
         }
-        return crate::native::run_native(policy, backend, &argv, dry_run, audit_path.as_deref());
+        return crate::native::run_native(policy, backend, &argv, dry_run, quiet, audit_path.as_deref());
     }
+    // Without `process.cwd`, a wasm tool works in the caller's directory when a grant lets
+    // it read there (as `wasmtime run --dir .` would), and in none otherwise.
+    let with_cwd;
+    let policy = match std::env::current_dir() {
+        Ok(here)
+            if policy.process.cwd.is_none() && policy.filesystem.decide(&here).is_some_and(|r| r.access.can_read()) =>
+        {
+            let mut p = policy.clone();
+            p.process.cwd = Some(here);
+            with_cwd = p;
+            &with_cwd
+        }
+        _ => policy,
+    };
     let plan = cordon_plan::plan(policy, backend)?;
     if dry_run {
         print!("{}", crate::explain::explain(policy, Some(&plan)));
@@ -145,7 +174,7 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
     if let Some(trap) = &outcome.trap {
         eprintln!("cordon: {} ended with a {trap}; exit {}", tool.display(), wasm::TRAP_EXIT);
     }
-    if outcome.memory_limit_hit && outcome.code != 0 {
+    if outcome.memory_limit_hit {
         eprintln!(
             "cordon: {} asked for more memory than cordon.limits.memoryBytes ({} bytes) allows",
             tool.display(),
@@ -170,6 +199,22 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
         }
         for e in outcome.net_events.iter().filter(|e| !e.decision.allowed) {
             eprintln!("cordon: denied {} {} ({})", e.op, e.target, e.decision.rule);
+        }
+    }
+    if !quiet {
+        let mut summary = crate::summary::RunSummary {
+            fs: outcome.fs_denials.len(),
+            timeout: outcome.stop == Some(wasm::Stop::Timeout),
+            cpu: outcome.stop == Some(wasm::Stop::Cpu),
+            memory: outcome.memory_limit_hit,
+            output: outcome.discarded_output > 0,
+            ..Default::default()
+        };
+        for e in outcome.net_events.iter().filter(|e| !e.decision.allowed) {
+            summary.count_net(e.kind);
+        }
+        if let Some(line) = summary.line(audit_path.as_deref()) {
+            eprintln!("{line}");
         }
     }
     Ok(outcome.code)

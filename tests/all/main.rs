@@ -25,6 +25,12 @@ mod wasm_cli;
 // The compiled-code cache.
 mod cache;
 
+// The wasm filesystem layer against planted links, parent rules, FIFOs and `.`.
+mod wasm_fs;
+
+// The command line as a new user meets it: flags, help, summaries, odd policies.
+mod cli;
+
 // The bubblewrap backend against the known escapes.
 #[cfg(target_os = "linux")]
 mod native_linux;

@@ -10,12 +10,7 @@ use crate::support::{cordon, run, stderr, stdout};
 
 /// bwrap is needed; CI sets CORDON_REQUIRE_ALL so that a missing feature fails instead of skipping.
 fn have_bwrap() -> bool {
-    let ok = Path::new("/usr/bin/bwrap").exists();
-    if !ok {
-        assert!(std::env::var_os("CORDON_REQUIRE_ALL").is_none(), "bwrap is missing and CORDON_REQUIRE_ALL is set");
-        eprintln!("skipping: bubblewrap is not installed");
-    }
-    ok
+    crate::support::require(Path::new("/usr/bin/bwrap").exists(), "bubblewrap is not installed")
 }
 
 struct T {
@@ -311,6 +306,23 @@ fn mxc_config_prints_the_expected_sentinels() {
 }
 
 #[test]
+fn the_shipped_mxc_example_runs_as_shipped() {
+    if !have_bwrap() {
+        return;
+    }
+    // policies/examples/mxc-full.json names only paths every Debian-like host has: it writes
+    // in /tmp, and its denied /usr/share/doc (inside the read-only /usr) cannot be read.
+    let mut c = cordon();
+    c.arg("run").arg(crate::support::root().join("policies/examples/mxc-full.json"));
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hello\n", "{}", stderr(&out));
+    // The twin: the same read outside the sandbox works, so the denial is the policy's.
+    let direct = Command::new("/bin/sh").args(["-c", "cat /usr/share/doc/*/copyright >/dev/null"]).status().unwrap();
+    assert!(direct.success());
+}
+
+#[test]
 fn exit_codes_and_signals_pass_through() {
     if !have_bwrap() {
         return;
@@ -579,4 +591,79 @@ fn the_landlock_backend_records_its_limits_as_audit_events() {
     std::fs::remove_file(&log).unwrap();
     assert_eq!(run_ll(&["/bin/true"]).status.code(), Some(0));
     assert!(std::fs::read_to_string(&log).unwrap_or_default().is_empty());
+}
+
+/// Every process's command line, read from /proc while a tool runs.
+fn all_cmdlines() -> String {
+    let mut all = String::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(bytes) = std::fs::read(e.path().join("cmdline")) {
+            all.push_str(&String::from_utf8_lossy(&bytes).replace('\0', " "));
+            all.push('\n');
+        }
+    }
+    all
+}
+
+#[test]
+fn env_values_never_appear_on_a_command_line() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    let secret = format!("cordon-secret-{}", std::process::id());
+    let inherited = format!("cordon-inherited-{}", std::process::id());
+    let marker = t.root.join("running");
+    let policy = t.policy(serde_json::json!({
+        "process": { "env": [format!("API_TOKEN={secret}")], "timeout": 20000 },
+        "filesystem": { "readwritePaths": [t.root.display().to_string()] },
+        "cordon": { "env": { "inherit": ["CORDON_TEST_INHERITED"] } }
+    }));
+    let mut c = cordon();
+    c.args(["run", "--policy"]).arg(&policy).arg("--").args([
+        "/bin/sh",
+        "-c",
+        &format!("echo \"$API_TOKEN $CORDON_TEST_INHERITED\" > {}; sleep 3", marker.display()),
+    ]);
+    c.env("CORDON_TEST_INHERITED", &inherited);
+    let mut child = c.spawn().unwrap();
+    let start = std::time::Instant::now();
+    while !marker.exists() && start.elapsed() < std::time::Duration::from_secs(15) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The twin: the tool got both values, so they were passed — just not on a command line.
+    let seen = std::fs::read_to_string(&marker).unwrap_or_default();
+    let cmdlines = all_cmdlines();
+    let _ = child.wait();
+    assert_eq!(seen.trim(), format!("{secret} {inherited}"), "the tool sees its env");
+    assert!(cmdlines.contains("__cordon-helper"), "the scan saw cordon's processes:\n{cmdlines}");
+    assert!(!cmdlines.contains(&secret), "process.env value on a command line:\n{cmdlines}");
+    assert!(!cmdlines.contains(&inherited), "inherited value on a command line:\n{cmdlines}");
+}
+
+#[test]
+fn denies_on_the_system_baseline_are_applied_or_refused() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    let script = "cat /etc/passwd >/dev/null && echo PASSWD; ls /usr/share/doc >/dev/null && echo DOC; echo END";
+    let denied = serde_json::json!({"filesystem": {"deniedPaths": ["/etc/passwd", "/usr/share/doc"]}});
+    let out = sh(&t.policy(denied.clone()), script);
+    assert_eq!(stdout(&out), "END\n", "bubblewrap masks baseline denies: {}", stderr(&out));
+    // The landlock backend cannot carve a deny out of its baseline: refused, naming the rule.
+    let mut c = cordon();
+    c.args(["run", "--backend", "landlock", "--policy"]).arg(t.policy(denied)).args(["--", "/bin/sh", "-c", script]);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(stderr(&out).contains("/filesystem/deniedPaths/0"), "{}", stderr(&out));
+
+    // The twins: without the denies both are part of the baseline every command reads.
+    let open = t.policy(serde_json::json!({}));
+    let out = sh(&open, script);
+    assert_eq!(stdout(&out), "PASSWD\nDOC\nEND\n", "{}", stderr(&out));
+    let mut c = cordon();
+    c.args(["run", "--backend", "landlock", "--policy"]).arg(&open).args(["--", "/bin/sh", "-c", script]);
+    let out = run(c);
+    assert_eq!(stdout(&out), "PASSWD\nDOC\nEND\n", "{}", stderr(&out));
 }

@@ -150,8 +150,9 @@ fn tool_errors_have_their_exit_codes() {
     let renamed = dir.path().join("tool.bin");
     std::fs::copy(PROBE_WASIP2, &renamed).unwrap();
     assert_eq!(run_with(&policy, renamed.to_str().unwrap(), &["exit", "4"]).status.code(), Some(4));
-    // Not wasm (whatever its name): it goes to the native backend.
-    let script = dir.path().join("tool.wasm");
+    // Not wasm: it goes to the native backend (a `.wasm` name that is not wasm is refused:
+    // cli::a_file_named_wasm_that_is_not_webassembly_never_runs_natively).
+    let script = dir.path().join("tool.sh");
     std::fs::write(&script, "#!/bin/sh\necho native fallback\n").unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let out = run_with(&policy, script.to_str().unwrap(), &[]);
@@ -301,6 +302,9 @@ fn audit_writes_one_well_formed_line_per_denial_of_every_kind() {
     assert_eq!(events.iter().filter(|e| e["kind"] == "net").count(), 1, "{text}");
     assert_eq!(events.iter().filter(|e| e["kind"] == "dns").count(), 1, "{text}");
     assert_eq!(events.iter().filter(|e| e["kind"] == "http").count(), 1, "{text}");
+    // Withheld host variables are one event naming them all, never their values.
+    assert_eq!(events.iter().filter(|e| e["kind"] == "env").count(), 1, "{text}");
+    assert!(!text.contains("never-passed"), "{text}");
 
     // The allowed twin: with `allows`, the granted read is logged too.
     let policy = policy_file(

@@ -282,6 +282,9 @@ pub fn plan(policy: &Policy) -> Result<BwrapPlan, PlanError> {
         // A rule outside every grant needs no mount: nothing is there to reach.
         let inside_grant =
             r.path.ancestors().skip(1).any(|p| policy.filesystem.decide(p).is_some_and(|g| g.access != Access::Deny));
+        // The read-only system baseline is a grant too: a deny inside it, or around part of
+        // it, is covered like any other (MXC masks these as well).
+        let on_baseline = BASELINE_RO.iter().any(|b| r.path.starts_with(b) || Path::new(b).starts_with(&r.path));
         match r.access {
             Access::ReadWrite | Access::ReadOnly => {
                 let flag = if r.access == Access::ReadWrite { "--bind" } else { "--ro-bind" };
@@ -295,7 +298,7 @@ pub fn plan(policy: &Policy) -> Result<BwrapPlan, PlanError> {
                     // Traversal only: deeper grants are reachable, this directory is not listable.
                     a.extend(["--perms", "0111", "--tmpfs"].map(String::from));
                     a.push(s(&r.path));
-                } else if inside_grant {
+                } else if inside_grant || on_baseline {
                     // Every directory between the writable grant and the denied path becomes a
                     // mount point of its own, so it cannot be renamed (EBUSY): moving it would
                     // carry the denied object to a name the policy does not deny.

@@ -82,6 +82,20 @@ pub fn plan(policy: &Policy) -> Result<LandlockBackendPlan, PlanError> {
             ));
         }
     }
+    // A deny on (or around) the system baseline cannot be carved out of it either: refused,
+    // never shown as denied and then read.
+    for r in fs.rules().iter().filter(|r| r.access == Access::Deny) {
+        let hits_baseline = BASELINE.iter().any(|(b, _)| {
+            let b = std::path::Path::new(b);
+            r.path.starts_with(b) || b.starts_with(&r.path) || r.host.starts_with(b) || b.starts_with(&r.host)
+        });
+        if hits_baseline {
+            return Err(refuse(
+                &r.pointer,
+                "the path lies in (or holds) the system baseline every native command reads (/usr, /etc/passwd, …), and landlock cannot carve a deny out of it; use --backend bubblewrap or run the tool as wasm",
+            ));
+        }
+    }
     let net = &policy.network;
     let mode = if net.allows_all_egress() && net.proxy.is_none() && net.runtime_proxy.is_none() {
         NetMode::All

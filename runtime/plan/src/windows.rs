@@ -181,9 +181,13 @@ impl WindowsPlan {
             out.push_str(&format!("firewall {} {} {} for {run_sid}\n", f.action, f.direction, f.remote));
         }
         let j = &self.job;
+        let limit = |v: Option<u128>, unit: &str| v.map_or_else(|| "unlimited".to_string(), |v| format!("{v}{unit}"));
         out.push_str(&format!(
-            "job: memory {:?}, processes {:?}, cpu ms {:?}, kill on close {}\n",
-            j.memory_bytes, j.active_processes, j.cpu_ms, j.kill_on_close
+            "job: memory {}, processes {}, cpu {}, kill on close {}\n",
+            limit(j.memory_bytes.map(u128::from), " bytes"),
+            limit(j.active_processes.map(u128::from), ""),
+            limit(j.cpu_ms, " ms"),
+            if j.kill_on_close { "yes" } else { "no" }
         ));
         out
     }

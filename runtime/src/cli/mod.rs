@@ -74,11 +74,32 @@ pub fn report(e: &RuntimeError, format: ErrorFormat) {
     let mut stderr = std::io::stderr().lock();
     let _ = match format {
         ErrorFormat::Human => writeln!(stderr, "cordon: {e}"),
-        ErrorFormat::Json => {
-            let body = serde_json::json!({ "error": { "code": e.mxc_code(), "message": e.to_string() } });
-            writeln!(stderr, "{body}")
-        }
+        ErrorFormat::Json => writeln!(stderr, "{}", envelope(e)),
     };
+}
+
+/// MXC's error envelope, with every policy problem also listed on its own:
+/// `{"error":{"code","message","problems":[{"pointer","message"}]}}`.
+pub fn envelope(e: &RuntimeError) -> serde_json::Value {
+    let mut error = serde_json::json!({ "code": e.mxc_code(), "message": e.to_string() });
+    let problems: Vec<serde_json::Value> = match e {
+        RuntimeError::Policy(errors) => {
+            errors.iter().map(|p| serde_json::json!({ "pointer": p.pointer, "message": p.kind.to_string() })).collect()
+        }
+        RuntimeError::Plan(cordon_plan::PlanError::Unenforceable { rule, reason, .. }) => {
+            vec![serde_json::json!({ "pointer": rule, "message": reason })]
+        }
+        RuntimeError::Grant { pointer, path, reason } => {
+            vec![
+                serde_json::json!({ "pointer": pointer, "message": format!("cannot grant {}: {reason}", path.display()) }),
+            ]
+        }
+        _ => Vec::new(),
+    };
+    if !problems.is_empty() {
+        error["problems"] = serde_json::Value::Array(problems);
+    }
+    serde_json::json!({ "error": error })
 }
 
 #[cfg(test)]

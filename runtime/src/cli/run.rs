@@ -9,9 +9,37 @@ use super::common::PolicyArgs;
 use crate::RuntimeError;
 use crate::run::{RunRequest, run_tool};
 
+/// Exit codes and backends, printed under `cordon run --help`.
+const RUN_HELP: &str = "\
+Backends (--backend):
+  auto        wasm for WebAssembly files (by their bytes, whatever the name), else this host's native sandbox
+  wasm        Wasmtime, in-process: WASI 0.2 components and preview-1 modules
+  bubblewrap  Linux: namespaces + seccomp + landlock, network through cordon's proxy
+  landlock    Linux without namespaces: landlock + seccomp + rlimits (refuses what it cannot enforce)
+  seatbelt    macOS: a generated Seatbelt profile
+  windows     Windows: plan only; the runner refuses every policy for now
+`cordon backends` says which this host offers and what each enforces.
+
+Exit codes:
+  N     the tool's own exit code
+  128+N the tool was killed by signal N
+  124   process.timeout passed
+  152   cordon.limits.cpuMs used up
+  134   a wasm tool trapped
+  125   policy or cordon error, or a rule the backend cannot enforce (nothing ran)
+  126   the tool cannot run (bad wasm, not executable)
+  127   the tool was not found
+  2     usage error (unknown flag, missing value)
+
+Examples:
+  cordon run --policy policy.json -- tool.wasm ARGS...
+  cordon run mxc-config.json
+  cordon run --policy policy.json --dry-run -- python3 x.py";
+
 /// Run a tool under a policy: `cordon run CONFIG.json`, or
 /// `cordon run --policy P.json [--] TOOL ARGS…`.
 #[derive(Debug, Args)]
+#[command(after_help = RUN_HELP)]
 pub struct RunCommand {
     /// The policy, as `--policy FILE`.
     #[arg(long = "policy", value_name = "FILE", conflicts_with_all = ["config", "config_base64"])]
@@ -23,7 +51,8 @@ pub struct RunCommand {
     #[arg(long = "config-base64", value_name = "B64")]
     pub config_base64: Option<String>,
     /// Backend: auto (wasm for wasm files, the host's native sandbox otherwise) or one by name.
-    #[arg(long, default_value = "auto", value_name = "BACKEND")]
+    #[arg(long, default_value = "auto", value_name = "BACKEND",
+          value_parser = ["auto", "wasm", "bubblewrap", "landlock", "seatbelt", "windows"])]
     pub backend: String,
     /// Append audit events (one JSON line per denial) to FILE; overrides `cordon.audit.path`.
     #[arg(long, value_name = "FILE")]
@@ -31,15 +60,20 @@ pub struct RunCommand {
     /// Print the plan and exit without running the tool.
     #[arg(long)]
     pub dry_run: bool,
-    /// Print every refused access when the tool ends.
-    #[arg(long)]
+    /// Print every refused access, with the rule that decided it, when the tool ends.
+    #[arg(long, conflicts_with = "quiet")]
     pub debug: bool,
+    /// Print nothing of cordon's own after the run (no summary of denials and limits).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
     /// Accepted for MXC compatibility; cordon reads only what it understands of `experimental`.
     #[arg(long)]
     pub experimental: bool,
     /// Without --policy/--config/--config-base64: CONFIG, then the command (optionally after
     /// `--`). With one of them: the command and its arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    /// Anything after the first word is the tool's (an unknown flag before it is a usage
+    /// error, exit 2).
+    #[arg(trailing_var_arg = true, value_name = "ARGS")]
     pub args: Vec<String>,
 }
 
@@ -49,8 +83,18 @@ impl RunCommand {
     /// # Errors
     /// Policy, plan or tool errors (125, 126, 127).
     pub fn execute(self) -> Result<u8, RuntimeError> {
-        let RunCommand { policy, config, config_base64, backend, audit, dry_run, debug, experimental: _, mut args } =
-            self;
+        let RunCommand {
+            policy,
+            config,
+            config_base64,
+            backend,
+            audit,
+            dry_run,
+            debug,
+            quiet,
+            experimental: _,
+            mut args,
+        } = self;
         let source = match (policy.or(config), config_base64) {
             (Some(f), _) => PolicyArgs { file: Some(f), config: None, config_base64: None }.source()?,
             (None, Some(b)) => PolicyArgs { file: None, config: None, config_base64: Some(b) }.source()?,
@@ -77,6 +121,6 @@ impl RunCommand {
             })?),
         };
         let policy = source.load(&crate::SystemHost)?;
-        run_tool(RunRequest { policy: &policy, command: args, backend, dry_run, debug, audit })
+        run_tool(RunRequest { policy: &policy, command: args, backend, dry_run, debug, quiet, audit })
     }
 }

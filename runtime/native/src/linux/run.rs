@@ -137,6 +137,55 @@ impl Drop for Scratch {
     }
 }
 
+/// bwrap's options as NUL-separated words in a memfd, for `bwrap --args FD`.
+/// Closed (in cordon) when dropped; the helper closes every inherited descriptor.
+struct ArgsFd {
+    fd: std::os::fd::RawFd,
+    _owned: std::os::fd::OwnedFd,
+}
+
+impl ArgsFd {
+    fn new(args: &[String]) -> Result<Self, NativeError> {
+        use std::os::fd::{AsRawFd as _, FromRawFd as _};
+        let io = |e: std::io::Error| NativeError::Other(format!("bwrap options memfd: {e}"));
+        // SAFETY: memfd_create takes a NUL-terminated name and flags; the result is checked.
+        let raw = unsafe { libc::memfd_create(c"cordon-bwrap-args".as_ptr(), libc::MFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(io(std::io::Error::last_os_error()));
+        }
+        // SAFETY: `raw` is a fresh descriptor owned by nothing else.
+        let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+        let mut file = std::fs::File::from(owned);
+        let mut buf = Vec::new();
+        for a in args {
+            if a.as_bytes().contains(&0) {
+                return Err(NativeError::Other(format!("a bwrap option contains a NUL byte: {a:?}")));
+            }
+            buf.extend_from_slice(a.as_bytes());
+            buf.push(0);
+        }
+        file.write_all(&buf).map_err(io)?;
+        use std::io::Seek as _;
+        file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+        let owned = std::os::fd::OwnedFd::from(file);
+        Ok(Self { fd: owned.as_raw_fd(), _owned: owned })
+    }
+
+    /// Lets the descriptor survive bwrap's exec (it is close-on-exec for every other child).
+    fn inherit_at_exec(&self, cmd: &mut Command) {
+        let fd = self.fd;
+        // SAFETY: fcntl is async-signal-safe; the descriptor stays open until after spawn.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
 /// A pids cgroup for `maxProcesses`, removed when dropped.
 pub(crate) struct PidsCgroup {
     dir: PathBuf,
@@ -295,8 +344,13 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
         None => None,
     };
 
+    // bwrap's own options, env values among them, reach it through a memfd (`--args FD`):
+    // a command line is readable by every local user in /proc/PID/cmdline, a memfd is not.
+    let options = ArgsFd::new(&args)?;
     let mut cmd = Command::new(&bwrap);
-    cmd.args(&args).arg("--").arg(HELPER_PATH).arg("__cordon-helper").arg(&helper_json).arg("--").args(argv);
+    cmd.arg("--args").arg(options.fd.to_string());
+    cmd.arg("--").arg(HELPER_PATH).arg("__cordon-helper").arg(&helper_json).arg("--").args(argv);
+    options.inherit_at_exec(&mut cmd);
     cmd.env_clear();
     cmd.stdin(match stdin {
         Stdio::Inherit => std::process::Stdio::inherit(),
