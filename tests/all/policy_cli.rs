@@ -173,3 +173,17 @@ fn schema_command_prints_the_committed_schema() {
     let committed = std::fs::read_to_string(root().join("policies/schema/policy.schema.json")).unwrap();
     assert_eq!(stdout(&out), committed);
 }
+
+#[test]
+fn the_readme_policy_example_is_valid() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let blocks: Vec<&str> = readme.split("```json").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+    assert!(!blocks.is_empty(), "README has a policy example");
+    let dir = tempfile::tempdir().unwrap();
+    for b in blocks {
+        let p = dir.path().join("p.json");
+        std::fs::write(&p, b).unwrap();
+        let out = check(&p);
+        assert_eq!(out.status.code(), Some(0), "{b}\n{}", stderr(&out));
+    }
+}
