@@ -36,7 +36,7 @@ if ! have srt; then
 fi
 
 echo "== building cordon (release) and the probe" >&2
-cargo build -q --release -p cordon-runtime --bin cordon
+cargo build -q --release -p cordon-runtime --bin cordon --bin cordon-helper
 cargo build -q --release --manifest-path components/Cargo.toml --target wasm32-wasip2 -p probe
 cordon="$root/target/release/cordon"
 probe="$root/components/target/wasm32-wasip2/release/probe.wasm"

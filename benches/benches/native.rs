@@ -1,7 +1,8 @@
 //! Native spawn of `/bin/true`: a bare spawn, plain `bwrap` with flags equivalent to
 //! cordon's (namespaces, read-only /usr, no network), and `cordon run` on the bubblewrap
 //! backend (plus seccomp, landlock, the helper) and on the landlock backend.
-//! Run: `cargo bench -p cordon-benches --bench native`.
+//! Run: `cargo build --release -p cordon-runtime --bin cordon-helper && cargo bench -p
+//! cordon-benches --bench native` (cordon-bench finds `cordon-helper` beside it).
 
 use std::process::{Command, Stdio};
 

@@ -20,33 +20,71 @@ pub fn host_backends() -> Vec<Backend> {
     }
 }
 
+/// One native run, as [`crate::run::run_tool`] asks for it.
+#[derive(Debug)]
+pub struct NativeRequest<'a> {
+    /// The policy.
+    pub policy: &'a Policy,
+    /// The backend chosen.
+    pub backend: Backend,
+    /// The command.
+    pub argv: &'a [String],
+    /// Print the plan instead of running.
+    pub dry_run: bool,
+    /// No summary line.
+    pub quiet: bool,
+    /// The audit log, if any.
+    pub audit: Option<&'a std::path::Path>,
+    /// Where `cordon-helper` is; `None`: next to the running executable.
+    pub helper: Option<&'a std::path::Path>,
+}
+
 /// Runs a native command under `policy` on this host's native backend.
 ///
 /// # Errors
-/// 125 when the backend is missing or cannot enforce the policy.
-pub fn run_native(
-    policy: &Policy,
-    backend: Backend,
-    argv: &[String],
-    dry_run: bool,
-    quiet: bool,
-    audit: Option<&std::path::Path>,
-) -> Result<u8, RuntimeError> {
+/// 125 when the backend is missing or cannot enforce the policy, or `cordon-helper` is not
+/// where it should be.
+pub fn run_native(req: NativeRequest<'_>) -> Result<u8, RuntimeError> {
+    let NativeRequest { policy, backend, argv, dry_run, quiet, audit, helper } = req;
     let plan = cordon_plan::plan(policy, backend)?;
     if dry_run {
         print!("{}", crate::explain::explain(policy, Some(&plan)));
         return Ok(0);
     }
-    imp(policy, plan, argv, Report { quiet, audit })
+    imp(policy, plan, argv, Report { quiet, audit, helper })
 }
 
-/// What the runner reports after the tool ends.
+/// What the runner reports after the tool ends, and where its helper is.
 #[derive(Debug, Clone, Copy)]
 struct Report<'a> {
     /// No summary line.
     quiet: bool,
     /// The audit log, if any.
     audit: Option<&'a std::path::Path>,
+    /// Where `cordon-helper` is, if the caller said.
+    #[cfg_attr(not(target_os = "linux"), expect(dead_code, reason = "only the Linux runners start the helper"))]
+    helper: Option<&'a std::path::Path>,
+}
+
+/// `cordon-helper`, by the one rule: where the caller says, else next to the running
+/// executable. Missing is a refusal naming where cordon looked, never a fallback to some
+/// other program.
+#[cfg(target_os = "linux")]
+fn locate_helper(configured: Option<&std::path::Path>) -> Result<std::path::PathBuf, RuntimeError> {
+    let path = match configured {
+        Some(p) => p.to_path_buf(),
+        None => std::env::current_exe()
+            .map_err(|e| RuntimeError::Internal(format!("cannot find the running executable: {e}")))?
+            .with_file_name("cordon-helper"),
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(RuntimeError::Unavailable(format!(
+            "cordon-helper not found at {}; install it next to cordon (`cargo install --path runtime` installs both, `cargo build -p cordon-runtime` builds both), or set RunRequest::helper in the library",
+            path.display()
+        )))
+    }
 }
 
 fn native_error(backend: Backend, e: cordon_native::NativeError) -> RuntimeError {
@@ -69,8 +107,7 @@ fn imp(policy: &Policy, plan: Plan, argv: &[String], rep: Report<'_>) -> Result<
                     plan.helper.landlock.rules.push((exe, cordon_policy::Access::ReadOnly));
                 }
             }
-            let helper = std::env::current_exe()
-                .map_err(|e| RuntimeError::Internal(format!("cannot find cordon's own binary: {e}")))?;
+            let helper = locate_helper(rep.helper)?;
             let out = cordon_native::linux::run_landlock(&plan, argv, &helper, cordon_native::linux::Stdio::Inherit)
                 .map_err(|e| native_error(Backend::Landlock, e))?;
             report(policy, argv, &out, rep);
@@ -99,8 +136,7 @@ fn imp(policy: &Policy, plan: Plan, argv: &[String], rep: Report<'_>) -> Result<
             plan.helper.landlock.rules.push((exe.clone(), cordon_policy::Access::ReadOnly));
         }
     }
-    let helper =
-        std::env::current_exe().map_err(|e| RuntimeError::Internal(format!("cannot find cordon's own binary: {e}")))?;
+    let helper = locate_helper(rep.helper)?;
     let out = cordon_native::linux::run(cordon_native::linux::NativeRun {
         plan: &plan,
         argv,

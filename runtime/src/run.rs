@@ -25,6 +25,9 @@ pub struct RunRequest<'a> {
     pub quiet: bool,
     /// Write audit events here (overrides `cordon.audit.path`).
     pub audit: Option<PathBuf>,
+    /// Where `cordon-helper` is, for native commands; `None`: next to the running
+    /// executable (an embedder whose program is not installed beside the helper says where).
+    pub helper: Option<PathBuf>,
 }
 
 /// Runs the command the way `cordon run` does, with stdio passed through. Returns the exit
@@ -34,7 +37,7 @@ pub struct RunRequest<'a> {
 /// 125 for policy, plan and request errors; 126 when the tool cannot run; 127 when it is
 /// not there.
 pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
-    let RunRequest { policy, command, backend, dry_run, debug, quiet, audit } = req;
+    let RunRequest { policy, command, backend, dry_run, debug, quiet, audit, helper } = req;
     let audit_path = audit.or_else(|| policy.audit.path.clone());
     let from_config = command.is_empty();
     let argv = command_argv(policy, command.clone())?;
@@ -97,7 +100,15 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
         if argv[0].contains('/') && !Path::new(&argv[0]).exists() {
             return Err(RuntimeError::ToolNotFound(PathBuf::from(&argv[0])));
         }
-        return crate::native::run_native(policy, backend, &argv, dry_run, quiet, audit_path.as_deref());
+        return crate::native::run_native(crate::native::NativeRequest {
+            policy,
+            backend,
+            argv: &argv,
+            dry_run,
+            quiet,
+            audit: audit_path.as_deref(),
+            helper: helper.as_deref(),
+        });
     }
     // Without `process.cwd`, a wasm tool works in the caller's directory when a grant lets
     // it read there (as `wasmtime run --dir .` would), and in none otherwise.

@@ -43,15 +43,6 @@ pub enum Command {
 
 /// Parses the process arguments, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
-    // Inside a native sandbox cordon runs itself as the helper that restricts and then
-    // executes the tool.
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("__cordon-helper") {
-        #[cfg(target_os = "linux")]
-        return ExitCode::from(cordon_native::linux::helper_main(&args[2..]));
-        #[cfg(not(target_os = "linux"))]
-        return ExitCode::from(125);
-    }
     let cli = Cli::parse();
     let format = cli.error_format;
     let result = match cli.command {

@@ -121,6 +121,6 @@ impl RunCommand {
             })?),
         };
         let policy = source.load(&crate::SystemHost)?;
-        run_tool(RunRequest { policy: &policy, command: args, backend, dry_run, debug, quiet, audit })
+        run_tool(RunRequest { policy: &policy, command: args, backend, dry_run, debug, quiet, audit, helper: None })
     }
 }
