@@ -56,6 +56,14 @@ pub enum RuntimeError {
         /// Why.
         reason: String,
     },
+    /// `process.timeout` passed while cordon was still compiling the tool.
+    #[error("stopped compiling {path} after process.timeout ({} ms); exit 124", timeout.as_millis())]
+    CompileTimeout {
+        /// The tool.
+        path: PathBuf,
+        /// The timeout.
+        timeout: std::time::Duration,
+    },
     /// Anything else inside cordon.
     #[error("{0}")]
     Internal(String),
@@ -68,6 +76,7 @@ impl RuntimeError {
         match self {
             RuntimeError::ToolNotFound(_) => 127,
             RuntimeError::ToolCannotRun { .. } => 126,
+            RuntimeError::CompileTimeout { .. } => 124,
             RuntimeError::Policy(_)
             | RuntimeError::ReadPolicy { .. }
             | RuntimeError::Base64(_)
@@ -86,9 +95,10 @@ impl RuntimeError {
             RuntimeError::ReadPolicy { .. } | RuntimeError::Base64(_) | RuntimeError::Request(_) => "malformed_request",
             RuntimeError::Plan(PlanError::NotBuilt(_)) | RuntimeError::Unavailable(_) => "backend_unavailable",
             RuntimeError::Plan(_) => "unsupported_containment",
-            RuntimeError::ToolNotFound(_) | RuntimeError::ToolCannotRun { .. } | RuntimeError::Internal(_) => {
-                "backend_error"
-            }
+            RuntimeError::ToolNotFound(_)
+            | RuntimeError::ToolCannotRun { .. }
+            | RuntimeError::CompileTimeout { .. }
+            | RuntimeError::Internal(_) => "backend_error",
         }
     }
 }

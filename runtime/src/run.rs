@@ -137,7 +137,23 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
     if let Some(why) = runtime.cache_problem() {
         eprintln!("cordon: not caching compiled code: {why}");
     }
-    let loaded = runtime.load_file(&tool)?;
+    // Compiling counts against `process.timeout`: a huge module is compiled on a worker
+    // thread, and cordon stops waiting at the deadline (the run then gets what is left).
+    let started = std::time::Instant::now();
+    let loaded = match plan.timeout {
+        Some(t) => load_within(&runtime, &tool, t)?,
+        None => runtime.load_file(&tool)?,
+    };
+    let remaining;
+    let plan = match plan.timeout {
+        Some(t) => {
+            let mut p = (*plan).clone();
+            p.timeout = Some(t.saturating_sub(started.elapsed()));
+            remaining = p;
+            &remaining
+        }
+        None => &*plan,
+    };
     if debug {
         let how = match loaded.source() {
             wasm::Source::Cached => "mapped from the compiled-code cache",
@@ -229,6 +245,26 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
         }
     }
     Ok(outcome.code)
+}
+
+/// Loads `tool` on a worker thread, waiting at most `timeout` for it.
+fn load_within(
+    runtime: &crate::api::Runtime,
+    tool: &Path,
+    timeout: std::time::Duration,
+) -> Result<crate::api::Tool, RuntimeError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (rt, path) = (runtime.clone(), tool.to_path_buf());
+    std::thread::Builder::new()
+        .name("cordon-compile".into())
+        .spawn(move || {
+            let _ = tx.send(rt.load_file(&path));
+        })
+        .map_err(|e| RuntimeError::Internal(format!("compile thread: {e}")))?;
+    match rx.recv_timeout(timeout) {
+        Ok(loaded) => loaded,
+        Err(_) => Err(RuntimeError::CompileTimeout { path: tool.to_path_buf(), timeout }),
+    }
 }
 
 /// argv from the request, or from `process.commandLine` split into words.

@@ -360,3 +360,168 @@ fn fetch_tool_gets_a_granted_url_and_is_refused_a_denied_one() {
     assert!(stderr(&out).contains("request denied by the sandbox"), "{}", stderr(&out));
     assert!(stdout(&out).is_empty());
 }
+
+/// A preview-1 command whose `_start` grows one funcref table by a million entries `rounds`
+/// times and calls `proc_exit(1)` as soon as a growth is refused.
+fn table_bomb(rounds: i32) -> Vec<u8> {
+    use wasm_encoder::{
+        BlockType, CodeSection, EntityType, ExportKind, ExportSection, Function, FunctionSection, HeapType,
+        ImportSection, Instruction as I, MemorySection, MemoryType, Module, RefType, TableSection, TableType,
+        TypeSection, ValType,
+    };
+    let mut m = Module::new();
+    let mut types = TypeSection::new();
+    types.ty().function([ValType::I32], []);
+    types.ty().function([], []);
+    m.section(&types);
+    let mut imports = ImportSection::new();
+    imports.import("wasi_snapshot_preview1", "proc_exit", EntityType::Function(0));
+    m.section(&imports);
+    let mut funcs = FunctionSection::new();
+    funcs.function(1);
+    m.section(&funcs);
+    let mut tables = TableSection::new();
+    tables.table(TableType {
+        element_type: RefType::FUNCREF,
+        table64: false,
+        minimum: 0,
+        maximum: None,
+        shared: false,
+    });
+    m.section(&tables);
+    let mut mems = MemorySection::new();
+    mems.memory(MemoryType { minimum: 1, maximum: None, memory64: false, shared: false, page_size_log2: None });
+    m.section(&mems);
+    let mut exports = ExportSection::new();
+    exports.export("memory", ExportKind::Memory, 0);
+    exports.export("_start", ExportKind::Func, 1);
+    m.section(&exports);
+    let mut f = Function::new([(1, ValType::I32)]);
+    for ins in [
+        I::Loop(BlockType::Empty),
+        I::RefNull(HeapType::FUNC),
+        I::I32Const(1_000_000),
+        I::TableGrow(0),
+        I::I32Const(-1),
+        I::I32Eq,
+        I::If(BlockType::Empty),
+        I::I32Const(1),
+        I::Call(0),
+        I::End,
+        I::LocalGet(0),
+        I::I32Const(1),
+        I::I32Add,
+        I::LocalTee(0),
+        I::I32Const(rounds),
+        I::I32LtU,
+        I::BrIf(0),
+        I::End,
+        I::End,
+    ] {
+        f.instruction(&ins);
+    }
+    let mut code = CodeSection::new();
+    code.function(&f);
+    m.section(&code);
+    m.finish()
+}
+
+#[test]
+fn a_table_bomb_fails_inside_the_tool_at_memory_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = dir.path().join("tables.wasm");
+    std::fs::write(&bomb, table_bomb(5)).unwrap();
+    // Five million entries are 40 MB of references: past a 16 MiB budget...
+    let small = policy_file(dir.path(), r#"{"cordon":{"limits":{"memoryBytes":16777216}}}"#);
+    let out = run_with(&small, bomb.to_str().unwrap(), &[]);
+    assert_eq!(out.status.code(), Some(1), "the growth fails inside the tool: {}", stderr(&out));
+    assert!(stderr(&out).contains("memory limit reached"), "{}", stderr(&out));
+    // ...and within a 256 MiB one: the twin grows every time and exits 0.
+    let large = policy_file(dir.path(), r#"{"cordon":{"limits":{"memoryBytes":268435456}}}"#);
+    let out = run_with(&large, bomb.to_str().unwrap(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn a_tool_larger_than_the_bound_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_file(dir.path(), "{}");
+    let mut c = cordon();
+    c.env("CORDON_MAX_WASM_BYTES", "1000");
+    c.args(["run", "--policy"]).arg(&policy).args(["--", PROBE_WASIP2, "args"]);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(126), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1000-byte bound"), "{}", stderr(&out));
+    // The twin: under the default bound the same tool runs.
+    let out = run_with(&policy, PROBE_WASIP2, &["args"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// A preview-1 command with `funcs` functions of long arithmetic chains: slow to compile.
+fn slow_to_compile(funcs: u32) -> Vec<u8> {
+    use wasm_encoder::{
+        CodeSection, ExportKind, ExportSection, Function, FunctionSection, Instruction as I, MemorySection, MemoryType,
+        Module, TypeSection, ValType,
+    };
+    let mut m = Module::new();
+    let mut types = TypeSection::new();
+    types.ty().function([], []);
+    types.ty().function([ValType::I32], [ValType::I32]);
+    m.section(&types);
+    let mut fs = FunctionSection::new();
+    fs.function(0);
+    for _ in 0..funcs {
+        fs.function(1);
+    }
+    m.section(&fs);
+    let mut mems = MemorySection::new();
+    mems.memory(MemoryType { minimum: 1, maximum: None, memory64: false, shared: false, page_size_log2: None });
+    m.section(&mems);
+    let mut exports = ExportSection::new();
+    exports.export("memory", ExportKind::Memory, 0);
+    exports.export("_start", ExportKind::Func, 0);
+    m.section(&exports);
+    let mut code = CodeSection::new();
+    let mut start = Function::new([]);
+    start.instruction(&I::End);
+    code.function(&start);
+    for n in 0..funcs {
+        let mut f = Function::new([]);
+        f.instruction(&I::LocalGet(0));
+        for k in 0..400 {
+            f.instruction(&I::I32Const((n as i32) ^ k));
+            f.instruction(if k % 3 == 0 { &I::I32Mul } else { &I::I32Add });
+            f.instruction(&I::LocalGet(0));
+            f.instruction(&I::I32Xor);
+        }
+        f.instruction(&I::End);
+        code.function(&f);
+    }
+    m.section(&code);
+    m.finish()
+}
+
+#[test]
+fn compiling_counts_against_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = dir.path().join("slow.wasm");
+    std::fs::write(&slow, slow_to_compile(500)).unwrap();
+    let tight = policy_file(dir.path(), r#"{"process":{"timeout":100}}"#);
+    let mut c = cordon();
+    c.env("CORDON_CACHE_DIR", dir.path().join("cache"));
+    c.args(["run", "--policy"]).arg(&tight).arg("--").arg(&slow);
+    let start = Instant::now();
+    let out = run(c);
+    let took = start.elapsed();
+    assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
+    assert!(stderr(&out).contains("stopped compiling"), "{}", stderr(&out));
+    // The twin: with room to compile, it runs (and exits 0).
+    let roomy = policy_file(dir.path(), r#"{"process":{"timeout":120000}}"#);
+    let mut c = cordon();
+    c.env("CORDON_CACHE_DIR", dir.path().join("cache2"));
+    c.args(["run", "--policy"]).arg(&roomy).arg("--").arg(&slow);
+    let start = Instant::now();
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(start.elapsed() > took, "the compile really takes longer than the tight run waited");
+}

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
 
-/// Caps the total of all linear memories (and table growth) of one store.
+/// Caps the total of all linear memories and tables of one store.
 ///
 /// Growth past the cap fails the way the guest sees it: `memory.grow` returns -1, and the
 /// guest's allocator reports out-of-memory. cordon itself is not affected.
@@ -25,22 +25,55 @@ impl MemoryBudget {
 
 impl ResourceLimiter for MemoryBudget {
     fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let grow = desired.saturating_sub(current) as u64;
+        self.charge(desired.saturating_sub(current) as u64)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        // Tables are host memory too: each entry is charged as a pointer against the same
+        // budget, so a hundred tables of a million entries cannot sidestep `memoryBytes`.
+        // Without a limit, one million entries per table is far beyond any real tool.
+        if self.limit.is_none() {
+            return Ok(desired <= 1_000_000);
+        }
+        let grow = (desired.saturating_sub(current) as u64).saturating_mul(TABLE_ENTRY_BYTES);
+        self.charge(grow)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+}
+
+/// Bytes charged per table entry (a reference is one pointer in Wasmtime's tables).
+pub const TABLE_ENTRY_BYTES: u64 = 8;
+/// Core instances one store may hold (a component has a few dozen at most).
+const MAX_INSTANCES: usize = 1_000;
+/// Tables one store may hold.
+const MAX_TABLES: usize = 1_000;
+/// Linear memories one store may hold.
+const MAX_MEMORIES: usize = 1_000;
+
+impl MemoryBudget {
+    /// Charges `grow` bytes, or refuses (and remembers it) past the limit.
+    fn charge(&mut self, grow: u64) -> wasmtime::Result<bool> {
         match self.limit {
             Some(limit) if self.used.saturating_add(grow) > limit => {
                 self.hit = true;
                 Ok(false)
             }
             _ => {
-                self.used += grow;
+                self.used = self.used.saturating_add(grow);
                 Ok(true)
             }
         }
-    }
-
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        // Tables hold references; one million entries is far beyond any real tool.
-        Ok(desired <= 1_000_000)
     }
 }
 

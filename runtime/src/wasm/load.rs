@@ -50,6 +50,7 @@ pub fn is_wasm_file_ambient(path: &Path) -> bool {
 /// module is not a WASI preview-1 command, or compilation fails.
 pub fn compile(engine: &WasmEngine, path: &Path, bytes: &[u8]) -> Result<Component, RuntimeError> {
     let cannot = |reason: String| RuntimeError::ToolCannotRun { path: path.to_path_buf(), reason };
+    super::check_size(path, bytes.len() as u64)?;
     let component_bytes;
     let bytes = match sniff(bytes) {
         None => return Err(cannot("not a wasm file (no \\0asm magic bytes)".into())),

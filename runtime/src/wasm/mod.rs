@@ -284,10 +284,36 @@ fn trap_message(e: &wasmtime::Error) -> String {
 /// # Errors
 /// 127 when it does not exist, 126 when it cannot be read.
 pub fn read_tool(path: &Path) -> Result<Vec<u8>, RuntimeError> {
-    std::fs::read(path).map_err(|e| match e.kind() {
+    let fail = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => RuntimeError::ToolNotFound(path.to_path_buf()),
         _ => RuntimeError::ToolCannotRun { path: path.to_path_buf(), reason: e.to_string() },
-    })
+    };
+    let len = std::fs::metadata(path).map_err(fail)?.len();
+    check_size(path, len)?;
+    std::fs::read(path).map_err(fail)
+}
+
+/// The largest wasm file cordon compiles: `CORDON_MAX_WASM_BYTES`, else 512 MiB (a Python
+/// tool built with componentize-py is about 20 MiB).
+pub fn max_wasm_bytes() -> u64 {
+    std::env::var("CORDON_MAX_WASM_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(512 << 20)
+}
+
+/// Refuses a tool larger than [`max_wasm_bytes`] (126, naming the bound).
+///
+/// # Errors
+/// [`RuntimeError::ToolCannotRun`] when `len` is past the bound.
+pub fn check_size(path: &Path, len: u64) -> Result<(), RuntimeError> {
+    let max = max_wasm_bytes();
+    if len > max {
+        return Err(RuntimeError::ToolCannotRun {
+            path: path.to_path_buf(),
+            reason: format!(
+                "{len} bytes is larger than the {max}-byte bound on wasm tools (CORDON_MAX_WASM_BYTES raises it)"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Shared handle to captured output.
