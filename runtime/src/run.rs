@@ -167,7 +167,7 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
         .map_err(|e| RuntimeError::Internal(format!("async runtime: {e}")))?;
     let record_grants = audit_path.is_some() && policy.audit.allows;
     let outcome =
-        rt.block_on(loaded.run_raw(&plan, &argv, Stdin::Inherit, Target::Stdout, Target::Stderr, record_grants));
+        rt.block_on(loaded.run_raw(plan, &argv, Stdin::Inherit, Target::Stdout, Target::Stderr, record_grants));
     // stdin may still be read by a worker; do not wait for it.
     rt.shutdown_background();
     let outcome = outcome?;
@@ -179,7 +179,7 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
             .filter(|k| !granted.contains(k.as_str()))
             .collect();
         let events =
-            crate::audit::from_outcome(&outcome, &plan, &tool.display().to_string(), &withheld, policy.audit.allows);
+            crate::audit::from_outcome(&outcome, plan, &tool.display().to_string(), &withheld, policy.audit.allows);
         crate::audit::append(path, &events)?;
     }
     if let Some(stop) = outcome.stop {
