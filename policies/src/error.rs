@@ -123,6 +123,21 @@ pub enum PolicyErrorKind {
         /// The path.
         path: String,
     },
+    /// A policy path passes through a symlink inside a writable grant: a tool could have
+    /// planted it (in an earlier run) to redirect this grant or deny.
+    #[error(
+        "`{path}` passes through the symlink {link} (-> {target}), which lies inside the writable grant {grant}: a tool could have planted it to redirect this rule, so cordon does not follow it; remove the link or write the rule for the real path"
+    )]
+    PlantedLink {
+        /// The policy path as written (expanded).
+        path: String,
+        /// The symlink met on the way.
+        link: String,
+        /// Where it points.
+        target: String,
+        /// The writable grant's pointer.
+        grant: String,
+    },
     /// A CIDR that does not parse.
     #[error("`{value}` is not an IPv4 or IPv6 CIDR; write it like 10.0.0.0/8 or 2001:db8::/32")]
     BadCidr {

@@ -105,6 +105,9 @@ pub trait HostEnv {
     /// `path` resolved through symlinks. A path that does not exist (wholly or in part)
     /// resolves its longest existing prefix and keeps the rest as written.
     fn resolve(&self, path: &Path) -> PathBuf;
+    /// The target of the symlink at `path` (not followed), or `None` when `path` is not a
+    /// symlink (or does not exist).
+    fn read_link(&self, path: &Path) -> Option<PathBuf>;
     /// True when Windows paths are this host's own.
     fn is_windows(&self) -> bool {
         false
@@ -124,6 +127,9 @@ pub struct LexicalHost {
 impl HostEnv for LexicalHost {
     fn home_dir(&self) -> Option<PathBuf> {
         self.home.clone()
+    }
+    fn read_link(&self, path: &Path) -> Option<PathBuf> {
+        self.links.iter().find(|(link, _)| link == path).map(|(_, target)| target.clone())
     }
     fn resolve(&self, path: &Path) -> PathBuf {
         // Longest matching link prefix, applied once per step until nothing changes.
@@ -188,6 +194,29 @@ impl FsRules {
             };
             let resolved = clean(&host.resolve(&written));
             local.push((written, resolved, entry));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        // A symlink on the way to any rule, inside a writable grant, may have been planted
+        // by a tool (in an earlier run) to redirect the rule: refused, never followed.
+        let writable: Vec<(&Path, &str)> = local
+            .iter()
+            .filter(|(_, _, e)| e.access == Access::ReadWrite)
+            .map(|(_, resolved, e)| (resolved.as_path(), e.pointer.as_str()))
+            .collect();
+        for (written, _, entry) in &local {
+            if let Some((link, target, grant)) = planted_link(written, &writable, host) {
+                errors.push(crate::PolicyError::new(
+                    entry.pointer.clone(),
+                    crate::PolicyErrorKind::PlantedLink {
+                        path: written.display().to_string(),
+                        link: link.display().to_string(),
+                        target: target.display().to_string(),
+                        grant: grant.to_string(),
+                    },
+                ));
+            }
         }
         if !errors.is_empty() {
             return Err(errors);
@@ -286,6 +315,30 @@ impl FsRules {
     pub fn rules_below<'a>(&'a self, dir: &'a Path) -> impl Iterator<Item = &'a FsRule> + 'a {
         self.rules.iter().filter(move |r| r.path != dir && r.path.starts_with(dir))
     }
+}
+
+/// The first symlink met while walking `written` component by component (following honest
+/// links, which lie outside every writable grant) whose location lies strictly inside a
+/// writable grant's object: (link, its target, the grant's pointer).
+fn planted_link<'a>(
+    written: &Path,
+    writable: &[(&Path, &'a str)],
+    host: &dyn HostEnv,
+) -> Option<(PathBuf, PathBuf, &'a str)> {
+    let mut cur = PathBuf::from("/");
+    for c in written.components().skip(1) {
+        let next = cur.join(c);
+        match host.read_link(&next) {
+            Some(target) => {
+                if let Some((_, grant)) = writable.iter().find(|(w, _)| next.starts_with(w) && next != *w) {
+                    return Some((next, target, grant));
+                }
+                cur = clean(&host.resolve(&next));
+            }
+            None => cur = next,
+        }
+    }
+    None
 }
 
 fn depth(p: &Path) -> usize {

@@ -107,3 +107,49 @@ fn written_paths_are_checked() {
     assert_eq!(parse_path("/a/./b/").unwrap(), PolicyPath::Absolute("/a/b".into()));
     assert_eq!(parse_path("C:/x").unwrap(), PolicyPath::Windows("C:/x".into()));
 }
+
+#[test]
+fn a_symlink_inside_a_writable_grant_on_the_way_to_a_rule_is_refused_as_planted() {
+    // Run 1 left `w/sub -> ../outside`; run 2 with the same policy must not follow it.
+    let host =
+        LexicalHost { links: vec![(PathBuf::from("/w/sub"), PathBuf::from("/outside"))], ..LexicalHost::default() };
+    let entries = || {
+        vec![
+            entry("/w", Access::ReadWrite, "/filesystem/readwritePaths/0"),
+            entry("/w/sub", Access::ReadWrite, "/filesystem/readwritePaths/1"),
+            entry("/w/sub/deep/x", Access::Deny, "/filesystem/deniedPaths/0"),
+        ]
+    };
+    let errors = FsRules::normalise(entries(), &host).unwrap_err();
+    let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
+    assert_eq!(pointers, ["/filesystem/readwritePaths/1", "/filesystem/deniedPaths/0"]);
+    let text = errors[0].to_string();
+    assert!(
+        text.contains("/w/sub") && text.contains("/outside") && text.contains("/filesystem/readwritePaths/0"),
+        "{text}"
+    );
+    // The twin: without the link the same policy loads.
+    assert!(FsRules::normalise(entries(), &LexicalHost::default()).is_ok());
+    // An honest link outside every writable grant resolves as before.
+    let honest =
+        LexicalHost { links: vec![(PathBuf::from("/home/u"), PathBuf::from("/data/u"))], ..LexicalHost::default() };
+    let r = rules(
+        vec![
+            entry("/home/u/proj", Access::ReadWrite, "/filesystem/readwritePaths/0"),
+            entry("/home/u/proj/.git", Access::Deny, "/filesystem/deniedPaths/0"),
+        ],
+        &honest,
+    );
+    assert_eq!(r.decide(Path::new("/home/u/proj/.git/x")).unwrap().access, Access::Deny);
+    // A link a read-only grant holds cannot have been planted by the tool: followed.
+    let ro =
+        LexicalHost { links: vec![(PathBuf::from("/ro/ln"), PathBuf::from("/elsewhere"))], ..LexicalHost::default() };
+    let r = rules(
+        vec![
+            entry("/ro", Access::ReadOnly, "/filesystem/readonlyPaths/0"),
+            entry("/ro/ln", Access::ReadWrite, "/filesystem/readwritePaths/0"),
+        ],
+        &ro,
+    );
+    assert_eq!(r.decide(Path::new("/ro/ln")).unwrap().host, PathBuf::from("/elsewhere"));
+}

@@ -38,6 +38,11 @@ impl HostEnv for SystemHost {
         }
     }
 
+    fn read_link(&self, path: &Path) -> Option<PathBuf> {
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        if meta.file_type().is_symlink() { std::fs::read_link(path).ok() } else { None }
+    }
+
     fn is_windows(&self) -> bool {
         cfg!(windows)
     }

@@ -140,6 +140,7 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
     // Compiling counts against `process.timeout`: a huge module is compiled on a worker
     // thread, and cordon stops waiting at the deadline (the run then gets what is left).
     let started = std::time::Instant::now();
+    let timeout = plan.timeout;
     let loaded = match plan.timeout {
         Some(t) => load_within(&runtime, &tool, t)?,
         None => runtime.load_file(&tool)?,
@@ -187,7 +188,7 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
             wasm::Stop::Timeout => eprintln!(
                 "cordon: stopped {} after process.timeout ({} ms); exit {}",
                 tool.display(),
-                plan.timeout.map_or(0, |t| t.as_millis()),
+                timeout.map_or(0, |t| t.as_millis()),
                 wasm::TIMEOUT_EXIT
             ),
             wasm::Stop::Cpu => eprintln!(

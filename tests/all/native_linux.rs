@@ -667,3 +667,121 @@ fn denies_on_the_system_baseline_are_applied_or_refused() {
     let out = run(c);
     assert_eq!(stdout(&out), "PASSWD\nDOC\nEND\n", "{}", stderr(&out));
 }
+
+#[test]
+fn a_link_planted_by_one_run_is_refused_by_the_next_on_every_backend() {
+    if !have_bwrap() {
+        return;
+    }
+    for backend in ["bubblewrap", "landlock", "wasm"] {
+        let t = T::new();
+        // Two levels, as reproduced: `w/build/out` is a mount point of its own under
+        // bubblewrap, `w/build` is not.
+        std::fs::create_dir_all(t.root.join("w/build/out")).unwrap();
+        t.write("outside/out/host-file", "host");
+        let policy = t.policy(serde_json::json!({
+            "filesystem": { "readwritePaths": [t.p("w"), t.p("w/build/out")] }
+        }));
+        let plant = |tool: &[&str]| {
+            let mut c = cordon();
+            c.args(["run", "--policy"]).arg(&policy).arg("--").args(tool);
+            run(c)
+        };
+        // Run 1 moves w/build away and leaves w/build -> ../outside.
+        let out = if backend == "wasm" {
+            plant(&[
+                cordon_tests::components::PROBE_WASIP2,
+                "rename",
+                &t.p("w/build"),
+                &t.p("w/old"),
+                "+",
+                "symlink",
+                "../outside",
+                &t.p("w/build"),
+            ])
+        } else {
+            let script = format!("mv {w}/build {w}/old && ln -s ../outside {w}/build", w = t.p("w"));
+            let mut c = cordon();
+            c.args(["run", "--backend", backend, "--policy"]).arg(&policy).args(["--", "/bin/sh", "-c", &script]);
+            run(c)
+        };
+        if backend == "bubblewrap" {
+            // bubblewrap keeps w/build from moving at all (a mount point of its own); the
+            // link is planted as a run on another backend (or any other program) could.
+            assert!(stderr(&out).contains("Device or resource busy"), "{}", stderr(&out));
+            std::fs::rename(t.root.join("w/build"), t.root.join("w/old")).unwrap();
+            std::os::unix::fs::symlink("../outside", t.root.join("w/build")).unwrap();
+        } else {
+            assert_eq!(out.status.code(), Some(0), "{backend}: run 1 plants: {}", stderr(&out));
+        }
+        assert!(std::fs::symlink_metadata(t.root.join("w/build")).unwrap().file_type().is_symlink());
+        // Run 2, same policy: refused before anything runs, naming the link.
+        let second = |backend: &str| {
+            let mut c = cordon();
+            c.args(["run", "--backend", backend, "--policy"]).arg(&policy).arg("--");
+            if backend == "wasm" {
+                c.args([cordon_tests::components::PROBE_WASIP2, "write", &t.p("w/build/out/host-file"), "x"]);
+            } else {
+                c.args(["/bin/sh", "-c", &format!("echo x > {}/build/out/host-file", t.p("w"))]);
+            }
+            run(c)
+        };
+        let out = second(backend);
+        assert_eq!(out.status.code(), Some(125), "{backend}: {}", stderr(&out));
+        assert!(stderr(&out).contains("planted"), "{backend}: {}", stderr(&out));
+        assert_eq!(std::fs::read_to_string(t.root.join("outside/out/host-file")).unwrap(), "host", "{backend}");
+        // The twin: with the real directory back, run 2 works.
+        std::fs::remove_file(t.root.join("w/build")).unwrap();
+        std::fs::rename(t.root.join("w/old"), t.root.join("w/build")).unwrap();
+        let out = second(backend);
+        assert_eq!(out.status.code(), Some(0), "{backend}: {}", stderr(&out));
+        assert_eq!(std::fs::read_to_string(t.root.join("w/build/out/host-file")).unwrap().trim(), "x", "{backend}");
+    }
+}
+
+#[test]
+fn directories_above_a_stricter_rule_in_a_writable_grant_cannot_be_moved() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    t.write("w/dir/ro.txt", "read only");
+    t.write("w/other/f", "free");
+    let policy = t.policy(serde_json::json!({
+        "filesystem": { "readwritePaths": [t.p("w")], "readonlyPaths": [t.p("w/dir/ro.txt")] }
+    }));
+    let out = sh(&policy, &format!("mv {w}/dir {w}/moved; mv {w}/other {w}/other2 && echo MOVED_OTHER", w = t.p("w")));
+    assert!(stderr(&out).contains("Device or resource busy"), "{}", stderr(&out));
+    // The twin: a directory with no stricter rule below moves.
+    assert_eq!(stdout(&out), "MOVED_OTHER\n", "{}", stderr(&out));
+    assert!(t.root.join("w/dir/ro.txt").exists() && t.root.join("w/other2/f").exists());
+    // The next run: the read-only file is still read-only at its name.
+    let out = sh(&policy, &format!("echo x > {}/dir/ro.txt", t.p("w")));
+    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(t.root.join("w/dir/ro.txt")).unwrap(), "read only");
+}
+
+#[test]
+fn a_denied_symlink_inside_a_writable_grant_is_refused_and_a_real_one_is_masked() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    t.write("real-git/config", "[core]");
+    std::fs::create_dir_all(t.root.join("w")).unwrap();
+    std::os::unix::fs::symlink(t.root.join("real-git"), t.root.join("w/.git")).unwrap();
+    let policy = serde_json::json!({
+        "filesystem": { "readwritePaths": [t.p("w")], "deniedPaths": [t.p("w/.git")] }
+    });
+    let out =
+        sh(&t.policy(policy.clone()), &format!("rm {w}/.git; mkdir {w}/.git && echo x > {w}/.git/hook", w = t.p("w")));
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(stderr(&out).contains("/filesystem/deniedPaths/0"), "{}", stderr(&out));
+    assert!(std::fs::symlink_metadata(t.root.join("w/.git")).unwrap().file_type().is_symlink());
+    // The twin: a real .git directory in the same place is masked and cannot be replaced.
+    std::fs::remove_file(t.root.join("w/.git")).unwrap();
+    t.write("w/.git/config", "[core]");
+    let out = sh(&t.policy(policy), &format!("cat {w}/.git/config; rm -rf {w}/.git; echo END", w = t.p("w")));
+    assert_eq!(stdout(&out), "END\n", "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(t.root.join("w/.git/config")).unwrap(), "[core]");
+}

@@ -278,7 +278,42 @@ pub fn plan(policy: &Policy) -> Result<BwrapPlan, PlanError> {
         (PathBuf::from("/run/cordon"), Access::ReadOnly),
     ];
     let rules = policy.filesystem.rules();
+    // Every directory between a writable grant and any deeper rule (a read-only or nested
+    // grant, or a deny) becomes a mount point of its own, so it cannot be renamed or removed
+    // (EBUSY): moving it would carry the stricter rule's object to a name the rule does not
+    // name, for this run and the next.
+    let mut between: Vec<(PathBuf, PathBuf)> = Vec::new();
     for r in rules {
+        // The nearest rule above: only a writable grant there leaves host directories a tool
+        // could move (below a deny, the sandbox has its own traversal-only tmpfs).
+        let above = r.path.ancestors().skip(1).find_map(|p| policy.filesystem.decide(p).filter(|g| g.path == p));
+        let Some(g) = above.filter(|g| g.access == Access::ReadWrite) else { continue };
+        for d in r.path.ancestors().skip(1).take_while(|p| *p != g.path) {
+            let is_rule = rules.iter().any(|x| x.path == d);
+            if !is_rule && !between.iter().any(|(b, _)| b == d) {
+                between.push((d.to_path_buf(), g.host.join(d.strip_prefix(&g.path).unwrap_or(d))));
+            }
+        }
+    }
+    // Rules and those directories together, shallow to deep.
+    enum Item<'a> {
+        Rule(&'a cordon_policy::FsRule),
+        Between(&'a Path, &'a Path),
+    }
+    let mut items: Vec<(usize, &Path, Item<'_>)> = rules
+        .iter()
+        .map(|r| (r.path.components().count(), r.path.as_path(), Item::Rule(r)))
+        .chain(between.iter().map(|(d, h)| (d.components().count(), d.as_path(), Item::Between(d, h))))
+        .collect();
+    items.sort_by(|x, y| x.0.cmp(&y.0).then_with(|| x.1.cmp(y.1)));
+    for (_, _, item) in items {
+        let r = match item {
+            Item::Between(dest, host) => {
+                a.extend(["--bind-try".into(), s(host), s(dest)]);
+                continue;
+            }
+            Item::Rule(r) => r,
+        };
         // A rule outside every grant needs no mount: nothing is there to reach.
         let inside_grant =
             r.path.ancestors().skip(1).any(|p| policy.filesystem.decide(p).is_some_and(|g| g.access != Access::Deny));
@@ -299,22 +334,6 @@ pub fn plan(policy: &Policy) -> Result<BwrapPlan, PlanError> {
                     a.extend(["--perms", "0111", "--tmpfs"].map(String::from));
                     a.push(s(&r.path));
                 } else if inside_grant || on_baseline {
-                    // Every directory between the writable grant and the denied path becomes a
-                    // mount point of its own, so it cannot be renamed (EBUSY): moving it would
-                    // carry the denied object to a name the policy does not deny.
-                    let grant = r.path.ancestors().skip(1).find(|p| {
-                        policy.filesystem.decide(p).is_some_and(|g| g.path == *p && g.access != Access::Deny)
-                    });
-                    if let Some(g) =
-                        grant.and_then(|g| policy.filesystem.decide(g)).filter(|g| g.access == Access::ReadWrite)
-                    {
-                        let mut between: Vec<&Path> = r.path.ancestors().skip(1).take_while(|p| *p != g.path).collect();
-                        between.reverse();
-                        for d in between {
-                            let host = g.host.join(d.strip_prefix(&g.path).unwrap_or(d));
-                            a.extend(["--bind-try".into(), s(&host), s(d)]);
-                        }
-                    }
                     a.extend(["--ro-bind".into(), DENY_OBJECT.into(), s(&r.path)]);
                     denied.push((r.path.clone(), r.pointer.clone()));
                 }
