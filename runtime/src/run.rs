@@ -33,7 +33,7 @@ pub struct RunRequest<'a> {
 /// not there.
 pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
     let RunRequest { policy, command, backend, dry_run, debug, audit } = req;
-    let audit_path = audit.or_else(|| policy.audit.path.clone());
+    let audit_path = audit.or_else(|| policy.audit.path.clone()).map(|p| std::path::absolute(&p).unwrap_or(p));
     let from_config = command.is_empty();
     let argv = command_argv(policy, command.clone())?;
     let tool = PathBuf::from(&argv[0]);
@@ -71,6 +71,16 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
     if backend == Backend::Wasm && !tool.exists() {
         return Err(RuntimeError::ToolNotFound(tool));
     }
+    // cordon's own files are out of every tool's reach, on every backend: the cache's default
+    // location (a native tool that could create it could plant a key and code for the next
+    // wasm run) and the audit log.
+    let cache_dir = crate::wasm::Cache::default_dir();
+    let protected = crate::protect::for_run(cache_dir.as_deref(), audit_path.as_deref());
+    crate::protect::refuse_reach(&policy.filesystem, &protected)?;
+    if let (Some(path), false) = (&audit_path, dry_run) {
+        // Fails before the tool runs when the path is a symlink or not a file.
+        crate::audit::open(path)?;
+    }
     if backend != Backend::Wasm {
         // An MXC config's commandLine runs under /bin/sh -c, as MXC does; a command after
         // `--` runs as argv.
@@ -93,11 +103,17 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
         return Err(RuntimeError::Internal("planned a native backend for a wasm tool".into()));
     };
     let runtime = crate::api::Runtime::new()?;
-    crate::api::refuse_writable(&plan, &runtime.protected_dirs())?;
     if let Some(why) = runtime.cache_problem() {
         eprintln!("cordon: not caching compiled code: {why}");
     }
-    let loaded = runtime.load_file(&tool)?;
+    let cached = runtime.cache().is_some();
+    let loaded = runtime.load_file_with(&tool, &|| {
+        let next = if cached { " (first run, cached for next time)" } else { "" };
+        eprintln!("cordon: compiling {}{next}…", tool.display());
+    })?;
+    if let (true, Some(why)) = (debug, loaded.cache_refusal()) {
+        eprintln!("cordon: refused the cached entry for {}: {why}; recompiled and rewrote it", tool.display());
+    }
     if debug {
         let how = match loaded.source() {
             wasm::Source::Cached => "mapped from the compiled-code cache",

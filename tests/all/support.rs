@@ -3,9 +3,18 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// The cordon binary under test: `CORDON_UNDER_TEST` when set (a copy of this worktree's
+/// build, so that a target directory shared between checkouts cannot swap the binary while
+/// the suite runs), else the one cargo built beside this test binary.
+pub fn cordon_exe() -> PathBuf {
+    std::env::var_os("CORDON_UNDER_TEST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_cordon-under-test")))
+}
+
 /// The cordon binary under test.
 pub fn cordon() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cordon-under-test"));
+    let mut c = Command::new(cordon_exe());
     c.stdin(Stdio::null());
     // Each test gets the cache it asks for; by default, a fresh one per process tree.
     c.env("CORDON_CACHE_DIR", cache_dir());
