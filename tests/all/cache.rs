@@ -611,19 +611,64 @@ fn a_slow_first_compile_says_so_once_and_a_cached_run_says_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let policy = empty_policy(dir.path());
-    let start = std::time::Instant::now();
-    let out = run_probe(&cache, &policy);
-    let took = start.elapsed();
-    assert_eq!(out.status.code(), Some(6));
-    let notices = stderr(&out).matches("(first run, cached for next time)").count();
-    // The probe compiles for well over half a second in a debug build; if this host is
-    // fast enough not to, there is nothing to announce.
-    if took > std::time::Duration::from_secs(2) {
-        assert_eq!(notices, 1, "{}", stderr(&out));
-        assert!(stderr(&out).contains(&format!("cordon: compiling {PROBE_WASIP2} (first run")), "{}", stderr(&out));
+    let timed = || {
+        let start = std::time::Instant::now();
+        let out = run_probe(&cache, &policy);
+        (out, start.elapsed())
+    };
+    let (cold, cold_took) = timed();
+    let (warm, warm_took) = timed();
+    assert_eq!((cold.status.code(), warm.status.code()), (Some(6), Some(6)));
+    assert!(mapped(&warm));
+    assert!(!stderr(&warm).contains("compiling"), "a cache hit says nothing: {}", stderr(&warm));
+    let notices = stderr(&cold).matches("(first run, cached for next time)").count();
+    assert!(notices <= 1, "{}", stderr(&cold));
+    // The compile is the difference between the two runs; well past half a second, the
+    // line must be there (the probe takes about a second in a debug build).
+    if cold_took.saturating_sub(warm_took) > std::time::Duration::from_millis(900) {
+        assert_eq!(notices, 1, "{}", stderr(&cold));
+        assert!(stderr(&cold).contains(&format!("cordon: compiling {PROBE_WASIP2} (first run")), "{}", stderr(&cold));
+    } else {
+        eprintln!("note: the probe compiled in {cold_took:?} here; the notice was not required");
     }
-    assert!(notices <= 1);
-    let out = run_probe(&cache, &policy);
-    assert!(mapped(&out));
-    assert!(!stderr(&out).contains("compiling"), "{}", stderr(&out));
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn bubblewrap_scratch_lives_in_the_protected_cache_not_in_a_granted_tmp() {
+    if !Path::new("/usr/bin/bwrap").exists() {
+        assert!(std::env::var_os("CORDON_REQUIRE_ALL").is_none(), "bwrap is missing");
+        return;
+    }
+    // The cache outside /tmp, so that a policy may grant /tmp.
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let cache = dir.path().canonicalize().unwrap().join("cache");
+    let policy = dir.path().join("p.json");
+    std::fs::write(
+        &policy,
+        r#"{"filesystem":{"readwritePaths":["/tmp"],"deniedPaths":["/tmp/.cordon-denied-probe"]}}"#,
+    )
+    .unwrap();
+    std::fs::write("/tmp/.cordon-denied-probe", "secret").ok();
+    let mut c = cordon();
+    c.env("CORDON_CACHE_DIR", &cache).args(["run", "--backend", "bubblewrap", "--policy"]).arg(&policy);
+    c.args(["--", "/bin/sh", "-c", "sleep 2; cat /tmp/.cordon-denied-probe"]);
+    c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    let name = format!("cordon-{}-0", child.id());
+    let (mut in_cache, mut in_tmp) = (false, false);
+    for _ in 0..150 {
+        in_cache |= cache.join("run").join(&name).is_dir();
+        in_tmp |= Path::new("/tmp").join(&name).exists();
+        if in_cache {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(in_cache && !in_tmp, "scratch in the cache: {in_cache}, in the granted /tmp: {in_tmp}");
+    // The deny objects it holds still work: the denied file reads as nothing.
+    assert!(!stdout(&out).contains("secret"), "{}", stdout(&out));
+    assert!(!cache.join("run").join(&name).exists(), "removed after the run");
+    let _ = std::fs::remove_file("/tmp/.cordon-denied-probe");
 }
