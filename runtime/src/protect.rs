@@ -113,6 +113,45 @@ pub(crate) fn refuse_reach(rules: &FsRules, protected: &[Protected]) -> Result<(
     Ok(())
 }
 
+/// Refuses a native command named by a path that reaches a protected path read-only-or-more
+/// (bubblewrap binds that file into the sandbox, landlock grants it), and an audit log
+/// inside the cache directory (cordon would append to its key or entries).
+///
+/// # Errors
+/// [`RuntimeError::Request`] naming the path.
+pub(crate) fn refuse_paths(
+    exe: Option<&Path>,
+    audit: Option<&Path>,
+    protected: &[Protected],
+) -> Result<(), RuntimeError> {
+    for p in protected.iter().filter(|p| p.reach == Reach::Any) {
+        let forms = forms(&p.path);
+        let self_ids: Vec<Id> = forms.iter().filter_map(|f| id(f)).collect();
+        let inside = |q: &Path| {
+            let q_forms = forms_of_rule(q, q);
+            q_forms.iter().any(|g| forms.iter().any(|f| g.starts_with(f)))
+                || q_forms.iter().any(|g| g.ancestors().filter_map(id).any(|aid| self_ids.contains(&aid)))
+        };
+        if let Some(exe) = exe.filter(|e| inside(e)) {
+            return Err(RuntimeError::Request(format!(
+                "the command {} is inside {} at {}; cordon does not run or expose it",
+                exe.display(),
+                p.what,
+                p.path.display()
+            )));
+        }
+        if let Some(audit) = audit.filter(|a| inside(a)) {
+            return Err(RuntimeError::Request(format!(
+                "the audit log {} is inside {} at {}; write it elsewhere",
+                audit.display(),
+                p.what,
+                p.path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 type Id = (u64, u64);
 
 #[cfg(unix)]

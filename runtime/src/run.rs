@@ -77,6 +77,8 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
     let cache_dir = crate::wasm::Cache::default_dir();
     let protected = crate::protect::for_run(cache_dir.as_deref(), audit_path.as_deref());
     crate::protect::refuse_reach(&policy.filesystem, &protected)?;
+    let exe = (backend != Backend::Wasm && !from_config && command[0].contains('/')).then(|| Path::new(&command[0]));
+    crate::protect::refuse_paths(exe, audit_path.as_deref(), &protected)?;
     if let (Some(path), false) = (&audit_path, dry_run) {
         // Fails before the tool runs when the path is a symlink or not a file.
         crate::audit::open(path)?;

@@ -672,3 +672,34 @@ fn bubblewrap_scratch_lives_in_the_protected_cache_not_in_a_granted_tmp() {
     assert!(!cache.join("run").join(&name).exists(), "removed after the run");
     let _ = std::fs::remove_file("/tmp/.cordon-denied-probe");
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_command_or_audit_log_inside_the_cache_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().canonicalize().unwrap();
+    let cache = d.join("cache");
+    let policy = empty_policy(&d);
+    assert_eq!(with_cache(&cache, &["compile", PROBE_WASIP2]).status.code(), Some(0));
+    // A native command named by a path in the cache would be bound into the sandbox.
+    let key = cache.join("key");
+    let out = with_cache(
+        &cache,
+        &["run", "--backend", "landlock", "--policy", policy.to_str().unwrap(), "--", key.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(stderr(&out).contains("compiled-code cache"), "{}", stderr(&out));
+    // An audit log there would append to the key or an entry.
+    let p = policy.to_str().unwrap();
+    let out =
+        with_cache(&cache, &["run", "--audit", key.to_str().unwrap(), "--policy", p, "--", PROBE_WASIP2, "exit", "6"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert_eq!(std::fs::metadata(&key).unwrap().len(), 32, "the key is untouched");
+    // The twins.
+    let out = with_cache(&cache, &["run", "--backend", "landlock", "--policy", p, "--", "/bin/true"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log = d.join("audit.jsonl");
+    let out =
+        with_cache(&cache, &["run", "--audit", log.to_str().unwrap(), "--policy", p, "--", PROBE_WASIP2, "exit", "6"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+}
