@@ -204,7 +204,10 @@ impl Runtime {
             None => (compile()?, Source::Compiled, None),
         };
         let pre = wasm::prepare(&self.linker, &component, name)?;
-        let protected = self.protected_dirs().iter().map(|d| Protected::cache(d)).collect();
+        let mut protected: Vec<Protected> = self.protected_dirs().iter().map(|d| Protected::cache(d)).collect();
+        if cfg!(target_os = "linux") {
+            protected.push(Protected::own_process());
+        }
         Ok(Tool { engine: self.engine.clone(), pre, name: name.into(), source, refused, protected })
     }
 }

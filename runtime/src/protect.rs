@@ -49,6 +49,18 @@ impl Protected {
         }
     }
 
+    /// cordon's own process in `/proc` (`/proc/self`, resolved when checked): a wasm tool
+    /// runs inside cordon, so there its environment, memory (`/proc/self/mem` is writable by
+    /// the process itself) and descriptors are cordon's.
+    pub(crate) fn own_process() -> Self {
+        Self {
+            path: PathBuf::from("/proc/self"),
+            what: "cordon's own process (a wasm tool runs inside cordon: its memory, environment and open files)",
+            hint: "grant no part of /proc to a wasm tool, or run the tool natively, where /proc is its own",
+            reach: Reach::Any,
+        }
+    }
+
     /// The audit log at `file`.
     pub(crate) fn audit(file: &Path) -> Self {
         Self {

@@ -703,3 +703,32 @@ fn a_command_or_audit_log_inside_the_cache_is_refused() {
         with_cache(&cache, &["run", "--audit", log.to_str().unwrap(), "--policy", p, "--", PROBE_WASIP2, "exit", "6"]);
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_wasm_tool_is_never_granted_cordons_own_proc_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().canonicalize().unwrap();
+    let policy = d.join("p.json");
+    // In-process, /proc/self is cordon: its environment, its memory (writable through
+    // /proc/self/mem), its descriptors.
+    for grant in ["/proc", "/proc/self", "/proc/self/environ", "/proc/thread-self", "/dev/fd"] {
+        for list in ["readonlyPaths", "readwritePaths"] {
+            std::fs::write(&policy, serde_json::json!({"filesystem": {list: [grant]}}).to_string()).unwrap();
+            let mut c = cordon();
+            c.env("CORDON_PROC_PROBE", "cordons-own-env");
+            c.args(["run", "--policy"]).arg(&policy).args(["--", PROBE_WASIP2, "read", "/proc/self/environ"]);
+            let out = run(c);
+            assert_eq!(out.status.code(), Some(125), "{list} {grant}: {}", stderr(&out));
+            assert!(stderr(&out).contains("cordon's own process"), "{}", stderr(&out));
+            assert!(!stdout(&out).contains("cordons-own-env"));
+        }
+    }
+    // The twin: an ordinary read-only grant runs, and the tool reads what it was granted.
+    std::fs::write(&policy, serde_json::json!({"filesystem": {"readonlyPaths": ["/etc"]}}).to_string()).unwrap();
+    let mut c = cordon();
+    c.args(["run", "--policy"]).arg(&policy).args(["--", PROBE_WASIP2, "read", "/etc/hostname"]);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("\"ok\":true"), "{}", stdout(&out));
+}
