@@ -22,12 +22,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use cordon_plan::Backend;
 use cordon_plan::wasi::WasiPlan;
 use cordon_policy::Policy;
 use wasmtime::component::Linker;
 
 use crate::RuntimeError;
+use crate::protect::Protected;
 use crate::wasm::{self, Cache, Source, StoreData, Target, ToolPre, WasmEngine, WasmRun};
 
 /// Builds a [`Runtime`].
@@ -35,6 +35,7 @@ use crate::wasm::{self, Cache, Source, StoreData, Target, ToolPre, WasmEngine, W
 pub struct RuntimeBuilder {
     pooling: Option<u32>,
     cache: CacheChoice,
+    cache_max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -60,6 +61,14 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Cap the compiled-code cache at `bytes`: after each new entry is written, the least
+    /// recently used entries are removed until the cache fits (the new entry always stays).
+    /// By default `$CORDON_CACHE_MAX_BYTES`, or 1 GiB.
+    pub fn cache_max_bytes(mut self, bytes: u64) -> Self {
+        self.cache_max_bytes = Some(bytes);
+        self
+    }
+
     /// Compile every tool in memory, never touching disk.
     pub fn no_cache(mut self) -> Self {
         self.cache = CacheChoice::Off;
@@ -69,11 +78,17 @@ impl RuntimeBuilder {
     /// Builds the runtime.
     ///
     /// # Errors
-    /// The engine cannot be configured, or an explicitly given cache directory is unsafe.
+    /// The engine cannot be configured, an explicitly given cache directory is unsafe, or
+    /// `CORDON_CACHE_MAX_BYTES` is not a size (when no cap is given here).
     pub fn build(self) -> Result<Runtime, RuntimeError> {
         let engine = WasmEngine::with_pooling(self.pooling)?;
         let linker = Arc::new(wasm::linker(&engine)?);
         let mut cache_problem = None;
+        let max = match (&self.cache, self.cache_max_bytes) {
+            (CacheChoice::Off, _) => 0,
+            (_, Some(n)) => n,
+            (_, None) => Cache::default_max_bytes()?,
+        };
         let cache = match self.cache {
             CacheChoice::Off => None,
             CacheChoice::Dir(d) => Some(Cache::open_ambient(&d)?),
@@ -87,7 +102,8 @@ impl RuntimeBuilder {
                 }
                 None => None,
             },
-        };
+        }
+        .map(|c| c.with_max_bytes(max));
         Ok(Runtime { engine, linker, cache, cache_problem })
     }
 }
@@ -131,7 +147,8 @@ impl Runtime {
         self.cache_problem.as_deref()
     }
 
-    /// The directories a policy must not make writable (the cache is trusted code).
+    /// The directories no grant of a policy may reach (the cache is trusted code, and
+    /// holds its key).
     pub fn protected_dirs(&self) -> Vec<PathBuf> {
         self.cache.iter().map(|c| c.dir().to_path_buf()).collect()
     }
@@ -141,27 +158,77 @@ impl Runtime {
     /// # Errors
     /// 127 when missing, 126 when unreadable or not valid wasm.
     pub fn load_file(&self, path: &Path) -> Result<Tool, RuntimeError> {
-        let bytes = wasm::read_tool(path)?;
-        self.load(&path.display().to_string(), &bytes)
+        self.load_file_with(path, &|| {})
     }
 
-    /// Compiles (or maps from the cache) and links a tool.
+    /// As [`Runtime::load_file`], calling `on_slow_compile` (from another thread) once when
+    /// compiling takes longer than [`SLOW_COMPILE`]; the CLI prints a line then.
+    ///
+    /// # Errors
+    /// As [`Runtime::load_file`].
+    pub fn load_file_with(&self, path: &Path, on_slow_compile: &(dyn Fn() + Sync)) -> Result<Tool, RuntimeError> {
+        let bytes = wasm::read_tool(path)?;
+        self.load_with(&path.display().to_string(), &bytes, on_slow_compile)
+    }
+
+    /// Compiles (or loads from the cache) and links a tool.
     ///
     /// # Errors
     /// [`RuntimeError::ToolCannotRun`] when the bytes are not a WASI command.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Tool, RuntimeError> {
+        self.load_with(name, bytes, &|| {})
+    }
+
+    /// As [`Runtime::load`], calling `on_slow_compile` (from another thread) once when
+    /// compiling takes longer than [`SLOW_COMPILE`]. It is not called for a cache hit.
+    ///
+    /// # Errors
+    /// As [`Runtime::load`].
+    pub fn load_with(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        on_slow_compile: &(dyn Fn() + Sync),
+    ) -> Result<Tool, RuntimeError> {
         let path = Path::new(name);
         if wasm::sniff(bytes).is_none() {
             return Err(RuntimeError::ToolCannotRun { path: path.into(), reason: "not WebAssembly".into() });
         }
-        let compile = || wasm::compile(&self.engine, path, bytes);
-        let (component, source) = match &self.cache {
-            Some(cache) => cache.get_or_compile(&self.engine, bytes, compile)?,
-            None => (compile()?, Source::Compiled),
+        let compile = || noting_slow(on_slow_compile, || wasm::compile(&self.engine, path, bytes));
+        let (component, source, refused) = match &self.cache {
+            Some(cache) => {
+                let label = path.file_name().map_or_else(|| name.to_string(), |n| n.to_string_lossy().into_owned());
+                let l = cache.get_or_compile(&self.engine, bytes, &label, compile)?;
+                (l.component, l.source, l.refused)
+            }
+            None => (compile()?, Source::Compiled, None),
         };
         let pre = wasm::prepare(&self.linker, &component, name)?;
-        Ok(Tool { engine: self.engine.clone(), pre, name: name.into(), source, protected: self.protected_dirs() })
+        let mut protected: Vec<Protected> = self.protected_dirs().iter().map(|d| Protected::cache(d)).collect();
+        if cfg!(target_os = "linux") {
+            protected.push(Protected::own_process());
+        }
+        Ok(Tool { engine: self.engine.clone(), pre, name: name.into(), source, refused, protected })
     }
+}
+
+/// How long a compile runs before [`Runtime::load_with`] calls its `on_slow_compile`.
+pub const SLOW_COMPILE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Runs `f`; calls `notice` from a helper thread if `f` is still running after
+/// [`SLOW_COMPILE`].
+fn noting_slow<T>(notice: &(dyn Fn() + Sync), f: impl FnOnce() -> T) -> T {
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            if wait.recv_timeout(SLOW_COMPILE) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                notice();
+            }
+        });
+        let out = f();
+        drop(done);
+        out
+    })
 }
 
 /// A compiled, linked tool. Clone it freely; every call gets a fresh instance.
@@ -171,7 +238,8 @@ pub struct Tool {
     pre: ToolPre,
     name: String,
     source: Source,
-    protected: Vec<PathBuf>,
+    refused: Option<String>,
+    protected: Vec<Protected>,
 }
 
 impl std::fmt::Debug for Tool {
@@ -233,11 +301,17 @@ impl Tool {
         self.source
     }
 
+    /// Why a cache entry for this tool was found and not used (it did not verify, or
+    /// Wasmtime refused it), when that happened; the tool was then compiled afresh.
+    pub fn cache_refusal(&self) -> Option<&str> {
+        self.refused.as_deref()
+    }
+
     /// Runs one call under `policy`.
     ///
     /// # Errors
-    /// 125 when the policy cannot be enforced on wasm (or would let the tool write the
-    /// compiled-code cache), or a granted path is missing.
+    /// 125 when the policy cannot be enforced on wasm (or a grant would let the tool reach
+    /// the compiled-code cache), or a granted path is missing.
     pub async fn run(&self, policy: &Policy, call: Call) -> Result<Output, RuntimeError> {
         let plan = cordon_plan::wasi::plan(policy)?;
         self.run_plan(&plan, call).await
@@ -274,26 +348,7 @@ impl Tool {
         record_grants: bool,
     ) -> Result<wasm::RunOutcome, RuntimeError> {
         // Every run passes here (the library's and the CLI's): the one place the cache is guarded.
-        refuse_writable(plan, &self.protected)?;
+        crate::protect::refuse_reach(&plan.fs, &self.protected)?;
         wasm::run(&self.engine, WasmRun { plan, tool: &self.pre, argv, stdin, stdout, stderr, record_grants }).await
     }
-}
-
-/// Refuses a plan that could write into a protected directory (the compiled-code cache).
-pub(crate) fn refuse_writable(plan: &WasiPlan, protected: &[PathBuf]) -> Result<(), RuntimeError> {
-    for dir in protected {
-        let writable_at_or_above = plan.fs.access(dir).can_write();
-        let writable_below = plan.fs.rules_below(dir).find(|r| r.access.can_write());
-        if let Some(rule) = plan.fs.decide(dir).filter(|_| writable_at_or_above).or(writable_below) {
-            return Err(RuntimeError::Plan(cordon_plan::PlanError::Unenforceable {
-                backend: Backend::Wasm,
-                rule: rule.pointer.clone(),
-                reason: format!(
-                    "it would let the tool write cordon's compiled-code cache {} (trusted code); grant a narrower path or move the cache with CORDON_CACHE_DIR",
-                    dir.display()
-                ),
-            }));
-        }
-    }
-    Ok(())
 }

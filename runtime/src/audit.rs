@@ -56,26 +56,58 @@ impl AuditEvent {
     }
 }
 
-/// Appends `events` to the audit file at `path` (created private to the user).
+/// Appends `events` to the audit file at `path` (created private to the user), one JSON line
+/// each. Tool-supplied text is escaped by the JSON encoder, so a tool cannot end a line or
+/// forge an event.
+///
+/// The file is opened with `O_NOFOLLOW|O_APPEND|O_CLOEXEC`: a symlink at the path is an
+/// error, never followed. Its directory is checked before the run to lie outside every
+/// read-write grant of the policy (see `crate::protect`), so no tool can plant one.
 ///
 /// # Errors
-/// When the file cannot be opened or written.
+/// When the file cannot be opened (a symlink included) or written.
 pub fn append(path: &Path, events: &[AuditEvent]) -> Result<(), RuntimeError> {
     let fail = |e: std::io::Error| RuntimeError::Internal(format!("audit log {}: {e}", path.display()));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.create(true).append(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(fail)?;
+    let mut f = open(path)?;
     let mut buf = Vec::new();
     for e in events {
         serde_json::to_writer(&mut buf, e).map_err(|e| fail(std::io::Error::other(e)))?;
         buf.push(b'\n');
     }
+    // One write: a concurrent run's lines never interleave with these.
     f.write_all(&buf).map_err(fail)
+}
+
+/// Opens (creating) the audit log for appending without following a symlink, and checks it
+/// is a regular file. The CLI calls it before the run too, so a bad path fails before the
+/// tool runs.
+///
+/// # Errors
+/// When the path is a symlink, not a regular file, or cannot be opened.
+pub fn open(path: &Path) -> Result<std::fs::File, RuntimeError> {
+    let fail = |why: String| RuntimeError::Internal(format!("audit log {}: {why}", path.display()));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // O_NONBLOCK: a FIFO at the path must not hang cordon; it is refused below.
+        opts.mode(0o600).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK);
+    }
+    let f = opts.open(path).map_err(|e| {
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            fail(
+                "is a symlink; cordon does not follow links at the audit path. Remove it or choose another file".into(),
+            )
+        } else {
+            fail(e.to_string())
+        }
+    })?;
+    let meta = f.metadata().map_err(|e| fail(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file".into()));
+    }
+    Ok(f)
 }
 
 /// `2026-11-27T10:45:18.123Z`.

@@ -17,6 +17,7 @@ mod error;
 pub mod explain;
 mod host_env;
 mod native;
+mod protect;
 pub mod run;
 mod source;
 pub mod summary;

@@ -137,11 +137,13 @@ fn imp(policy: &Policy, plan: Plan, argv: &[String], rep: Report<'_>) -> Result<
         }
     }
     let helper = locate_helper(rep.helper)?;
+    let scratch = scratch_base();
     let out = cordon_native::linux::run(cordon_native::linux::NativeRun {
         plan: &plan,
         argv,
         helper_exe: &helper,
         stdin: cordon_native::linux::Stdio::Inherit,
+        scratch_base: scratch.as_deref(),
     })
     .map_err(|e| native_error(Backend::Bubblewrap, e))?;
     report(policy, argv, &out, rep);
@@ -149,6 +151,29 @@ fn imp(policy: &Policy, plan: Plan, argv: &[String], rep: Report<'_>) -> Result<
         crate::audit::append(path, &native_events(policy, argv, &out, "bubblewrap"))?;
     }
     Ok(out.code)
+}
+
+/// Where bubblewrap runs keep their scratch (the inaccessible objects and the proxy's
+/// socket): `run/` inside the compiled-code cache directory, which `crate::protect` keeps out
+/// of every grant, so no tool (of this run or a concurrent one granted `/tmp`) can see or
+/// swap them before bwrap binds them. Without a usable cache, or when the proxy socket's
+/// path there would be too long for a unix socket, the system's temporary directory.
+#[cfg(target_os = "linux")]
+fn scratch_base() -> Option<std::path::PathBuf> {
+    let cache = crate::wasm::Cache::open_ambient(&crate::wasm::Cache::default_dir()?).ok()?;
+    let base = cache.dir().join("run");
+    // sun_path holds 108 bytes: room for `cordon-PID-N/proxy.sock`.
+    if base.as_os_str().len() + 40 > 107 {
+        return None;
+    }
+    let mut b = std::fs::DirBuilder::new();
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    match b.create(&base) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(_) => return None,
+    }
+    std::fs::symlink_metadata(&base).is_ok_and(|m| m.is_dir()).then_some(base)
 }
 
 /// What the native path can observe, as audit events: the proxy's decisions and the limits.

@@ -38,7 +38,7 @@ pub struct RunRequest<'a> {
 /// not there.
 pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
     let RunRequest { policy, command, backend, dry_run, debug, quiet, audit, helper } = req;
-    let audit_path = audit.or_else(|| policy.audit.path.clone());
+    let audit_path = audit.or_else(|| policy.audit.path.clone()).map(|p| std::path::absolute(&p).unwrap_or(p));
     let from_config = command.is_empty();
     let argv = command_argv(policy, command.clone())?;
     let tool = PathBuf::from(&argv[0]);
@@ -89,6 +89,18 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
     if backend == Backend::Wasm && !tool.exists() {
         return Err(RuntimeError::ToolNotFound(tool));
     }
+    // cordon's own files are out of every tool's reach, on every backend: the cache's default
+    // location (a native tool that could create it could plant a key and code for the next
+    // wasm run) and the audit log.
+    let cache_dir = crate::wasm::Cache::default_dir();
+    let protected = crate::protect::for_run(cache_dir.as_deref(), audit_path.as_deref());
+    crate::protect::refuse_reach(&policy.filesystem, &protected)?;
+    let exe = (backend != Backend::Wasm && !from_config && command[0].contains('/')).then(|| Path::new(&command[0]));
+    crate::protect::refuse_paths(exe, audit_path.as_deref(), &protected)?;
+    if let (Some(path), false) = (&audit_path, dry_run) {
+        // Fails before the tool runs when the path is a symlink or not a file.
+        crate::audit::open(path)?;
+    }
     if backend != Backend::Wasm {
         // An MXC config's commandLine runs under /bin/sh -c, as MXC does; a command after
         // `--` runs as argv.
@@ -133,7 +145,6 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
         return Err(RuntimeError::Internal("planned a native backend for a wasm tool".into()));
     };
     let runtime = crate::api::Runtime::new()?;
-    crate::api::refuse_writable(&plan, &runtime.protected_dirs())?;
     if let Some(why) = runtime.cache_problem() {
         eprintln!("cordon: not caching compiled code: {why}");
     }
@@ -141,10 +152,10 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
     // thread, and cordon stops waiting at the deadline (the run then gets what is left).
     let started = std::time::Instant::now();
     let timeout = plan.timeout;
-    let loaded = match plan.timeout {
-        Some(t) => load_within(&runtime, &tool, t)?,
-        None => runtime.load_file(&tool)?,
-    };
+    let loaded = load_within(&runtime, &tool, timeout)?;
+    if let (true, Some(why)) = (debug, loaded.cache_refusal()) {
+        eprintln!("cordon: refused the cached entry for {}: {why}; recompiled and rewrote it", tool.display());
+    }
     let remaining;
     let plan = match plan.timeout {
         Some(t) => {
@@ -248,18 +259,27 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
     Ok(outcome.code)
 }
 
-/// Loads `tool` on a worker thread, waiting at most `timeout` for it.
+/// Loads `tool`, saying so on stderr when the compile is slow; with a timeout, on a worker
+/// thread, waiting at most that long for it.
 fn load_within(
     runtime: &crate::api::Runtime,
     tool: &Path,
-    timeout: std::time::Duration,
+    timeout: Option<std::time::Duration>,
 ) -> Result<crate::api::Tool, RuntimeError> {
+    let cached = runtime.cache().is_some();
+    let load = move |rt: &crate::api::Runtime, path: &Path| {
+        rt.load_file_with(path, &|| {
+            let next = if cached { " (first run, cached for next time)" } else { "" };
+            eprintln!("cordon: compiling {}{next}…", path.display());
+        })
+    };
+    let Some(timeout) = timeout else { return load(runtime, tool) };
     let (tx, rx) = std::sync::mpsc::channel();
     let (rt, path) = (runtime.clone(), tool.to_path_buf());
     std::thread::Builder::new()
         .name("cordon-compile".into())
         .spawn(move || {
-            let _ = tx.send(rt.load_file(&path));
+            let _ = tx.send(load(&rt, &path));
         })
         .map_err(|e| RuntimeError::Internal(format!("compile thread: {e}")))?;
     match rx.recv_timeout(timeout) {

@@ -313,6 +313,10 @@ fn the_shipped_mxc_example_runs_as_shipped() {
     // policies/examples/mxc-full.json names only paths every Debian-like host has: it writes
     // in /tmp, and its denied /usr/share/doc (inside the read-only /usr) cannot be read.
     let mut c = cordon();
+    // The example grants /tmp read-write, so cordon's cache must live elsewhere (as the
+    // default ~/.cache/cordon does; the suite's own is in /tmp).
+    let cache = tempfile::tempdir_in(crate::support::root()).unwrap();
+    c.env("CORDON_CACHE_DIR", cache.path());
     c.arg("run").arg(crate::support::root().join("policies/examples/mxc-full.json"));
     let out = run(c);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -3,9 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// The cordon binary under test (`cordon-helper` is beside it when the workspace is built).
+pub fn cordon_exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cordon-under-test"))
+}
+
 /// The cordon binary under test.
 pub fn cordon() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cordon-under-test"));
+    let mut c = Command::new(cordon_exe());
     c.stdin(Stdio::null());
     // Each test gets the cache it asks for; by default, a fresh one per process tree.
     c.env("CORDON_CACHE_DIR", cache_dir());

@@ -1,6 +1,7 @@
 //! The `cordon` command line: a thin enum of subcommands, one file each.
 
 mod backends;
+mod cache;
 mod common;
 mod compile;
 mod policy;
@@ -39,6 +40,8 @@ pub enum Command {
     Compile(compile::CompileCommand),
     /// What this host offers and what each backend enforces.
     Backends(backends::BackendsCommand),
+    /// List or clean the compiled-code cache (size-capped, least recently used evicted first).
+    Cache(cache::CacheCommand),
 }
 
 /// Parses the process arguments, runs the command and returns its exit code.
@@ -50,6 +53,7 @@ pub fn main() -> ExitCode {
         Command::Run(cmd) => cmd.execute(),
         Command::Compile(cmd) => cmd.execute(),
         Command::Backends(cmd) => cmd.execute(),
+        Command::Cache(cmd) => cmd.execute(),
     };
     match result {
         Ok(code) => ExitCode::from(code),

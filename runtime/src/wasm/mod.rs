@@ -19,7 +19,7 @@ use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::filesystem::WasiFilesystemView as _;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-pub use cache::{Cache, Source};
+pub use cache::{Cache, DEFAULT_MAX_BYTES, Entry, Lookup, Source, parse_size};
 pub use ctx::Stdin;
 pub use engine::{TICK, WasmEngine};
 pub use limits::Stop;

@@ -35,6 +35,10 @@ pub struct NativeRun<'a> {
     pub helper_exe: &'a Path,
     /// stdin.
     pub stdin: Stdio,
+    /// Where the run's private scratch directory is made (the inaccessible objects, the proxy
+    /// socket): a directory no grant of the policy reaches. `None`: the system's temporary
+    /// directory.
+    pub scratch_base: Option<&'a Path>,
 }
 
 /// How it ended.
@@ -114,10 +118,10 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn new() -> Result<Self, NativeError> {
+    fn new(base: Option<&Path>) -> Result<Self, NativeError> {
         static N: AtomicU64 = AtomicU64::new(0);
-        let dir =
-            std::env::temp_dir().join(format!("cordon-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let base = base.map_or_else(std::env::temp_dir, Path::to_path_buf);
+        let dir = base.join(format!("cordon-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
         let io = |e: std::io::Error| NativeError::Other(format!("scratch dir {}: {e}", dir.display()));
         std::fs::create_dir(&dir).map_err(io)?;
         use std::os::unix::fs::PermissionsExt as _;
@@ -269,10 +273,10 @@ impl Drop for PidsCgroup {
 /// missing, a denied path does not exist inside a writable grant, or `maxProcesses` cannot be
 /// enforced; [`NativeError::Spawn`] when bwrap does not start.
 pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
-    let NativeRun { plan, argv, helper_exe, stdin } = req;
+    let NativeRun { plan, argv, helper_exe, stdin, scratch_base } = req;
     let bwrap = probe_bwrap().map_err(|why| NativeError::Unavailable { backend: "bubblewrap", why })?;
     check_granted(&plan.granted)?;
-    let scratch = Scratch::new()?;
+    let scratch = Scratch::new(scratch_base)?;
     let mut args: Vec<String> = Vec::with_capacity(plan.args.len() + 8);
     let mut denied = plan.denied.iter();
     let mut skip_next = 0;
