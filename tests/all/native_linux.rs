@@ -324,6 +324,18 @@ fn the_shipped_mxc_example_runs_as_shipped() {
     // The twin: the same read outside the sandbox works, so the denial is the policy's.
     let direct = Command::new("/bin/sh").args(["-c", "cat /usr/share/doc/*/copyright >/dev/null"]).status().unwrap();
     assert!(direct.success());
+    // Every example that is not marked a template runs a command as shipped.
+    for e in std::fs::read_dir(crate::support::root().join("policies/examples")).unwrap() {
+        let path = e.unwrap().path();
+        if std::fs::read_to_string(&path).unwrap().contains("A template:") {
+            continue;
+        }
+        let mut c = cordon();
+        c.env("CORDON_CACHE_DIR", cache.path());
+        c.args(["run", "--quiet", "--policy"]).arg(&path).args(["--", "/bin/echo", "ran"]);
+        let out = run(c);
+        assert_eq!(stdout(&out), "ran\n", "{}: {}", path.display(), stderr(&out));
+    }
 }
 
 #[test]
