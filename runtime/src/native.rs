@@ -46,7 +46,13 @@ pub struct NativeRequest<'a> {
 /// where it should be.
 pub fn run_native(req: NativeRequest<'_>) -> Result<u8, RuntimeError> {
     let NativeRequest { policy, backend, argv, dry_run, quiet, audit, helper } = req;
-    let plan = cordon_plan::plan(policy, backend)?;
+    // A command named by path is made visible by the plan itself (so `--dry-run` shows it).
+    let tool = argv[0].contains('/').then(|| {
+        let path = std::path::absolute(&argv[0]).unwrap_or_else(|_| argv[0].clone().into());
+        let host = path.canonicalize().unwrap_or_else(|_| path.clone());
+        cordon_plan::ToolFacts { path, host }
+    });
+    let plan = cordon_plan::plan_for(policy, backend, tool.as_ref())?;
     if dry_run {
         print!("{}", crate::explain::explain(policy, Some(&plan)));
         return Ok(0);
@@ -100,13 +106,7 @@ fn native_error(backend: Backend, e: cordon_native::NativeError) -> RuntimeError
 #[cfg(target_os = "linux")]
 fn imp(policy: &Policy, plan: Plan, argv: &[String], rep: Report<'_>) -> Result<u8, RuntimeError> {
     let plan = match plan {
-        Plan::Landlock(mut plan) => {
-            if argv[0].contains('/') {
-                let exe = std::path::absolute(&argv[0]).unwrap_or_else(|_| argv[0].clone().into());
-                if policy.filesystem.decide(&exe).is_none_or(|r| r.access != cordon_policy::Access::Deny) {
-                    plan.helper.landlock.rules.push((exe, cordon_policy::Access::ReadOnly));
-                }
-            }
+        Plan::Landlock(plan) => {
             let helper = locate_helper(rep.helper)?;
             let out = cordon_native::linux::run_landlock(&plan, argv, &helper, cordon_native::linux::Stdio::Inherit)
                 .map_err(|e| native_error(Backend::Landlock, e))?;
@@ -118,24 +118,9 @@ fn imp(policy: &Policy, plan: Plan, argv: &[String], rep: Report<'_>) -> Result<
         }
         other => other,
     };
-    let Plan::Bubblewrap(mut plan) = plan else {
+    let Plan::Bubblewrap(plan) = plan else {
         return Err(RuntimeError::Internal("expected a bubblewrap plan".into()));
     };
-    // A command named by path is made visible read-only at that path (the file alone),
-    // unless the policy denies it.
-    if argv[0].contains('/') {
-        let exe = std::path::Path::new(&argv[0]);
-        let exe = std::path::absolute(exe).unwrap_or_else(|_| exe.to_path_buf());
-        if policy.filesystem.decide(&exe).is_none_or(|r| r.access != cordon_policy::Access::Deny) {
-            let host = exe.canonicalize().unwrap_or_else(|_| exe.clone());
-            let at = plan.args.iter().position(|a| a == "--chdir").unwrap_or(plan.args.len());
-            plan.args.splice(
-                at..at,
-                ["--ro-bind".to_string(), host.to_string_lossy().into_owned(), exe.to_string_lossy().into_owned()],
-            );
-            plan.helper.landlock.rules.push((exe.clone(), cordon_policy::Access::ReadOnly));
-        }
-    }
     let helper = locate_helper(rep.helper)?;
     let scratch = scratch_base();
     let out = cordon_native::linux::run(cordon_native::linux::NativeRun {

@@ -6,7 +6,7 @@ use cordon_policy::{LexicalHost, Policy};
 use crate::support::root;
 
 fn render_bwrap(policy: &Policy) -> String {
-    match cordon_plan::bwrap::plan(policy) {
+    match cordon_plan::bwrap::plan(policy, None) {
         Err(e) => format!("refused: {e}\n"),
         Ok(p) => {
             let mut out = String::from("# bwrap arguments\n");
@@ -91,7 +91,7 @@ fn plans_never_open_the_network_for_a_deny_policy() {
         r#"{"network":{"defaultPolicy":"block"}}"#,
         r#"{"version":"0.8.0-alpha","network":{"egress":{"default":"deny"}}}"#,
     ] {
-        let plan = cordon_plan::bwrap::plan(&Policy::parse(json, &host).unwrap()).unwrap();
+        let plan = cordon_plan::bwrap::plan(&Policy::parse(json, &host).unwrap(), None).unwrap();
         assert!(!plan.args.iter().any(|a| a == "--share-net"), "{json}");
         assert!(plan.args.windows(2).any(|w| w[0] == "--cap-drop" && w[1] == "ALL"));
         assert!(!plan.args.iter().any(|a| a.contains("/home") || a == "/run/user"), "no home, no /run/user: {json}");

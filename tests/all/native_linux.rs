@@ -801,3 +801,32 @@ fn a_denied_symlink_inside_a_writable_grant_is_refused_and_a_real_one_is_masked(
     assert_eq!(stdout(&out), "END\n", "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(t.root.join("w/.git/config")).unwrap(), "[core]");
 }
+
+#[test]
+fn dry_run_shows_the_tools_own_bind_that_the_run_uses() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    t.write("x/run.sh", "#!/bin/sh\necho RAN\n");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(t.root.join("x/run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tool = t.p("x/run.sh");
+    let open = t.policy(serde_json::json!({}));
+    let mut c = cordon();
+    c.args(["run", "--dry-run", "--policy"]).arg(&open).args(["--", &tool]);
+    let plan = stdout(&run(c));
+    assert!(plan.contains(&format!("--ro-bind {tool} {tool}")), "the plan names the bind:\n{plan}");
+    assert!(plan.contains(&format!("landlock read-only {tool}")), "{plan}");
+    // What the plan shows is what runs: the tool runs.
+    let out = sandboxed(&open, &[&tool]);
+    assert_eq!(stdout(&out), "RAN\n", "{}", stderr(&out));
+    // The twin: a policy that denies the tool's path has no such bind, and the tool cannot run.
+    let denied = t.policy(serde_json::json!({"filesystem": {"deniedPaths": [t.p("x")]}}));
+    let mut c = cordon();
+    c.args(["run", "--dry-run", "--policy"]).arg(&denied).args(["--", &tool]);
+    let plan = stdout(&run(c));
+    assert!(!plan.contains(&format!("--ro-bind {tool} {tool}")), "{plan}");
+    let out = sandboxed(&denied, &[&tool]);
+    assert!(!stdout(&out).contains("RAN"), "{}", stderr(&out));
+}

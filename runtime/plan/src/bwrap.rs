@@ -171,7 +171,7 @@ fn s(p: &Path) -> String {
 /// [`PlanError::Unenforceable`] for what bubblewrap cannot enforce: Windows paths, a network
 /// policy that allows some destinations but not all (the filtering proxy is not built yet),
 /// and proxy settings.
-pub fn plan(policy: &Policy) -> Result<BwrapPlan, PlanError> {
+pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPlan, PlanError> {
     let unenforceable = |rule: &str, reason: &str| PlanError::Unenforceable {
         backend: Backend::Bubblewrap,
         rule: rule.into(),
@@ -340,6 +340,12 @@ pub fn plan(policy: &Policy) -> Result<BwrapPlan, PlanError> {
             }
         }
     }
+    // The command, when named by path: visible read-only at that path (the file alone),
+    // unless the policy denies it.
+    if let Some(t) = tool.filter(|t| policy.filesystem.decide(&t.path).is_none_or(|r| r.access != Access::Deny)) {
+        a.extend(["--ro-bind".into(), s(&t.host), s(&t.path)]);
+        landlock.push((t.path.clone(), Access::ReadOnly));
+    }
     if let Some(cwd) = &policy.process.cwd {
         a.extend(["--chdir".into(), s(cwd)]);
     }
@@ -469,11 +475,15 @@ mod tests {
 
     use super::*;
 
+    fn plan_none(policy: &Policy) -> Result<BwrapPlan, PlanError> {
+        plan(policy, None)
+    }
+
     use crate::test_policy as p;
 
     #[test]
     fn grants_go_shallow_to_deep_and_denies_are_covered() {
-        let plan = plan(&p(r#"{"filesystem":{"readwritePaths":["/w"],"deniedPaths":["/w/.env","/data"],"readonlyPaths":["/data/pub"]}}"#)).unwrap();
+        let plan = plan_none(&p(r#"{"filesystem":{"readwritePaths":["/w"],"deniedPaths":["/w/.env","/data"],"readonlyPaths":["/data/pub"]}}"#)).unwrap();
         let joined = plan.args.join(" ");
         let bind_w = joined.find("--bind /w /w").unwrap();
         let deny_env = joined.find("--ro-bind {DENY_OBJECT} /w/.env").unwrap();
@@ -487,18 +497,19 @@ mod tests {
 
     #[test]
     fn partial_network_goes_through_the_proxy_and_udp_rules_are_refused() {
-        let via =
-            plan(&p(r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"to":[{"cidr":"10.0.0.0/8"}]}]}}}"#))
-                .unwrap();
+        let via = plan_none(&p(
+            r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"to":[{"cidr":"10.0.0.0/8"}]}]}}}"#,
+        ))
+        .unwrap();
         assert!(via.helper.relay.is_some());
         assert!(!via.args.iter().any(|a| a == "--share-net"));
         assert!(via.args.windows(3).any(|w| w[0] == "--setenv" && w[1] == "ALL_PROXY"));
-        let err = plan(&p(
+        let err = plan_none(&p(
             r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"ports":[{"protocol":"udp","port":53}]}]}}}"#,
         ))
         .unwrap_err();
         assert!(matches!(err, PlanError::Unenforceable { ref rule, .. } if rule == "/network/egress/allow/0"));
-        let all = plan(&p(r#"{"network":{"defaultPolicy":"allow","allowLocalNetwork":true}}"#)).unwrap();
+        let all = plan_none(&p(r#"{"network":{"defaultPolicy":"allow","allowLocalNetwork":true}}"#)).unwrap();
         assert!(all.args.iter().any(|a| a == "--share-net"));
     }
 }

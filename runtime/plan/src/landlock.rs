@@ -67,7 +67,7 @@ fn refuse(rule: &str, reason: &str) -> PlanError {
 ///
 /// # Errors
 /// [`PlanError::Unenforceable`] for what landlock alone cannot enforce.
-pub fn plan(policy: &Policy) -> Result<LandlockBackendPlan, PlanError> {
+pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<LandlockBackendPlan, PlanError> {
     if let Some(e) = policy.filesystem.foreign().first() {
         return Err(refuse(&e.pointer, "the path is for another operating system"));
     }
@@ -121,6 +121,10 @@ pub fn plan(policy: &Policy) -> Result<LandlockBackendPlan, PlanError> {
         rules.push((r.host.clone(), r.access));
         granted.push((r.host.clone(), r.pointer.clone()));
     }
+    // The command, when named by path: readable (to be executed), unless the policy denies it.
+    if let Some(t) = tool.filter(|t| fs.decide(&t.path).is_none_or(|r| r.access != Access::Deny)) {
+        rules.push((t.host.clone(), Access::ReadOnly));
+    }
     let mut env = vec![("PATH".to_string(), "/usr/local/bin:/usr/bin:/bin".to_string())];
     env.extend(policy.env.vars.iter().cloned());
     Ok(LandlockBackendPlan {
@@ -148,14 +152,17 @@ pub fn plan(policy: &Policy) -> Result<LandlockBackendPlan, PlanError> {
 
 #[cfg(test)]
 mod tests {
+    fn plan_none(policy: &cordon_policy::Policy) -> Result<super::LandlockBackendPlan, crate::PlanError> {
+        super::plan(policy, None)
+    }
 
     use crate::test_policy as p;
 
     #[test]
     fn weaker_rules_inside_grants_are_refused_and_stronger_ones_accepted() {
-        assert!(super::plan(&p(r#"{"filesystem":{"readwritePaths":["/w"],"readonlyPaths":["/w/ro"]}}"#)).is_err());
-        assert!(super::plan(&p(r#"{"filesystem":{"readonlyPaths":["/w"],"deniedPaths":["/w/x"]}}"#)).is_err());
-        assert!(super::plan(&p(r#"{"filesystem":{"readonlyPaths":["/w"],"readwritePaths":["/w/out"]}}"#)).is_ok());
-        assert!(super::plan(&p(r#"{"filesystem":{"deniedPaths":["/d"],"readonlyPaths":["/d/pub"]}}"#)).is_ok());
+        assert!(plan_none(&p(r#"{"filesystem":{"readwritePaths":["/w"],"readonlyPaths":["/w/ro"]}}"#)).is_err());
+        assert!(plan_none(&p(r#"{"filesystem":{"readonlyPaths":["/w"],"deniedPaths":["/w/x"]}}"#)).is_err());
+        assert!(plan_none(&p(r#"{"filesystem":{"readonlyPaths":["/w"],"readwritePaths":["/w/out"]}}"#)).is_ok());
+        assert!(plan_none(&p(r#"{"filesystem":{"deniedPaths":["/d"],"readonlyPaths":["/d/pub"]}}"#)).is_ok());
     }
 }

@@ -110,17 +110,36 @@ pub(crate) fn none_or_all(policy: &Policy, backend: Backend) -> Result<bool, Pla
     Ok(all)
 }
 
+/// The native command a plan is for, as the host shows it (a host fact the caller reads
+/// once): a command named by path is made visible to the sandbox read-only, the file alone,
+/// unless the policy denies it — planned like any other rule, so `--dry-run` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolFacts {
+    /// Where the command names the executable (absolute).
+    pub path: std::path::PathBuf,
+    /// The host object behind it (symlinks resolved).
+    pub host: std::path::PathBuf,
+}
+
 /// Compiles `policy` into `backend`'s plan.
 ///
 /// # Errors
 /// [`PlanError::Unenforceable`] naming the first rule the backend cannot enforce.
 pub fn plan(policy: &Policy, backend: Backend) -> Result<Plan, PlanError> {
+    plan_for(policy, backend, None)
+}
+
+/// As [`plan`], for running `tool` (native backends make it visible; wasm ignores it).
+///
+/// # Errors
+/// [`PlanError::Unenforceable`] naming the first rule the backend cannot enforce.
+pub fn plan_for(policy: &Policy, backend: Backend, tool: Option<&ToolFacts>) -> Result<Plan, PlanError> {
     match backend {
         Backend::Wasm => wasi::plan(policy).map(|p| Plan::Wasm(Box::new(p))),
-        Backend::Bubblewrap => bwrap::plan(policy).map(|p| Plan::Bubblewrap(Box::new(p))),
+        Backend::Bubblewrap => bwrap::plan(policy, tool).map(|p| Plan::Bubblewrap(Box::new(p))),
         Backend::Seatbelt => seatbelt::plan(policy).map(|p| Plan::Seatbelt(Box::new(p))),
         Backend::Windows => windows::plan(policy).map(|p| Plan::Windows(Box::new(p))),
-        Backend::Landlock => landlock::plan(policy).map(|p| Plan::Landlock(Box::new(p))),
+        Backend::Landlock => landlock::plan(policy, tool).map(|p| Plan::Landlock(Box::new(p))),
     }
 }
 
