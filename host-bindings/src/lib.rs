@@ -13,10 +13,14 @@
 //! with the preview-1 adapter, so there is one implementation to get right.
 //!
 //! # Integration
-//! The runtime links every WASI 0.2 interface from `wasmtime-wasi` except
-//! `wasi:filesystem/{types,preopens}`, and calls [`fs::add_to_linker`] for those.
+//! [`add_to_linker`] adds the whole host in one call: every WASI 0.2 interface from
+//! `wasmtime-wasi` except `wasi:filesystem/{types,preopens}` ([`fs`]) and `ip-name-lookup`
+//! ([`net`]), which are cordon's, and `wasi:http` with cordon's hooks ([`http`]).
 #![deny(missing_docs)]
 
 pub mod fs;
 pub mod http;
+mod linker;
 pub mod net;
+
+pub use linker::{Views, add_to_linker};

@@ -100,43 +100,8 @@ pub fn linker(engine: &WasmEngine) -> Result<Linker<StoreData>, RuntimeError> {
 }
 
 fn link(engine: &WasmEngine) -> wasmtime::Result<Linker<StoreData>> {
-    use wasmtime_wasi::cli::{WasiCli, WasiCliView as _};
-    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView as _};
-    use wasmtime_wasi::p2::bindings::{cli, clocks, random, sockets};
-    use wasmtime_wasi::random::WasiRandom;
-    use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView as _};
-    type T = StoreData;
-
-    let mut linker = Linker::<T>::new(engine.engine());
-    let l = &mut linker;
-    wasmtime_wasi_io::add_to_linker_async(l)?;
-    clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
-    clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
-    random::random::add_to_linker::<T, WasiRandom>(l, |t| wasmtime_wasi::random::WasiRandomView::random(t))?;
-    random::insecure::add_to_linker::<T, WasiRandom>(l, |t| wasmtime_wasi::random::WasiRandomView::random(t))?;
-    random::insecure_seed::add_to_linker::<T, WasiRandom>(l, |t| wasmtime_wasi::random::WasiRandomView::random(t))?;
-    cli::exit::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    cli::environment::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    cli::stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    cli::stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    cli::stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    cli::terminal_input::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    cli::terminal_output::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    // Every socket address goes through the context's address check (NetGuard); name
-    // lookup is cordon's own.
-    sockets::tcp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
-    sockets::instance_network::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
-    sockets::network::add_to_linker::<T, WasiSockets>(l, &Default::default(), T::sockets)?;
-    cordon_host::net::add_to_linker::<T>(l, net_view)?;
-    // Outgoing HTTP, every request checked by cordon-host's hooks.
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)?;
-    sockets::tcp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
-    sockets::udp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
-    sockets::udp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
-    cordon_host::fs::add_to_linker::<T>(l, fs_view)?;
+    let mut linker = Linker::<StoreData>::new(engine.engine());
+    cordon_host::add_to_linker(&mut linker, cordon_host::Views { fs: fs_view, net: net_view })?;
     Ok(linker)
 }
 
