@@ -342,7 +342,8 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
     }
     // The command, when named by path: visible read-only at that path (the file alone),
     // unless the policy denies it.
-    if let Some(t) = tool.filter(|t| policy.filesystem.decide(&t.path).is_none_or(|r| r.access != Access::Deny)) {
+    let visible = |p: &Path| policy.filesystem.decide(p).is_none_or(|r| r.access != Access::Deny);
+    if let Some(t) = tool.filter(|t| visible(&t.path) && visible(&t.host)) {
         a.extend(["--ro-bind".into(), s(&t.host), s(&t.path)]);
         landlock.push((t.path.clone(), Access::ReadOnly));
     }

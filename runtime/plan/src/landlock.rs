@@ -122,7 +122,8 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<Landlock
         granted.push((r.host.clone(), r.pointer.clone()));
     }
     // The command, when named by path: readable (to be executed), unless the policy denies it.
-    if let Some(t) = tool.filter(|t| fs.decide(&t.path).is_none_or(|r| r.access != Access::Deny)) {
+    let visible = |p: &std::path::Path| fs.decide(p).is_none_or(|r| r.access != Access::Deny);
+    if let Some(t) = tool.filter(|t| visible(&t.path) && visible(&t.host)) {
         rules.push((t.host.clone(), Access::ReadOnly));
     }
     let mut env = vec![("PATH".to_string(), "/usr/local/bin:/usr/bin:/bin".to_string())];

@@ -132,8 +132,25 @@ pub fn plan(policy: &Policy, backend: Backend) -> Result<Plan, PlanError> {
 /// As [`plan`], for running `tool` (native backends make it visible; wasm ignores it).
 ///
 /// # Errors
-/// [`PlanError::Unenforceable`] naming the first rule the backend cannot enforce.
+/// [`PlanError::Unenforceable`] naming the first rule the backend cannot enforce, or when
+/// the command is a symlink inside a writable grant (a tool could have planted it to have
+/// a file the policy does not grant bound into the sandbox).
 pub fn plan_for(policy: &Policy, backend: Backend, tool: Option<&ToolFacts>) -> Result<Plan, PlanError> {
+    if let Some(t) = tool
+        && t.path != t.host
+        && backend != Backend::Wasm
+        && let Some(grant) = policy.filesystem.decide(&t.path).filter(|r| r.access == cordon_policy::Access::ReadWrite)
+    {
+        return Err(PlanError::Unenforceable {
+            backend,
+            rule: grant.pointer.clone(),
+            reason: format!(
+                "the command {} resolves through a symlink to {} inside this writable grant: a tool could have planted it, so cordon does not bind it; run the real path",
+                t.path.display(),
+                t.host.display()
+            ),
+        });
+    }
     match backend {
         Backend::Wasm => wasi::plan(policy).map(|p| Plan::Wasm(Box::new(p))),
         Backend::Bubblewrap => bwrap::plan(policy, tool).map(|p| Plan::Bubblewrap(Box::new(p))),
