@@ -162,10 +162,7 @@ fn hosts_in_numeric_or_localhost_spellings_are_decided_as_addresses() {
     );
     for s in ["localhost", "2130706433", "127.1", "0x7f000001", "[::ffff:127.0.0.1]"] {
         let HostCheck::Addresses(a) = lo.check_host(&Host::parse(s).unwrap(), 80, Protocol::Tcp) else { panic!("{s}") };
-        assert!(
-            a.iter().any(|(ip, d)| d.allowed && canonical_ip(*ip).is_ipv4()),
-            "{s}: {a:?}"
-        );
+        assert!(a.iter().any(|(ip, d)| d.allowed && canonical_ip(*ip).is_ipv4()), "{s}: {a:?}");
     }
     // A denied name is refused; a numeric form never reaches the domain rules.
     let names = net(r#"{"version":"0.8.0-alpha","cordon":{"network":{"allowDomains":["*.example.com"]}}}"#);
