@@ -107,6 +107,10 @@ pub fn plan(policy: &Policy) -> Result<LandlockBackendPlan, PlanError> {
         rules.push((r.host.clone(), r.access));
         granted.push((r.host.clone(), r.pointer.clone()));
     }
+    // No network namespace: netlink would show the host's sockets and addresses, and unix
+    // sockets the host's; neither is offered.
+    let seccomp = seccomp_plan_for(mode, false);
+    seccomp.check(Backend::Landlock)?;
     let mut env = vec![("PATH".to_string(), "/usr/local/bin:/usr/bin:/bin".to_string())];
     env.extend(policy.env.vars.iter().cloned());
     Ok(LandlockBackendPlan {
@@ -115,7 +119,7 @@ pub fn plan(policy: &Policy) -> Result<LandlockBackendPlan, PlanError> {
             drop_caps: true,
             require_landlock: true,
             scope_abstract_unix: true,
-            seccomp: seccomp_plan_for(mode),
+            seccomp,
             landlock: LandlockPlan { rules },
             limits: NativeLimits {
                 memory_bytes: policy.limits.memory_bytes,
