@@ -131,9 +131,11 @@ pub const AF_NETLINK: u32 = 16;
 pub const NETLINK_ROUTE: u32 = 0;
 
 /// The socket families a tool may create: an allowlist, decided by the planner. `socket()`
-/// of any family not allowed — `AF_VSOCK`, `AF_PACKET`, `AF_ALG`, `AF_BLUETOOTH`, … — and
-/// `socketpair()` of any family but `AF_UNIX` fail with `EAFNOSUPPORT`. The default allows
-/// none.
+/// of a family a policy could grant but this one does not (`AF_UNIX`, `AF_INET`,
+/// `AF_INET6`, `AF_NETLINK`) fails with `EPERM`; of every other family — `AF_VSOCK`,
+/// `AF_PACKET`, `AF_ALG`, `AF_BLUETOOTH`, … —, of netlink with a protocol other than
+/// `NETLINK_ROUTE`, and `socketpair()` of any family but `AF_UNIX` with `EAFNOSUPPORT`.
+/// The default allows none.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SocketFamilies {
     /// `AF_INET` and `AF_INET6`: the network mode needs them.
@@ -185,7 +187,10 @@ impl SocketFamilies {
         if names.is_empty() {
             names.push("none".into());
         }
-        format!("{}; every other family EAFNOSUPPORT; socketpair AF_UNIX only", names.join(", "))
+        format!(
+            "{}; other grantable families EPERM, every other family EAFNOSUPPORT; socketpair AF_UNIX only",
+            names.join(", ")
+        )
     }
 
     /// Settles `AF_UNIX` for this run: allowed when `is_socket` finds one of

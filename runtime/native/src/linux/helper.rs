@@ -230,36 +230,36 @@ fn seccomp(plan: &SeccompPlan) -> Result<(), String> {
         .map_err(|e| format!("seccomp: {e}"))?;
     let enosys = SeccompFilter::new(errno_rules, SeccompAction::Allow, SeccompAction::Errno(libc::ENOSYS as u32), arch)
         .map_err(|e| format!("seccomp: {e}"))?;
-    let families = socket_filter(&plan.sockets, arch)?;
-    for f in [enosys, eperm, families] {
+    let mut filters = vec![enosys, eperm];
+    filters.extend(socket_filters(&plan.sockets, arch)?);
+    for f in filters {
         let prog: seccompiler::BpfProgram = f.try_into().map_err(|e| format!("seccomp: {e}"))?;
         seccompiler::apply_filter(&prog).map_err(|e| format!("seccomp: {e}"))?;
     }
     Ok(())
 }
 
-/// The socket-family allowlist as a filter: `socket()` of a family the plan does not allow,
-/// of `AF_NETLINK` with a protocol other than `NETLINK_ROUTE`, and `socketpair()` of any
-/// family but `AF_UNIX` fail with `EAFNOSUPPORT`.
-fn socket_filter(
+/// The socket-family allowlist as two filters. A family a policy can grant (`AF_UNIX`,
+/// `AF_INET`, `AF_INET6`, `AF_NETLINK`) but this plan does not fails with `EPERM`, as every
+/// other policy denial; every other family (`AF_VSOCK`, `AF_PACKET`, `AF_ALG`, …), netlink
+/// of a protocol other than `NETLINK_ROUTE`, and `socketpair()` of any family but
+/// `AF_UNIX` fail with `EAFNOSUPPORT`, as on a kernel without them.
+fn socket_filters(
     sockets: &cordon_plan::bwrap::SocketFamilies,
     arch: seccompiler::TargetArch,
-) -> Result<seccompiler::SeccompFilter, String> {
-    use cordon_plan::bwrap::{AF_NETLINK, AF_UNIX, NETLINK_ROUTE};
+) -> Result<Vec<seccompiler::SeccompFilter>, String> {
+    use cordon_plan::bwrap::{AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, NETLINK_ROUTE};
     use seccompiler::{SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule};
     let e = |e: seccompiler::BackendError| format!("seccomp: {e}");
     let cond = |arg: u8, op: SeccompCmpOp, v: u32| SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, v.into());
+    let grantable = [AF_UNIX, AF_INET, AF_INET6, AF_NETLINK];
     let allowed = sockets.allowed();
-    let mut socket_rules = Vec::new();
-    if allowed.is_empty() {
-        // No family at all: every socket() is refused (an empty rule list matches always).
-    } else {
-        let not_allowed: Vec<SeccompCondition> =
-            allowed.iter().map(|f| cond(0, SeccompCmpOp::Ne, *f)).collect::<Result<_, _>>().map_err(e)?;
-        socket_rules.push(SeccompRule::new(not_allowed).map_err(e)?);
-    }
-    if sockets.netlink_route {
-        socket_rules.push(
+
+    let other_family: Vec<SeccompCondition> =
+        grantable.iter().map(|f| cond(0, SeccompCmpOp::Ne, *f)).collect::<Result<_, _>>().map_err(e)?;
+    let mut unsupported = vec![SeccompRule::new(other_family).map_err(e)?];
+    if allowed.contains(&AF_NETLINK) {
+        unsupported.push(
             SeccompRule::new(vec![
                 cond(0, SeccompCmpOp::Eq, AF_NETLINK).map_err(e)?,
                 cond(2, SeccompCmpOp::Ne, NETLINK_ROUTE).map_err(e)?,
@@ -269,9 +269,22 @@ fn socket_filter(
     }
     let pair = vec![SeccompRule::new(vec![cond(0, SeccompCmpOp::Ne, AF_UNIX).map_err(e)?]).map_err(e)?];
     let rules: BTreeMap<i64, Vec<SeccompRule>> =
-        [(libc::SYS_socket, socket_rules), (libc::SYS_socketpair, pair)].into_iter().collect();
-    SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EAFNOSUPPORT as u32), arch)
-        .map_err(|err| format!("seccomp: {err}"))
+        [(libc::SYS_socket, unsupported), (libc::SYS_socketpair, pair)].into_iter().collect();
+    let eafnosupport =
+        SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EAFNOSUPPORT as u32), arch)
+            .map_err(|err| format!("seccomp: {err}"))?;
+
+    let mut denied = Vec::new();
+    for f in grantable.iter().filter(|f| !allowed.contains(f)) {
+        denied.push(SeccompRule::new(vec![cond(0, SeccompCmpOp::Eq, *f).map_err(e)?]).map_err(e)?);
+    }
+    if denied.is_empty() {
+        return Ok(vec![eafnosupport]);
+    }
+    let rules: BTreeMap<i64, Vec<SeccompRule>> = [(libc::SYS_socket, denied)].into_iter().collect();
+    let eperm = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch)
+        .map_err(|err| format!("seccomp: {err}"))?;
+    Ok(vec![eafnosupport, eperm])
 }
 
 fn syscall_number(name: &str) -> Option<i64> {
