@@ -25,6 +25,9 @@ fn every_inet_aton_spelling_of_loopback_is_an_address() {
         "127.0.0.1.",
         "127.1.",
         "0000000000000000000177.1",
+        "0x7f.0x0.0x0.0x1",
+        "127.000.000.001",
+        "0x00000000007f.1",
     ] {
         assert_eq!(Host::parse(s), Ok(ip("127.0.0.1")), "{s}");
     }

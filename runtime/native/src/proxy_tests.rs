@@ -122,3 +122,33 @@ fn numeric_and_localhost_targets_parse_to_the_addresses_they_are() {
         assert!(matches!(host, Host::Ip(_) | Host::Localhost), "{t}: {host:?}");
     }
 }
+
+#[test]
+fn header_tricks_are_malformed_requests() {
+    for head in [
+        // A space before the colon: some servers read `Host`, httparse does not.
+        "GET http://a.test/ HTTP/1.1\r\nHost : evil.test\r\nHost: a.test\r\n\r\n",
+        "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nX\0: 1\r\n\r\n",
+        "GET http://a.test/  HTTP/1.1\r\nHost: a.test\r\n\r\n",
+        "CONNECT a.test:0 HTTP/1.1\r\n\r\n",
+        "CONNECT [::1] HTTP/1.1\r\n\r\n",
+    ] {
+        assert_eq!(refused(head).status, 400, "{head:?}");
+    }
+    // An empty Host names no host: it differs from the URL.
+    assert_eq!(refused("GET http://a.test/ HTTP/1.1\r\nHost:\r\n\r\n").status, 403);
+    // The scheme is case-insensitive; the path may start with a query.
+    let Request::Forward { head, .. } = ok("GET HTTP://a.test?x=1 HTTP/1.0\r\nHost: a.test\r\n\r\n") else { panic!() };
+    assert!(String::from_utf8(head).unwrap().starts_with("GET /?x=1 HTTP/1.0\r\n"));
+}
+
+#[test]
+fn bytes_after_the_head_are_not_part_of_it() {
+    // A pipelined second request is left in the buffer, never parsed as this one's headers;
+    // the relay forwards no body bytes for a request without Content-Length.
+    let two =
+        "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\nGET http://evil.test/ HTTP/1.1\r\nHost: evil.test\r\n\r\n";
+    let Ok(Some((Request::Forward { host, body, .. }, n))) = check_request(two.as_bytes()) else { panic!() };
+    assert_eq!((host, body), (Host::Name("a.test".into()), Body::None));
+    assert!(two[n..].starts_with("GET http://evil.test/"));
+}
