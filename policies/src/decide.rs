@@ -189,6 +189,9 @@ impl Network {
 
     /// May the tool resolve `name`? A denied name is never sent to a resolver.
     ///
+    /// `name` must be a parsed [`Host::Name`]: a tool's host goes through
+    /// [`Network::check_host`], which never asks this for an address or `localhost`.
+    ///
     /// Deny patterns win, then allow patterns; with no pattern matching, a name resolves
     /// only when egress defaults to allow.
     pub fn check_name(&self, name: &str) -> NetDecision {
