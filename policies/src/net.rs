@@ -170,11 +170,6 @@ impl fmt::Display for DomainPattern {
     }
 }
 
-/// Checks a lower-case host name without a trailing dot.
-pub(crate) fn check_hostname(name: &str) -> Result<(), String> {
-    crate::host::check_name(name)
-}
-
 /// Transport protocol of a port selector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

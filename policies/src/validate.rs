@@ -8,7 +8,7 @@ use crate::error::{PolicyError, PolicyErrorKind as K, PolicyErrors};
 use crate::fs::{Access, FsRules, HostEnv, PathEntry, PolicyPath, parse_path};
 use crate::host::Host;
 use crate::model::*;
-use crate::net::{CidrError, DomainPattern, IpNet, Protocol, check_hostname};
+use crate::net::{CidrError, DomainPattern, IpNet, Protocol};
 use crate::raw::*;
 
 /// Collects problems while walking the document.
@@ -488,8 +488,8 @@ fn check_proxy_url(url: &str) -> bool {
         None => return false,
     };
     let port_ok = p_u16(port).is_some_and(|p| p != 0);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let host_ok = host.parse::<IpAddr>().is_ok() || check_hostname(&host.to_ascii_lowercase()).is_ok();
+    // The same host parser as every host a tool names.
+    let host_ok = Host::parse(host).is_ok();
     port_ok && host_ok && !authority.contains('/') && !authority.contains('@')
 }
 
