@@ -724,6 +724,14 @@ fn issue_13_proxy_refuses_a_second_host_and_conflicting_framing_and_serves_one_h
         ("rawbytes", format!("0401{port:04x}7f00000100"), 0),
         // The twin: one Host, the URL's.
         req(&host),
+        // A chunked body is framed: the pipelined request after it is never forwarded.
+        (
+            "raw",
+            hex(&format!(
+                "POST http://allowed-px.test:{port}/ HTTP/1.1\r\n{host}Transfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\nGET http://evil-px.test:{port}/ HTTP/1.1\r\nHost: evil-px.test:{port}\r\n\r\n"
+            )),
+            0,
+        ),
     ];
     let lines = proxy_client(&p, &requests, true);
     for line in &lines[..6] {
@@ -732,6 +740,7 @@ fn issue_13_proxy_refuses_a_second_host_and_conflicting_framing_and_serves_one_h
     assert!(lines[6].ends_with("HTTP/1.1 403 Forbidden"), "{}", lines[6]);
     assert!(lines[7].ends_with("005b000000000000"), "{}", lines[7]);
     assert!(lines[8].ends_with("HTTP/1.1 200 OK"), "{}", lines[8]);
+    assert!(lines[9].ends_with("HTTP/1.1 200 OK"), "{}", lines[9]);
     assert_eq!(crate::netfix::queries_for("evil-px.test"), 0);
     // Each refusal is an audit event naming its rule.
     let text = std::fs::read_to_string(&log).unwrap();

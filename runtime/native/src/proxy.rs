@@ -16,8 +16,8 @@
 //! `Transfer-Encoding` but `chunked` and never with `Content-Length`; no obs-fold; at most
 //! [`MAX_HEADERS`] headers in [`MAX_HEAD`] bytes. Each refusal is an event with its rule and
 //! a 400, 403 or 431 to the client. A plain-HTTP request is forwarded one per connection
-//! (`Connection: close`), its body cut at its `Content-Length`, so one connection cannot
-//! smuggle a second request.
+//! (`Connection: close`), its body cut where its `Content-Length` or its last chunk ends,
+//! so one connection cannot smuggle a second request.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -247,8 +247,8 @@ pub enum Body {
     None,
     /// `Content-Length`: exactly this many bytes are forwarded.
     Length(u64),
-    /// `Transfer-Encoding: chunked`: forwarded as sent, until the server closes (it was
-    /// told `Connection: close`, so it reads no second request).
+    /// `Transfer-Encoding: chunked`: forwarded as sent up to the end of the last chunk
+    /// and its trailers; a malformed chunk stops the forwarding.
     Chunked,
 }
 
@@ -496,27 +496,14 @@ async fn http(proxy: &Proxy, mut c: UnixStream, first: u8) -> std::io::Result<()
 }
 
 /// Sends the checked head and the body as framed, then the server's answer back, until
-/// the server closes. Bytes past the body are never forwarded.
+/// the server closes. Bytes past the body — a second, pipelined request — are never
+/// forwarded.
 async fn relay(c: UnixStream, upstream: TcpStream, head: &[u8], rest: &[u8], body: Body) -> std::io::Result<()> {
     let (mut cr, mut cw) = c.into_split();
     let (mut ur, mut uw) = upstream.into_split();
     uw.write_all(head).await?;
-    let limit = match body {
-        Body::None => Some(0u64),
-        Body::Length(n) => Some(n),
-        Body::Chunked => None,
-    };
-    let now = match limit {
-        Some(n) => &rest[..rest.len().min(usize::try_from(n).unwrap_or(usize::MAX))],
-        None => rest,
-    };
-    uw.write_all(now).await?;
-    let remaining = limit.map(|n| n - now.len() as u64);
     let up = async {
-        let _ = match remaining {
-            Some(n) => tokio::io::copy(&mut (&mut cr).take(n), &mut uw).await,
-            None => tokio::io::copy(&mut cr, &mut uw).await,
-        };
+        let _ = forward_body(&mut cr, &mut uw, rest, body).await;
         // Keep the server's side open (no half-close) until it answers.
         std::future::pending::<()>().await;
     };
@@ -525,6 +512,145 @@ async fn relay(c: UnixStream, upstream: TcpStream, head: &[u8], rest: &[u8], bod
         _ = tokio::io::copy(&mut ur, &mut cw) => {}
     }
     Ok(())
+}
+
+/// Forwards exactly the body `body` frames: `rest` (what came with the head) first, then
+/// the client's stream. Stops at the end of the body, or at a malformed chunk.
+async fn forward_body<R, W>(from: &mut R, to: &mut W, rest: &[u8], body: Body) -> std::io::Result<()>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    match body {
+        Body::None => Ok(()),
+        Body::Length(n) => {
+            let now = &rest[..rest.len().min(usize::try_from(n).unwrap_or(usize::MAX))];
+            to.write_all(now).await?;
+            tokio::io::copy(&mut from.take(n - now.len() as u64), to).await.map(|_| ())
+        }
+        Body::Chunked => {
+            let mut scan = ChunkedEnd::default();
+            let mut buf = vec![0u8; 16 * 1024];
+            let mut pending = rest.to_vec();
+            loop {
+                match scan.feed(&pending) {
+                    Ok(Some(end)) => return to.write_all(&pending[..end]).await,
+                    Ok(None) => to.write_all(&pending).await?,
+                    Err(()) => return Err(std::io::Error::other("malformed chunked body")),
+                }
+                let n = from.read(&mut buf).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                pending.clear();
+                pending.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+}
+
+/// Finds where a chunked body ends (RFC 9112 §7.1): chunk sizes in hex with optional
+/// extensions, each line ended by CRLF, data of that size and CRLF, a zero-size chunk,
+/// trailer lines, and an empty line.
+#[derive(Debug, Default)]
+pub struct ChunkedEnd {
+    state: ChunkState,
+    size: u64,
+    digits: u8,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    #[default]
+    Size,
+    Ext,
+    SizeLf,
+    Data,
+    DataCr,
+    DataLf,
+    TrailerStart,
+    Trailer,
+    TrailerLf,
+    EndLf,
+}
+
+impl ChunkedEnd {
+    /// Feeds the next bytes: `Ok(Some(n))` when the body ends after `n` of them,
+    /// `Ok(None)` when all of them belong to it, `Err` when it is malformed.
+    #[expect(clippy::result_unit_err, reason = "the only error is: malformed")]
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Option<usize>, ()> {
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            match self.state {
+                ChunkState::Size => match (b as char).to_digit(16) {
+                    Some(d) if self.digits < 15 => {
+                        self.size = self.size * 16 + u64::from(d);
+                        self.digits += 1;
+                    }
+                    Some(_) => return Err(()),
+                    None if self.digits == 0 => return Err(()),
+                    None if b == b';' => self.state = ChunkState::Ext,
+                    None if b == b'\r' => self.state = ChunkState::SizeLf,
+                    None => return Err(()),
+                },
+                ChunkState::Ext => match b {
+                    b'\r' => self.state = ChunkState::SizeLf,
+                    b'\n' => return Err(()),
+                    _ => {}
+                },
+                ChunkState::SizeLf => {
+                    if b != b'\n' {
+                        return Err(());
+                    }
+                    self.state = if self.size == 0 { ChunkState::TrailerStart } else { ChunkState::Data };
+                }
+                ChunkState::Data => {
+                    let take = (bytes.len() - i).min(usize::try_from(self.size).unwrap_or(usize::MAX));
+                    self.size -= take as u64;
+                    i += take;
+                    if self.size == 0 {
+                        self.state = ChunkState::DataCr;
+                    }
+                    continue;
+                }
+                ChunkState::DataCr => {
+                    if b != b'\r' {
+                        return Err(());
+                    }
+                    self.state = ChunkState::DataLf;
+                }
+                ChunkState::DataLf => {
+                    if b != b'\n' {
+                        return Err(());
+                    }
+                    self.state = ChunkState::Size;
+                    self.digits = 0;
+                }
+                ChunkState::TrailerStart => match b {
+                    b'\r' => self.state = ChunkState::EndLf,
+                    b'\n' => return Err(()),
+                    _ => self.state = ChunkState::Trailer,
+                },
+                ChunkState::Trailer => match b {
+                    b'\r' => self.state = ChunkState::TrailerLf,
+                    b'\n' => return Err(()),
+                    _ => {}
+                },
+                ChunkState::TrailerLf => {
+                    if b != b'\n' {
+                        return Err(());
+                    }
+                    self.state = ChunkState::TrailerStart;
+                }
+                ChunkState::EndLf => {
+                    return if b == b'\n' { Ok(Some(i + 1)) } else { Err(()) };
+                }
+            }
+            i += 1;
+        }
+        Ok(None)
+    }
 }
 
 async fn refuse(c: &mut UnixStream, code: u16, why: &str) -> std::io::Result<()> {

@@ -152,3 +152,19 @@ fn bytes_after_the_head_are_not_part_of_it() {
     assert_eq!((host, body), (Host::Name("a.test".into()), Body::None));
     assert!(two[n..].starts_with("GET http://evil.test/"));
 }
+
+#[test]
+fn a_chunked_body_ends_after_its_last_chunk_and_trailers() {
+    let body = b"5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\nX-T: 1\r\n\r\nGET http://evil.test/ HTTP/1.1\r\n\r\n";
+    let end = body.iter().position(|b| *b == b'G').unwrap();
+    assert_eq!(ChunkedEnd::default().feed(body), Ok(Some(end)));
+    // Byte by byte, the same end.
+    let mut scan = ChunkedEnd::default();
+    let at = body.iter().enumerate().find_map(|(i, b)| scan.feed(std::slice::from_ref(b)).unwrap().map(|_| i + 1));
+    assert_eq!(at, Some(end));
+    assert_eq!(ChunkedEnd::default().feed(b"0\r\n\r\n"), Ok(Some(5)));
+    assert_eq!(ChunkedEnd::default().feed(b"5\r\nhel"), Ok(None));
+    for bad in [&b"x\r\n"[..], b"5\nhello\r\n", b"5\r\nhelloX", b"\r\n", b"ffffffffffffffff1\r\n", b"0\r\n\n"] {
+        assert_eq!(ChunkedEnd::default().feed(bad), Err(()), "{:?}", String::from_utf8_lossy(bad));
+    }
+}
