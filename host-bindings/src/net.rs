@@ -3,9 +3,13 @@
 //! - Every socket address passes [`NetGuard::check_addr`] (installed as wasmtime-wasi's
 //!   `socket_addr_check`): connects and sends by the egress rules, binds and listens by the
 //!   ingress rules.
-//! - `ip-name-lookup` is cordon's ([`add_to_linker`]): a name is checked before anything is
-//!   resolved, so a denied name never reaches a resolver; the answers of an allowed name are
-//!   remembered, and connecting to them is allowed as the name is.
+//! - `ip-name-lookup` is cordon's ([`add_to_linker`]): the name is parsed by cordon's one
+//!   host parser (`cordon_policy::Host`) and checked before anything is resolved, so a
+//!   denied name never reaches a resolver; an address in any spelling (`2130706433`,
+//!   `127.1`) and `localhost` are not names and answer the address itself (127.0.0.1 for
+//!   `localhost`); an allowed name goes to the resolver in its normalised form; the answers
+//!   of an allowed name are remembered, and connecting to them is allowed as the name is,
+//!   local ranges excepted (they need a rule that names them).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -104,7 +108,7 @@ impl NetGuard {
     }
 
     /// Decides a name lookup before anything is resolved, with the one host parser every
-    /// path uses ([`Host::parse`]). Returns what to hand the resolver and the rule to
+    /// path uses ([`ParsedHost::parse`], `cordon_policy::Host`). Returns what to hand the resolver and the rule to
     /// remember its answers under (`None` for an address or `localhost`: those are not
     /// names, their lookup returns the address itself, and the address check decides the
     /// connection), or `Err` when the lookup is refused (recorded).
