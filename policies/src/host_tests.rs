@@ -217,3 +217,15 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Any text is refused or parsed; a parsed name is lower-case ASCII of valid labels.
+    #[test]
+    fn any_text_is_refused_or_a_valid_host(s in "\\PC{0,40}") {
+        if let Ok(Host::Name(n)) = Host::parse(&s) {
+            prop_assert!(check_name(&n).is_ok(), "{}", n);
+            prop_assert!(n != "localhost" && !n.ends_with(".localhost"), "{}", n);
+            prop_assert!(!ends_in_number(&n), "{}", n);
+        }
+    }
+}

@@ -168,3 +168,43 @@ fn a_chunked_body_ends_after_its_last_chunk_and_trailers() {
         assert_eq!(ChunkedEnd::default().feed(bad), Err(()), "{:?}", String::from_utf8_lossy(bad));
     }
 }
+
+proptest::proptest! {
+    /// Whatever a tool sends, the checker never panics, and what it forwards carries exactly
+    /// one Host header and one Connection: close.
+    #[test]
+    fn any_head_is_refused_or_forwarded_with_one_host(
+        lines in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::strategy::Just("Host: a.test".to_string()),
+                proptest::strategy::Just("host: b.test".to_string()),
+                proptest::strategy::Just("Content-Length: 3".to_string()),
+                proptest::strategy::Just("Transfer-Encoding: chunked".to_string()),
+                proptest::strategy::Just(" folded".to_string()),
+                "[ -~]{0,20}",
+            ],
+            0..6,
+        ),
+        target in proptest::prop_oneof![
+            proptest::strategy::Just("http://a.test/".to_string()),
+            proptest::strategy::Just("a.test:443".to_string()),
+            "[ -~]{0,20}",
+        ],
+        method in proptest::prop_oneof![proptest::strategy::Just("GET"), proptest::strategy::Just("CONNECT")],
+    ) {
+        let head = format!("{method} {target} HTTP/1.1\r\n{}\r\n\r\n", lines.join("\r\n"));
+        if let Ok(Some((Request::Forward { head: out, .. }, _))) = check_request(head.as_bytes()) {
+            let text = String::from_utf8_lossy(&out).to_ascii_lowercase();
+            proptest::prop_assert_eq!(text.matches("\r\nhost:").count(), 1, "{}", text);
+            proptest::prop_assert_eq!(text.matches("\r\nconnection:").count(), 1, "{}", text);
+            proptest::prop_assert!(!text.contains("\r\n ") && !text.contains("\r\n\t"), "{}", text);
+        }
+    }
+
+    /// Arbitrary bytes never panic the checker or the chunk scanner.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+        let _ = check_request(&bytes);
+        let _ = ChunkedEnd::default().feed(&bytes);
+    }
+}
