@@ -2,20 +2,28 @@
 //! address it checked.
 //!
 //! For a request to `scheme://host:port/…`:
-//! 1. an IP literal host is checked like a socket connect; a name is checked against the
-//!    domain rules first, so a denied name is never resolved;
-//! 2. an allowed name is resolved, and each answer is checked (deny rules, the metadata
-//!    range); the connection goes to the first allowed answer, never to a re-resolved one;
+//! 1. the authority is parsed by cordon's one host parser (`cordon_policy::Host`): an
+//!    address in any spelling (`2130706433`, `127.1`, `[::ffff:127.0.0.1]`) and
+//!    `localhost` are checked like a socket connect and never resolved; a name is checked
+//!    against the domain rules first, so a denied name is never resolved; userinfo is
+//!    refused;
+//! 2. an allowed name is resolved in its normalised form, and each answer is checked (deny
+//!    rules, local ranges unless a rule names them); the connection goes to the first
+//!    allowed answer, never to a re-resolved one, with exactly one `Host` header: the
+//!    authority that was checked;
 //! 3. HTTPS is verified against the name (webpki roots).
 //!
 //! A refused request is the `HTTP-request-denied` error the guest can handle, not a trap.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use wasmtime_wasi_http::{Error, WasiHttpHooks};
+
+use cordon_policy::net::Protocol;
+use cordon_policy::{Host, HostCheck, NetDecision};
 
 use crate::net::NetGuard;
 
@@ -46,27 +54,34 @@ impl WasiHttpHooks for CordonHttpHooks {
     }
 }
 
-/// Decides where a request may go: the checked addresses, in order.
-async fn destinations(net: &NetGuard, host: &str, port: u16, target: &str) -> Result<Vec<SocketAddr>, Error> {
-    let literal = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = literal.parse::<IpAddr>() {
-        let d = net.network().check_addr(ip, port, cordon_policy::net::Protocol::Tcp);
-        return if net.record_http(target, d) {
-            Ok(vec![SocketAddr::new(ip, port)])
-        } else {
-            Err(Error::HttpRequestDenied)
-        };
-    }
-    let by_name = net.network().check_name(host);
-    let rule = by_name.rule.clone();
-    if !net.record_http(target, by_name) {
-        return Err(Error::HttpRequestDenied);
-    }
-    let answers: Vec<SocketAddr> =
-        tokio::net::lookup_host((host, port)).await.map_err(|_| Error::DestinationNotFound)?.collect();
+/// Decides where a request may go: the checked addresses, in order. The host was parsed
+/// by the one parser every path uses; a name goes to the resolver in its normalised form.
+async fn destinations(net: &NetGuard, host: &Host, port: u16, target: &str) -> Result<Vec<SocketAddr>, Error> {
+    let answers = match net.network().check_host(host, port, Protocol::Tcp) {
+        HostCheck::Addresses(addrs) => {
+            let mut allowed = Vec::new();
+            for (ip, d) in addrs {
+                if net.record_http(target, d) {
+                    allowed.push(SocketAddr::new(ip, port));
+                }
+            }
+            return if allowed.is_empty() { Err(Error::HttpRequestDenied) } else { Ok(allowed) };
+        }
+        HostCheck::Refused(d) => {
+            net.record_http(target, d);
+            return Err(Error::HttpRequestDenied);
+        }
+        HostCheck::Resolve(d) => {
+            let name = host.to_string();
+            let answers: Vec<SocketAddr> =
+                tokio::net::lookup_host((name.as_str(), port)).await.map_err(|_| Error::DestinationNotFound)?.collect();
+            (answers, d)
+        }
+    };
+    let (answers, by_name) = answers;
     let mut allowed = Vec::new();
     for a in answers {
-        let d = net.network().check_resolved(a.ip(), port, cordon_policy::net::Protocol::Tcp, &rule);
+        let d = net.network().check_answer(a.ip(), port, Protocol::Tcp, &by_name);
         if net.record_http(&format!("{target} via {a}"), d) {
             allowed.push(a);
         }
@@ -77,9 +92,19 @@ async fn destinations(net: &NetGuard, host: &str, port: u16, target: &str) -> Re
 async fn send(net: &NetGuard, mut request: http::Request<Body>) -> Result<(http::Response<Body>, IoFuture), Error> {
     let uri = request.uri().clone();
     let tls = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
-    let host = uri.host().ok_or(Error::HttpRequestUriInvalid)?.to_string();
-    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    let target = format!("{}://{host}:{port}", if tls { "https" } else { "http" });
+    let authority = uri.authority().ok_or(Error::HttpRequestUriInvalid)?.as_str().to_string();
+    let target_of = |host: &str| format!("{}://{host}", if tls { "https" } else { "http" });
+    let (host, port) = match Host::parse_authority(&authority, if tls { 443 } else { 80 }) {
+        Ok(hp) => hp,
+        Err(e) => {
+            net.record_http(
+                &target_of(&authority),
+                NetDecision { allowed: false, rule: format!("(malformed host: {e})") },
+            );
+            return Err(Error::HttpRequestDenied);
+        }
+    };
+    let target = target_of(&authority);
 
     let mut last_err = Error::DestinationUnavailable;
     let mut stream = None;
@@ -98,13 +123,20 @@ async fn send(net: &NetGuard, mut request: http::Request<Body>) -> Result<(http:
         .path_and_query(uri.path_and_query().map_or("/", |p| p.as_str()))
         .build()
         .map_err(|_| Error::HttpRequestUriInvalid)?;
+    // Exactly one Host, the authority that was checked.
+    let host_header = http::HeaderValue::from_str(&authority).map_err(|_| Error::HttpRequestUriInvalid)?;
+    request.headers_mut().remove(http::header::HOST);
+    request.headers_mut().insert(http::header::HOST, host_header);
 
     if tls {
         let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
         let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-        let name =
-            rustls::pki_types::ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_string())
-                .map_err(|_| Error::HttpRequestUriInvalid)?;
+        let name = match &host {
+            Host::Ip(ip) => rustls::pki_types::ServerName::IpAddress((*ip).into()),
+            Host::Localhost | Host::Name(_) => {
+                rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|_| Error::HttpRequestUriInvalid)?
+            }
+        };
         let stream =
             tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, stream).await.map_err(Error::Tls)?;
         exchange(hyper_util::rt::TokioIo::new(stream), request).await

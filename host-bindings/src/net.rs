@@ -3,16 +3,20 @@
 //! - Every socket address passes [`NetGuard::check_addr`] (installed as wasmtime-wasi's
 //!   `socket_addr_check`): connects and sends by the egress rules, binds and listens by the
 //!   ingress rules.
-//! - `ip-name-lookup` is cordon's ([`add_to_linker`]): a name is checked before anything is
-//!   resolved, so a denied name never reaches a resolver; the answers of an allowed name are
-//!   remembered, and connecting to them is allowed as the name is.
+//! - `ip-name-lookup` is cordon's ([`add_to_linker`]): the name is parsed by cordon's one
+//!   host parser (`cordon_policy::Host`) and checked before anything is resolved, so a
+//!   denied name never reaches a resolver; an address in any spelling (`2130706433`,
+//!   `127.1`) and `localhost` are not names and answer the address itself (127.0.0.1 for
+//!   `localhost`); an allowed name goes to the resolver in its normalised form; the answers
+//!   of an allowed name are remembered, and connecting to them is allowed as the name is,
+//!   local ranges excepted (they need a rule that names them).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use cordon_policy::net::{Protocol, canonical_ip};
-use cordon_policy::{NetDecision, Network};
+use cordon_policy::{Host as ParsedHost, HostCheck, NetDecision, Network};
 use wasmtime::component::{HasData, Linker, Resource};
 use wasmtime_wasi::p2::SocketError;
 use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::{self, Host, HostResolveAddressStream};
@@ -103,13 +107,42 @@ impl NetGuard {
         }
     }
 
-    /// Checks a name before any lookup. IP literals are not names: they pass, and the
-    /// address check decides.
-    fn check_name(&self, name: &str) -> Option<NetDecision> {
-        if name.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() {
-            return None;
+    /// Decides a name lookup before anything is resolved, with the one host parser every
+    /// path uses ([`ParsedHost::parse`], `cordon_policy::Host`). Returns what to hand the resolver and the rule to
+    /// remember its answers under (`None` for an address or `localhost`: those are not
+    /// names, their lookup returns the address itself, and the address check decides the
+    /// connection), or `Err` when the lookup is refused (recorded).
+    fn check_lookup(&self, name: &str) -> Result<(String, Option<String>), ErrorCode> {
+        let host = match ParsedHost::parse(name) {
+            Ok(h) => h,
+            Err(e) => {
+                self.record(
+                    "dns",
+                    "resolve",
+                    name.to_string(),
+                    NetDecision { allowed: false, rule: format!("(malformed host: {e})") },
+                );
+                return Err(ErrorCode::InvalidArgument);
+            }
+        };
+        // The port does not matter for a lookup; the connection is checked with its own.
+        match self.network.check_host(&host, 0, Protocol::Tcp) {
+            // `localhost` is never resolved: its lookup answers 127.0.0.1.
+            HostCheck::Addresses(a) => match a.first() {
+                Some((ip, _)) => Ok((ip.to_string(), None)),
+                None => Err(ErrorCode::InvalidArgument),
+            },
+            HostCheck::Resolve(d) => {
+                let rule = d.rule.clone();
+                self.record("dns", "resolve", name.to_string(), d);
+                // The normalised name, never the guest's spelling, goes to the resolver.
+                Ok((host.to_string(), Some(rule)))
+            }
+            HostCheck::Refused(d) => {
+                self.record("dns", "resolve", name.to_string(), d);
+                Err(ErrorCode::AccessDenied)
+            }
         }
-        Some(self.network.check_name(name))
     }
 }
 
@@ -164,17 +197,8 @@ impl Host for CordonNetView<'_> {
         network: Resource<NetworkRes>,
         name: String,
     ) -> Result<Resource<ip_name_lookup::ResolveAddressStream>, SocketError> {
-        let rule = match self.guard.check_name(&name) {
-            None => None,
-            Some(d) => {
-                let rule = d.rule.clone();
-                if !self.guard.record("dns", "resolve", name.clone(), d) {
-                    // Refused before any resolver is asked.
-                    return Err(ErrorCode::AccessDenied.into());
-                }
-                Some(rule)
-            }
-        };
+        // Refused before any resolver is asked.
+        let (name, rule) = self.guard.check_lookup(&name)?;
         let stream = Host::resolve_addresses(&mut self.inner, network, name)?;
         if let Some(rule) = rule {
             self.streams.insert(stream.rep(), rule);

@@ -1,8 +1,9 @@
 //! Network decisions: the one place that says whether a name may be resolved and an
 //! address reached. Every backend (the wasm socket layer, cordon's proxy) asks these.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
+use crate::host::Host;
 use crate::model::{Action, NetRule, Network};
 use crate::net::{IpNet, Protocol, canonical_ip};
 
@@ -49,7 +50,15 @@ pub enum AddrUse {
     Bind,
 }
 
-/// Loopback, private, link-local and other non-public ranges. Denied unless a rule names them.
+/// Loopback, private, link-local and other non-public ranges. Denied unless a rule names
+/// them, whether the tool gives the address or an allowed name resolves to it.
+///
+/// IPv4: 0.0.0.0/8 (unspecified), 10/8, 100.64/10 (CGNAT), 127/8, 169.254/16 (link-local,
+/// cloud metadata at 169.254.169.254), 172.16/12, 192.168/16, 224/4 (multicast), 240/4 and
+/// the broadcast address. IPv6: `::`, `::1`, fc00::/7 (unique local, AWS metadata at
+/// fd00:ec2::254), fe80::/10 (link-local), fec0::/10 (site-local), ff00::/8 (multicast);
+/// an IPv4-mapped, IPv4-compatible or NAT64 (64:ff9b::/96, 64:ff9b:1::/48) address is local
+/// when the IPv4 address it carries is.
 pub fn is_local(ip: IpAddr) -> bool {
     match canonical_ip(ip) {
         IpAddr::V4(v4) => {
@@ -62,22 +71,33 @@ pub fn is_local(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64.0.0/10 shared address space
                 || o[0] == 0
+                || o[0] >= 240 // 240.0.0.0/4 reserved
         }
         IpAddr::V6(v6) => {
             let s = v6.segments();
+            let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1);
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
                 || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
+                || (s[0] & 0xffc0) == 0xfec0 // site-local fec0::/10 (deprecated)
+                || (nat64 && is_local(IpAddr::V4(Ipv4Addr::from(u128::from(v6) as u32))))
         }
     }
 }
 
-/// The cloud metadata range (169.254.0.0/16, fe80::/10 aside): denied even for allowed
-/// names unless a rule names it.
-fn is_metadata_range(ip: IpAddr) -> bool {
-    matches!(canonical_ip(ip), IpAddr::V4(v4) if v4.is_link_local())
+/// The first step of reaching a host a tool named: what [`Network::check_host`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostCheck {
+    /// The host is its own addresses (an IP in any spelling, or `localhost`), each decided
+    /// as an address given directly. Nothing is resolved.
+    Addresses(Vec<(IpAddr, NetDecision)>),
+    /// A name that may be resolved. Check every answer with [`Network::check_answer`] and
+    /// this decision before connecting to it.
+    Resolve(NetDecision),
+    /// A name that may not be resolved: it is never sent to a resolver.
+    Refused(NetDecision),
 }
 
 fn rule_matches(rule: &NetRule, ip: IpAddr, port: u16, proto: Protocol, explicit_only: bool) -> bool {
@@ -125,23 +145,52 @@ impl Network {
 
     /// May the tool reach `ip:port`, an address that an allowed name resolved to?
     ///
-    /// Deny rules still win, and the link-local (cloud metadata) range stays denied unless a
-    /// rule names it; otherwise the allowed name is the grant.
+    /// Deny rules still win, and local ranges ([`is_local`]: loopback, private, link-local,
+    /// CGNAT, metadata…) stay denied unless an allow rule names them by CIDR (or legacy
+    /// `allowLocalNetwork`): a name's answers are chosen by whoever serves its DNS, so an
+    /// allowed name never vouches for a local address. Otherwise the allowed name is the
+    /// grant.
     pub fn check_resolved(&self, ip: IpAddr, port: u16, proto: Protocol, name_rule: &str) -> NetDecision {
         let ip = canonical_ip(ip);
         if let Some(r) = self.egress.deny.iter().find(|r| rule_matches(r, ip, port, proto, false)) {
             return NetDecision::deny(r.pointer.clone());
         }
-        if is_metadata_range(ip) && !self.allow_local_network {
+        if is_local(ip) && !self.allow_local_network {
             return match self.egress.allow.iter().find(|r| rule_matches(r, ip, port, proto, true)) {
                 Some(r) => NetDecision::allow(r.pointer.clone()),
-                None => NetDecision::deny("(link-local range: needs a rule that names it)"),
+                None => NetDecision::deny(
+                    "(local range: an allowed name resolved to a loopback, private or link-local address, which needs a rule that names it)",
+                ),
             };
         }
         NetDecision::allow(name_rule.to_string())
     }
 
+    /// [`Network::check_resolved`] for an answer of the name that `name` allowed.
+    pub fn check_answer(&self, ip: IpAddr, port: u16, proto: Protocol, name: &NetDecision) -> NetDecision {
+        self.check_resolved(ip, port, proto, &name.rule)
+    }
+
+    /// The first decision on a host a tool named, parsed by [`Host::parse`]: an address in
+    /// any spelling and `localhost` are decided as addresses ([`Network::check_addr`]; never
+    /// resolved, never matched against domain rules), a name against the domain rules
+    /// ([`Network::check_name`]).
+    pub fn check_host(&self, host: &Host, port: u16, proto: Protocol) -> HostCheck {
+        match host {
+            Host::Ip(_) | Host::Localhost => HostCheck::Addresses(
+                host.addresses().into_iter().map(|ip| (ip, self.check_addr(ip, port, proto))).collect(),
+            ),
+            Host::Name(n) => {
+                let d = self.check_name(n);
+                if d.allowed { HostCheck::Resolve(d) } else { HostCheck::Refused(d) }
+            }
+        }
+    }
+
     /// May the tool resolve `name`? A denied name is never sent to a resolver.
+    ///
+    /// `name` must be a parsed [`Host::Name`]: a tool's host goes through
+    /// [`Network::check_host`], which never asks this for an address or `localhost`.
     ///
     /// Deny patterns win, then allow patterns; with no pattern matching, a name resolves
     /// only when egress defaults to allow.

@@ -1,7 +1,7 @@
 #![expect(clippy::unwrap_used, reason = "tests")]
 
 use super::*;
-use crate::{LexicalHost, Policy};
+use crate::{Host, LexicalHost, Policy};
 
 fn net(json: &str) -> Network {
     Policy::parse(json, &LexicalHost::default()).unwrap().network
@@ -102,14 +102,91 @@ fn names_follow_domain_rules_then_the_default() {
 }
 
 #[test]
-fn answers_of_allowed_names_are_reachable_but_not_denied_or_metadata_addresses() {
+fn answers_of_allowed_names_are_reachable_unless_denied_or_local() {
     let n = net(r#"{"version":"0.8.0-alpha","network":{"egress":{"deny":[{"to":[{"cidr":"10.9.0.0/16"}]}]}},
         "cordon":{"network":{"allowDomains":["svc.test"]}}}"#);
-    assert!(n.check_resolved(ip("127.0.0.1"), 80, Protocol::Tcp, "/x").allowed);
+    assert!(n.check_resolved(ip("93.184.216.34"), 80, Protocol::Tcp, "/x").allowed);
+    assert_eq!(n.check_resolved(ip("93.184.216.34"), 80, Protocol::Tcp, "/x").rule, "/x");
     assert!(!n.check_resolved(ip("10.9.1.1"), 80, Protocol::Tcp, "/x").allowed);
-    assert!(!n.check_resolved(ip("169.254.169.254"), 80, Protocol::Tcp, "/x").allowed);
-    // The same loopback address given directly is not allowed.
-    assert!(!n.check_addr(ip("127.0.0.1"), 80, Protocol::Tcp).allowed);
+    // An allowed name never vouches for a local address (DNS rebinding).
+    for local in [
+        "127.0.0.1",
+        "::1",
+        "10.0.0.1",
+        "192.168.0.1",
+        "169.254.169.254",
+        "fd00:ec2::254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "::ffff:127.0.0.1",
+        "::127.0.0.1",
+        "64:ff9b::7f00:1",
+    ] {
+        assert!(!n.check_resolved(ip(local), 80, Protocol::Tcp, "/x").allowed, "{local}");
+    }
+    // The twin: a rule that names the range lets the answer through.
+    let named = net(r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"to":[{"cidr":"127.0.0.0/8"}]}]}},
+        "cordon":{"network":{"allowDomains":["svc.test"]}}}"#);
+    assert!(named.check_resolved(ip("127.0.0.1"), 80, Protocol::Tcp, "/x").allowed);
+    assert!(!named.check_resolved(ip("10.0.0.1"), 80, Protocol::Tcp, "/x").allowed);
+}
+
+#[test]
+fn hosts_in_numeric_or_localhost_spellings_are_decided_as_addresses() {
+    let open = net(r#"{"version":"0.8.0-alpha","network":{"egress":{"default":"allow"}}}"#);
+    for s in [
+        "localhost",
+        "LOCALHOST.",
+        "foo.localhost",
+        "2130706433",
+        "127.1",
+        "0x7f000001",
+        "017700000001",
+        "0",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "[::127.0.0.1]",
+        "0177.1",
+        "127.0.0.1.",
+    ] {
+        let h = Host::parse(s).unwrap();
+        match open.check_host(&h, 80, Protocol::Tcp) {
+            HostCheck::Addresses(a) => assert!(a.iter().all(|(_, d)| !d.allowed), "{s}: {a:?}"),
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+    assert!(matches!(open.check_host(&Host::parse("example.com").unwrap(), 80, Protocol::Tcp), HostCheck::Resolve(_)));
+    // The twin: a rule naming 127.0.0.0/8 reaches every IPv4 spelling; ::1 needs its own.
+    let lo = net(
+        r#"{"version":"0.8.0-alpha","network":{"egress":{"default":"allow","allow":[{"to":[{"cidr":"127.0.0.0/8"}]}]}}}"#,
+    );
+    for s in ["localhost", "2130706433", "127.1", "0x7f000001", "[::ffff:127.0.0.1]"] {
+        let HostCheck::Addresses(a) = lo.check_host(&Host::parse(s).unwrap(), 80, Protocol::Tcp) else { panic!("{s}") };
+        assert!(a.iter().any(|(ip, d)| d.allowed && canonical_ip(*ip).is_ipv4()), "{s}: {a:?}");
+    }
+    // A denied name is refused; a numeric form never reaches the domain rules.
+    let names = net(r#"{"version":"0.8.0-alpha","cordon":{"network":{"allowDomains":["*.example.com"]}}}"#);
+    assert!(matches!(names.check_host(&Host::parse("evil.test").unwrap(), 80, Protocol::Tcp), HostCheck::Refused(_)));
+    assert!(matches!(
+        names.check_host(&Host::parse("A.Example.com.").unwrap(), 80, Protocol::Tcp),
+        HostCheck::Resolve(_)
+    ));
+}
+
+#[test]
+fn domain_rules_refuse_addresses_and_localhost_in_every_spelling() {
+    for bad in ["2130706433", "127.1", "0x7f.1", "localhost", "*.localhost", "a.localhost", "[::1]"] {
+        let json = format!(r#"{{"version":"0.8.0-alpha","cordon":{{"network":{{"allowDomains":["{bad}"]}}}}}}"#);
+        assert!(Policy::parse(&json, &LexicalHost::default()).is_err(), "{bad}");
+    }
+    // Legacy host lists: a numeric form is an address rule, localhost the loopback ranges.
+    let legacy = net(
+        r#"{"network":{"defaultPolicy":"allow","allowLocalNetwork":true,"blockedHosts":["2130706433","localhost"]}}"#,
+    );
+    assert!(!legacy.check_addr(ip("127.0.0.1"), 80, Protocol::Tcp).allowed);
+    assert!(!legacy.check_addr(ip("127.0.0.2"), 80, Protocol::Tcp).allowed);
+    assert!(!legacy.check_addr(ip("::1"), 80, Protocol::Tcp).allowed);
+    assert!(legacy.check_addr(ip("10.0.0.1"), 80, Protocol::Tcp).allowed);
 }
 
 #[test]

@@ -4,6 +4,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
+use crate::host::{Host, HostError};
+
 /// An IP network: an address with no host bits set and a prefix length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IpNet {
@@ -91,12 +93,16 @@ impl IpNet {
     }
 }
 
-/// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as the IPv4 address it carries; other
-/// addresses unchanged.
+/// An IPv4-mapped (`::ffff:a.b.c.d`) or IPv4-compatible (`::a.b.c.d`, deprecated) IPv6
+/// address as the IPv4 address it carries; other addresses (`::` and `::1` included)
+/// unchanged.
 pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
+            None if v6.segments()[..6] == [0; 6] && !v6.is_unspecified() && !v6.is_loopback() => {
+                IpAddr::V4(Ipv4Addr::from(u128::from(v6) as u32))
+            }
             None => ip,
         },
         IpAddr::V4(_) => ip,
@@ -118,24 +124,26 @@ pub struct DomainPattern {
 }
 
 impl DomainPattern {
-    /// Parses a pattern; the error says why it is refused.
+    /// Parses a pattern; the error says why it is refused. The name is read by the same
+    /// parser as every host a tool names ([`Host::parse`]): IDNA-mapped, lower-cased, one
+    /// trailing dot dropped; an address in any spelling and `localhost` are refused, since
+    /// neither is ever matched against domain rules.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let lower = s.trim_end_matches('.').to_ascii_lowercase();
-        if lower.is_empty() {
-            return Err("it is empty".into());
-        }
-        let (wildcard, rest) = match lower.strip_prefix("*.") {
-            Some(rest) => (true, rest.to_string()),
-            None => (false, lower.clone()),
+        let (wildcard, rest) = match s.strip_prefix("*.") {
+            Some(rest) => (true, rest),
+            None => (false, s),
         };
         if rest.contains('*') {
             return Err("`*` may only stand alone as the first label, as in *.example.com".into());
         }
-        if rest.parse::<IpAddr>().is_ok() {
-            return Err("it is an IP address; put addresses in network.egress rules".into());
+        match Host::parse(rest) {
+            Ok(Host::Name(suffix)) => Ok(Self { suffix, wildcard }),
+            Ok(Host::Ip(_)) => Err("it is an IP address (in one of the forms inet_aton reads); put addresses in network.egress rules".into()),
+            Ok(Host::Localhost) => Err("`localhost` names the loopback addresses and is never resolved; name 127.0.0.0/8 or ::1/128 in network.egress rules instead".into()),
+            Err(HostError::Empty) => Err("it is empty".into()),
+            Err(HostError::BadName { reason, .. }) => Err(reason),
+            Err(e) => Err(e.to_string()),
         }
-        check_hostname(&rest)?;
-        Ok(Self { suffix: rest, wildcard })
     }
 
     /// True when `name` matches: case-insensitive, trailing dot ignored, whole labels only.
@@ -160,28 +168,6 @@ impl fmt::Display for DomainPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.wildcard { write!(f, "*.{}", self.suffix) } else { f.write_str(&self.suffix) }
     }
-}
-
-/// Checks a lower-case host name without a trailing dot.
-pub(crate) fn check_hostname(name: &str) -> Result<(), String> {
-    if name.len() > 253 {
-        return Err("it is longer than 253 characters".into());
-    }
-    for label in name.split('.') {
-        if label.is_empty() {
-            return Err("it has an empty label".into());
-        }
-        if label.len() > 63 {
-            return Err(format!("label `{label}` is longer than 63 characters"));
-        }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(format!("label `{label}` has characters other than letters, digits, `-` and `_`"));
-        }
-        if label.starts_with('-') || label.ends_with('-') {
-            return Err(format!("label `{label}` starts or ends with `-`"));
-        }
-    }
-    Ok(())
 }
 
 /// Transport protocol of a port selector.

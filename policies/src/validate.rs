@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use crate::error::{PolicyError, PolicyErrorKind as K, PolicyErrors};
 use crate::fs::{Access, FsRules, HostEnv, PathEntry, PolicyPath, parse_path};
+use crate::host::Host;
 use crate::model::*;
-use crate::net::{CidrError, DomainPattern, IpNet, Protocol, check_hostname};
+use crate::net::{CidrError, DomainPattern, IpNet, Protocol};
 use crate::raw::*;
 
 /// Collects problems while walking the document.
@@ -323,9 +324,25 @@ fn legacy_hosts(
 ) {
     for (i, h) in hosts.unwrap_or_default().iter().enumerate() {
         let pointer = format!("{base}/{i}");
-        let looks_ip = h.parse::<IpAddr>().is_ok()
-            || (h.contains('/') && h.split('/').next().is_some_and(|a| a.parse::<IpAddr>().is_ok()));
-        if looks_ip {
+        // The same parser as every host a tool names: an address in any spelling is an
+        // address rule, `localhost` the loopback ranges; neither is a domain pattern.
+        let host = if h.contains('/') || h.starts_with("*.") { None } else { Host::parse(h).ok() };
+        let single = |ip: IpAddr| IpNet::new(ip, if ip.is_ipv4() { 32 } else { 128 });
+        let peers: Option<Vec<IpNet>> = match host {
+            Some(Host::Ip(ip)) => single(ip).map(|n| vec![n]),
+            Some(Host::Localhost) => Some(
+                [IpNet::new(IpAddr::from([127, 0, 0, 0]), 8), single(IpAddr::from(std::net::Ipv6Addr::LOCALHOST))]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            ),
+            Some(Host::Name(_)) | None => None,
+        };
+        let looks_ip = h.contains('/') && h.split('/').next().is_some_and(|a| a.parse::<IpAddr>().is_ok());
+        if let Some(peers) = peers {
+            let to = peers.into_iter().map(|net| Peer { net, except: vec![] }).collect();
+            rules.push(NetRule { to, ports: vec![], pointer });
+        } else if looks_ip {
             match IpNet::parse(h) {
                 Ok(net) => rules.push(NetRule { to: vec![Peer { net, except: vec![] }], ports: vec![], pointer }),
                 Err(e) => cx.err(pointer, cidr_error(h, e)),
@@ -471,8 +488,8 @@ fn check_proxy_url(url: &str) -> bool {
         None => return false,
     };
     let port_ok = p_u16(port).is_some_and(|p| p != 0);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let host_ok = host.parse::<IpAddr>().is_ok() || check_hostname(&host.to_ascii_lowercase()).is_ok();
+    // The same host parser as every host a tool names.
+    let host_ok = Host::parse(host).is_ok();
     port_ok && host_ok && !authority.contains('/') && !authority.contains('@')
 }
 

@@ -231,6 +231,7 @@ fn explain_plan(w: &mut String, plan: &Plan) {
             }
             let calls: Vec<String> = p.helper.seccomp.deny.iter().map(|r| r.name.clone()).collect();
             wl(w, format_args!("  seccomp refuses: {}", calls.join(", ")));
+            wl(w, format_args!("  socket families: {}", p.helper.seccomp.sockets.describe()));
             wl(
                 w,
                 format_args!(
@@ -247,6 +248,7 @@ fn explain_plan(w: &mut String, plan: &Plan) {
             wl(w, format_args!("  bwrap {}", p.args.join(" ")));
             let calls: Vec<String> = p.helper.seccomp.deny.iter().map(|r| r.name.clone()).collect();
             wl(w, format_args!("  seccomp refuses: {}", calls.join(", ")));
+            wl(w, format_args!("  socket families: {}", p.helper.seccomp.sockets.describe()));
             for (path, access) in &p.helper.landlock.rules {
                 wl(w, format_args!("  landlock {} {}", access.as_str(), path.display()));
             }

@@ -23,6 +23,7 @@ fn render_bwrap(policy: &Policy) -> String {
                     }
                 }
             }
+            out.push_str(&format!("# socket families\n{}\n", p.helper.seccomp.sockets.describe()));
             out.push_str("# landlock\n");
             for (path, access) in &p.helper.landlock.rules {
                 out.push_str(&format!("{} {}\n", access.as_str(), path.display()));

@@ -397,10 +397,13 @@ fn cordon_with_dns(policy: &Path, cmd: &[&str]) -> Output {
     c.output().unwrap()
 }
 
+/// Allows `allowed-px.test`, which the DNS stub answers with 127.0.0.1: a local address,
+/// so the policy also names 127.0.0.1 (an allowed name never vouches for a local answer).
 fn domain_policy(t: &T) -> PathBuf {
     t.policy(serde_json::json!({
         "version": "0.8.0-alpha",
         "process": { "timeout": 20000 },
+        "network": { "egress": { "allow": [{ "to": [{ "cidr": "127.0.0.1/32" }] }] } },
         "cordon": { "network": { "allowDomains": ["allowed-px.test"] } }
     }))
 }
@@ -428,8 +431,9 @@ fn proxy_curl_reaches_allowed_names_only_and_nothing_bypasses_it() {
     let dev_tcp = format!("exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected || echo failed");
     let out = cordon_with_dns(&p, &["bash", "-c", &dev_tcp]);
     assert!(stdout(&out).contains("failed") && !stdout(&out).contains("connected"), "{}", stdout(&out));
-    // Through the proxy, the raw IP is checked like any address: no rule names it.
-    let out = cordon_with_dns(&p, &["curl", "-sS", "-i", &raw]);
+    // Through the proxy, a raw IP is checked like any address: no rule names 127.0.0.2.
+    let raw2 = format!("http://127.0.0.2:{}/", crate::netfix::fixtures().pb);
+    let out = cordon_with_dns(&p, &["curl", "-sS", "-i", &raw2]);
     assert!(stdout(&out).starts_with("HTTP/1.1 403"), "{}", stdout(&out));
 }
 
@@ -570,6 +574,7 @@ fn proxy_decisions_are_audit_events() {
     let p = t.policy(serde_json::json!({
         "version": "0.8.0-alpha",
         "process": { "timeout": 20000 },
+        "network": { "egress": { "allow": [{ "to": [{ "cidr": "127.0.0.1/32" }] }] } },
         "cordon": { "network": { "allowDomains": ["allowed-px.test"] }, "audit": { "path": log } }
     }));
     let port = crate::netfix::fixtures().ph;
@@ -581,7 +586,7 @@ fn proxy_decisions_are_audit_events() {
     assert_eq!(e["kind"], "dns");
     assert_eq!(e["target"], "auditdenied-px.test");
     assert_eq!(e["decision"], "deny");
-    assert!(e["rule"].as_str().unwrap().starts_with('('), "{e}");
+    assert_eq!(e["rule"], "/network/egress/default", "{e}");
     // The allowed twin leaves no denial.
     std::fs::remove_file(&log).unwrap();
     cordon_with_dns(&p, &["curl", "-s", "-o", "/dev/null", &format!("http://allowed-px.test:{port}/")]);
@@ -829,4 +834,243 @@ fn dry_run_shows_the_tools_own_bind_that_the_run_uses() {
     assert!(!plan.contains(&format!("--ro-bind {tool} {tool}")), "{plan}");
     let out = sandboxed(&denied, &[&tool]);
     assert!(!stdout(&out).contains("RAN"), "{}", stderr(&out));
+}
+
+/// From inside the sandbox, sends each request to cordon's proxy as raw bytes and prints one
+/// line per request: the HTTP status line, or the SOCKS reply code.
+const PROXY_CLIENT: &str = r#"
+import socket, sys, json
+for kind, host, port in json.loads(sys.argv[1]):
+    s = socket.create_connection(('127.0.0.1', 3128), timeout=10)
+    try:
+        if kind == 'http':
+            s.sendall(f'GET http://{host}:{port}/ HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n'.encode())
+            out = s.recv(4096).split(b'\r\n')[0].decode()
+        elif kind == 'connect':
+            s.sendall(f'CONNECT {host}:{port} HTTP/1.1\r\n\r\n'.encode())
+            out = s.recv(4096).split(b'\r\n')[0].decode()
+        elif kind == 'socks5':
+            s.sendall(b'\x05\x01\x00'); s.recv(2)
+            name = host.encode()
+            s.sendall(b'\x05\x01\x00\x03' + bytes([len(name)]) + name + port.to_bytes(2, 'big'))
+            out = 'socks %d' % s.recv(10)[1]
+        elif kind == 'raw':
+            s.sendall(bytes.fromhex(host))
+            out = s.recv(4096).split(b'\r\n')[0].decode(errors='replace')
+        elif kind == 'rawbytes':
+            s.sendall(bytes.fromhex(host))
+            out = s.recv(16).hex()
+    except OSError as e:
+        out = 'error %s' % e
+    print(kind, host, '=>', out)
+"#;
+
+fn proxy_client(policy: &Path, requests: &[(&str, String, u16)], dns: bool) -> Vec<String> {
+    let arg = serde_json::to_string(requests).unwrap();
+    let out = if dns {
+        cordon_with_dns(policy, &["python3", "-c", PROXY_CLIENT, &arg])
+    } else {
+        sandboxed(policy, &["python3", "-c", PROXY_CLIENT, &arg])
+    };
+    let lines: Vec<String> = stdout(&out).lines().map(String::from).collect();
+    assert_eq!(lines.len(), requests.len(), "{}\n{}", stdout(&out), stderr(&out));
+    lines
+}
+
+/// Issue #13: names and numeric spellings of 127.0.0.1 reached the host's loopback through
+/// the proxy under `egress.default: "allow"`.
+#[test]
+fn issue_13_proxy_refuses_loopback_spellings_by_http_connect_and_socks5_and_reaches_them_when_named() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    let f = crate::netfix::fixtures();
+    let open = t.policy(serde_json::json!({
+        "version": "0.8.0-alpha", "process": { "timeout": 30000 },
+        "network": { "egress": { "default": "allow" } }
+    }));
+    let spellings = [
+        "localhost",
+        "LOCALHOST.",
+        "foo.localhost",
+        "2130706433",
+        "127.1",
+        "0x7f000001",
+        "017700000001",
+        "0177.1",
+        "0x7f.1",
+        "127.0.0.1.",
+        "[::ffff:127.0.0.1]",
+    ];
+    let mut requests = Vec::new();
+    for s in spellings {
+        requests.push(("http", s.to_string(), f.ph));
+        requests.push(("connect", s.to_string(), f.pa));
+        requests.push(("socks5", s.trim_matches(['[', ']']).to_string(), f.pa));
+    }
+    for extra in ["0", "[::1]", "[::127.0.0.1]"] {
+        requests.push(("connect", extra.to_string(), f.pa));
+    }
+    for line in proxy_client(&open, &requests, false) {
+        assert!(line.ends_with("HTTP/1.1 403 Forbidden") || line.ends_with("socks 2"), "{line}");
+    }
+    // Userinfo and percent-encoded hosts are refused as malformed.
+    let raw = |head: &str| ("raw", head.bytes().map(|b| format!("{b:02x}")).collect::<String>(), 0);
+    let malformed = [
+        raw(&format!("GET http://allowed@127.0.0.1:{0}/ HTTP/1.1\r\nHost: 127.0.0.1:{0}\r\n\r\n", f.ph)),
+        raw(&format!("GET http://%31%32%37.0.0.1:{0}/ HTTP/1.1\r\nHost: 127.0.0.1:{0}\r\n\r\n", f.ph)),
+    ];
+    for line in proxy_client(&open, &malformed, false) {
+        assert!(line.ends_with("HTTP/1.1 400 Bad Request"), "{line}");
+    }
+
+    // The twin: a rule that names 127.0.0.0/8 reaches every IPv4 spelling, on every route.
+    let named = t.policy(serde_json::json!({
+        "version": "0.8.0-alpha", "process": { "timeout": 30000 },
+        "network": { "egress": { "default": "allow", "allow": [{ "to": [{ "cidr": "127.0.0.0/8" }] }] } }
+    }));
+    let mut requests = Vec::new();
+    for s in spellings {
+        requests.push(("http", s.to_string(), f.ph));
+        requests.push(("connect", s.to_string(), f.pa));
+        requests.push(("socks5", s.trim_matches(['[', ']']).to_string(), f.pa));
+    }
+    for line in proxy_client(&named, &requests, false) {
+        assert!(
+            line.ends_with("HTTP/1.1 200 OK")
+                || line.ends_with("HTTP/1.1 200 Connection established")
+                || line.ends_with("socks 0"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn issue_13_proxy_refuses_a_second_host_and_conflicting_framing_and_serves_one_host() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    let log = t.root.join("audit.jsonl");
+    let p = t.policy(serde_json::json!({
+        "version": "0.8.0-alpha", "process": { "timeout": 30000 },
+        "network": { "egress": { "allow": [{ "to": [{ "cidr": "127.0.0.1/32" }] }] } },
+        "cordon": { "network": { "allowDomains": ["allowed-px.test"] }, "audit": { "path": log } }
+    }));
+    let port = crate::netfix::fixtures().ph;
+    let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    let req = |headers: &str| ("raw", hex(&format!("GET http://allowed-px.test:{port}/ HTTP/1.1\r\n{headers}\r\n")), 0);
+    let host = format!("Host: allowed-px.test:{port}\r\n");
+    let requests = [
+        req(&format!("{host}Host: evil-px.test:{port}\r\n")),
+        req(&format!("{host}{host}")),
+        req(&format!("{host}Content-Length: 0\r\nTransfer-Encoding: chunked\r\n")),
+        req(&format!("{host}Content-Length: 0\r\nContent-Length: 5\r\n")),
+        req(&format!("{host}X-A: 1\r\n folded\r\n")),
+        req(""),
+        req(&format!("Host: evil-px.test:{port}\r\n")),
+        // SOCKS4 CONNECT to 127.0.0.1: refused (0x5b).
+        ("rawbytes", format!("0401{port:04x}7f00000100"), 0),
+        // The twin: one Host, the URL's.
+        req(&host),
+        // A chunked body is framed: the pipelined request after it is never forwarded.
+        (
+            "raw",
+            hex(&format!(
+                "POST http://allowed-px.test:{port}/ HTTP/1.1\r\n{host}Transfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\nGET http://evil-px.test:{port}/ HTTP/1.1\r\nHost: evil-px.test:{port}\r\n\r\n"
+            )),
+            0,
+        ),
+    ];
+    let lines = proxy_client(&p, &requests, true);
+    for line in &lines[..6] {
+        assert!(line.ends_with("HTTP/1.1 400 Bad Request"), "{line}");
+    }
+    assert!(lines[6].ends_with("HTTP/1.1 403 Forbidden"), "{}", lines[6]);
+    assert!(lines[7].ends_with("005b000000000000"), "{}", lines[7]);
+    assert!(lines[8].ends_with("HTTP/1.1 200 OK"), "{}", lines[8]);
+    assert!(lines[9].ends_with("HTTP/1.1 200 OK"), "{}", lines[9]);
+    assert_eq!(crate::netfix::queries_for("evil-px.test"), 0);
+    // Each refusal is an audit event naming its rule.
+    let text = std::fs::read_to_string(&log).unwrap();
+    for rule in [
+        "(proxy: more than one Host header)",
+        "(proxy: Transfer-Encoding with Content-Length)",
+        "(proxy: more than one Content-Length)",
+        "(proxy: obs-fold)",
+        "(proxy: no Host header)",
+        "(Host header differs from the URL)",
+        "(proxy: SOCKS4 is not offered; use SOCKS5)",
+    ] {
+        assert!(text.contains(&serde_json::to_string(rule).unwrap()), "no event for {rule}:\n{text}");
+    }
+}
+
+/// Tries to create sockets of several families; one line per family: `ok` or the errno.
+const FAMILIES: &str = r#"
+import socket
+for name, f, t, p in [('vsock',40,1,0),('packet',17,2,0),('alg',38,5,0),('bluetooth',31,1,3),('inet',2,1,0),('inet6',10,1,0),('netlink-route',16,3,0),('netlink-diag',16,3,4),('unix',1,1,0)]:
+    try:
+        socket.socket(f, t, p).close(); print(name, 'ok')
+    except OSError as e:
+        print(name, e.errno)
+"#;
+
+fn families(out: &Output) -> std::collections::BTreeMap<String, String> {
+    stdout(out).lines().filter_map(|l| l.split_once(' ')).map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+/// Issue #13: with network none, an AF_VSOCK socket could be created on bubblewrap and
+/// landlock, and on landlock netlink listed the host's sockets.
+#[test]
+fn issue_13_socket_families_are_an_allowlist_on_bubblewrap_and_landlock() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    let none = t.policy(serde_json::json!({"version": "0.8.0-alpha"}));
+    let run_ll = |p: &Path| {
+        let mut c = cordon();
+        c.args(["run", "--backend", "landlock", "--policy"]).arg(p).arg("--").args(["python3", "-c", FAMILIES]);
+        run(c)
+    };
+    // Outside, the families exist: the test can fail.
+    let host = families(&Command::new("python3").args(["-c", FAMILIES]).output().unwrap());
+    let exists = |name: &str| host.get(name).is_some_and(|v| v == "ok");
+    assert!(exists("inet") && exists("netlink-route"), "{host:?}");
+    const EPERM: &str = "1";
+    const EAFNOSUPPORT: &str = "97";
+
+    let bw = families(&sandboxed(&none, &["python3", "-c", FAMILIES]));
+    let ll = families(&run_ll(&none));
+    for (backend, got) in [("bubblewrap", &bw), ("landlock", &ll)] {
+        for name in ["vsock", "packet", "alg", "bluetooth"] {
+            assert_eq!(got.get(name).map(String::as_str), Some(EAFNOSUPPORT), "{backend} {name}: {got:?}");
+        }
+        for name in ["inet", "inet6", "unix"] {
+            assert_eq!(got.get(name).map(String::as_str), Some(EPERM), "{backend} {name}: {got:?}");
+        }
+    }
+    // bubblewrap's network namespace is the sandbox's own: route netlink is allowed there;
+    // the landlock backend shares the host's, so netlink is refused.
+    assert_eq!(bw.get("netlink-route").map(String::as_str), Some("ok"), "{bw:?}");
+    assert_eq!(bw.get("netlink-diag").map(String::as_str), Some(EAFNOSUPPORT), "{bw:?}");
+    assert_eq!(ll.get("netlink-route").map(String::as_str), Some(EPERM), "{ll:?}");
+    assert_eq!(ll.get("netlink-diag").map(String::as_str), Some(EPERM), "{ll:?}");
+    if exists("vsock") {
+        eprintln!("vsock sockets can be created outside the sandbox and were refused inside");
+    }
+
+    // The twin: with the network granted, AF_INET and AF_INET6 are allowed; vsock is not.
+    let all = t.policy(serde_json::json!({"network": {"defaultPolicy": "allow", "allowLocalNetwork": true}}));
+    let bw = families(&sandboxed(&all, &["python3", "-c", FAMILIES]));
+    let ll = families(&run_ll(&all));
+    for (backend, got) in [("bubblewrap", &bw), ("landlock", &ll)] {
+        assert_eq!(got.get("inet").map(String::as_str), Some("ok"), "{backend}: {got:?}");
+        assert_eq!(got.get("inet6").map(String::as_str), Some("ok"), "{backend}: {got:?}");
+        assert_eq!(got.get("vsock").map(String::as_str), Some(EAFNOSUPPORT), "{backend}: {got:?}");
+        // The host's network namespace: no netlink at all.
+        assert_eq!(got.get("netlink-route").map(String::as_str), Some(EPERM), "{backend}: {got:?}");
+    }
 }

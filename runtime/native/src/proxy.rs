@@ -1,25 +1,39 @@
 //! cordon's filtering proxy for native commands: HTTP (absolute-form, Host checked),
 //! CONNECT, and SOCKS5 (CONNECT, with remote names; and Tor's RESOLVE extension so a tool can
 //! look a name up through the same checks), on one socket, protocol sniffed from the first
-//! byte.
+//! byte. SOCKS4 is refused.
 //!
-//! Every destination goes through `cordon_policy::Network`, the same decisions the wasm
-//! backend makes: a name is checked before any DNS lookup (a denied name never reaches a
-//! resolver), an allowed name is resolved here and every answer is checked, an IP literal is
-//! checked against the CIDR rules and the local-range default, and the connection goes to
-//! the address that was checked. Plain-HTTP requests are forwarded one per connection
-//! (`Connection: close`), so one connection cannot smuggle a second request to another host.
+//! Every destination is parsed by cordon's one host parser ([`cordon_policy::Host`]) and
+//! goes through `cordon_policy::Network`, the same decisions the wasm backend makes: an
+//! address in any spelling (`2130706433`, `127.1`, `0x7f000001`) and `localhost` are
+//! checked as addresses and never resolved; a name is checked before any DNS lookup (a
+//! denied name never reaches a resolver), an allowed name is resolved here in its
+//! normalised form and every answer is checked (local ranges need a rule that names them);
+//! and the connection goes to the address that was checked.
+//!
+//! HTTP requests are parsed strictly ([`check_request`]): exactly one `Host`, equal to the
+//! absolute-form authority; no duplicate or conflicting `Content-Length`, no
+//! `Transfer-Encoding` but `chunked` and never with `Content-Length`; no obs-fold; at most
+//! [`MAX_HEADERS`] headers in [`MAX_HEAD`] bytes. Each refusal is an event with its rule and
+//! a 400, 403 or 431 to the client. A plain-HTTP request is forwarded one per connection
+//! (`Connection: close`), its body cut where its `Content-Length` or its last chunk ends,
+//! so one connection cannot smuggle a second request.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use cordon_policy::net::Protocol;
-use cordon_policy::{NetDecision, Network};
+use cordon_policy::{Host, HostCheck, NetDecision, Network};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpStream, UnixListener, UnixStream};
 
 /// One decision the proxy made (the same record the wasm backend keeps).
 pub use cordon_policy::NetEvent as ProxyEvent;
+
+/// The largest request head the proxy reads, in bytes.
+pub const MAX_HEAD: usize = 64 * 1024;
+/// The most header fields a request may carry.
+pub const MAX_HEADERS: usize = 100;
 
 /// The proxy's shared state.
 #[derive(Debug)]
@@ -47,38 +61,56 @@ impl Proxy {
         allowed
     }
 
+    fn refused(&self, kind: &'static str, target: String, rule: String) {
+        self.record(kind, "request", target, NetDecision { allowed: false, rule });
+    }
+
     /// The checked addresses for `host:port`, best first; `Err` with the reason when none.
-    async fn destinations(&self, kind: &'static str, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
-        let literal = host.trim_start_matches('[').trim_end_matches(']');
-        if let Ok(ip) = literal.parse::<IpAddr>() {
-            let d = self.network.check_addr(ip, port, Protocol::Tcp);
-            let why = d.rule.clone();
-            return if self.record(kind, "connect", format!("{host}:{port}"), d) {
-                Ok(vec![SocketAddr::new(ip, port)])
-            } else {
-                Err(why)
-            };
-        }
-        let by_name = self.network.check_name(host);
-        let rule = by_name.rule.clone();
-        if !self.record("dns", "resolve", host.to_string(), by_name) {
-            return Err(rule);
-        }
-        let answers: Vec<SocketAddr> =
-            tokio::net::lookup_host((host, port)).await.map_err(|e| format!("cannot resolve {host}: {e}"))?.collect();
+    async fn destinations(&self, kind: &'static str, host: &Host, port: u16) -> Result<Vec<SocketAddr>, String> {
+        let shown = match host {
+            Host::Ip(IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
+            other => format!("{other}:{port}"),
+        };
+        let by_name = match self.network.check_host(host, port, Protocol::Tcp) {
+            HostCheck::Addresses(addrs) => {
+                let mut ok = Vec::new();
+                let mut last = String::from("no address");
+                for (ip, d) in addrs {
+                    last = d.rule.clone();
+                    if self.record(kind, "connect", shown.clone(), d) {
+                        ok.push(SocketAddr::new(ip, port));
+                    }
+                }
+                return if ok.is_empty() { Err(last) } else { Ok(ok) };
+            }
+            HostCheck::Refused(d) => {
+                let rule = d.rule.clone();
+                self.record("dns", "resolve", host.to_string(), d);
+                return Err(rule);
+            }
+            HostCheck::Resolve(d) => {
+                self.record("dns", "resolve", host.to_string(), d.clone());
+                d
+            }
+        };
+        let name = host.to_string();
+        let answers: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), port))
+            .await
+            .map_err(|e| format!("cannot resolve {name}: {e}"))?
+            .collect();
         let mut ok = Vec::new();
         let mut last = String::from("no address");
         for a in answers {
-            let d = self.network.check_resolved(a.ip(), port, Protocol::Tcp, &rule);
+            let d = self.network.check_answer(a.ip(), port, Protocol::Tcp, &by_name);
             last = d.rule.clone();
-            if self.record(kind, "connect", format!("{host}:{port} via {a}"), d) {
+            if self.record(kind, "connect", format!("{shown} via {a}"), d) {
                 ok.push(a);
             }
         }
         if ok.is_empty() { Err(last) } else { Ok(ok) }
     }
 
-    async fn connect(&self, kind: &'static str, host: &str, port: u16) -> Result<TcpStream, String> {
+    async fn connect(&self, kind: &'static str, host: &Host, port: u16) -> Result<TcpStream, String> {
         let mut last = String::new();
         for a in self.destinations(kind, host, port).await? {
             match TcpStream::connect(a).await {
@@ -116,7 +148,15 @@ pub async fn serve(proxy: Arc<Proxy>, listener: UnixListener) {
 async fn handle(proxy: &Proxy, mut c: UnixStream) -> std::io::Result<()> {
     let mut first = [0u8; 1];
     c.read_exact(&mut first).await?;
-    if first[0] == 5 { socks5(proxy, c).await } else { http(proxy, c, first[0]).await }
+    match first[0] {
+        5 => socks5(proxy, c).await,
+        4 => {
+            proxy.refused("net", "(SOCKS4 request)".into(), "(proxy: SOCKS4 is not offered; use SOCKS5)".into());
+            // SOCKS4 "request rejected or failed".
+            c.write_all(&[0, 0x5b, 0, 0, 0, 0, 0, 0]).await
+        }
+        b => http(proxy, c, b).await,
+    }
 }
 
 async fn socks5(proxy: &Proxy, mut c: UnixStream) -> std::io::Result<()> {
@@ -134,22 +174,33 @@ async fn socks5(proxy: &Proxy, mut c: UnixStream) -> std::io::Result<()> {
         1 => {
             let mut a = [0u8; 4];
             c.read_exact(&mut a).await?;
-            IpAddr::from(a).to_string()
+            Ok(Host::Ip(IpAddr::from(a)))
         }
         4 => {
             let mut a = [0u8; 16];
             c.read_exact(&mut a).await?;
-            IpAddr::from(a).to_string()
+            Ok(Host::Ip(IpAddr::from(a)))
         }
         3 => {
             let len = c.read_u8().await? as usize;
             let mut name = vec![0u8; len];
             c.read_exact(&mut name).await?;
-            String::from_utf8_lossy(&name).into_owned()
+            // The one host parser; a name that is not UTF-8 is refused, never repaired.
+            match std::str::from_utf8(&name) {
+                Ok(s) => Host::parse(s).map_err(|e| (String::from_utf8_lossy(&name).into_owned(), e.to_string())),
+                Err(_) => Err((String::from_utf8_lossy(&name).into_owned(), "not UTF-8".into())),
+            }
         }
         _ => return reply(&mut c, 8).await,
     };
     let port = c.read_u16().await?;
+    let host = match host {
+        Ok(h) => h,
+        Err((shown, why)) => {
+            proxy.refused("net", format!("{shown}:{port}"), format!("(malformed host: {why})"));
+            return reply(&mut c, 2).await;
+        }
+    };
     match head[1] {
         // CONNECT
         1 => match proxy.connect("net", &host, port).await {
@@ -163,7 +214,7 @@ async fn socks5(proxy: &Proxy, mut c: UnixStream) -> std::io::Result<()> {
         // RESOLVE (Tor's extension): answer with the first allowed address.
         0xf0 => match proxy.destinations("dns", &host, 0).await {
             Ok(addrs) => {
-                let ip = addrs[0].ip();
+                let Some(ip) = addrs.first().map(|a| a.ip()) else { return reply(&mut c, 2).await };
                 let mut r = vec![5, 0, 0];
                 match ip {
                     IpAddr::V4(v4) => {
@@ -189,34 +240,246 @@ async fn reply(c: &mut UnixStream, code: u8) -> std::io::Result<()> {
     c.write_all(&[5, code, 0, 1, 0, 0, 0, 0, 0, 0]).await
 }
 
+/// How a forwarded request's body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// No body: nothing after the head is forwarded.
+    None,
+    /// `Content-Length`: exactly this many bytes are forwarded.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`: forwarded as sent up to the end of the last chunk
+    /// and its trailers; a malformed chunk stops the forwarding.
+    Chunked,
+}
+
+/// A request the proxy accepted, before its destination is decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// `CONNECT host:port`.
+    Connect {
+        /// The target host.
+        host: Host,
+        /// The target port.
+        port: u16,
+        /// The target as sent (for messages).
+        target: String,
+    },
+    /// An absolute-form `http://` request.
+    Forward {
+        /// The host of the URL.
+        host: Host,
+        /// The port of the URL (80 by default).
+        port: u16,
+        /// The URL's authority as sent: the one `Host` the server gets.
+        authority: String,
+        /// The head to send upstream: origin-form target, the tool's end-to-end headers,
+        /// `Host`, `Connection: close`.
+        head: Vec<u8>,
+        /// The body's framing.
+        body: Body,
+    },
+}
+
+/// Why a request was refused: the status for the client, the rule for the event, the
+/// message for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// 400, 403 or 431.
+    pub status: u16,
+    /// The rule recorded in the event.
+    pub rule: String,
+    /// The text sent to the client.
+    pub message: String,
+}
+
+fn refusal(status: u16, rule: &str, message: impl Into<String>) -> Refusal {
+    Refusal { status, rule: format!("(proxy: {rule})"), message: message.into() }
+}
+
+/// True when a header line of `head` starts with a space or tab (obs-fold).
+fn has_obs_fold(head: &[u8]) -> bool {
+    head.windows(2).any(|w| w[0] == b'\n' && (w[1] == b' ' || w[1] == b'\t'))
+}
+
+/// Parses and checks one request head at the start of `buf`: `Ok(None)` while it is
+/// incomplete, else the request and the length of its head, or why it is refused.
+///
+/// # Errors
+/// A [`Refusal`] for a malformed head (400), a head too large (431), a `Host` that
+/// differs from the target (403).
+pub fn check_request(buf: &[u8]) -> Result<Option<(Request, usize)>, Refusal> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let n = match req.parse(buf) {
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
+            return Err(refusal(431, "request head too large", format!("request head larger than {MAX_HEAD} bytes")));
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Ok(httparse::Status::Complete(n)) => n,
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(refusal(431, "too many header fields", format!("more than {MAX_HEADERS} header fields")));
+        }
+        Err(_) if has_obs_fold(buf) => {
+            return Err(refusal(400, "obs-fold", "header lines continued with obs-fold are refused"));
+        }
+        Err(e) => return Err(refusal(400, "malformed request", format!("malformed request: {e}"))),
+    };
+    if n > MAX_HEAD {
+        return Err(refusal(431, "request head too large", format!("request head larger than {MAX_HEAD} bytes")));
+    }
+    if has_obs_fold(&buf[..n]) {
+        return Err(refusal(400, "obs-fold", "header lines continued with obs-fold are refused"));
+    }
+    let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
+        return Err(refusal(400, "malformed request", "malformed request line"));
+    };
+    let all: &[httparse::Header<'_>] = req.headers;
+    let named = |name: &'static str| -> Vec<&[u8]> {
+        all.iter().filter(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value).collect()
+    };
+    let hosts = named("host");
+    if hosts.len() > 1 {
+        return Err(refusal(400, "more than one Host header", "a request may carry one Host header"));
+    }
+    let host_header = match hosts.first() {
+        Some(v) => Some(
+            std::str::from_utf8(v)
+                .map(str::trim)
+                .map_err(|_| refusal(400, "malformed Host header", "the Host header is not text"))?,
+        ),
+        None => None,
+    };
+    // The Host header, when there is one, names the same host and port as the target.
+    let same_host = |host: &Host, port: u16, default: u16| -> Result<(), Refusal> {
+        let Some(h) = host_header else { return Ok(()) };
+        match Host::parse_authority(h, default) {
+            Ok((hh, hp)) if hh == *host && hp == port => Ok(()),
+            _ => Err(Refusal {
+                status: 403,
+                rule: "(Host header differs from the URL)".into(),
+                message: format!("cordon denied a request for {target} carrying Host: {h}"),
+            }),
+        }
+    };
+
+    if method.eq_ignore_ascii_case("CONNECT") {
+        let (host, port) = Host::parse_authority(target, 0)
+            .map_err(|e| refusal(400, "bad CONNECT target", format!("CONNECT needs host:port ({e})")))?;
+        same_host(&host, port, port)?;
+        return Ok(Some((Request::Connect { host, port, target: target.to_string() }, n)));
+    }
+
+    let lengths = named("content-length");
+    let encodings = named("transfer-encoding");
+    if lengths.len() > 1 {
+        return Err(refusal(400, "more than one Content-Length", "a request may carry one Content-Length"));
+    }
+    if encodings.len() > 1 {
+        return Err(refusal(400, "more than one Transfer-Encoding", "a request may carry one Transfer-Encoding"));
+    }
+    let body = match (lengths.first(), encodings.first()) {
+        (Some(_), Some(_)) => {
+            return Err(refusal(
+                400,
+                "Transfer-Encoding with Content-Length",
+                "a request may not carry both Transfer-Encoding and Content-Length",
+            ));
+        }
+        (Some(v), None) => {
+            let text = std::str::from_utf8(v).unwrap_or("").trim();
+            if text.is_empty() || text.len() > 19 || !text.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(refusal(400, "malformed Content-Length", "Content-Length must be one decimal number"));
+            }
+            Body::Length(
+                text.parse().map_err(|_| refusal(400, "malformed Content-Length", "Content-Length too large"))?,
+            )
+        }
+        (None, Some(v)) => {
+            if version == 0 || !std::str::from_utf8(v).unwrap_or("").trim().eq_ignore_ascii_case("chunked") {
+                return Err(refusal(
+                    400,
+                    "Transfer-Encoding other than chunked",
+                    "only Transfer-Encoding: chunked (HTTP/1.1) is forwarded",
+                ));
+            }
+            Body::Chunked
+        }
+        (None, None) => Body::None,
+    };
+
+    // Absolute-form: http://authority[/path][?query].
+    let scheme_len = "http://".len();
+    if target.len() < scheme_len || !target[..scheme_len].eq_ignore_ascii_case("http://") {
+        return Err(refusal(
+            400,
+            "not an absolute-form http:// request",
+            "only absolute-form http:// requests and CONNECT are proxied (https goes through CONNECT)",
+        ));
+    }
+    let after = &target[scheme_len..];
+    if after.contains('#') {
+        return Err(refusal(400, "fragment in the request target", "a request target may not carry a fragment"));
+    }
+    let split = after.find(['/', '?']).unwrap_or(after.len());
+    let (authority, path) = after.split_at(split);
+    let (host, port) = Host::parse_authority(authority, 80)
+        .map_err(|e| refusal(400, "bad authority", format!("bad authority `{authority}`: {e}")))?;
+    if host_header.is_none() {
+        return Err(refusal(400, "no Host header", "an HTTP/1.1 request needs one Host header"));
+    }
+    same_host(&host, port, 80)?;
+
+    let path = if path.is_empty() {
+        "/".to_string()
+    } else if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_string()
+    };
+    let mut out = format!("{method} {path} HTTP/1.{version}\r\n").into_bytes();
+    for h in all {
+        let hop_by_hop =
+            ["host", "connection", "proxy-connection", "proxy-authorization", "keep-alive", "upgrade", "te", "trailer"]
+                .iter()
+                .any(|k| h.name.eq_ignore_ascii_case(k));
+        if !hop_by_hop {
+            out.extend_from_slice(h.name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(h.value);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(format!("Host: {authority}\r\nConnection: close\r\n\r\n").as_bytes());
+    Ok(Some((Request::Forward { host, port, authority: authority.to_string(), head: out, body }, n)))
+}
+
+/// The request line of `head`, for events.
+fn first_line(head: &[u8]) -> String {
+    let end = head.iter().position(|b| *b == b'\r' || *b == b'\n').unwrap_or(head.len()).min(256);
+    String::from_utf8_lossy(&head[..end]).into_owned()
+}
+
 async fn http(proxy: &Proxy, mut c: UnixStream, first: u8) -> std::io::Result<()> {
     let mut head = vec![first];
     let mut buf = [0u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        if head.len() > 64 * 1024 {
-            return refuse(&mut c, 431, "request head too large").await;
+    let (request, n) = loop {
+        match check_request(&head) {
+            Ok(Some(r)) => break r,
+            Ok(None) => {}
+            Err(r) => {
+                proxy.refused("http", first_line(&head), r.rule.clone());
+                return refuse(&mut c, r.status, &r.message).await;
+            }
         }
-        let n = c.read(&mut buf).await?;
-        if n == 0 {
+        let k = c.read(&mut buf).await?;
+        if k == 0 {
             return Ok(());
         }
-        head.extend_from_slice(&buf[..n]);
-    }
-    let end = head.windows(4).position(|w| w == b"\r\n\r\n").map_or(head.len(), |p| p + 4);
-    let (head_bytes, rest) = head.split_at(end);
-    let text = String::from_utf8_lossy(head_bytes).into_owned();
-    let mut lines = text.split("\r\n");
-    let request_line = lines.next().unwrap_or("");
-    let mut parts = request_line.split(' ');
-    let (method, target, version) =
-        (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or("HTTP/1.1"));
-    let headers: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
-
-    if method.eq_ignore_ascii_case("CONNECT") {
-        let Some((host, port)) = split_host_port(target, 443) else {
-            return refuse(&mut c, 400, "CONNECT needs host:port").await;
-        };
-        return match proxy.connect("http", &host, port).await {
+        head.extend_from_slice(&buf[..k]);
+    };
+    let rest = &head[n..];
+    match request {
+        Request::Connect { host, port, target } => match proxy.connect("http", &host, port).await {
             Ok(mut upstream) => {
                 c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await?;
                 upstream.write_all(rest).await?;
@@ -224,65 +487,169 @@ async fn http(proxy: &Proxy, mut c: UnixStream, first: u8) -> std::io::Result<()
                 Ok(())
             }
             Err(why) => refuse(&mut c, 403, &format!("cordon denied CONNECT {target} ({why})")).await,
-        };
-    }
-    // Absolute-form: http://host[:port]/path.
-    let Some(after) = target.strip_prefix("http://") else {
-        return refuse(&mut c, 400, "only absolute-form http:// requests and CONNECT are proxied").await;
-    };
-    let (authority, path) = after.find('/').map_or((after, "/"), |i| (&after[..i], &after[i..]));
-    let Some((host, port)) = split_host_port(authority, 80) else { return refuse(&mut c, 400, "bad authority").await };
-    // The Host header must name the same host the URL does: the server routes by it.
-    if let Some(h) = headers
-        .iter()
-        .find_map(|l| l.split_once(':').filter(|(k, _)| k.trim().eq_ignore_ascii_case("host")).map(|(_, v)| v.trim()))
-        && split_host_port(h, port).is_none_or(|(hh, hp)| !hh.eq_ignore_ascii_case(&host) || hp != port)
-    {
-        proxy.record(
-            "http",
-            "request",
-            format!("{authority} with Host {h}"),
-            NetDecision { allowed: false, rule: "(Host header differs from the URL)".into() },
-        );
-        return refuse(&mut c, 403, &format!("cordon denied a request for {authority} carrying Host: {h}")).await;
-    }
-    match proxy.connect("http", &host, port).await {
-        Ok(mut upstream) => {
-            let mut out = format!("{method} {path} {version}\r\n");
-            for h in headers.iter().filter(|l| {
-                let k = l.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
-                !matches!(k.as_str(), "connection" | "proxy-connection" | "proxy-authorization" | "keep-alive")
-            }) {
-                out.push_str(h);
-                out.push_str("\r\n");
-            }
-            if !headers.iter().any(|l| l.to_ascii_lowercase().starts_with("host:")) {
-                out.push_str(&format!("Host: {authority}\r\n"));
-            }
-            out.push_str("Connection: close\r\n\r\n");
-            upstream.write_all(out.as_bytes()).await?;
-            upstream.write_all(rest).await?;
-            let _ = tokio::io::copy_bidirectional(&mut c, &mut upstream).await;
-            Ok(())
-        }
-        Err(why) => refuse(&mut c, 403, &format!("cordon denied {authority} ({why})")).await,
+        },
+        Request::Forward { host, port, authority, head: out, body } => match proxy.connect("http", &host, port).await {
+            Ok(upstream) => relay(c, upstream, &out, rest, body).await,
+            Err(why) => refuse(&mut c, 403, &format!("cordon denied {authority} ({why})")).await,
+        },
     }
 }
 
-fn split_host_port(s: &str, default: u16) -> Option<(String, u16)> {
-    if let Some(rest) = s.strip_prefix('[') {
-        let (h, tail) = rest.split_once(']')?;
-        let port = match tail.strip_prefix(':') {
-            Some(p) => p.parse().ok()?,
-            None if tail.is_empty() => default,
-            None => return None,
-        };
-        return Some((h.to_string(), port));
+/// Sends the checked head and the body as framed, then the server's answer back, until
+/// the server closes. Bytes past the body — a second, pipelined request — are never
+/// forwarded.
+async fn relay(c: UnixStream, upstream: TcpStream, head: &[u8], rest: &[u8], body: Body) -> std::io::Result<()> {
+    let (mut cr, mut cw) = c.into_split();
+    let (mut ur, mut uw) = upstream.into_split();
+    uw.write_all(head).await?;
+    let up = async {
+        let _ = forward_body(&mut cr, &mut uw, rest, body).await;
+        // Keep the server's side open (no half-close) until it answers.
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        () = up => {}
+        _ = tokio::io::copy(&mut ur, &mut cw) => {}
     }
-    match s.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => Some((h.to_string(), p.parse().ok()?)),
-        Some(_) => None,
-        None => Some((s.to_string(), default)),
+    Ok(())
+}
+
+/// Forwards exactly the body `body` frames: `rest` (what came with the head) first, then
+/// the client's stream. Stops at the end of the body, or at a malformed chunk.
+async fn forward_body<R, W>(from: &mut R, to: &mut W, rest: &[u8], body: Body) -> std::io::Result<()>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    match body {
+        Body::None => Ok(()),
+        Body::Length(n) => {
+            let now = &rest[..rest.len().min(usize::try_from(n).unwrap_or(usize::MAX))];
+            to.write_all(now).await?;
+            tokio::io::copy(&mut from.take(n - now.len() as u64), to).await.map(|_| ())
+        }
+        Body::Chunked => {
+            let mut scan = ChunkedEnd::default();
+            let mut buf = vec![0u8; 16 * 1024];
+            let mut pending = rest.to_vec();
+            loop {
+                match scan.feed(&pending) {
+                    Ok(Some(end)) => return to.write_all(&pending[..end]).await,
+                    Ok(None) => to.write_all(&pending).await?,
+                    Err(()) => return Err(std::io::Error::other("malformed chunked body")),
+                }
+                let n = from.read(&mut buf).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                pending.clear();
+                pending.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+}
+
+/// Finds where a chunked body ends (RFC 9112 §7.1): chunk sizes in hex with optional
+/// extensions, each line ended by CRLF, data of that size and CRLF, a zero-size chunk,
+/// trailer lines, and an empty line.
+#[derive(Debug, Default)]
+pub struct ChunkedEnd {
+    state: ChunkState,
+    size: u64,
+    digits: u8,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    #[default]
+    Size,
+    Ext,
+    SizeLf,
+    Data,
+    DataCr,
+    DataLf,
+    TrailerStart,
+    Trailer,
+    TrailerLf,
+    EndLf,
+}
+
+impl ChunkedEnd {
+    /// Feeds the next bytes: `Ok(Some(n))` when the body ends after `n` of them,
+    /// `Ok(None)` when all of them belong to it, `Err` when it is malformed.
+    #[expect(clippy::result_unit_err, reason = "the only error is: malformed")]
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Option<usize>, ()> {
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            match self.state {
+                ChunkState::Size => match (b as char).to_digit(16) {
+                    Some(d) if self.digits < 15 => {
+                        self.size = self.size * 16 + u64::from(d);
+                        self.digits += 1;
+                    }
+                    Some(_) => return Err(()),
+                    None if self.digits == 0 => return Err(()),
+                    None if b == b';' => self.state = ChunkState::Ext,
+                    None if b == b'\r' => self.state = ChunkState::SizeLf,
+                    None => return Err(()),
+                },
+                ChunkState::Ext => match b {
+                    b'\r' => self.state = ChunkState::SizeLf,
+                    b'\n' => return Err(()),
+                    _ => {}
+                },
+                ChunkState::SizeLf => {
+                    if b != b'\n' {
+                        return Err(());
+                    }
+                    self.state = if self.size == 0 { ChunkState::TrailerStart } else { ChunkState::Data };
+                }
+                ChunkState::Data => {
+                    let take = (bytes.len() - i).min(usize::try_from(self.size).unwrap_or(usize::MAX));
+                    self.size -= take as u64;
+                    i += take;
+                    if self.size == 0 {
+                        self.state = ChunkState::DataCr;
+                    }
+                    continue;
+                }
+                ChunkState::DataCr => {
+                    if b != b'\r' {
+                        return Err(());
+                    }
+                    self.state = ChunkState::DataLf;
+                }
+                ChunkState::DataLf => {
+                    if b != b'\n' {
+                        return Err(());
+                    }
+                    self.state = ChunkState::Size;
+                    self.digits = 0;
+                }
+                ChunkState::TrailerStart => match b {
+                    b'\r' => self.state = ChunkState::EndLf,
+                    b'\n' => return Err(()),
+                    _ => self.state = ChunkState::Trailer,
+                },
+                ChunkState::Trailer => match b {
+                    b'\r' => self.state = ChunkState::TrailerLf,
+                    b'\n' => return Err(()),
+                    _ => {}
+                },
+                ChunkState::TrailerLf => {
+                    if b != b'\n' {
+                        return Err(());
+                    }
+                    self.state = ChunkState::TrailerStart;
+                }
+                ChunkState::EndLf => {
+                    return if b == b'\n' { Ok(Some(i + 1)) } else { Err(()) };
+                }
+            }
+            i += 1;
+        }
+        Ok(None)
     }
 }
 
@@ -298,16 +665,5 @@ async fn refuse(c: &mut UnixStream, code: u16, why: &str) -> std::io::Result<()>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::split_host_port;
-
-    #[test]
-    fn host_and_port_split_like_http_authorities() {
-        assert_eq!(split_host_port("a.test:8080", 80), Some(("a.test".into(), 8080)));
-        assert_eq!(split_host_port("a.test", 80), Some(("a.test".into(), 80)));
-        assert_eq!(split_host_port("[::1]:443", 80), Some(("::1".into(), 443)));
-        assert_eq!(split_host_port("[::1]", 80), Some(("::1".into(), 80)));
-        assert_eq!(split_host_port("::1", 80), None);
-        assert_eq!(split_host_port("a.test:x", 80), None);
-    }
-}
+#[path = "proxy_tests.rs"]
+mod tests;

@@ -60,11 +60,147 @@ pub struct SyscallRule {
 
 /// The seccomp filter as data: everything not listed is allowed; a listed call fails with
 /// `EPERM` (`clone3` with `ENOSYS`, so libc falls back to `clone`, whose flags can be
-/// checked). The filter checks the architecture and kills a process of another one.
+/// checked); `socket` follows the [`SocketFamilies`] allowlist. The filter checks the
+/// architecture and kills a process of another one. A syscall name the helper does not
+/// know fails the run; it is never skipped.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SeccompPlan {
     /// The refused calls.
     pub deny: Vec<SyscallRule>,
+    /// The socket families `socket()` may create. The default allows none.
+    #[serde(default)]
+    pub sockets: SocketFamilies,
+}
+
+/// Every syscall name a [`SyscallRule`] may use: the helper has a number for each on
+/// every architecture it runs on. A plan naming another is refused ([`SeccompPlan::check`]).
+pub const KNOWN_SYSCALLS: &[&str] = &[
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "bpf",
+    "userfaultfd",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "perf_event_open",
+    "unshare",
+    "setns",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "init_module",
+    "finit_module",
+    "kexec_load",
+    "clone",
+    "clone3",
+    "ioctl",
+    "socket",
+    "socketpair",
+];
+
+impl SeccompPlan {
+    /// Fails closed on a rule the helper could not install.
+    ///
+    /// # Errors
+    /// The first syscall name not in [`KNOWN_SYSCALLS`].
+    pub fn check(&self, backend: Backend) -> Result<(), PlanError> {
+        match self.deny.iter().find(|r| !KNOWN_SYSCALLS.contains(&r.name.as_str())) {
+            Some(r) => Err(PlanError::Unenforceable {
+                backend,
+                rule: "(seccomp)".into(),
+                reason: format!("the filter names `{}`, a syscall cordon's helper does not know", r.name),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `AF_UNIX`.
+pub const AF_UNIX: u32 = 1;
+/// `AF_INET`.
+pub const AF_INET: u32 = 2;
+/// `AF_INET6`.
+pub const AF_INET6: u32 = 10;
+/// `AF_NETLINK`.
+pub const AF_NETLINK: u32 = 16;
+/// `NETLINK_ROUTE`, the one netlink protocol that may be allowed.
+pub const NETLINK_ROUTE: u32 = 0;
+
+/// The socket families a tool may create: an allowlist, decided by the planner. `socket()`
+/// of a family a policy could grant but this one does not (`AF_UNIX`, `AF_INET`,
+/// `AF_INET6`, `AF_NETLINK`) fails with `EPERM`; of every other family — `AF_VSOCK`,
+/// `AF_PACKET`, `AF_ALG`, `AF_BLUETOOTH`, … —, of netlink with a protocol other than
+/// `NETLINK_ROUTE`, and `socketpair()` of any family but `AF_UNIX` with `EAFNOSUPPORT`.
+/// The default allows none.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct SocketFamilies {
+    /// `AF_INET` and `AF_INET6`: the network mode needs them.
+    pub inet: bool,
+    /// `AF_NETLINK` with protocol `NETLINK_ROUTE` only: the sandbox has its own network
+    /// namespace, so routes and addresses are its own. Other netlink protocols never.
+    pub netlink_route: bool,
+    /// `AF_UNIX` (`socketpair` of `AF_UNIX` is always allowed).
+    pub unix: bool,
+    /// Host paths of read-write grants that lift the `AF_UNIX` refusal when one of them is
+    /// a unix socket when the run starts ([`SocketFamilies::settle`]): connecting to a
+    /// granted socket is what the grant means.
+    pub unix_if_socket: Vec<PathBuf>,
+}
+
+impl SocketFamilies {
+    /// The families `socket()` may create, in order.
+    pub fn allowed(&self) -> Vec<u32> {
+        let mut f = Vec::new();
+        if self.unix {
+            f.push(AF_UNIX);
+        }
+        if self.inet {
+            f.extend([AF_INET, AF_INET6]);
+        }
+        if self.netlink_route {
+            f.push(AF_NETLINK);
+        }
+        f
+    }
+
+    /// One line for `cordon policy explain` and the golden files.
+    pub fn describe(&self) -> String {
+        let mut names: Vec<String> = self
+            .allowed()
+            .iter()
+            .map(|f| match *f {
+                AF_UNIX => "AF_UNIX".to_string(),
+                AF_INET => "AF_INET".to_string(),
+                AF_INET6 => "AF_INET6".to_string(),
+                AF_NETLINK => "AF_NETLINK (NETLINK_ROUTE only)".to_string(),
+                other => format!("family {other}"),
+            })
+            .collect();
+        if !self.unix && !self.unix_if_socket.is_empty() {
+            let paths: Vec<String> = self.unix_if_socket.iter().map(|p| p.display().to_string()).collect();
+            names.push(format!("AF_UNIX if one of {} is a socket", paths.join(", ")));
+        }
+        if names.is_empty() {
+            names.push("none".into());
+        }
+        format!(
+            "{}; other grantable families EPERM, every other family EAFNOSUPPORT; socketpair AF_UNIX only",
+            names.join(", ")
+        )
+    }
+
+    /// Settles `AF_UNIX` for this run: allowed when `is_socket` finds one of
+    /// [`SocketFamilies::unix_if_socket`] to be a unix socket. Returns whether it is.
+    pub fn settle(&mut self, is_socket: impl Fn(&Path) -> bool) -> bool {
+        if self.unix_if_socket.iter().any(|p| is_socket(p)) {
+            self.unix = true;
+        }
+        self.unix
+    }
 }
 
 /// Landlock rules as data, in sandbox paths: the second filesystem layer.
@@ -355,6 +491,21 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
         a.extend(["--bind".into(), PROXY_HOST_SOCKET.into(), PROXY_SOCKET.into()]);
     }
 
+    let mut seccomp = seccomp_plan_for(
+        if share_net {
+            NetMode::All
+        } else if via_proxy {
+            NetMode::Proxy
+        } else {
+            NetMode::None
+        },
+        !share_net,
+    );
+    // A read-write grant that is a unix socket lets the tool create unix sockets to reach it.
+    seccomp.sockets.unix_if_socket =
+        rules.iter().filter(|r| r.access == Access::ReadWrite).map(|r| r.host.clone()).collect();
+    seccomp.check(Backend::Bubblewrap)?;
+
     let limits = NativeLimits {
         memory_bytes: policy.limits.memory_bytes,
         cpu_seconds: policy.limits.cpu.map(|d| d.as_millis().div_ceil(1000) as u64),
@@ -372,13 +523,7 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
             drop_caps: false,
             require_landlock: false,
             scope_abstract_unix: false,
-            seccomp: seccomp_plan_for(if share_net {
-                NetMode::All
-            } else if via_proxy {
-                NetMode::Proxy
-            } else {
-                NetMode::None
-            }),
+            seccomp,
             landlock: LandlockPlan { rules: landlock },
             limits,
         },
@@ -401,22 +546,23 @@ pub enum NetMode {
     All,
 }
 
-/// The syscalls a native tool is refused, for its network mode.
-pub fn seccomp_plan_for(mode: NetMode) -> SeccompPlan {
-    const AF_INET: u64 = 2;
-    const AF_INET6: u64 = 10;
+/// The syscalls a native tool is refused, and the socket families it may create, for its
+/// network mode. `own_netns`: the sandbox has a network namespace of its own (netlink
+/// route sockets then see only it).
+pub fn seccomp_plan_for(mode: NetMode, own_netns: bool) -> SeccompPlan {
     const SOCK_DGRAM: u64 = 2;
     let mut plan = seccomp_plan();
-    let ip = |family: u64, why: &str| SyscallRule {
-        name: "socket".into(),
-        when: Some((0, 0xffff_ffff, family)),
-        why: why.into(),
+    plan.sockets = SocketFamilies {
+        inet: match mode {
+            NetMode::None => false,
+            NetMode::Proxy | NetMode::All => true,
+        },
+        netlink_route: own_netns,
+        unix: false,
+        unix_if_socket: Vec::new(),
     };
     match mode {
-        NetMode::None => {
-            plan.deny.push(ip(AF_INET, "no network: no IP sockets"));
-            plan.deny.push(ip(AF_INET6, "no network: no IP sockets"));
-        }
+        NetMode::None | NetMode::All => {}
         NetMode::Proxy => {
             // Datagram sockets of any family: only TCP reaches the relay.
             plan.deny.push(SyscallRule {
@@ -425,7 +571,6 @@ pub fn seccomp_plan_for(mode: NetMode) -> SeccompPlan {
                 why: "only TCP through cordon's proxy".into(),
             });
         }
-        NetMode::All => {}
     }
     plan
 }
@@ -435,7 +580,6 @@ pub fn seccomp_plan() -> SeccompPlan {
     const CLONE_NEWUSER: u64 = 0x1000_0000;
     const TIOCSTI: u64 = 0x5412;
     const TIOCLINUX: u64 = 0x541c;
-    const AF_UNIX: u64 = 1;
     let r = |name: &str, why: &str| SyscallRule { name: name.into(), when: None, why: why.into() };
     let when =
         |name: &str, w: (u8, u64, u64), why: &str| SyscallRule { name: name.into(), when: Some(w), why: why.into() };
@@ -465,8 +609,8 @@ pub fn seccomp_plan() -> SeccompPlan {
             r("clone3", "flags are in memory the filter cannot read; libc falls back to clone"),
             when("ioctl", (1, 0xffff_ffff, TIOCSTI), "TIOCSTI injects keystrokes into the terminal"),
             when("ioctl", (1, 0xffff_ffff, TIOCLINUX), "TIOCLINUX can inject keystrokes"),
-            when("socket", (0, 0xffff_ffff, AF_UNIX), "no new unix sockets (socketpair still works)"),
         ],
+        sockets: SocketFamilies::default(),
     }
 }
 
@@ -512,5 +656,42 @@ mod tests {
         assert!(matches!(err, PlanError::Unenforceable { ref rule, .. } if rule == "/network/egress/allow/0"));
         let all = plan_none(&p(r#"{"network":{"defaultPolicy":"allow","allowLocalNetwork":true}}"#)).unwrap();
         assert!(all.args.iter().any(|a| a == "--share-net"));
+    }
+
+    #[test]
+    fn socket_families_are_an_allowlist_by_network_mode() {
+        let none = plan_none(&p(r#"{"filesystem":{"readwritePaths":["/w"],"readonlyPaths":["/r"]}}"#)).unwrap();
+        let f = &none.helper.seccomp.sockets;
+        assert_eq!(f.allowed(), vec![AF_NETLINK], "no network: only route netlink, in the sandbox's own netns");
+        assert_eq!(f.unix_if_socket, vec![PathBuf::from("/w")], "only read-write grants can lift AF_UNIX");
+        let proxy = plan_none(&p(
+            r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"to":[{"cidr":"10.0.0.0/8"}]}]}}}"#,
+        ))
+        .unwrap();
+        assert_eq!(proxy.helper.seccomp.sockets.allowed(), vec![AF_INET, AF_INET6, AF_NETLINK]);
+        let all = plan_none(&p(r#"{"network":{"defaultPolicy":"allow","allowLocalNetwork":true}}"#)).unwrap();
+        assert_eq!(all.helper.seccomp.sockets.allowed(), vec![AF_INET, AF_INET6], "the host's netns: no netlink");
+        let mut f = none.helper.seccomp.sockets.clone();
+        assert!(!f.settle(|_| false));
+        assert!(f.settle(|p| p == Path::new("/w")));
+        assert_eq!(f.allowed(), vec![AF_UNIX, AF_NETLINK]);
+        // The landlock backend shares the host's namespaces: netlink never, unix never.
+        let ll = crate::landlock::plan(&p(r#"{"filesystem":{"readwritePaths":["/w"]}}"#), None).unwrap();
+        assert!(ll.helper.seccomp.sockets.allowed().is_empty());
+        assert!(ll.helper.seccomp.sockets.unix_if_socket.is_empty());
+        let ll_all =
+            crate::landlock::plan(&p(r#"{"network":{"defaultPolicy":"allow","allowLocalNetwork":true}}"#), None)
+                .unwrap();
+        assert_eq!(ll_all.helper.seccomp.sockets.allowed(), vec![AF_INET, AF_INET6]);
+        // The default allows nothing.
+        assert!(SocketFamilies::default().allowed().is_empty());
+    }
+
+    #[test]
+    fn an_unknown_syscall_name_fails_closed() {
+        let mut sp = seccomp_plan_for(NetMode::None, true);
+        assert!(sp.check(Backend::Bubblewrap).is_ok());
+        sp.deny.push(SyscallRule { name: "no_such_call".into(), when: None, why: "x".into() });
+        assert!(matches!(sp.check(Backend::Bubblewrap), Err(PlanError::Unenforceable { .. })));
     }
 }

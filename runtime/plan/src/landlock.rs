@@ -126,6 +126,10 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<Landlock
     if let Some(t) = tool.filter(|t| visible(&t.path) && visible(&t.host)) {
         rules.push((t.host.clone(), Access::ReadOnly));
     }
+    // No network namespace: netlink would show the host's sockets and addresses, and unix
+    // sockets the host's; neither is offered.
+    let seccomp = seccomp_plan_for(mode, false);
+    seccomp.check(Backend::Landlock)?;
     let mut env = vec![("PATH".to_string(), "/usr/local/bin:/usr/bin:/bin".to_string())];
     env.extend(policy.env.vars.iter().cloned());
     Ok(LandlockBackendPlan {
@@ -134,7 +138,7 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<Landlock
             drop_caps: true,
             require_landlock: true,
             scope_abstract_unix: true,
-            seccomp: seccomp_plan_for(mode),
+            seccomp,
             landlock: LandlockPlan { rules },
             limits: NativeLimits {
                 memory_bytes: policy.limits.memory_bytes,

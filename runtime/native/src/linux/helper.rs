@@ -212,7 +212,8 @@ fn seccomp(plan: &SeccompPlan) -> Result<(), String> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     let mut errno_rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for r in &plan.deny {
-        let Some(nr) = syscall_number(&r.name) else { continue };
+        // Fail closed: a rule the filter cannot express stops the run.
+        let nr = syscall_number(&r.name).ok_or_else(|| format!("seccomp: unknown syscall `{}` in the plan", r.name))?;
         let target = if r.name == "clone3" { &mut errno_rules } else { &mut rules };
         match r.when {
             None => {
@@ -229,11 +230,61 @@ fn seccomp(plan: &SeccompPlan) -> Result<(), String> {
         .map_err(|e| format!("seccomp: {e}"))?;
     let enosys = SeccompFilter::new(errno_rules, SeccompAction::Allow, SeccompAction::Errno(libc::ENOSYS as u32), arch)
         .map_err(|e| format!("seccomp: {e}"))?;
-    for f in [enosys, eperm] {
+    let mut filters = vec![enosys, eperm];
+    filters.extend(socket_filters(&plan.sockets, arch)?);
+    for f in filters {
         let prog: seccompiler::BpfProgram = f.try_into().map_err(|e| format!("seccomp: {e}"))?;
         seccompiler::apply_filter(&prog).map_err(|e| format!("seccomp: {e}"))?;
     }
     Ok(())
+}
+
+/// The socket-family allowlist as two filters. A family a policy can grant (`AF_UNIX`,
+/// `AF_INET`, `AF_INET6`, `AF_NETLINK`) but this plan does not fails with `EPERM`, as every
+/// other policy denial; every other family (`AF_VSOCK`, `AF_PACKET`, `AF_ALG`, …), netlink
+/// of a protocol other than `NETLINK_ROUTE`, and `socketpair()` of any family but
+/// `AF_UNIX` fail with `EAFNOSUPPORT`, as on a kernel without them.
+fn socket_filters(
+    sockets: &cordon_plan::bwrap::SocketFamilies,
+    arch: seccompiler::TargetArch,
+) -> Result<Vec<seccompiler::SeccompFilter>, String> {
+    use cordon_plan::bwrap::{AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, NETLINK_ROUTE};
+    use seccompiler::{SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule};
+    let e = |e: seccompiler::BackendError| format!("seccomp: {e}");
+    let cond = |arg: u8, op: SeccompCmpOp, v: u32| SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, v.into());
+    let grantable = [AF_UNIX, AF_INET, AF_INET6, AF_NETLINK];
+    let allowed = sockets.allowed();
+
+    let other_family: Vec<SeccompCondition> =
+        grantable.iter().map(|f| cond(0, SeccompCmpOp::Ne, *f)).collect::<Result<_, _>>().map_err(e)?;
+    let mut unsupported = vec![SeccompRule::new(other_family).map_err(e)?];
+    if allowed.contains(&AF_NETLINK) {
+        unsupported.push(
+            SeccompRule::new(vec![
+                cond(0, SeccompCmpOp::Eq, AF_NETLINK).map_err(e)?,
+                cond(2, SeccompCmpOp::Ne, NETLINK_ROUTE).map_err(e)?,
+            ])
+            .map_err(e)?,
+        );
+    }
+    let pair = vec![SeccompRule::new(vec![cond(0, SeccompCmpOp::Ne, AF_UNIX).map_err(e)?]).map_err(e)?];
+    let rules: BTreeMap<i64, Vec<SeccompRule>> =
+        [(libc::SYS_socket, unsupported), (libc::SYS_socketpair, pair)].into_iter().collect();
+    let eafnosupport =
+        SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EAFNOSUPPORT as u32), arch)
+            .map_err(|err| format!("seccomp: {err}"))?;
+
+    let mut denied = Vec::new();
+    for f in grantable.iter().filter(|f| !allowed.contains(f)) {
+        denied.push(SeccompRule::new(vec![cond(0, SeccompCmpOp::Eq, *f).map_err(e)?]).map_err(e)?);
+    }
+    if denied.is_empty() {
+        return Ok(vec![eafnosupport]);
+    }
+    let rules: BTreeMap<i64, Vec<SeccompRule>> = [(libc::SYS_socket, denied)].into_iter().collect();
+    let eperm = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch)
+        .map_err(|err| format!("seccomp: {err}"))?;
+    Ok(vec![eafnosupport, eperm])
 }
 
 fn syscall_number(name: &str) -> Option<i64> {
@@ -262,6 +313,7 @@ fn syscall_number(name: &str) -> Option<i64> {
         "clone3" => libc::SYS_clone3,
         "ioctl" => libc::SYS_ioctl,
         "socket" => libc::SYS_socket,
+        "socketpair" => libc::SYS_socketpair,
         _ => return None,
     })
 }

@@ -330,15 +330,14 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
             args.extend(["--setenv".into(), name.clone(), v]);
         }
     }
-    // Unix sockets: creating one is refused unless the policy grants a socket file
-    // read-write (then it is visible, and connecting to it is what the grant means).
+    // Unix sockets: creating one is refused unless a read-write grant the plan lists is a
+    // socket file (then it is visible, and connecting to it is what the grant means).
     let mut helper = plan.helper.clone();
-    let socket_granted = plan.args.windows(3).any(|w| {
+    let is_socket = |p: &Path| {
         use std::os::unix::fs::FileTypeExt as _;
-        w[0] == "--bind" && std::fs::metadata(&w[1]).is_ok_and(|m| m.file_type().is_socket())
-    });
-    if socket_granted {
-        helper.seccomp.deny.retain(|r| !(r.name == "socket" && r.when == Some((0, 0xffff_ffff, 1))));
+        std::fs::metadata(p).is_ok_and(|m| m.file_type().is_socket())
+    };
+    if helper.seccomp.sockets.settle(is_socket) {
         helper.scope_abstract_unix = true;
     }
     let helper_json = serde_json::to_string(&helper).map_err(|e| NativeError::Other(e.to_string()))?;

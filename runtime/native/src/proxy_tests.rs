@@ -1,0 +1,210 @@
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+use super::*;
+
+fn ok(head: &str) -> Request {
+    match check_request(head.as_bytes()) {
+        Ok(Some((r, n))) => {
+            assert_eq!(n, head.find("\r\n\r\n").unwrap() + 4);
+            r
+        }
+        other => panic!("{head:?}: {other:?}"),
+    }
+}
+
+fn refused(head: &str) -> Refusal {
+    match check_request(head.as_bytes()) {
+        Err(r) => r,
+        other => panic!("{head:?} was not refused: {other:?}"),
+    }
+}
+
+#[test]
+fn one_host_equal_to_the_url_is_forwarded_as_the_only_host() {
+    let Request::Forward { host, port, head, body, .. } =
+        ok("GET http://A.test:8080/x?q HTTP/1.1\r\nHost: a.test:8080\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n")
+    else {
+        panic!()
+    };
+    assert_eq!((host, port, body), (Host::Name("a.test".into()), 8080, Body::None));
+    let text = String::from_utf8(head).unwrap();
+    assert_eq!(text, "GET /x?q HTTP/1.1\r\nAccept: */*\r\nHost: A.test:8080\r\nConnection: close\r\n\r\n");
+    // The default port and a spelling that parses to the same host are the same Host.
+    ok("GET http://a.test/ HTTP/1.1\r\nHost: A.TEST.:80\r\n\r\n");
+    ok("GET http://127.1:9/ HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n");
+}
+
+#[test]
+fn a_second_or_missing_or_different_host_is_refused() {
+    let r = refused("GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nHost: evil.test\r\n\r\n");
+    assert_eq!((r.status, r.rule.as_str()), (400, "(proxy: more than one Host header)"));
+    let r = refused("GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nhost: a.test\r\n\r\n");
+    assert_eq!(r.status, 400);
+    let r = refused("GET http://a.test/ HTTP/1.1\r\n\r\n");
+    assert_eq!((r.status, r.rule.as_str()), (400, "(proxy: no Host header)"));
+    let r = refused("GET http://a.test/ HTTP/1.1\r\nHost: evil.test\r\n\r\n");
+    assert_eq!((r.status, r.rule.as_str()), (403, "(Host header differs from the URL)"));
+    let r = refused("GET http://a.test/ HTTP/1.1\r\nHost: a.test:81\r\n\r\n");
+    assert_eq!(r.status, 403);
+    // CONNECT: no Host is fine, one must match, two are refused.
+    ok("CONNECT a.test:443 HTTP/1.1\r\n\r\n");
+    ok("CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n");
+    assert_eq!(refused("CONNECT a.test:443 HTTP/1.1\r\nHost: b.test:443\r\n\r\n").status, 403);
+    assert_eq!(refused("CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\nHost: a.test:443\r\n\r\n").status, 400);
+}
+
+#[test]
+fn conflicting_lengths_and_encodings_are_refused_and_one_length_frames_the_body() {
+    let Request::Forward { body, .. } = ok("POST http://a.test/ HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n\r\n")
+    else {
+        panic!()
+    };
+    assert_eq!(body, Body::Length(5));
+    let Request::Forward { body, .. } =
+        ok("POST http://a.test/ HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n")
+    else {
+        panic!()
+    };
+    assert_eq!(body, Body::Chunked);
+    for (head, rule) in [
+        ("Content-Length: 5\r\nContent-Length: 6", "(proxy: more than one Content-Length)"),
+        ("Content-Length: 5\r\nContent-Length: 5", "(proxy: more than one Content-Length)"),
+        ("Content-Length: 5, 5", "(proxy: malformed Content-Length)"),
+        ("Content-Length: +5", "(proxy: malformed Content-Length)"),
+        ("Content-Length: 5\r\nTransfer-Encoding: chunked", "(proxy: Transfer-Encoding with Content-Length)"),
+        ("Transfer-Encoding: gzip, chunked", "(proxy: Transfer-Encoding other than chunked)"),
+        ("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked", "(proxy: more than one Transfer-Encoding)"),
+    ] {
+        let r = refused(&format!("POST http://a.test/ HTTP/1.1\r\nHost: a.test\r\n{head}\r\n\r\n"));
+        assert_eq!((r.status, r.rule.as_str()), (400, rule), "{head}");
+    }
+}
+
+#[test]
+fn obs_fold_oversized_heads_and_too_many_headers_are_refused() {
+    let r = refused("GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nX-A: 1\r\n  folded\r\n\r\n");
+    assert_eq!((r.status, r.rule.as_str()), (400, "(proxy: obs-fold)"));
+    let r = refused("GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nX-A: 1\r\n\tfolded\r\n\r\n");
+    assert_eq!(r.status, 400);
+    let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: v\r\n")).collect();
+    let r = refused(&format!("GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n{many}\r\n"));
+    assert_eq!(r.status, 431);
+    let big = format!("GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nX: {}", "a".repeat(MAX_HEAD));
+    assert_eq!(refused(&big).status, 431);
+    // The twin: the same head below the bounds is still incomplete, not refused.
+    assert!(matches!(check_request(b"GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nX: aaaa"), Ok(None)));
+}
+
+#[test]
+fn targets_with_userinfo_percent_encoding_or_other_schemes_are_refused() {
+    for head in [
+        "GET http://allowed.test@127.0.0.1/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        "GET http://%31%32%37.0.0.1/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        "GET https://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n",
+        "GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n",
+        "GET http://a.test/#frag HTTP/1.1\r\nHost: a.test\r\n\r\n",
+        "GET http:///x HTTP/1.1\r\nHost: a.test\r\n\r\n",
+        "CONNECT a.test HTTP/1.1\r\n\r\n",
+        "CONNECT allowed.test@a.test:443 HTTP/1.1\r\n\r\n",
+    ] {
+        assert_eq!(refused(head).status, 400, "{head}");
+    }
+}
+
+#[test]
+fn numeric_and_localhost_targets_parse_to_the_addresses_they_are() {
+    for t in ["2130706433", "127.1", "0x7f000001", "017700000001", "0177.1", "localhost", "LOCALHOST.", "x.localhost"] {
+        let Request::Forward { host, .. } = ok(&format!("GET http://{t}:9/ HTTP/1.1\r\nHost: {t}:9\r\n\r\n")) else {
+            panic!()
+        };
+        assert!(matches!(host, Host::Ip(_) | Host::Localhost), "{t}: {host:?}");
+        let Request::Connect { host, .. } = ok(&format!("CONNECT {t}:9 HTTP/1.1\r\n\r\n")) else { panic!() };
+        assert!(matches!(host, Host::Ip(_) | Host::Localhost), "{t}: {host:?}");
+    }
+}
+
+#[test]
+fn header_tricks_are_malformed_requests() {
+    for head in [
+        // A space before the colon: some servers read `Host`, httparse does not.
+        "GET http://a.test/ HTTP/1.1\r\nHost : evil.test\r\nHost: a.test\r\n\r\n",
+        "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nX\0: 1\r\n\r\n",
+        "GET http://a.test/  HTTP/1.1\r\nHost: a.test\r\n\r\n",
+        "CONNECT a.test:0 HTTP/1.1\r\n\r\n",
+        "CONNECT [::1] HTTP/1.1\r\n\r\n",
+    ] {
+        assert_eq!(refused(head).status, 400, "{head:?}");
+    }
+    // An empty Host names no host: it differs from the URL.
+    assert_eq!(refused("GET http://a.test/ HTTP/1.1\r\nHost:\r\n\r\n").status, 403);
+    // The scheme is case-insensitive; the path may start with a query.
+    let Request::Forward { head, .. } = ok("GET HTTP://a.test?x=1 HTTP/1.0\r\nHost: a.test\r\n\r\n") else { panic!() };
+    assert!(String::from_utf8(head).unwrap().starts_with("GET /?x=1 HTTP/1.0\r\n"));
+}
+
+#[test]
+fn bytes_after_the_head_are_not_part_of_it() {
+    // A pipelined second request is left in the buffer, never parsed as this one's headers;
+    // the relay forwards no body bytes for a request without Content-Length.
+    let two =
+        "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\nGET http://evil.test/ HTTP/1.1\r\nHost: evil.test\r\n\r\n";
+    let Ok(Some((Request::Forward { host, body, .. }, n))) = check_request(two.as_bytes()) else { panic!() };
+    assert_eq!((host, body), (Host::Name("a.test".into()), Body::None));
+    assert!(two[n..].starts_with("GET http://evil.test/"));
+}
+
+#[test]
+fn a_chunked_body_ends_after_its_last_chunk_and_trailers() {
+    let body = b"5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\nX-T: 1\r\n\r\nGET http://evil.test/ HTTP/1.1\r\n\r\n";
+    let end = body.iter().position(|b| *b == b'G').unwrap();
+    assert_eq!(ChunkedEnd::default().feed(body), Ok(Some(end)));
+    // Byte by byte, the same end.
+    let mut scan = ChunkedEnd::default();
+    let at = body.iter().enumerate().find_map(|(i, b)| scan.feed(std::slice::from_ref(b)).unwrap().map(|_| i + 1));
+    assert_eq!(at, Some(end));
+    assert_eq!(ChunkedEnd::default().feed(b"0\r\n\r\n"), Ok(Some(5)));
+    assert_eq!(ChunkedEnd::default().feed(b"5\r\nhel"), Ok(None));
+    for bad in [&b"x\r\n"[..], b"5\nhello\r\n", b"5\r\nhelloX", b"\r\n", b"ffffffffffffffff1\r\n", b"0\r\n\n"] {
+        assert_eq!(ChunkedEnd::default().feed(bad), Err(()), "{:?}", String::from_utf8_lossy(bad));
+    }
+}
+
+proptest::proptest! {
+    /// Whatever a tool sends, the checker never panics, and what it forwards carries exactly
+    /// one Host header and one Connection: close.
+    #[test]
+    fn any_head_is_refused_or_forwarded_with_one_host(
+        lines in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::strategy::Just("Host: a.test".to_string()),
+                proptest::strategy::Just("host: b.test".to_string()),
+                proptest::strategy::Just("Content-Length: 3".to_string()),
+                proptest::strategy::Just("Transfer-Encoding: chunked".to_string()),
+                proptest::strategy::Just(" folded".to_string()),
+                "[ -~]{0,20}",
+            ],
+            0..6,
+        ),
+        target in proptest::prop_oneof![
+            proptest::strategy::Just("http://a.test/".to_string()),
+            proptest::strategy::Just("a.test:443".to_string()),
+            "[ -~]{0,20}",
+        ],
+        method in proptest::prop_oneof![proptest::strategy::Just("GET"), proptest::strategy::Just("CONNECT")],
+    ) {
+        let head = format!("{method} {target} HTTP/1.1\r\n{}\r\n\r\n", lines.join("\r\n"));
+        if let Ok(Some((Request::Forward { head: out, .. }, _))) = check_request(head.as_bytes()) {
+            let text = String::from_utf8_lossy(&out).to_ascii_lowercase();
+            proptest::prop_assert_eq!(text.matches("\r\nhost:").count(), 1, "{}", text);
+            proptest::prop_assert_eq!(text.matches("\r\nconnection:").count(), 1, "{}", text);
+            proptest::prop_assert!(!text.contains("\r\n ") && !text.contains("\r\n\t"), "{}", text);
+        }
+    }
+
+    /// Arbitrary bytes never panic the checker or the chunk scanner.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+        let _ = check_request(&bytes);
+        let _ = ChunkedEnd::default().feed(&bytes);
+    }
+}
