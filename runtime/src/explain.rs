@@ -69,8 +69,9 @@ pub fn explain(policy: &Policy, plan: Option<&Plan>) -> String {
     if policy.env.vars.is_empty() && policy.env.inherit.is_empty() {
         wl(w, format_args!("  (nothing)"));
     }
-    for (k, v) in &policy.env.vars {
-        wl(w, format_args!("  {k}={v}"));
+    for (k, _) in &policy.env.vars {
+        // Names only: a plan is printed and logged; values stay in the policy file.
+        wl(w, format_args!("  {k} (value from process.env, not shown)"));
     }
     for k in &policy.env.inherit {
         wl(w, format_args!("  {k} (from the host, when set)"));
@@ -189,6 +190,34 @@ fn port_text(p: &PortSel) -> String {
     }
 }
 
+/// bwrap's options with the value of every `--setenv` shown as `…`, except the ones cordon
+/// itself sets (`PATH`, `PWD`, the proxy variables).
+fn masked_args(args: &[String]) -> Vec<String> {
+    const OWN: &[&str] =
+        &["PATH", "PWD", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"];
+    let mut out = Vec::with_capacity(args.len());
+    let mut i = 0;
+    while i < args.len() {
+        if args[i] == "--setenv" && i + 2 < args.len() {
+            let value = if OWN.contains(&args[i + 1].as_str()) { args[i + 2].clone() } else { "…".to_string() };
+            out.extend([args[i].clone(), args[i + 1].clone(), value]);
+            i += 3;
+        } else {
+            out.push(args[i].clone());
+            i += 1;
+        }
+    }
+    out
+}
+
+/// One line per refused call, with its condition and the reason.
+fn seccomp_lines(w: &mut String, seccomp: &cordon_plan::bwrap::SeccompPlan) {
+    wl(w, format_args!("  seccomp refuses (EPERM unless said):"));
+    for r in &seccomp.deny {
+        wl(w, format_args!("    {r}: {}", r.why));
+    }
+}
+
 fn explain_plan(w: &mut String, plan: &Plan) {
     match plan {
         Plan::Wasm(p) => {
@@ -229,8 +258,7 @@ fn explain_plan(w: &mut String, plan: &Plan) {
             for (path, access) in &p.helper.landlock.rules {
                 wl(w, format_args!("  landlock {} {}", access.as_str(), path.display()));
             }
-            let calls: Vec<String> = p.helper.seccomp.deny.iter().map(|r| r.name.clone()).collect();
-            wl(w, format_args!("  seccomp refuses: {}", calls.join(", ")));
+            seccomp_lines(w, &p.helper.seccomp);
             wl(w, format_args!("  socket families: {}", p.helper.seccomp.sockets.describe()));
             wl(
                 w,
@@ -245,9 +273,8 @@ fn explain_plan(w: &mut String, plan: &Plan) {
         }
         Plan::Bubblewrap(p) => {
             wl(w, format_args!("\nbubblewrap plan:"));
-            wl(w, format_args!("  bwrap {}", p.args.join(" ")));
-            let calls: Vec<String> = p.helper.seccomp.deny.iter().map(|r| r.name.clone()).collect();
-            wl(w, format_args!("  seccomp refuses: {}", calls.join(", ")));
+            wl(w, format_args!("  bwrap {}", masked_args(&p.args).join(" ")));
+            seccomp_lines(w, &p.helper.seccomp);
             wl(w, format_args!("  socket families: {}", p.helper.seccomp.sockets.describe()));
             for (path, access) in &p.helper.landlock.rules {
                 wl(w, format_args!("  landlock {} {}", access.as_str(), path.display()));

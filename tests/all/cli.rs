@@ -168,3 +168,24 @@ fn a_file_named_wasm_that_is_not_webassembly_never_runs_natively() {
     let out = run(c);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn explain_and_dry_run_name_env_variables_never_their_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy(dir.path(), &serde_json::json!({"process": {"env": ["TOKEN=xyz-never-printed"]}}));
+    for b in cordon_plan::Backend::ALL {
+        let mut c = cordon();
+        c.args(["policy", "explain"]).arg(&p).args(["--backend", b.name()]);
+        let out = run(c);
+        assert!(!stdout(&out).contains("xyz-never-printed"), "{}: {}", b.name(), stdout(&out));
+        // The twin: the name is there (where the backend plans at all).
+        if out.status.code() == Some(0) {
+            assert!(stdout(&out).contains("TOKEN"), "{}: {}", b.name(), stdout(&out));
+        }
+    }
+    let mut c = cordon();
+    c.args(["run", "--dry-run", "--policy"]).arg(&p).args(["--", "/bin/true"]);
+    let out = run(c);
+    assert!(!stdout(&out).contains("xyz-never-printed"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("--setenv TOKEN …"), "{}", stdout(&out));
+}

@@ -16,12 +16,7 @@ fn render_bwrap(policy: &Policy) -> String {
             }
             out.push_str("# seccomp: refused calls\n");
             for r in &p.helper.seccomp.deny {
-                match r.when {
-                    None => out.push_str(&format!("{}\n", r.name)),
-                    Some((arg, mask, value)) => {
-                        out.push_str(&format!("{} when (arg{arg} & {mask:#x}) == {value:#x}\n", r.name))
-                    }
-                }
+                out.push_str(&format!("{r}\n"));
             }
             out.push_str(&format!("# socket families\n{}\n", p.helper.seccomp.sockets.describe()));
             out.push_str("# landlock\n");

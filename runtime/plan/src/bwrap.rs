@@ -58,6 +58,16 @@ pub struct SyscallRule {
     pub why: String,
 }
 
+impl std::fmt::Display for SyscallRule {
+    /// `ioctl when (arg1 & 0xffffffff) == 0x5412`, or the name alone.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.when {
+            None => f.write_str(&self.name),
+            Some((arg, mask, value)) => write!(f, "{} when (arg{arg} & {mask:#x}) == {value:#x}", self.name),
+        }
+    }
+}
+
 /// The seccomp filter as data: everything not listed is allowed; a listed call fails with
 /// `EPERM` (`clone3` with `ENOSYS`, so libc falls back to `clone`, whose flags can be
 /// checked); `socket` follows the [`SocketFamilies`] allowlist. The filter checks the
