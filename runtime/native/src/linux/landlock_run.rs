@@ -25,6 +25,8 @@ pub fn run_landlock(
     stdin: Stdio,
 ) -> Result<NativeOutcome, NativeError> {
     check_granted(&plan.granted)?;
+    // No scratch directory here, but a killed run of either backend may have left one.
+    super::cgroup::sweep_scratch();
     let name = super::cgroup::run_name();
     let cgroup = RunCgroup::create(&plan.tree, &name)
         .map_err(|e| match e {
