@@ -945,3 +945,56 @@ fn a_stale_cgroup_and_scratch_dir_of_a_dead_cordon_are_swept_at_the_next_start()
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+#[test]
+fn tree_limits_are_refused_where_no_cgroup_can_be_made_and_runs_without_them_still_start() {
+    // An unprivileged user cannot create cgroups here: the limits are refused, never left to
+    // rlimits alone.
+    let setpriv = Path::new("/usr/bin/setpriv");
+    if !crate::support::require(setpriv.exists(), "setpriv is not installed") {
+        return;
+    }
+    let as_nobody = |backend: &str, policy: serde_json::Value, cmd: &[&str]| {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
+        let mut c = Command::new(setpriv);
+        c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]);
+        c.arg(env!("CARGO_BIN_EXE_cordon-under-test"));
+        c.args(["run", "--backend", backend, "--config-base64", &b64, "--"]).args(cmd);
+        c.current_dir("/").stdin(std::process::Stdio::null());
+        run(c)
+    };
+    let probe = as_nobody("bubblewrap", serde_json::json!({}), &["/bin/echo", "started"]);
+    if !crate::support::require(
+        probe.status.code() != Some(126) && stdout(&probe) == "started\n" || !have_bwrap(),
+        "uid 65534 cannot run cordon here",
+    ) {
+        return;
+    }
+    let mut cases = vec![
+        (
+            "landlock",
+            serde_json::json!({"cordon": {"limits": {"memoryBytes": 268435456u64}}}),
+            "/cordon/limits/memoryBytes",
+        ),
+        ("landlock", serde_json::json!({"cordon": {"limits": {"maxProcesses": 8}}}), "/cordon/limits/maxProcesses"),
+    ];
+    if have_bwrap() {
+        cases.push(("bubblewrap", serde_json::json!({"cordon": {"limits": {"cpuMs": 1000}}}), "/cordon/limits/cpuMs"));
+        cases.push((
+            "bubblewrap",
+            serde_json::json!({"cordon": {"limits": {"memoryBytes": 268435456u64}}}),
+            "/cordon/limits/memoryBytes",
+        ));
+    }
+    for (backend, policy, pointer) in cases {
+        let out = as_nobody(backend, policy, &["/bin/echo", "started"]);
+        assert_eq!(out.status.code(), Some(125), "{backend} {pointer}: {}", stderr(&out));
+        assert!(stderr(&out).contains(pointer), "{backend}: {}", stderr(&out));
+        assert!(!stdout(&out).contains("started"), "{backend}: the tool ran under a weaker policy");
+    }
+    // The twin: without tree limits bubblewrap needs no cgroup and runs.
+    if have_bwrap() {
+        assert_eq!(stdout(&probe), "started\n", "{}", stderr(&probe));
+    }
+}
