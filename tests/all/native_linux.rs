@@ -997,4 +997,15 @@ fn tree_limits_are_refused_where_no_cgroup_can_be_made_and_runs_without_them_sti
     if have_bwrap() {
         assert_eq!(stdout(&probe), "started\n", "{}", stderr(&probe));
     }
+    // Refused or run, an unprivileged user's runs leave no scratch directory (its mode-000
+    // inner directory once made it unremovable without CAP_DAC_OVERRIDE).
+    use std::os::unix::fs::MetadataExt as _;
+    let left: Vec<PathBuf> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("cordon-"))
+        .filter(|e| e.metadata().is_ok_and(|m| m.uid() == 65534 && m.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "scratch left behind: {left:?}");
 }

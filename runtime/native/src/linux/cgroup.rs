@@ -321,8 +321,19 @@ impl Drop for RunCgroup {
     fn drop(&mut self) {
         self.kill_all();
         for d in &self.dirs {
-            let _ = std::fs::remove_dir(d);
+            remove_cgroup(d);
         }
+    }
+}
+
+/// Removes an emptied cgroup directory. A killed process leaves `cgroup.procs` before it has
+/// finished exiting, and until then `rmdir` fails with `EBUSY`: retried for up to 2 s.
+fn remove_cgroup(dir: &Path) {
+    let start = Instant::now();
+    while std::fs::remove_dir(dir).is_err_and(|e| e.kind() != std::io::ErrorKind::NotFound)
+        && start.elapsed() < Duration::from_secs(2)
+    {
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -396,9 +407,13 @@ pub(crate) fn kill_tree(dir: &Path, v2: bool) {
     };
     let start = Instant::now();
     let killed_v2 = v2 && std::fs::write(dir.join("cgroup.kill"), "1").is_ok();
+    // cgroup2 also says when the last process has finished exiting.
+    let populated = || {
+        v2 && std::fs::read_to_string(dir.join("cgroup.events")).is_ok_and(|e| e.lines().any(|l| l == "populated 1"))
+    };
     while start.elapsed() < Duration::from_secs(2) {
         let pids = listed();
-        if pids.is_empty() {
+        if pids.is_empty() && !populated() {
             return;
         }
         if !killed_v2 {
@@ -417,9 +432,20 @@ fn sweep_dir(parent: &Path, v2: bool) {
         let name = e.file_name();
         if stale(&name.to_string_lossy()) && e.file_type().is_ok_and(|t| t.is_dir()) {
             kill_tree(&e.path(), v2);
-            let _ = std::fs::remove_dir(e.path());
+            remove_cgroup(&e.path());
         }
     }
+}
+
+/// Removes a run's scratch directory. Its inaccessible directory (mode 000) is made
+/// listable first: without that, a user without `CAP_DAC_OVERRIDE` cannot remove it.
+pub(crate) fn remove_scratch(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let inner = dir.join("deny-dir");
+    if std::fs::symlink_metadata(&inner).is_ok_and(|m| m.is_dir()) {
+        let _ = std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o700));
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Removes stale `cordon-PID-N` scratch directories of this user in the temporary directory.
@@ -431,7 +457,7 @@ pub(crate) fn sweep_scratch() {
         let path = e.path();
         let ours = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == me);
         if ours && stale(&e.file_name().to_string_lossy()) {
-            let _ = std::fs::remove_dir_all(&path);
+            remove_scratch(&path);
         }
     }
 }
@@ -509,10 +535,10 @@ pub fn supervisor_main(args: &[String]) -> u8 {
         kill_tree(d, *v2);
     }
     for (d, _) in dirs.iter().filter(|(d, _)| named(d)) {
-        let _ = std::fs::remove_dir(d);
+        remove_cgroup(d);
     }
     if let Some(s) = scratch.filter(|s| named(s)) {
-        let _ = std::fs::remove_dir_all(s);
+        remove_scratch(&s);
     }
     0
 }

@@ -137,7 +137,7 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        super::cgroup::remove_scratch(&self.dir);
     }
 }
 
