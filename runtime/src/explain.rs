@@ -263,9 +263,12 @@ fn explain_plan(w: &mut String, plan: &Plan) {
             wl(
                 w,
                 format_args!(
-                    "  capabilities dropped; signals and abstract unix sockets scoped to the sandbox; a pids cgroup holds every process"
+                    "  capabilities dropped; signals and abstract unix sockets scoped to the sandbox; a cgroup per run holds every process"
                 ),
             );
+            for line in p.tree.describe() {
+                wl(w, format_args!("  process tree: {line}"));
+            }
         }
         Plan::Windows(p) => {
             wl(w, format_args!("\nwindows plan (generated; not yet run on Windows):"));
@@ -278,6 +281,9 @@ fn explain_plan(w: &mut String, plan: &Plan) {
             wl(w, format_args!("  socket families: {}", p.helper.seccomp.sockets.describe()));
             for (path, access) in &p.helper.landlock.rules {
                 wl(w, format_args!("  landlock {} {}", access.as_str(), path.display()));
+            }
+            for line in p.tree.describe() {
+                wl(w, format_args!("  process tree (a cgroup per run): {line}"));
             }
         }
     }

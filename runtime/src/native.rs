@@ -184,11 +184,26 @@ fn native_events(
     if out.timed_out {
         events.push(AuditEvent::new(now, "limit", "timeout", argv[0].clone(), false, "/process/timeout").on(backend));
     }
+    if cpu_stop(policy, out) {
+        events.push(AuditEvent::new(now, "limit", "cpu", argv[0].clone(), false, "/cordon/limits/cpuMs").on(backend));
+    }
+    if out.memory_limited {
+        events.push(
+            AuditEvent::new(now, "limit", "memory", argv[0].clone(), false, "/cordon/limits/memoryBytes").on(backend),
+        );
+    }
     if out.discarded_output > 0 {
         let what = format!("{} bytes discarded", out.discarded_output);
         events.push(AuditEvent::new(now, "limit", "output", what, false, "/cordon/limits/maxOutputBytes").on(backend));
     }
     events
+}
+
+/// Whether `cpuMs` stopped the tool: the whole tree's total (cordon stopped it), or one
+/// process's `RLIMIT_CPU` (SIGXCPU, 152).
+#[cfg(target_os = "linux")]
+fn cpu_stop(policy: &Policy, out: &cordon_native::linux::NativeOutcome) -> bool {
+    out.cpu_limited || (out.code == 152 && policy.limits.cpu.is_some())
 }
 
 #[cfg(target_os = "linux")]
@@ -201,11 +216,18 @@ fn report(policy: &Policy, argv: &[String], out: &cordon_native::linux::NativeOu
             policy.process.timeout.map_or(0, |t| t.as_millis())
         );
     }
-    if code == 152 && policy.limits.cpu.is_some() {
+    if cpu_stop(policy, out) {
         eprintln!(
             "cordon: stopped {} after cordon.limits.cpuMs ({} ms of CPU); exit 152",
             argv[0],
             policy.limits.cpu.map_or(0, |t| t.as_millis())
+        );
+    }
+    if out.memory_limited {
+        eprintln!(
+            "cordon: stopped {} at cordon.limits.memoryBytes ({} bytes for every process together), every process of it; exit {code}",
+            argv[0],
+            policy.limits.memory_bytes.unwrap_or(0),
         );
     }
     if discarded > 0 {
@@ -222,7 +244,8 @@ fn report(policy: &Policy, argv: &[String], out: &cordon_native::linux::NativeOu
     // refusals happen in the kernel, which does not tell cordon.
     let mut summary = crate::summary::RunSummary {
         timeout: timed_out,
-        cpu: code == 152 && policy.limits.cpu.is_some(),
+        cpu: cpu_stop(policy, out),
+        memory: out.memory_limited,
         output: discarded > 0,
         ..Default::default()
     };

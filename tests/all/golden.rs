@@ -24,6 +24,11 @@ fn render_bwrap(policy: &Policy) -> String {
                 out.push_str(&format!("{} {}\n", access.as_str(), path.display()));
             }
             out.push_str(&format!("# limits\n{}\n", serde_json::to_string(&p.helper.limits).unwrap()));
+            out.push_str("# process tree (a cgroup per run)\n");
+            for line in p.tree.describe() {
+                out.push_str(&line);
+                out.push('\n');
+            }
             out
         }
     }

@@ -33,7 +33,11 @@ impl T {
         std::fs::write(p, text).unwrap();
     }
     fn policy(&self, json: serde_json::Value) -> PathBuf {
-        let p = self.root.join("policy.json");
+        self.policy_named("policy.json", json)
+    }
+    /// A policy file of its own, for tests that keep two policies at once.
+    fn policy_named(&self, name: &str, json: serde_json::Value) -> PathBuf {
+        let p = self.root.join(name);
         std::fs::write(&p, json.to_string()).unwrap();
         p
     }
@@ -263,19 +267,32 @@ fn timeout_kills_background_children_too() {
 
 #[test]
 fn fork_bomb_stops_at_max_processes() {
-    if !have_bwrap() {
-        return;
-    }
     let t = T::new();
-    let limited =
-        t.policy(serde_json::json!({"process": {"timeout": 20000}, "cordon": {"limits": {"maxProcesses": 10}}}));
-    let out = sh(&limited, "for i in $(seq 40); do sleep 2 & done 2>&1 | grep -c 'fork\\|Resource' ; true");
-    let failures: u32 = stdout(&out).trim().parse().unwrap_or(0);
-    assert!(failures > 0, "forks past maxProcesses must fail: {} {}", stdout(&out), stderr(&out));
-    let roomy =
-        t.policy(serde_json::json!({"process": {"timeout": 20000}, "cordon": {"limits": {"maxProcesses": 200}}}));
-    let out = sh(&roomy, "for i in $(seq 40); do sleep 2 & done 2>&1 | grep -c 'fork\\|Resource' ; true");
-    assert_eq!(stdout(&out).trim(), "0", "{}", stderr(&out));
+    let limited = t.policy_named(
+        "limited.json",
+        serde_json::json!({"process": {"timeout": 20000}, "cordon": {"limits": {"maxProcesses": 10}}}),
+    );
+    let roomy = t.policy_named(
+        "roomy.json",
+        serde_json::json!({"process": {"timeout": 20000}, "cordon": {"limits": {"maxProcesses": 200}}}),
+    );
+    // Forks from a new session and double-forked ones count as well: pids.max holds the tree.
+    let bomb = "for i in $(seq 40); do sleep 2 & done 2>&1 | grep -c 'fork\\|Resource' ; true";
+    let evasive = "for i in $(seq 20); do setsid sleep 2 & (sleep 2 &) ; done 2>&1 | grep -c 'fork\\|Resource' ; true";
+    for backend in native_backends() {
+        for script in [bomb, evasive] {
+            let out = on_backend(backend, &limited, &["/bin/sh", "-c", script]);
+            let failures: u32 = stdout(&out).trim().parse().unwrap_or(0);
+            assert!(
+                failures > 0,
+                "{backend} {script}: forks past maxProcesses must fail: {} {}",
+                stdout(&out),
+                stderr(&out)
+            );
+            let out = on_backend(backend, &roomy, &["/bin/sh", "-c", script]);
+            assert_eq!(stdout(&out).trim(), "0", "{backend} {script}: {}", stderr(&out));
+        }
+    }
 }
 
 #[test]
@@ -1073,4 +1090,331 @@ fn issue_13_socket_families_are_an_allowlist_on_bubblewrap_and_landlock() {
         // The host's network namespace: no netlink at all.
         assert_eq!(got.get("netlink-route").map(String::as_str), Some(EPERM), "{backend}: {got:?}");
     }
+}
+
+// Limits over the whole process tree (issue #13): a cgroup per run, on both backends.
+
+/// The native backends this host runs, by their `--backend` names.
+fn native_backends() -> Vec<&'static str> {
+    let mut b = vec!["landlock"];
+    if have_bwrap() {
+        b.push("bubblewrap");
+    }
+    b
+}
+
+fn on_backend(backend: &str, policy: &Path, cmd: &[&str]) -> Output {
+    let mut c = cordon();
+    c.args(["run", "--backend", backend, "--policy"]).arg(policy).arg("--").args(cmd);
+    run(c)
+}
+
+/// Four forked CPU burners, and the same attack through setsid, a double fork and a try at
+/// writing itself out of the cgroup.
+const BURNERS: &str = "for i in 1 2 3 4; do (while :; do :; done) & done; wait";
+const EVASIVE_BURNERS: &str = "for f in /sys/fs/cgroup/cgroup.procs /sys/fs/cgroup/unified/cgroup.procs; do \
+     (echo 0 > $f) 2>/dev/null && echo LEFT; done; \
+     setsid sh -c 'echo 0 > /sys/fs/cgroup/unified/cgroup.procs 2>/dev/null; while :; do :; done' & \
+     (sh -c 'while :; do :; done' &); (setsid sh -c 'while :; do :; done' &); sleep 60";
+
+#[test]
+fn forked_cpu_burners_stop_at_the_trees_cpu_ms_and_the_same_load_finishes_under_a_larger_budget() {
+    let t = T::new();
+    // 1 s of CPU for the whole tree. Each burner alone stays under its own RLIMIT_CPU (1 s)
+    // long after the tree has used 1 s: rlimits alone let this run until the timeout.
+    let tight = t.policy_named(
+        "tight.json",
+        serde_json::json!({"process": {"timeout": 30000}, "cordon": {"limits": {"cpuMs": 1000}}}),
+    );
+    for backend in native_backends() {
+        for script in [BURNERS, EVASIVE_BURNERS] {
+            let start = std::time::Instant::now();
+            let out = on_backend(backend, &tight, &["/bin/sh", "-c", script]);
+            assert_eq!(out.status.code(), Some(152), "{backend} {script}: {}", stderr(&out));
+            assert!(stderr(&out).contains("cordon.limits.cpuMs"), "{backend}: {}", stderr(&out));
+            assert!(!stdout(&out).contains("LEFT"), "{backend}: a process wrote itself out of the cgroup");
+            assert!(start.elapsed() < std::time::Duration::from_secs(10), "{backend} {script}: {:?}", start.elapsed());
+        }
+        // The twin: the same four forks, bounded, under a budget that holds them.
+        let roomy = t.policy_named(
+            "roomy.json",
+            serde_json::json!({"process": {"timeout": 30000}, "cordon": {"limits": {"cpuMs": 30000}}}),
+        );
+        let bounded =
+            "for i in 1 2 3 4; do (i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done) & done; wait; echo done";
+        let out = on_backend(backend, &roomy, &["/bin/sh", "-c", bounded]);
+        assert_eq!(out.status.code(), Some(0), "{backend}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "done\n", "{backend}");
+    }
+}
+
+/// Four children that each allocate, touch and hold 100 MiB, then report how many failed.
+const MEMORY_HOLDERS: &str = r#"
+import os, time
+kids = []
+for i in range(4):
+    pid = os.fork()
+    if pid == 0:
+        b = bytearray(100 * 1024 * 1024)
+        for j in range(0, len(b), 4096):
+            b[j] = 1
+        time.sleep(2)
+        os._exit(0)
+    kids.append(pid)
+print('failed', sum(1 for k in kids if os.waitpid(k, 0)[1] != 0))
+"#;
+
+#[test]
+fn forked_memory_holders_stop_at_memory_bytes_and_fit_under_a_larger_limit() {
+    let t = T::new();
+    // 256 MiB for the tree: each child fits its own RLIMIT_AS, the four together do not.
+    let tight = t.policy_named(
+        "tight.json",
+        serde_json::json!({
+            "process": {"timeout": 30000}, "cordon": {"limits": {"memoryBytes": 268435456u64}}
+        }),
+    );
+    let roomy = t.policy_named(
+        "roomy.json",
+        serde_json::json!({
+            "process": {"timeout": 30000}, "cordon": {"limits": {"memoryBytes": 1073741824u64}}
+        }),
+    );
+    for backend in native_backends() {
+        let out = on_backend(backend, &tight, &["python3", "-c", MEMORY_HOLDERS]);
+        assert_eq!(out.status.code(), Some(137), "{backend}: {} {}", stdout(&out), stderr(&out));
+        assert!(stderr(&out).contains("cordon.limits.memoryBytes"), "{backend}: {}", stderr(&out));
+        assert!(stderr(&out).contains("memory limit reached"), "{backend}: {}", stderr(&out));
+        // The twin: under 1 GiB the same four children hold their 400 MiB and finish.
+        let out = on_backend(backend, &roomy, &["python3", "-c", MEMORY_HOLDERS]);
+        assert_eq!(out.status.code(), Some(0), "{backend}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "failed 0\n", "{backend}: {}", stderr(&out));
+    }
+}
+
+/// Processes whose command line contains `token`.
+fn processes_with(token: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if let Ok(bytes) = std::fs::read(e.path().join("cmdline"))
+            && String::from_utf8_lossy(&bytes).replace('\0', " ").contains(token)
+            && !String::from_utf8_lossy(&bytes).contains("cordon")
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// The cgroup directories `pid` is in, one per mounted hierarchy, from /proc/PID/cgroup.
+fn cgroup_dirs_of(pid: u32) -> Vec<PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let membership = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let mut dirs = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let pre: Vec<&str> = pre.split(' ').collect();
+        let post: Vec<&str> = post.split(' ').collect();
+        let v2 = post[0] == "cgroup2";
+        if !v2 && post[0] != "cgroup" {
+            continue;
+        }
+        let opts: Vec<&str> = post.get(2).copied().unwrap_or_default().split(',').collect();
+        for m in membership.lines() {
+            let mut parts = m.splitn(3, ':');
+            let (_, names, path) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+            let here =
+                if v2 { names.is_empty() } else { !names.is_empty() && names.split(',').all(|n| opts.contains(&n)) };
+            if here && pre[3] == "/" {
+                dirs.push(Path::new(pre[4]).join(path.trim_start_matches('/')));
+            }
+        }
+    }
+    dirs
+}
+
+fn scratch_dirs_of(cordon_pid: u32) -> Vec<PathBuf> {
+    let prefix = format!("cordon-{cordon_pid}-");
+    // bubblewrap keeps its scratch in the cache's run/ directory, landlock in the temp dir.
+    [std::env::temp_dir(), crate::support::cache_dir().join("run")]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|rd| rd.flatten())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Polls `done` for up to 10 s.
+fn within_10s(mut done: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(10) {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    done()
+}
+
+#[test]
+fn killing_cordon_leaves_no_process_cgroup_or_scratch_dir_and_while_it_lives_the_tool_runs() {
+    let t = T::new();
+    // Limits, so that bubblewrap runs get a cgroup too (in every hierarchy a limit needs).
+    let p = t.policy(serde_json::json!({
+        "process": {"timeout": 60000},
+        "cordon": {"limits": {"maxProcesses": 64, "memoryBytes": 1073741824u64, "cpuMs": 60000}}
+    }));
+    let mut cases: Vec<(&str, &str)> = native_backends().into_iter().map(|b| (b, "KILL")).collect();
+    cases.push(("landlock", "TERM"));
+    for (i, (backend, signal)) in cases.into_iter().enumerate() {
+        // A token only this case's processes carry: a background child, one that left the
+        // session, and a double-forked orphan.
+        let token = format!("4{}{i}.5", std::process::id());
+        let script = format!("setsid sleep {token} & (sleep {token} &); sleep {token}");
+        let mut c = cordon();
+        c.args(["run", "--backend", backend, "--policy"]).arg(&p).args(["--", "/bin/sh", "-c", &script]);
+        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        let mut child = c.spawn().unwrap();
+        let cordon_pid = child.id();
+        // The twin: while cordon lives, the tool runs, in its cgroup.
+        assert!(within_10s(|| processes_with(&token).len() >= 3), "{backend}: the tool did not start");
+        let tool = processes_with(&token)[0];
+        let cgroups: Vec<PathBuf> = cgroup_dirs_of(tool)
+            .into_iter()
+            .filter(|d| d.file_name().unwrap().to_string_lossy().starts_with(&format!("cordon-{cordon_pid}-")))
+            .collect();
+        assert!(!cgroups.is_empty(), "{backend}: the tool is in no cordon cgroup: {:?}", cgroup_dirs_of(tool));
+        assert!(cgroups.iter().all(|d| d.is_dir()));
+        if backend == "bubblewrap" {
+            assert_eq!(scratch_dirs_of(cordon_pid).len(), 1, "{backend}: the run's scratch directory");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(processes_with(&token).len() >= 3, "{backend}: the tool stopped on its own");
+
+        let killed = Command::new("kill").arg(format!("-{signal}")).arg(cordon_pid.to_string()).status().unwrap();
+        assert!(killed.success());
+        let _ = child.wait();
+        assert!(within_10s(|| processes_with(&token).is_empty()), "{backend} {signal}: {:?}", processes_with(&token));
+        assert!(within_10s(|| cgroups.iter().all(|d| !d.exists())), "{backend} {signal}: {cgroups:?} left behind");
+        assert!(within_10s(|| scratch_dirs_of(cordon_pid).is_empty()), "{backend} {signal}: scratch left behind");
+    }
+}
+
+/// This process's cgroup2 directory, where cordon makes its own (tracking needs no controller).
+fn own_cgroup2_dir() -> Option<PathBuf> {
+    cgroup_dirs_of(std::process::id())
+        .into_iter()
+        .find(|d| d.join("cgroup.kill").exists() || d.join("cgroup.controllers").exists())
+}
+
+#[test]
+fn a_stale_cgroup_and_scratch_dir_of_a_dead_cordon_are_swept_at_the_next_start() {
+    let Some(parent) = own_cgroup2_dir() else {
+        crate::support::require(false, "no cgroup2 hierarchy is mounted");
+        return;
+    };
+    // A pid above every pid_max is never alive; this test's own pid is.
+    let dead = parent.join("cordon-4194999-0");
+    let live = parent.join(format!("cordon-{}-999", std::process::id()));
+    let dead_scratch = std::env::temp_dir().join("cordon-4194999-0");
+    let live_scratch = std::env::temp_dir().join(format!("cordon-{}-999", std::process::id()));
+    let other = std::env::temp_dir().join(format!("cordon-notapid-{}", std::process::id()));
+    let _ = std::fs::create_dir(&live);
+    if !crate::support::require(live.is_dir(), "cannot create cgroups here") {
+        return;
+    }
+    for d in [&dead_scratch, &live_scratch, &other] {
+        std::fs::create_dir_all(d.join("deny-dir")).unwrap();
+        std::fs::write(d.join("deny-file"), "").unwrap();
+    }
+    // The orphan a killed cordon left running in its cgroup. Any cordon starting meanwhile
+    // (tests run in parallel) sweeps the stale cgroup at once, so it is made again until the
+    // orphan is in it.
+    let mut orphan = Command::new("/bin/sleep").arg("60").spawn().unwrap();
+    let placed = (0..50).any(|_| {
+        let _ = std::fs::create_dir(&dead);
+        std::fs::write(dead.join("cgroup.procs"), orphan.id().to_string()).is_ok()
+    });
+    assert!(placed, "could not place the orphan in {}", dead.display());
+
+    let t = T::new();
+    let p = t.policy(serde_json::json!({}));
+    let out = on_backend("landlock", &p, &["/bin/true"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!dead.exists(), "the dead run's cgroup is swept");
+    assert!(!dead_scratch.exists(), "the dead run's scratch directory is swept");
+    let status = orphan.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "its orphan is killed (SIGKILL)");
+    // The twins: a live owner's directories, and names that are not cordon's, stay.
+    assert!(live.is_dir() && live_scratch.is_dir() && other.is_dir());
+    let _ = std::fs::remove_dir(&live);
+    for d in [&live_scratch, &other] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[test]
+fn tree_limits_are_refused_where_no_cgroup_can_be_made_and_runs_without_them_still_start() {
+    // An unprivileged user cannot create cgroups here: the limits are refused, never left to
+    // rlimits alone.
+    let setpriv = Path::new("/usr/bin/setpriv");
+    if !crate::support::require(setpriv.exists(), "setpriv is not installed") {
+        return;
+    }
+    let as_nobody = |backend: &str, policy: serde_json::Value, cmd: &[&str]| {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
+        let mut c = Command::new(setpriv);
+        c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]);
+        c.arg(env!("CARGO_BIN_EXE_cordon-under-test"));
+        c.args(["run", "--backend", backend, "--config-base64", &b64, "--"]).args(cmd);
+        c.current_dir("/").stdin(std::process::Stdio::null());
+        run(c)
+    };
+    let probe = as_nobody("bubblewrap", serde_json::json!({}), &["/bin/echo", "started"]);
+    if !crate::support::require(
+        probe.status.code() != Some(126) && stdout(&probe) == "started\n" || !have_bwrap(),
+        "uid 65534 cannot run cordon here",
+    ) {
+        return;
+    }
+    let mut cases = vec![
+        (
+            "landlock",
+            serde_json::json!({"cordon": {"limits": {"memoryBytes": 268435456u64}}}),
+            "/cordon/limits/memoryBytes",
+        ),
+        ("landlock", serde_json::json!({"cordon": {"limits": {"maxProcesses": 8}}}), "/cordon/limits/maxProcesses"),
+    ];
+    if have_bwrap() {
+        cases.push(("bubblewrap", serde_json::json!({"cordon": {"limits": {"cpuMs": 1000}}}), "/cordon/limits/cpuMs"));
+        cases.push((
+            "bubblewrap",
+            serde_json::json!({"cordon": {"limits": {"memoryBytes": 268435456u64}}}),
+            "/cordon/limits/memoryBytes",
+        ));
+    }
+    for (backend, policy, pointer) in cases {
+        let out = as_nobody(backend, policy, &["/bin/echo", "started"]);
+        assert_eq!(out.status.code(), Some(125), "{backend} {pointer}: {}", stderr(&out));
+        assert!(stderr(&out).contains(pointer), "{backend}: {}", stderr(&out));
+        assert!(!stdout(&out).contains("started"), "{backend}: the tool ran under a weaker policy");
+    }
+    // The twin: without tree limits bubblewrap needs no cgroup and runs.
+    if have_bwrap() {
+        assert_eq!(stdout(&probe), "started\n", "{}", stderr(&probe));
+    }
+    // Refused or run, an unprivileged user's runs leave no scratch directory (its mode-000
+    // inner directory once made it unremovable without CAP_DAC_OVERRIDE).
+    use std::os::unix::fs::MetadataExt as _;
+    let left: Vec<PathBuf> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("cordon-"))
+        .filter(|e| e.metadata().is_ok_and(|m| m.uid() == 65534 && m.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "scratch left behind: {left:?}");
 }

@@ -220,14 +220,15 @@ pub struct LandlockPlan {
     pub rules: Vec<(PathBuf, Access)>,
 }
 
-/// Resource limits the helper sets before the tool runs.
+/// Resource limits the helper sets before the tool runs: per process, a second layer under
+/// the whole tree's cgroup ([`TreeLimits`](crate::cgroup::TreeLimits)).
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct NativeLimits {
     /// RLIMIT_AS, bytes.
     pub memory_bytes: Option<u64>,
     /// RLIMIT_CPU, whole seconds (rounded up from `cpuMs`).
     pub cpu_seconds: Option<u64>,
-    /// Processes at once (a pids cgroup).
+    /// Processes at once: enforced by the run's cgroup (`pids.max`), not by the helper.
     pub max_processes: Option<u64>,
 }
 
@@ -305,6 +306,8 @@ pub struct BwrapPlan {
     pub granted: Vec<(PathBuf, String)>,
     /// The rules cordon's proxy decides with (used when `helper.relay` is set).
     pub network: cordon_policy::Network,
+    /// Limits over the whole process tree (a cgroup per run, when any is set).
+    pub tree: crate::cgroup::TreeLimits,
 }
 
 fn s(p: &Path) -> String {
@@ -542,6 +545,9 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
         denied,
         granted,
         network: policy.network.clone(),
+        // bwrap's pid namespace already ends every process with the sandbox: a cgroup only
+        // when a limit needs one.
+        tree: crate::cgroup::TreeLimits::new(&policy.limits, false),
     })
 }
 

@@ -1,5 +1,5 @@
 //! `Policy` → [`LandlockPlan`](crate::landlock::LandlockBackendPlan): the landlock-only backend for Linux hosts without
-//! bubblewrap or user namespaces. landlock + seccomp + rlimits + a pids cgroup, no
+//! bubblewrap or user namespaces. landlock + seccomp + rlimits + a cgroup per run, no
 //! namespaces: it runs what it can enforce and refuses the rest with the reason.
 //!
 //! Refused here (enforced by bubblewrap or wasm instead):
@@ -57,6 +57,9 @@ pub struct LandlockBackendPlan {
     pub max_output_bytes: Option<u64>,
     /// Granted host paths with their pointers (checked to exist).
     pub granted: Vec<(PathBuf, String)>,
+    /// Limits over the whole process tree; the cgroup is always needed here, to find and
+    /// kill every process of the tool.
+    pub tree: crate::cgroup::TreeLimits,
 }
 
 fn refuse(rule: &str, reason: &str) -> PlanError {
@@ -152,6 +155,7 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<Landlock
         timeout: policy.process.timeout,
         max_output_bytes: policy.limits.max_output_bytes,
         granted,
+        tree: crate::cgroup::TreeLimits::new(&policy.limits, true),
     })
 }
 

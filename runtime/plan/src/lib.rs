@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod bwrap;
+pub mod cgroup;
 pub mod landlock;
 pub mod seatbelt;
 pub mod wasi;

@@ -10,6 +10,10 @@ fn main() -> std::process::ExitCode {
     if args.get(1).map(String::as_str) == Some("__cordon-helper") {
         return std::process::ExitCode::from(cordon_native::linux::helper_main(&args[2..]));
     }
+    #[cfg(target_os = "linux")]
+    if args.get(1).map(String::as_str) == Some("__cordon-supervisor") {
+        return std::process::ExitCode::from(cordon_native::linux::supervisor_main(&args[2..]));
+    }
     let _ = args;
     eprintln!("cordon-helper: started by cordon inside a sandbox, not by hand (Linux only)");
     std::process::ExitCode::from(125)

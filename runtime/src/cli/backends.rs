@@ -46,9 +46,9 @@ fn native() {
     match &h.bwrap {
         Ok((path, version)) if h.user_namespaces => {
             println!(
-                "bubblewrap  available   {version} at {}; filesystem (mounts), env, timeout, cpuMs, memoryBytes, maxOutputBytes{}; network: none or all; seccomp {}; landlock {}",
+                "bubblewrap  available   {version} at {}; filesystem (mounts), env, timeout, maxOutputBytes{}; network: none or all; seccomp {}; landlock {}",
                 path.display(),
-                if h.pids_cgroup { ", maxProcesses (pids cgroup)" } else { "; maxProcesses refused (no pids cgroup)" },
+                tree_limits(&h.tree_cgroup),
                 if h.seccomp { "on" } else { "MISSING" },
                 h.landlock_abi.map_or("absent (mounts only)".to_string(), |a| format!("ABI {a}")),
             );
@@ -58,12 +58,22 @@ fn native() {
         }
         Err(why) => println!("bubblewrap  unavailable {why}"),
     }
-    match (h.landlock_abi, h.pids_cgroup) {
+    match (h.landlock_abi, h.track_cgroup) {
         (Some(abi), true) => println!(
-            "landlock    available   ABI {abi}; filesystem grants (no carve-outs), env, timeout, cpuMs, memoryBytes, maxOutputBytes, maxProcesses; network: none or all; no namespaces"
+            "landlock    available   ABI {abi}; filesystem grants (no carve-outs), env, timeout, maxOutputBytes{}; network: none or all; no namespaces",
+            tree_limits(&h.tree_cgroup),
         ),
         (None, _) => println!("landlock    unavailable the kernel has no landlock"),
-        (Some(_), false) => println!("landlock    unavailable no pids cgroup to hold the tool's processes"),
+        (Some(_), false) => println!("landlock    unavailable no cgroup to hold the tool's processes"),
+    }
+}
+
+/// The tree limits as `cordon backends` lists them.
+#[cfg(target_os = "linux")]
+fn tree_limits(cgroup: &Result<(), String>) -> String {
+    match cgroup {
+        Ok(()) => ", cpuMs, memoryBytes, maxProcesses (over the whole process tree: a cgroup per run)".into(),
+        Err(why) => format!("; cpuMs, memoryBytes and maxProcesses refused ({why})"),
     }
 }
 

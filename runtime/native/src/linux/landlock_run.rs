@@ -1,19 +1,23 @@
 //! The landlock-only backend: cordon's helper started directly (no namespaces), restricted
-//! by landlock, seccomp, rlimits and dropped capabilities, inside a pids cgroup that is
-//! also how every process of the tool is found and killed on timeout.
+//! by landlock, seccomp, rlimits and dropped capabilities, inside the run's own cgroup: it
+//! holds the tree's limits and is how every process of the tool is found and killed (on
+//! timeout, at a limit, when the tool's first process ends, and by the supervisor when
+//! cordon dies).
 use std::path::Path;
 use std::process::Command;
 
 use cordon_plan::landlock::LandlockBackendPlan;
 
-use super::run::{NativeOutcome, PidsCgroup, Stdio, check_granted, supervise};
+use super::cgroup::{RunCgroup, Supervisor, TreeStop};
+use super::run::{NativeOutcome, Stdio, Supervise, check_granted, join_at_exec, supervise};
 use crate::NativeError;
 
 /// Runs `argv` under the landlock plan.
 ///
 /// # Errors
-/// [`NativeError::Unavailable`] without a pids cgroup (the timeout could not reach every
-/// process); [`NativeError::Unenforceable`] when a grant is missing.
+/// [`NativeError::Unavailable`] without a cgroup to hold the tool (the timeout could not
+/// reach every process); [`NativeError::Unenforceable`] when a grant is missing or a tree
+/// limit's controller is.
 pub fn run_landlock(
     plan: &LandlockBackendPlan,
     argv: &[String],
@@ -21,11 +25,21 @@ pub fn run_landlock(
     stdin: Stdio,
 ) -> Result<NativeOutcome, NativeError> {
     check_granted(&plan.granted)?;
-    let cgroup =
-        PidsCgroup::new(plan.helper.limits.max_processes.unwrap_or(1 << 22)).map_err(|e| NativeError::Unavailable {
-            backend: "landlock",
-            why: format!("it needs a pids cgroup to find and stop every process of the tool ({e})"),
-        })?;
+    // No scratch directory here, but a killed run of either backend may have left one.
+    super::cgroup::sweep_scratch(&std::env::temp_dir());
+    let name = super::cgroup::run_name();
+    let cgroup = RunCgroup::create(&plan.tree, &name)
+        .map_err(|e| match e {
+            NativeError::Unavailable { why, .. } => NativeError::Unavailable {
+                backend: "landlock",
+                why: format!("it needs a cgroup to find and stop every process of the tool ({why})"),
+            },
+            other => other,
+        })?
+        .ok_or_else(|| NativeError::Other("plan: the landlock backend always tracks its processes".into()))?;
+    // Whatever ends cordon, SIGKILL included, the supervisor kills the tree and removes the
+    // cgroup: the tool never outlives cordon.
+    let supervisor = Supervisor::start(helper_exe, Some(&cgroup), None)?;
     let json = serde_json::to_string(&plan.helper).map_err(|e| NativeError::Other(e.to_string()))?;
     let mut cmd = Command::new(helper_exe);
     cmd.arg("__cordon-helper").arg(&json).arg("--").args(argv);
@@ -43,17 +57,20 @@ pub fn run_landlock(
         Stdio::Null => std::process::Stdio::null(),
     });
     cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    cgroup.join_at_exec(&mut cmd, true);
+    join_at_exec(&mut cmd, &cgroup.procs_files(), true)?;
     let mut child =
         cmd.spawn().map_err(|source| NativeError::Spawn { what: helper_exe.display().to_string(), source })?;
-    let (code, timed_out, discarded) = supervise(
-        &mut child,
-        plan.timeout,
-        plan.max_output_bytes,
-        &|_pid| cgroup.kill_all(),
+    let watch = || cgroup.limit_hit();
+    let ended = supervise(Supervise {
+        child: &mut child,
+        timeout: plan.timeout,
+        max_output: plan.max_output_bytes,
+        stop: &|_pid| cgroup.kill_all(),
         // Background processes the tool left behind do not outlive it either.
-        &|| cgroup.kill_all(),
-    )?;
+        after_exit: &|| cgroup.kill_all(),
+        watch: Some(&watch as &dyn Fn() -> Option<TreeStop>),
+    })?;
     drop(cgroup);
-    Ok(NativeOutcome { code, timed_out, discarded_output: discarded, proxy_events: Vec::new() })
+    drop(supervisor);
+    Ok(ended.outcome(Vec::new()))
 }

@@ -5,12 +5,12 @@ use std::io::{Read as _, Write as _};
 use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cordon_plan::bwrap::{BwrapPlan, DENY_DIR, DENY_FILE, DENY_OBJECT, HELPER_PATH, PROXY_HOST_SOCKET};
 
+use super::cgroup::{RunCgroup, Supervisor, TreeStop};
 use crate::proxy::{Proxy, ProxyEvent};
 
 use crate::NativeError;
@@ -44,10 +44,15 @@ pub struct NativeRun<'a> {
 /// How it ended.
 #[derive(Debug)]
 pub struct NativeOutcome {
-    /// Exit code: the tool's, 128+N for signal N, 124 on timeout.
+    /// Exit code: the tool's, 128+N for signal N, 124 on timeout, 152 when the whole
+    /// tree used up `cpuMs`, 137 when the kernel killed a process of it at `memoryBytes`.
     pub code: u8,
     /// True when `process.timeout` stopped it.
     pub timed_out: bool,
+    /// True when the whole tree's CPU time passed `cpuMs` and cordon stopped it.
+    pub cpu_limited: bool,
+    /// True when a process of the tree was killed at `memoryBytes` and cordon stopped the rest.
+    pub memory_limited: bool,
     /// Output dropped at the cap.
     pub discarded_output: u64,
     /// The proxy's decisions, when the run went through it.
@@ -118,10 +123,10 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn new(base: Option<&Path>) -> Result<Self, NativeError> {
-        static N: AtomicU64 = AtomicU64::new(0);
+    fn new(base: Option<&Path>, name: &str) -> Result<Self, NativeError> {
         let base = base.map_or_else(std::env::temp_dir, Path::to_path_buf);
-        let dir = base.join(format!("cordon-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        super::cgroup::sweep_scratch(&base);
+        let dir = base.join(name);
         let io = |e: std::io::Error| NativeError::Other(format!("scratch dir {}: {e}", dir.display()));
         std::fs::create_dir(&dir).map_err(io)?;
         use std::os::unix::fs::PermissionsExt as _;
@@ -137,7 +142,7 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        super::cgroup::remove_scratch(&self.dir);
     }
 }
 
@@ -190,79 +195,54 @@ impl ArgsFd {
     }
 }
 
-/// A pids cgroup for `maxProcesses`, removed when dropped.
-pub(crate) struct PidsCgroup {
-    dir: PathBuf,
-    procs: std::ffi::CString,
-}
-
-impl PidsCgroup {
-    pub(crate) fn new(max: u64) -> Result<Self, NativeError> {
-        let unavailable = |why: String| NativeError::Unenforceable {
-            rule: "/cordon/limits/maxProcesses".into(),
-            why: format!("needs a pids cgroup cordon can create ({why}); remove the limit or run as wasm"),
-        };
-        let roots = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"];
-        let root = roots
-            .iter()
-            .map(Path::new)
-            .find(|r| r.join("cgroup.procs").exists() && (r.ends_with("pids") || r.join("cgroup.controllers").exists()))
-            .ok_or_else(|| unavailable("no pids controller mounted".into()))?;
-        let dir = root.join(format!("cordon-{}-{}", std::process::id(), Instant::now().elapsed().as_nanos()));
-        std::fs::create_dir(&dir).map_err(|e| unavailable(e.to_string()))?;
-        if let Err(e) = std::fs::write(dir.join("pids.max"), max.to_string()) {
-            let _ = std::fs::remove_dir(&dir);
-            return Err(unavailable(e.to_string()));
-        }
-        let procs = std::ffi::CString::new(dir.join("cgroup.procs").to_string_lossy().into_owned())
-            .map_err(|e| NativeError::Other(e.to_string()))?;
-        Ok(Self { dir, procs })
-    }
-}
-
-impl PidsCgroup {
-    /// Makes `cmd`'s process join the cgroup between fork and exec (and, with `new_session`,
-    /// lead a new session first), so it and everything it starts are counted and killable.
-    pub(crate) fn join_at_exec(&self, cmd: &mut Command, new_session: bool) {
-        let procs = self.procs.clone();
-        // SAFETY: between fork and exec only async-signal-safe calls are made (setsid, open,
-        // write, close) on a path prepared before the fork.
-        unsafe {
-            cmd.pre_exec(move || {
-                if new_session {
-                    libc::setsid();
-                }
-                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+/// Makes `cmd`'s process write itself into each of `procs` (the run's `cgroup.procs`
+/// files) between fork and exec (and, with `new_session`, lead a new session first), so it
+/// and everything it starts are counted and killable. A failed join fails the spawn: the
+/// tool never runs outside its cgroup.
+pub(crate) fn join_at_exec(cmd: &mut Command, procs: &[PathBuf], new_session: bool) -> Result<(), NativeError> {
+    let procs: Vec<std::ffi::CString> = procs
+        .iter()
+        .map(|p| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| NativeError::Other(format!("cgroup path: {e}")))?;
+    // SAFETY: between fork and exec only async-signal-safe calls are made (setsid, open,
+    // write, close) on paths prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            if new_session {
+                libc::setsid();
+            }
+            for p in &procs {
+                let fd = libc::open(p.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
                 if fd < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 let ok = libc::write(fd, b"0".as_ptr().cast(), 1) == 1;
+                let err = std::io::Error::last_os_error();
                 libc::close(fd);
-                if ok { Ok(()) } else { Err(std::io::Error::last_os_error()) }
-            });
-        }
-    }
-
-    /// Kills every process in the cgroup (and keeps at it while new ones appear).
-    pub(crate) fn kill_all(&self) {
-        for _ in 0..100 {
-            let pids = std::fs::read_to_string(self.dir.join("cgroup.procs")).unwrap_or_default();
-            let pids: Vec<i32> = pids.lines().filter_map(|l| l.trim().parse().ok()).collect();
-            if pids.is_empty() {
-                return;
+                if !ok {
+                    return Err(err);
+                }
             }
-            for pid in pids {
-                // SAFETY: kill takes integers; the pids are this run's own processes.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+            Ok(())
+        });
     }
+    Ok(())
 }
 
-impl Drop for PidsCgroup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir(&self.dir);
+/// Puts `cmd`'s process in a process group of its own and makes it ignore SIGINT, SIGTERM
+/// and SIGHUP (the dispositions survive exec): a Ctrl-C or hangup that ends cordon does not
+/// end the supervisor that cleans up after it.
+pub(crate) fn detach_at_exec(cmd: &mut Command) {
+    // SAFETY: setpgid and signal are async-signal-safe and take integers.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setpgid(0, 0);
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::signal(sig, libc::SIG_IGN);
+            }
+            Ok(())
+        });
     }
 }
 
@@ -276,7 +256,8 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
     let NativeRun { plan, argv, helper_exe, stdin, scratch_base } = req;
     let bwrap = probe_bwrap().map_err(|why| NativeError::Unavailable { backend: "bubblewrap", why })?;
     check_granted(&plan.granted)?;
-    let scratch = Scratch::new(scratch_base)?;
+    let name = super::cgroup::run_name();
+    let scratch = Scratch::new(scratch_base, &name)?;
     let mut args: Vec<String> = Vec::with_capacity(plan.args.len() + 8);
     let mut denied = plan.denied.iter();
     let mut skip_next = 0;
@@ -341,7 +322,10 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
         helper.scope_abstract_unix = true;
     }
     let helper_json = serde_json::to_string(&helper).map_err(|e| NativeError::Other(e.to_string()))?;
-    let cgroup = plan.helper.limits.max_processes.map(PidsCgroup::new).transpose()?;
+    let cgroup = RunCgroup::create(&plan.tree, &name)?;
+    // Whatever ends cordon, the supervisor removes the cgroup and the scratch directory
+    // (bwrap's --die-with-parent already ends the sandbox with cordon).
+    let supervisor = Supervisor::start(helper_exe, cgroup.as_ref(), Some(&scratch.dir))?;
     let proxy = match &plan.helper.relay {
         Some(r) => Some(ProxyRun::start(&plan.network, r.forward.clone(), &scratch.dir.join("proxy.sock"))?),
         None => None,
@@ -361,23 +345,32 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
     });
     cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     if let Some(cg) = &cgroup {
-        cg.join_at_exec(&mut cmd, false);
+        join_at_exec(&mut cmd, &cg.procs_files(), false)?;
     }
     let mut child = cmd.spawn().map_err(|source| NativeError::Spawn { what: bwrap.display().to_string(), source })?;
 
-    let (code, timed_out, discarded) = supervise(
-        &mut child,
-        plan.timeout,
-        plan.max_output_bytes,
+    let watch = || cgroup.as_ref().and_then(RunCgroup::limit_hit);
+    let ended = supervise(Supervise {
+        child: &mut child,
+        timeout: plan.timeout,
+        max_output: plan.max_output_bytes,
         // bwrap's child dies with it (--die-with-parent), and with the pid namespace's first
-        // process every other process of the tool, background ones included.
-        &kill_pid,
-        &|| {},
-    )?;
+        // process every other process of the tool, background ones included; the cgroup,
+        // when there is one, is killed whole as well.
+        stop: &|pid| {
+            kill_pid(pid);
+            if let Some(cg) = &cgroup {
+                cg.kill_all();
+            }
+        },
+        after_exit: &|| {},
+        watch: cgroup.is_some().then_some(&watch as &dyn Fn() -> Option<TreeStop>),
+    })?;
     drop(cgroup);
     let proxy_events = proxy.map(ProxyRun::finish).unwrap_or_default();
     drop(scratch);
-    Ok(NativeOutcome { code, timed_out, discarded_output: discarded, proxy_events })
+    drop(supervisor);
+    Ok(ended.outcome(proxy_events))
 }
 
 /// What this host offers the Linux backends.
@@ -391,8 +384,12 @@ pub struct HostFacts {
     pub landlock_abi: Option<i64>,
     /// Whether the kernel filters syscalls with seccomp.
     pub seccomp: bool,
-    /// Whether a pids cgroup can be created (for `maxProcesses`).
-    pub pids_cgroup: bool,
+    /// Whether a cgroup with every controller the tree limits need (memory, pids, CPU time)
+    /// can be created, or why not.
+    pub tree_cgroup: Result<(), String>,
+    /// Whether a cgroup (without controllers) can hold a run's processes (the landlock
+    /// backend needs one to find every process of the tool).
+    pub track_cgroup: bool,
 }
 
 /// Probes the host.
@@ -413,14 +410,20 @@ pub fn probe_host() -> HostFacts {
     // the ABI version; no memory is passed.
     let abi = unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, 1u32) };
     let seccomp = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| s.contains("Seccomp:"));
-    let pids_cgroup = PidsCgroup::new(1_000_000).is_ok();
-    HostFacts { bwrap, user_namespaces, landlock_abi: (abi > 0).then_some(abi), seccomp, pids_cgroup }
+    let tree_cgroup = super::cgroup::probe(true);
+    let track_cgroup = super::cgroup::probe(false).is_ok();
+    HostFacts { bwrap, user_namespaces, landlock_abi: (abi > 0).then_some(abi), seccomp, tree_cgroup, track_cgroup }
 }
 
-fn kill_pid(pid: u32) {
-    // SAFETY: kill takes integers; `pid` is our own child, not yet reaped (the waiter thread
-    // reaps it only after it dies).
-    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+/// SIGKILL to `pid`: cordon's own child, not yet reaped (the waiter thread reaps it only
+/// after it dies), or a process listed in the run's cgroup.
+pub(crate) fn kill_pid(pid: u32) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return };
+    if pid <= 0 {
+        return;
+    }
+    // SAFETY: kill takes integers; a positive pid names one process.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
 }
 
 /// Every granted host path must exist: a missing grant is a policy error, not a surprise.
@@ -434,18 +437,66 @@ pub(crate) fn check_granted(granted: &[(PathBuf, String)]) -> Result<(), NativeE
     }
 }
 
-/// Streams the child's output through the cap, waits for it with the timeout, and returns
-/// (exit code, timed out, bytes discarded). `on_timeout` gets the first process's pid and
-/// must kill every process of the tool;
-/// `after_exit` runs once the tool's first process has ended (before its output is drained),
-/// to stop what it left running.
-pub(crate) fn supervise(
-    child: &mut Child,
-    timeout: Option<Duration>,
-    max_output: Option<u64>,
-    on_timeout: &dyn Fn(u32),
-    after_exit: &dyn Fn(),
-) -> Result<(u8, bool, u64), NativeError> {
+/// What [`supervise`] watches.
+pub(crate) struct Supervise<'a> {
+    /// The tool's first process (bwrap, or the helper).
+    pub child: &'a mut Child,
+    /// `process.timeout`.
+    pub timeout: Option<Duration>,
+    /// `maxOutputBytes`.
+    pub max_output: Option<u64>,
+    /// Gets the first process's pid; must kill every process of the tool.
+    pub stop: &'a dyn Fn(u32),
+    /// Runs once the first process has ended (before its output is drained), to stop what
+    /// it left running.
+    pub after_exit: &'a dyn Fn(),
+    /// Asked every [`TICK`] while the tool runs, and once after: `Some` is a limit of the
+    /// whole tree passed, and the tool is stopped.
+    pub watch: Option<&'a dyn Fn() -> Option<TreeStop>>,
+}
+
+/// How often the tree's limits are checked.
+const TICK: Duration = Duration::from_millis(10);
+
+/// How a supervised run ended.
+pub(crate) struct Ended {
+    status: std::process::ExitStatus,
+    timed_out: bool,
+    tree: Option<TreeStop>,
+    discarded: u64,
+}
+
+impl Ended {
+    /// The exit code: 124 after the timeout, 152 when the tree's CPU time ran out, 137
+    /// (SIGKILL, what the kernel's OOM killer sends) when a process of it was killed at the
+    /// memory limit; else the tool's own, 128+N for signal N.
+    pub(crate) fn outcome(self, proxy_events: Vec<ProxyEvent>) -> NativeOutcome {
+        let Self { status, timed_out, tree, discarded } = self;
+        let code = match (timed_out, tree) {
+            (true, _) => 124,
+            (false, Some(TreeStop::Cpu)) => 152,
+            (false, Some(TreeStop::Memory)) => 137,
+            (false, None) => match (status.code(), status.signal()) {
+                (Some(c), _) => (c & 0xff) as u8,
+                (None, Some(sig)) => (128 + sig) as u8,
+                (None, None) => 1,
+            },
+        };
+        NativeOutcome {
+            code,
+            timed_out,
+            cpu_limited: tree == Some(TreeStop::Cpu),
+            memory_limited: tree == Some(TreeStop::Memory),
+            discarded_output: discarded,
+            proxy_events,
+        }
+    }
+}
+
+/// Streams the child's output through the cap and waits for it under the timeout and the
+/// tree's limits.
+pub(crate) fn supervise(req: Supervise<'_>) -> Result<Ended, NativeError> {
+    let Supervise { child, timeout, max_output, stop, after_exit, watch } = req;
     let budget = Arc::new(Mutex::new((max_output, 0u64, 0u64))); // (limit, used, discarded)
     let pump =
         |mut from: Box<dyn std::io::Read + Send>, to_stdout: bool, budget: Arc<Mutex<(Option<u64>, u64, u64)>>| {
@@ -488,38 +539,57 @@ pub(crate) fn supervise(
     // passes (no polling: a tool that ends at once is reaped at once).
     let pid = child.id();
     let mut timed_out = false;
+    let mut tree = None;
+    let deadline = timeout.map(|t| Instant::now() + t);
     let status = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::channel();
         scope.spawn(move || {
             let _ = tx.send(child.wait());
         });
-        let first = match timeout {
-            Some(t) => rx.recv_timeout(t).ok(),
-            None => rx.recv().ok(),
-        };
-        let waited = match first {
-            Some(r) => r,
-            None => {
-                on_timeout(pid);
-                timed_out = true;
-                rx.recv().unwrap_or_else(|_| Err(std::io::Error::other("waiter thread ended")))
+        // Sleeps until the waiter reports, the deadline passes, or (with a watch) the next
+        // tick: a tool that ends at once is reaped at once.
+        let waited = loop {
+            let until_deadline = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let wait = match (until_deadline, watch.is_some()) {
+                (Some(d), true) => Some(d.min(TICK)),
+                (Some(d), false) => Some(d),
+                (None, true) => Some(TICK),
+                (None, false) => None,
+            };
+            let got = match wait {
+                Some(w) => match rx.recv_timeout(w) {
+                    Ok(r) => Some(r),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                        break Err(std::io::Error::other("waiter thread ended"));
+                    }
+                },
+                None => Some(rx.recv().unwrap_or_else(|_| Err(std::io::Error::other("waiter thread ended")))),
+            };
+            if let Some(r) = got {
+                break r;
             }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                timed_out = true;
+            } else if let Some(hit) = watch.and_then(|w| w()) {
+                tree = Some(hit);
+            } else {
+                continue;
+            }
+            stop(pid);
+            break rx.recv().unwrap_or_else(|_| Err(std::io::Error::other("waiter thread ended")));
         };
         waited.map_err(|e| NativeError::Other(format!("waiting for the tool: {e}")))
     })?;
     after_exit();
+    // A limit passed between the last tick and the end (a child killed at the memory limit
+    // whose parent then exited, the last milliseconds of CPU) is still a limit passed.
+    if !timed_out && tree.is_none() {
+        tree = watch.and_then(|w| w());
+    }
     for t in [out_thread, err_thread].into_iter().flatten() {
         let _ = t.join();
     }
-    let code = if timed_out {
-        124
-    } else {
-        match (status.code(), status.signal()) {
-            (Some(c), _) => (c & 0xff) as u8,
-            (None, Some(sig)) => (128 + sig) as u8,
-            (None, None) => 1,
-        }
-    };
     let discarded = budget.lock().map(|b| b.2).unwrap_or(0);
-    Ok((code, timed_out, discarded))
+    Ok(Ended { status, timed_out, tree, discarded })
 }
