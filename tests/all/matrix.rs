@@ -1,4 +1,5 @@
-//! docs/platform-matrix.md stays in step with the planners and `cordon backends`.
+//! docs/platform-matrix.md stays in step with the support table (cordon_plan::support), the
+//! planners and `cordon backends`.
 
 use cordon_plan::{Backend, PlanError};
 use cordon_policy::{LexicalHost, Policy};
@@ -44,4 +45,45 @@ fn backends_command_names_every_backend() {
     for b in Backend::ALL {
         assert!(text.lines().any(|l| l.starts_with(b.name())), "{} missing from `cordon backends`:\n{text}", b.name());
     }
+}
+
+#[test]
+fn the_page_is_the_support_table_cell_by_cell() {
+    let path = root().join("docs/platform-matrix.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find("| feature |").expect("the page has the table");
+    let end = text[start..].find("\n\n").map_or(text.len(), |e| start + e + 1);
+    let want = cordon_plan::support::markdown_table();
+    if std::env::var_os("CORDON_UPDATE_MATRIX").is_some() {
+        std::fs::write(&path, format!("{}{want}{}", &text[..start], &text[end..])).unwrap();
+        return;
+    }
+    assert_eq!(
+        &text[start..end],
+        want,
+        "docs/platform-matrix.md differs from cordon_plan::support::MATRIX (CORDON_UPDATE_MATRIX=1 rewrites it)"
+    );
+}
+
+#[test]
+fn backends_command_says_what_the_table_says() {
+    let mut c = cordon();
+    c.arg("backends");
+    let text = stdout(&run(c));
+    for b in Backend::ALL {
+        for (feature, kind, _) in b.support() {
+            if kind == cordon_plan::support::Kind::Nothing {
+                continue;
+            }
+            let line = format!("  {:<12} {feature}", kind.word());
+            let section = text.split("\n\n").find(|s| s.starts_with(b.name())).unwrap_or("");
+            assert!(section.contains(&line), "{}: `{line}` missing:\n{section}", b.name());
+        }
+    }
+    // bubblewrap's filtered network is said as it is (not "none or all").
+    assert!(
+        !text.contains("network: none or all")
+            || !text.lines().any(|l| l.starts_with("bubblewrap") && l.contains("none or all")),
+        "{text}"
+    );
 }

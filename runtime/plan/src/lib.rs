@@ -10,6 +10,7 @@ pub mod bwrap;
 pub mod cgroup;
 pub mod landlock;
 pub mod seatbelt;
+pub mod support;
 pub mod wasi;
 pub mod windows;
 

@@ -1,6 +1,10 @@
-//! `cordon backends`: what this host offers and what each backend enforces.
+//! `cordon backends`: what this host offers, and what each backend does with each policy
+//! feature — the support table (`cordon_plan::support`) that docs/platform-matrix.md is
+//! checked against, so the command, the page and the planners say the same.
 
 use clap::Args;
+use cordon_plan::Backend;
+use cordon_plan::support::Kind;
 
 use crate::RuntimeError;
 
@@ -9,76 +13,81 @@ use crate::RuntimeError;
 pub struct BackendsCommand {}
 
 impl BackendsCommand {
-    /// Prints the table.
+    /// Prints, per backend, whether this host has it and the support table's column.
     ///
     /// # Errors
     /// None in practice.
     pub fn execute(self) -> Result<u8, RuntimeError> {
-        println!(
-            "wasm        available   filesystem (deny carve-outs), env, timeout, cpuMs, memoryBytes, maxOutputBytes, network (sockets, names, HTTP), audit"
+        use std::io::Write as _;
+        let mut text = String::new();
+        for b in Backend::ALL {
+            text.push_str(&format!("{:<11} {}\n", b.name(), status(b)));
+            for (feature, kind, _) in b.support() {
+                if kind != Kind::Nothing {
+                    text.push_str(&format!("  {:<12} {feature}\n", kind.word()));
+                }
+            }
+            text.push('\n');
+        }
+        text.push_str(
+            "Details per cell: docs/platform-matrix.md; a backend's plan: `cordon policy explain FILE --backend NAME`.\n",
         );
-        native();
-        if cfg!(target_os = "macos") {
-            println!(
-                "seatbelt    available   generated Seatbelt profile via /usr/bin/sandbox-exec (never run in cordon's CI); filesystem, env, timeout, cpuMs; network: none or all"
-            );
-        } else {
-            println!(
-                "seatbelt    not on this OS (macOS only); see its plan with `cordon policy explain FILE --backend seatbelt`"
-            );
-        }
-        if cfg!(windows) {
-            println!(
-                "windows     refuses     every policy: the restricted token, ACLs and firewall are not applied yet (job limits and timeout are); run tools as wasm"
-            );
-        } else {
-            println!(
-                "windows     not on this OS (Windows only); see its plan with `cordon policy explain FILE --backend windows`"
-            );
-        }
+        // A closed pipe (`| head`) is not an error worth a panic.
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
         Ok(0)
     }
 }
 
-#[cfg(target_os = "linux")]
-fn native() {
-    let h = cordon_native::linux::probe_host();
-    match &h.bwrap {
-        Ok((path, version)) if h.user_namespaces => {
-            println!(
-                "bubblewrap  available   {version} at {}; filesystem (mounts), env, timeout, maxOutputBytes{}; network: none or all; seccomp {}; landlock {}",
-                path.display(),
-                tree_limits(&h.tree_cgroup),
-                if h.seccomp { "on" } else { "MISSING" },
-                h.landlock_abi.map_or("absent (mounts only)".to_string(), |a| format!("ABI {a}")),
-            );
+/// Whether this host offers `b`, with the host facts that matter.
+fn status(b: Backend) -> String {
+    match b {
+        Backend::Wasm => "available   in-process (Wasmtime)".into(),
+        Backend::Bubblewrap | Backend::Landlock => native(b),
+        Backend::Seatbelt if cfg!(target_os = "macos") => {
+            "available   generated Seatbelt profile via /usr/bin/sandbox-exec (never run in cordon's CI)".into()
         }
-        Ok((path, _)) => {
-            println!("bubblewrap  unavailable {} is present but cannot create user namespaces here", path.display())
+        Backend::Seatbelt => {
+            "not on this OS (macOS only); its plan: `cordon policy explain FILE --backend seatbelt`".into()
         }
-        Err(why) => println!("bubblewrap  unavailable {why}"),
-    }
-    match (h.landlock_abi, h.track_cgroup) {
-        (Some(abi), true) => println!(
-            "landlock    available   ABI {abi}; filesystem grants (no carve-outs), env, timeout, maxOutputBytes{}; network: none or all; no namespaces",
-            tree_limits(&h.tree_cgroup),
-        ),
-        (None, _) => println!("landlock    unavailable the kernel has no landlock"),
-        (Some(_), false) => println!("landlock    unavailable no cgroup to hold the tool's processes"),
+        Backend::Windows if cfg!(windows) => {
+            "refuses     every policy: the restricted token, ACLs and firewall are not applied yet; run tools as wasm"
+                .into()
+        }
+        Backend::Windows => {
+            "not on this OS (Windows only); its plan: `cordon policy explain FILE --backend windows`".into()
+        }
     }
 }
 
-/// The tree limits as `cordon backends` lists them.
 #[cfg(target_os = "linux")]
-fn tree_limits(cgroup: &Result<(), String>) -> String {
-    match cgroup {
-        Ok(()) => ", cpuMs, memoryBytes, maxProcesses (over the whole process tree: a cgroup per run)".into(),
-        Err(why) => format!("; cpuMs, memoryBytes and maxProcesses refused ({why})"),
+fn native(b: Backend) -> String {
+    let h = cordon_native::linux::probe_host();
+    let limits = match &h.tree_cgroup {
+        Ok(()) => "cpuMs, memoryBytes, maxProcesses over the whole process tree (a cgroup per run)".to_string(),
+        Err(why) => format!("cpuMs, memoryBytes and maxProcesses refused here ({why})"),
+    };
+    if b == Backend::Bubblewrap {
+        return match &h.bwrap {
+            Ok((path, version)) if h.user_namespaces => format!(
+                "available   {version} at {}; seccomp {}; landlock {}; {limits}",
+                path.display(),
+                if h.seccomp { "on" } else { "MISSING" },
+                h.landlock_abi.map_or("absent (mounts only)".to_string(), |a| format!("ABI {a}")),
+            ),
+            Ok((path, _)) => {
+                format!("unavailable {} is present but cannot create user namespaces here", path.display())
+            }
+            Err(why) => format!("unavailable {why}"),
+        };
+    }
+    match (h.landlock_abi, h.track_cgroup) {
+        (Some(abi), true) => format!("available   ABI {abi}, no namespaces; {limits}"),
+        (None, _) => "unavailable the kernel has no landlock".into(),
+        (Some(_), false) => "unavailable no cgroup to hold the tool's processes".into(),
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn native() {
-    println!("bubblewrap  not on this OS (Linux only)");
-    println!("landlock    not on this OS (Linux only)");
+fn native(_b: Backend) -> String {
+    "not on this OS (Linux only)".into()
 }
