@@ -3,7 +3,7 @@
 //! # Platform specific behavior
 //! Compiled for macOS only and never run in cordon's CI (no macOS machine); the profile it
 //! runs is golden-tested on every OS.
-#![allow(unsafe_code, reason = "killpg has no safe std wrapper")]
+#![allow(unsafe_code, reason = "killpg and setrlimit have no safe std wrapper")]
 
 use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::process::Command;
@@ -39,6 +39,19 @@ pub fn run(plan: &SeatbeltPlan, argv: &[String]) -> Result<u8, NativeError> {
         cmd.current_dir(cwd);
     }
     cmd.process_group(0);
+    if let Some(secs) = plan.cpu_seconds {
+        use std::os::unix::process::CommandExt as _;
+        let lim = libc::rlimit { rlim_cur: secs as libc::rlim_t, rlim_max: secs as libc::rlim_t };
+        // SAFETY: setrlimit is async-signal-safe; `lim` is a plain value copied into the child.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_CPU, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
     let mut child =
         cmd.spawn().map_err(|source| NativeError::Spawn { what: "/usr/bin/sandbox-exec".into(), source })?;
     let deadline = plan.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms as u64));

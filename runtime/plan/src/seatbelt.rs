@@ -33,6 +33,9 @@ pub struct SeatbeltPlan {
     pub cwd: Option<String>,
     /// Wall-clock timeout, milliseconds.
     pub timeout_ms: Option<u128>,
+    /// `cordon.limits.cpuMs` as RLIMIT_CPU, whole seconds rounded up (set by the runner
+    /// before sandbox-exec starts; per process, as on Linux without a cgroup).
+    pub cpu_seconds: Option<u64>,
 }
 
 fn refuse(rule: &str, reason: &str) -> PlanError {
@@ -133,6 +136,7 @@ pub fn plan(policy: &Policy) -> Result<SeatbeltPlan, PlanError> {
         inherit_env: policy.env.inherit.clone(),
         cwd: policy.process.cwd.as_ref().map(|c| c.to_string_lossy().into_owned()),
         timeout_ms: policy.process.timeout.map(|t| t.as_millis()),
+        cpu_seconds: policy.limits.cpu.map(|d| d.as_millis().div_ceil(1000) as u64),
     })
 }
 
@@ -175,6 +179,9 @@ mod tests {
     fn an_output_cap_is_refused_and_the_same_policy_without_it_plans() {
         let err = plan(&p(r#"{"cordon":{"limits":{"maxOutputBytes":100}}}"#)).err().map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("/cordon/limits/maxOutputBytes")));
-        assert!(plan(&p(r#"{"cordon":{"limits":{"cpuMs":100}}}"#)).is_ok());
+        // cpuMs is in the plan (RLIMIT_CPU, rounded up to whole seconds), never dropped.
+        let cpu = plan(&p(r#"{"cordon":{"limits":{"cpuMs":1500}}}"#)).unwrap();
+        assert_eq!(cpu.cpu_seconds, Some(2));
+        assert_eq!(plan(&p("{}")).unwrap().cpu_seconds, None);
     }
 }

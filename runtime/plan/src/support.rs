@@ -162,7 +162,7 @@ pub const MATRIX: &[Row] = &[
                 "enforced over the whole process tree (cgroup CPU time watched by cordon; RLIMIT_CPU per process beneath), exit 152; refused without a cgroup",
             ),
             (Enforced, "enforced over the whole process tree (as bubblewrap), exit 152; refused without a cgroup"),
-            (Refused, "refused"),
+            (Generated, "generated, not yet run (RLIMIT_CPU per process, whole seconds)"),
             (Generated, "generated, not yet run (job user time)"),
         ],
     },

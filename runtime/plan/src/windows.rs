@@ -81,6 +81,10 @@ pub struct WindowsPlan {
     pub inherit_env: Vec<String>,
     /// Wall-clock timeout, milliseconds.
     pub timeout_ms: Option<u128>,
+    /// Working directory (`process.cwd`).
+    pub cwd: Option<String>,
+    /// Output cap (`cordon.limits.maxOutputBytes`), stdout plus stderr.
+    pub max_output_bytes: Option<u64>,
 }
 
 fn refuse(rule: &str, reason: &str) -> PlanError {
@@ -139,6 +143,8 @@ pub fn plan(policy: &Policy) -> Result<WindowsPlan, PlanError> {
         env: policy.env.vars.clone(),
         inherit_env: policy.env.inherit.clone(),
         timeout_ms: policy.process.timeout.map(|t| t.as_millis()),
+        cwd: policy.process.cwd.as_ref().map(|c| c.to_string_lossy().into_owned()),
+        max_output_bytes: policy.limits.max_output_bytes,
     })
 }
 
@@ -180,6 +186,12 @@ impl WindowsPlan {
         for f in &self.firewall {
             out.push_str(&format!("firewall {} {} {} for {run_sid}\n", f.action, f.direction, f.remote));
         }
+        if let Some(cwd) = &self.cwd {
+            out.push_str(&format!("cwd: {cwd}\n"));
+        }
+        if let Some(cap) = self.max_output_bytes {
+            out.push_str(&format!("output cap: {cap} bytes of stdout+stderr\n"));
+        }
         let j = &self.job;
         let limit = |v: Option<u128>, unit: &str| v.map_or_else(|| "unlimited".to_string(), |v| format!("{v}{unit}"));
         out.push_str(&format!(
@@ -208,5 +220,16 @@ mod tests {
         assert_eq!(gap("{}"), "/network");
         // Nothing listed and all network: still refused, the token is what denies the rest.
         assert_eq!(gap(r#"{"network": {"defaultPolicy": "allow", "allowLocalNetwork": true}}"#), "/filesystem");
+    }
+
+    #[test]
+    fn cwd_and_the_output_cap_are_in_the_plan_never_dropped() {
+        let p = plan(&test_policy(r#"{"process":{"cwd":"/w"},"cordon":{"limits":{"maxOutputBytes":100}}}"#))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((p.cwd.as_deref(), p.max_output_bytes), (Some("/w"), Some(100)));
+        assert!(p.render().contains("cwd: /w") && p.render().contains("output cap: 100 bytes"));
+        // The twin: without them the plan has neither.
+        let q = plan(&test_policy("{}")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((q.cwd, q.max_output_bytes), (None, None));
     }
 }
