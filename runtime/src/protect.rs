@@ -72,10 +72,31 @@ impl Protected {
     }
 }
 
+impl Protected {
+    /// cordon's own programs: the running executable and the `cordon-helper` beside it (on
+    /// the landlock backend the helper is what applies landlock and seccomp, so a tool that
+    /// could replace it would run the next time unsandboxed).
+    pub(crate) fn program(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            what: "cordon's own program (cordon or cordon-helper, which set up every later sandbox)",
+            hint: "grant a narrower path, or install cordon outside every read-write grant",
+            reach: Reach::Write,
+        }
+    }
+}
+
 /// cordon's own paths for one run: the default cache directory (whether or not it exists
-/// yet: a tool that could create it could plant a key and entries) and the audit log.
+/// yet: a tool that could create it could plant a key and entries), the audit log and
+/// cordon's own programs. (The empty wasm root in the temporary directory is not: granting
+/// `/tmp` is common; it is checked empty and private before every run instead.)
 pub(crate) fn for_run(cache: Option<&Path>, audit: Option<&Path>) -> Vec<Protected> {
-    cache.map(Protected::cache).into_iter().chain(audit.map(Protected::audit)).collect()
+    let mut out: Vec<Protected> = cache.map(Protected::cache).into_iter().chain(audit.map(Protected::audit)).collect();
+    if let Ok(exe) = std::env::current_exe() {
+        out.push(Protected::program(&exe.with_file_name("cordon-helper")));
+        out.push(Protected::program(&exe));
+    }
+    out
 }
 
 /// Refuses rules that reach a protected path: a grant equal to it or an ancestor of it (for

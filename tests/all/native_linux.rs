@@ -1418,3 +1418,101 @@ fn tree_limits_are_refused_where_no_cgroup_can_be_made_and_runs_without_them_sti
         .collect();
     assert!(left.is_empty(), "scratch left behind: {left:?}");
 }
+
+#[test]
+fn a_missing_deny_inside_a_writable_grant_written_through_a_link_is_refused_not_dropped() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    std::fs::create_dir_all(t.root.join("real")).unwrap();
+    std::os::unix::fs::symlink(t.root.join("real"), t.root.join("link")).unwrap();
+    let script = format!("echo secret > {l}/.env; cat {l}/.env", l = t.p("link"));
+    for grant in ["link", "real"] {
+        let p = t.policy(serde_json::json!({
+            "filesystem": { "readwritePaths": [t.p(grant)], "deniedPaths": [format!("{}/.env", t.p(grant))] }
+        }));
+        let out = sh(&p, &script.replace("/link/", &format!("/{grant}/")));
+        assert_eq!(out.status.code(), Some(125), "{grant}: {}", stderr(&out));
+        assert!(stderr(&out).contains("/filesystem/deniedPaths/0"), "{grant}: {}", stderr(&out));
+        assert!(!t.root.join("real/.env").exists(), "{grant}: the denied file was created");
+    }
+    // The twin: once the denied file exists it is masked, and the write is refused.
+    t.write("real/.env", "host");
+    let p = t.policy(serde_json::json!({
+        "filesystem": { "readwritePaths": [t.p("link")], "deniedPaths": [format!("{}/.env", t.p("link"))] }
+    }));
+    let out = sh(&p, &script);
+    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(t.root.join("real/.env")).unwrap(), "host");
+}
+
+#[test]
+fn a_datagram_socketpair_cannot_reach_a_host_socket_and_a_stream_pair_works() {
+    let t = T::new();
+    std::fs::create_dir_all(t.root.join("sock")).unwrap();
+    let path = t.root.join("sock/dg.sock");
+    let server = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    server.set_nonblocking(true).unwrap();
+    let code = format!(
+        "import socket\ntry:\n a,b=socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM); a.sendto(b'PWNED', '{}'); print('SENT')\nexcept OSError as e: print('REFUSED')\ns1,s2=socket.socketpair(); s1.send(b'x'); print('STREAM', s2.recv(1).decode())\n",
+        path.display()
+    );
+    let p = t.policy(serde_json::json!({"filesystem": {"readonlyPaths": [t.p("sock")]}}));
+    for backend in native_backends() {
+        let mut c = cordon();
+        c.args(["run", "--backend", backend, "--policy"]).arg(&p).args(["--", "python3", "-c", &code]);
+        let out = run(c);
+        assert_eq!(stdout(&out), "REFUSED\nSTREAM x\n", "{backend}: {}", stderr(&out));
+        let mut buf = [0u8; 16];
+        assert!(server.recv(&mut buf).is_err(), "{backend}: a datagram reached the host socket");
+    }
+    // The twin: outside the sandbox the same send arrives, so the refusal is the sandbox's.
+    let out = Command::new("python3").args(["-c", &code]).output().unwrap();
+    assert_eq!(stdout(&out), "SENT\nSTREAM x\n");
+    let mut buf = [0u8; 16];
+    assert_eq!(server.recv(&mut buf).unwrap(), 5);
+}
+
+#[test]
+fn the_scratch_sweep_never_follows_a_planted_link() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let t = T::new();
+    // A dead cordon's scratch directory, planted by a tool that could write /tmp: its
+    // `deny-dir` is a link to a private file of the user.
+    let victim = t.root.join("private.txt");
+    std::fs::write(&victim, "mine").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let planted = std::env::temp_dir().join("cordon-4194300-77");
+    let _ = std::fs::remove_dir_all(&planted);
+    std::fs::create_dir(&planted).unwrap();
+    std::os::unix::fs::symlink(&victim, planted.join("deny-dir")).unwrap();
+    let p = t.policy(serde_json::json!({}));
+    let mut c = cordon();
+    c.args(["run", "--backend", "landlock", "--policy"]).arg(&p).args(["--", "/bin/true"]);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The sweep removed the stale directory (the twin: it does sweep)…
+    assert!(!planted.exists(), "the stale scratch directory is swept");
+    // …and never changed the file the link pointed at.
+    assert_eq!(std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "mine");
+}
+
+#[test]
+fn a_grant_that_could_rewrite_cordons_own_programs_is_refused() {
+    let exe_dir = crate::support::cordon_exe().parent().unwrap().to_path_buf();
+    let t = T::new();
+    let rw = t.policy(serde_json::json!({"filesystem": {"readwritePaths": [exe_dir]}}));
+    let mut c = cordon();
+    c.args(["run", "--backend", "landlock", "--policy"]).arg(&rw).args(["--", "/bin/true"]);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cordon's own program"), "{}", stderr(&out));
+    // The twin: reading that directory is fine.
+    let ro = t.policy(serde_json::json!({"filesystem": {"readonlyPaths": [exe_dir]}}));
+    let mut c = cordon();
+    c.args(["run", "--backend", "landlock", "--policy"]).arg(&ro).args(["--", "/bin/true"]);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

@@ -17,6 +17,18 @@ use cordon_policy::{Access, Policy};
 
 use crate::{Backend, PlanError};
 
+/// A denied path the runner covers with an inaccessible object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeniedPath {
+    /// The path in the sandbox.
+    pub path: PathBuf,
+    /// JSON pointer of the deny.
+    pub rule: String,
+    /// True when a writable grant holds it: then a missing path cannot be left uncovered
+    /// (the tool could create it), and the run is refused. Decided here, from the rules.
+    pub in_writable: bool,
+}
+
 /// Placeholder for the inaccessible object that covers a denied directory.
 pub const DENY_DIR: &str = "{DENY_DIR}";
 /// Placeholder for the inaccessible object that covers a denied file.
@@ -198,7 +210,7 @@ impl SocketFamilies {
             names.push("none".into());
         }
         format!(
-            "{}; other grantable families EPERM, every other family EAFNOSUPPORT; socketpair AF_UNIX only",
+            "{}; other grantable families EPERM, every other family EAFNOSUPPORT; socketpair AF_UNIX only, and without AF_UNIX only stream and seqpacket (a datagram pair can sendto any host socket path)",
             names.join(", ")
         )
     }
@@ -300,8 +312,8 @@ pub struct BwrapPlan {
     pub timeout: Option<Duration>,
     /// Output cap.
     pub max_output_bytes: Option<u64>,
-    /// Denied paths the runner must cover, with the rule pointer (to check they exist).
-    pub denied: Vec<(PathBuf, String)>,
+    /// Denied paths the runner must cover, in `{DENY_OBJECT}` order.
+    pub denied: Vec<DeniedPath>,
     /// Granted host paths, with the rule pointer (to check they exist).
     pub granted: Vec<(PathBuf, String)>,
     /// The rules cordon's proxy decides with (used when `helper.relay` is set).
@@ -484,7 +496,12 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
                     a.push(s(&r.path));
                 } else if inside_grant || on_baseline {
                     a.extend(["--ro-bind".into(), DENY_OBJECT.into(), s(&r.path)]);
-                    denied.push((r.path.clone(), r.pointer.clone()));
+                    // The nearest rule above decides whether the tool could create the path.
+                    let in_writable = policy
+                        .filesystem
+                        .decide(r.path.parent().unwrap_or(&r.path))
+                        .is_some_and(|g| g.access == Access::ReadWrite);
+                    denied.push(DeniedPath { path: r.path.clone(), rule: r.pointer.clone(), in_writable });
                 }
             }
         }

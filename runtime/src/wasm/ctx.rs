@@ -127,12 +127,12 @@ pub fn build(req: CtxRequest<'_>) -> Result<Built, RuntimeError> {
     if !mounts.iter().any(|m| m.guest == Path::new("/"))
         && let Some(empty) = empty_root()
     {
-        b.preopened_dir(empty, "/", FsPerms::ReadOnly).map_err(|e| RuntimeError::Grant {
+        b.preopened_dir(&empty, "/", FsPerms::ReadOnly).map_err(|e| RuntimeError::Grant {
             pointer: "/filesystem".into(),
-            path: empty.to_path_buf(),
+            path: empty.clone(),
             reason: format!("cordon's empty root: {e:#}"),
         })?;
-        mounts.push(Mount { guest: PathBuf::from("/"), host: empty.to_path_buf() });
+        mounts.push(Mount { guest: PathBuf::from("/"), host: empty });
     }
     let mut guard = FsGuard::new(plan.fs.clone(), mounts);
     // The working directory is also preopened as `.`, so relative paths work as under
@@ -159,21 +159,34 @@ fn parent(p: &Path) -> PathBuf {
 }
 
 /// cordon's empty root: `$TMPDIR/cordon-empty-UID`, an empty directory of this user's with
-/// mode 0500, made once and checked once per process. `None` (no root preopen: paths outside
+/// mode 0500, made once and checked before every run. `None` (no root preopen: paths outside
 /// every grant then fail in the guest as "not found", unrecorded) when it cannot be trusted.
 ///
 /// # Ambient Authority
 /// Creates and inspects one directory in the temporary directory.
-fn empty_root() -> Option<&'static Path> {
-    static ROOT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    ROOT.get_or_init(make_empty_root).as_deref()
+fn empty_root() -> Option<PathBuf> {
+    // Checked before every run, not once per process: a tool granted the temporary
+    // directory could fill or replace it between two runs of a long-lived embedder.
+    make_empty_root()
+}
+
+/// Where cordon's empty root is (whether or not it exists): `$TMPDIR/cordon-empty-UID`.
+pub fn empty_root_path() -> PathBuf {
+    #[cfg(unix)]
+    let uid = {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata("/proc/self").map_or(0, |m| m.uid())
+    };
+    #[cfg(not(unix))]
+    let uid = 0;
+    std::env::temp_dir().join(format!("cordon-empty-{uid}"))
 }
 
 #[cfg(unix)]
 fn make_empty_root() -> Option<PathBuf> {
     use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
     let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok()?;
-    let dir = std::env::temp_dir().join(format!("cordon-empty-{uid}"));
+    let dir = empty_root_path();
     if std::fs::DirBuilder::new().mode(0o500).create(&dir).is_err() {
         // Already there (or not creatable): used only when it is exactly what cordon makes.
     }

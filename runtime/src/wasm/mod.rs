@@ -20,7 +20,7 @@ use wasmtime_wasi::filesystem::WasiFilesystemView as _;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub use cache::{Cache, DEFAULT_MAX_BYTES, Entry, Lookup, Source, parse_size};
-pub use ctx::Stdin;
+pub use ctx::{Stdin, empty_root_path};
 pub use engine::{TICK, WasmEngine};
 pub use limits::Stop;
 pub use load::{WasmKind, compile, is_wasm_file_ambient, sniff};

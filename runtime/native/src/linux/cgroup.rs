@@ -440,11 +440,20 @@ fn sweep_dir(parent: &Path, v2: bool) {
 /// Removes a run's scratch directory. Its inaccessible directory (mode 000) is made
 /// listable first: without that, a user without `CAP_DAC_OVERRIDE` cannot remove it.
 pub(crate) fn remove_scratch(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt as _;
-    let inner = dir.join("deny-dir");
-    if std::fs::symlink_metadata(&inner).is_ok_and(|m| m.is_dir()) {
-        let _ = std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o700));
+    use std::os::fd::AsRawFd as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    // Opened without following links (a tool that can write the temporary directory could
+    // have planted `deny-dir` as a symlink to any file of the user), then changed through
+    // the descriptor's /proc entry, which names the opened object itself.
+    let inner = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir.join("deny-dir"));
+    if let Ok(f) = inner {
+        let by_fd = format!("/proc/self/fd/{}", f.as_raw_fd());
+        let _ = std::fs::set_permissions(by_fd, std::fs::Permissions::from_mode(0o700));
     }
+    // remove_dir_all does not follow symlinks.
     let _ = std::fs::remove_dir_all(dir);
 }
 

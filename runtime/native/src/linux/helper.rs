@@ -232,6 +232,8 @@ fn seccomp(plan: &SeccompPlan) -> Result<(), String> {
         .map_err(|e| format!("seccomp: {e}"))?;
     let mut filters = vec![enosys, eperm];
     filters.extend(socket_filters(&plan.sockets, arch)?);
+    #[cfg(target_arch = "x86_64")]
+    seccompiler::apply_filter(&x32_guard()).map_err(|e| format!("seccomp: x32 guard: {e}"))?;
     for f in filters {
         let prog: seccompiler::BpfProgram = f.try_into().map_err(|e| format!("seccomp: {e}"))?;
         seccompiler::apply_filter(&prog).map_err(|e| format!("seccomp: {e}"))?;
@@ -239,11 +241,29 @@ fn seccomp(plan: &SeccompPlan) -> Result<(), String> {
     Ok(())
 }
 
+/// On x86-64 the x32 ABI reaches every syscall with bit 30 set in its number, which the
+/// rules above (x86-64 numbers) would not match: every such call fails with `ENOSYS`, as on
+/// a kernel without x32.
+#[cfg(target_arch = "x86_64")]
+fn x32_guard() -> seccompiler::BpfProgram {
+    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+    let ins = |code: u16, jt: u8, jf: u8, k: u32| seccompiler::sock_filter { code, jt, jf, k };
+    let (ld_w_abs, jge_k, ret_k) = (0x20, 0x35, 0x06);
+    vec![
+        // A = seccomp_data.nr
+        ins(ld_w_abs, 0, 0, 0),
+        // if A >= X32_SYSCALL_BIT: errno ENOSYS, else allow
+        ins(jge_k, 0, 1, X32_SYSCALL_BIT),
+        ins(ret_k, 0, 0, 0x0005_0000 | libc::ENOSYS as u32),
+        ins(ret_k, 0, 0, 0x7fff_0000),
+    ]
+}
+
 /// The socket-family allowlist as two filters. A family a policy can grant (`AF_UNIX`,
 /// `AF_INET`, `AF_INET6`, `AF_NETLINK`) but this plan does not fails with `EPERM`, as every
 /// other policy denial; every other family (`AF_VSOCK`, `AF_PACKET`, `AF_ALG`, …), netlink
-/// of a protocol other than `NETLINK_ROUTE`, and `socketpair()` of any family but
-/// `AF_UNIX` fail with `EAFNOSUPPORT`, as on a kernel without them.
+/// of a protocol other than `NETLINK_ROUTE`, `socketpair()` of any family but `AF_UNIX`,
+/// and (unless `AF_UNIX` is granted) a datagram `socketpair()`, fail with `EAFNOSUPPORT`.
 fn socket_filters(
     sockets: &cordon_plan::bwrap::SocketFamilies,
     arch: seccompiler::TargetArch,
@@ -267,7 +287,19 @@ fn socket_filters(
             .map_err(e)?,
         );
     }
-    let pair = vec![SeccompRule::new(vec![cond(0, SeccompCmpOp::Ne, AF_UNIX).map_err(e)?]).map_err(e)?];
+    let mut pair = vec![SeccompRule::new(vec![cond(0, SeccompCmpOp::Ne, AF_UNIX).map_err(e)?]).map_err(e)?];
+    if !allowed.contains(&AF_UNIX) {
+        // An unbound datagram pair can still `sendto` any socket path it can see (a host
+        // daemon's /dev/log, a notify socket): without AF_UNIX granted, only stream and
+        // seqpacket pairs, whose sends cannot name a destination.
+        pair.push(
+            SeccompRule::new(vec![
+                SeccompCondition::new(1, SeccompCmpArgLen::Dword, SeccompCmpOp::MaskedEq(0xf), libc::SOCK_DGRAM as u64)
+                    .map_err(e)?,
+            ])
+            .map_err(e)?,
+        );
+    }
     let rules: BTreeMap<i64, Vec<SeccompRule>> =
         [(libc::SYS_socket, unsupported), (libc::SYS_socketpair, pair)].into_iter().collect();
     let eafnosupport =

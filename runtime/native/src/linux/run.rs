@@ -268,7 +268,7 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
         }
         match a.as_str() {
             DENY_OBJECT => {
-                let Some((path, rule)) = denied.next() else {
+                let Some(cordon_plan::bwrap::DeniedPath { path, rule, in_writable }) = denied.next() else {
                     return Err(NativeError::Other("plan: deny list out of step".into()));
                 };
                 match std::fs::metadata(path) {
@@ -280,10 +280,7 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
                             .into_owned(),
                     ),
                     Err(_) => {
-                        let writable_parent =
-                            path.ancestors().skip(1).find(|p| plan.granted.iter().any(|(g, _)| g == *p)).is_some()
-                                && plan.args.windows(3).any(|w| w[0] == "--bind" && path.starts_with(&w[2]));
-                        if writable_parent {
+                        if *in_writable {
                             return Err(NativeError::Unenforceable {
                                 rule: rule.clone(),
                                 why: format!(
