@@ -205,3 +205,66 @@ fn the_working_directory_is_preopened_as_dot_with_the_same_rules() {
         assert!(!ok(&r[0]), "{tool}: {}", r[0]);
     }
 }
+
+/// Flips `w/d` between a real directory and a symlink to the denied `w/.git` until `stop`.
+/// Each state is put in place by one `rename`, so `w/d` is always one or the other (or, for
+/// an instant, missing).
+fn flip(w: &Path, stop: &std::sync::atomic::AtomicBool) -> usize {
+    use std::sync::atomic::Ordering;
+    let (d, real, link) = (w.join("d"), w.join(".real"), w.join(".link"));
+    let mut flips = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let _ = std::fs::rename(&real, &d);
+        let _ = std::fs::rename(&d, &real);
+        let _ = std::fs::rename(&link, &d);
+        let _ = std::fs::rename(&d, &link);
+        flips += 1;
+    }
+    flips
+}
+
+/// The time-of-check to time-of-use race docs/wasm.md used to list as a known limitation: a
+/// host process swaps a directory for a symlink to a denied one between cordon's check and
+/// the open. The call must operate on what was checked, so the denied file is never read.
+#[test]
+fn a_symlink_swapped_in_while_the_tool_reads_never_reaches_a_denied_file() {
+    const READS: &str = "20000";
+    for tool in PROBES {
+        let t = T::new();
+        t.write("w/.git/f.txt", "secret");
+        t.write("w/.real/f.txt", "public");
+        std::os::unix::fs::symlink(".git", t.root.join("w/.link")).unwrap();
+        let policy =
+            t.policy(serde_json::json!({"filesystem": {"readwritePaths": [t.p("w")], "deniedPaths": [t.p("w/.git")]}}));
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let w = t.root.join("w");
+        let (r, flips) = std::thread::scope(|s| {
+            let flipper = s.spawn(|| flip(&w, &stop));
+            let r = probe(tool, &policy, &["readloop", &t.p("w/d/f.txt"), READS]);
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            (r, flipper.join().unwrap())
+        });
+        let seen = r[0]["value"].as_str().unwrap_or_default().to_string();
+        assert!(ok(&r[0]), "{tool}: {}", r[0]);
+        assert!(!seen.contains("secret"), "{tool}: the denied file was read through the swapped link: {seen}");
+        assert!(flips > 100, "{tool}: the flipper must actually race ({flips} flips)");
+        assert!(seen.contains("public="), "{tool}: the real directory was read at least once: {seen}");
+    }
+}
+
+/// The twin of the race: with nothing flipping, every read of the real directory succeeds,
+/// and the link alone is refused.
+#[test]
+fn without_the_swap_the_same_reads_succeed_and_the_link_alone_is_refused() {
+    for tool in PROBES {
+        let t = T::new();
+        t.write("w/.git/f.txt", "secret");
+        t.write("w/d/f.txt", "public");
+        std::os::unix::fs::symlink(".git", t.root.join("w/l")).unwrap();
+        let policy =
+            t.policy(serde_json::json!({"filesystem": {"readwritePaths": [t.p("w")], "deniedPaths": [t.p("w/.git")]}}));
+        let r = probe(tool, &policy, &["readloop", &t.p("w/d/f.txt"), "200", "+", "read", &t.p("w/l/f.txt")]);
+        assert_eq!(r[0]["value"], "public=200", "{tool}: {}", r[0]);
+        assert!(denied(&r[1]), "{tool}: {}", r[1]);
+    }
+}

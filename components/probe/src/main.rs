@@ -27,11 +27,26 @@ fn main() {
     }
 }
 
+/// Reads `path` `n` times and counts each outcome: `CONTENT=COUNT` for reads, `!KIND=COUNT`
+/// for errors, sorted, comma-separated. For races: one run, many tries.
+fn read_loop(path: &str, n: usize) -> String {
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..n {
+        let key = match fs::read(path) {
+            Ok(b) => String::from_utf8_lossy(&b[..b.len().min(64)]).into_owned(),
+            Err(e) => format!("!{:?}", e.kind()),
+        };
+        *seen.entry(key).or_default() += 1;
+    }
+    seen.into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+}
+
 fn run(name: &str, a: &[String]) {
     let arg = a.join(" ");
     let at = |i: usize| a.get(i).map(String::as_str).unwrap_or("");
     let r: Result<String, std::io::Error> = match name {
         "read" => fs::read(at(0)).map(|b| String::from_utf8_lossy(&b[..b.len().min(256)]).into_owned()),
+        "readloop" => Ok(read_loop(at(0), at(1).parse().unwrap_or(1))),
         "write" => fs::write(at(0), at(1)).map(|()| String::new()),
         "append" => fs::OpenOptions::new().append(true).create(true).open(at(0)).and_then(|mut f| f.write_all(at(1).as_bytes())).map(|()| String::new()),
         "list" => fs::read_dir(at(0)).and_then(|rd| {

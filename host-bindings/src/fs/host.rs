@@ -1,6 +1,7 @@
 //! The `wasi:filesystem` host traits for [`CordonFsView`]: check, then delegate.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::Descriptor;
@@ -8,10 +9,42 @@ use wasmtime_wasi::p2::bindings::filesystem::{preopens, types};
 use wasmtime_wasi::p2::{FsError, FsResult};
 use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream};
 
-use super::{CordonFsView, HostLinks, Need};
+use super::resolve::ends_in_dir_marker;
+use super::{CordonFsView, HostLinks, Need, pin};
 use types::{ErrorCode, HostDescriptor, HostDirectoryEntryStream};
 
 type Fd = Resource<types::Descriptor>;
+
+/// How many times a call resolves and decides again when a symlink turned up where its
+/// resolution saw a directory (changed by someone else in between) before it fails.
+const RETRIES: usize = 3;
+
+/// Where a decided call is made: a directory descriptor and one name in it (`.` for the
+/// directory itself). The directory is the guest's own descriptor or one cordon opened beneath
+/// it without following any link ([`pin`]); the call never follows the name.
+struct At {
+    dir: Fd,
+    /// Opened by cordon for this call, removed from the table after it.
+    temp: bool,
+    name: String,
+}
+
+impl At {
+    /// A handle on the directory for one call into wasmtime-wasi (which only looks it up).
+    fn dir(&self) -> Fd {
+        Resource::new_borrow(self.dir.rep())
+    }
+}
+
+/// No `symlink-follow`: the name an [`At`] holds is never followed by the kernel.
+fn nofollow() -> types::PathFlags {
+    types::PathFlags::empty()
+}
+
+/// True for the errors a symlink met where a directory was expected gives.
+fn is_link_symptom(e: &FsError) -> bool {
+    matches!(e.downcast_ref(), Some(ErrorCode::Loop | ErrorCode::NotDirectory))
+}
 
 impl CordonFsView<'_> {
     /// The guest path of an open descriptor. Every descriptor the guest holds came from
@@ -84,6 +117,107 @@ impl CordonFsView<'_> {
             Err(r) => Err(self.guard.deny(op, r)),
         }
     }
+}
+
+impl CordonFsView<'_> {
+    /// Opens the directory holding `resolved` (a guest path `check` decided on) beneath the
+    /// descriptor `fd`, following no link, and returns it with the last name. A resolved path
+    /// outside the descriptor's directory is refused, as wasmtime-wasi refuses `..` above it.
+    fn pin(&mut self, fd: &Fd, resolved: &Path) -> Result<At, FsError> {
+        let base = self.guard.paths.get(&fd.rep()).cloned().ok_or(ErrorCode::BadDescriptor)?;
+        let rel = resolved.strip_prefix(&base).map_err(|_| ErrorCode::NotPermitted)?;
+        let mut parts = rel.components();
+        let name = match parts.next_back() {
+            None => ".".to_string(),
+            Some(c) => c.as_os_str().to_str().ok_or(ErrorCode::IllegalByteSequence)?.to_string(),
+        };
+        let parent = parts.as_path();
+        if parent.as_os_str().is_empty() {
+            return Ok(At { dir: Resource::new_borrow(fd.rep()), temp: false, name });
+        }
+        let Descriptor::Dir(dir) = self.inner.table.get(fd)? else {
+            return Err(ErrorCode::NotDirectory.into());
+        };
+        let mut dir = dir.clone();
+        let handle = pin::open_dir_beneath(&dir.dir, parent).map_err(ErrorCode::from)?;
+        dir.dir = Arc::new(handle);
+        let temp = self.inner.table.push(Descriptor::Dir(dir))?;
+        Ok(At { dir: temp, temp: true, name })
+    }
+
+    /// Runs `check` (resolve and decide) and pins what it decided on. When a link turned up on
+    /// the way since it was read, the path is resolved and decided again.
+    fn pinned<F>(&mut self, fd: &Fd, mut check: F) -> Result<(PathBuf, At), FsError>
+    where
+        F: FnMut(&mut Self) -> Result<PathBuf, FsError>,
+    {
+        let mut tries = 0;
+        loop {
+            let resolved = check(self)?;
+            match self.pin(fd, &resolved) {
+                Ok(at) => return Ok((resolved, at)),
+                Err(e) if tries < RETRIES && is_link_symptom(&e) => tries += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Closes a directory [`Self::pin`] opened.
+    fn unpin(&mut self, at: At) {
+        if at.temp {
+            // Ours, pushed by `pin`; it cannot have gone, and a failure leaks nothing.
+            let _ = self.inner.table.delete(at.dir);
+        }
+    }
+
+    /// The name to hand wasmtime-wasi for a call that adds, removes or moves an entry:
+    /// with the guest's trailing `/` kept, so the kernel still insists on a directory. An
+    /// entry call never follows its last name, trailing `/` or not.
+    fn entry_name(at: &At, path: &str) -> String {
+        if ends_in_dir_marker(path) && at.name != "." { format!("{}/", at.name) } else { at.name.clone() }
+    }
+
+    /// `open-at` on a pinned name: refuses FIFOs, sockets and devices, checks the parent when
+    /// the call creates the name, and opens the name without following it.
+    async fn open_pinned(
+        &mut self,
+        at: &At,
+        resolved: &Path,
+        path: &str,
+        mut oflags: types::OpenFlags,
+        flags: types::DescriptorFlags,
+    ) -> FsResult<Fd> {
+        match self.lstat(at).await {
+            // A FIFO (or socket, or device) would block the open or hand the tool a channel
+            // to some other program; only files and directories are opened.
+            Ok(st) if is_special(st.type_) => return Err(ErrorCode::Unsupported.into()),
+            Ok(_) => {}
+            // Creating a name changes its directory: a new file needs a writable parent.
+            Err(_) if oflags.contains(types::OpenFlags::CREATE) => self.check_parent("open-at", resolved)?,
+            Err(_) => {}
+        }
+        if ends_in_dir_marker(path) {
+            // `name/` must be a directory, and one cannot be created by `open`.
+            if oflags.contains(types::OpenFlags::CREATE) {
+                return Err(ErrorCode::IsDirectory.into());
+            }
+            oflags |= types::OpenFlags::DIRECTORY;
+        }
+        self.inner.open_at(at.dir(), nofollow(), at.name.clone(), oflags, flags).await
+    }
+
+    /// Stat of the pinned name, not followed.
+    async fn lstat(&mut self, at: &At) -> FsResult<types::DescriptorStat> {
+        self.inner.stat_at(at.dir(), nofollow(), at.name.clone()).await
+    }
+}
+
+/// A FIFO, socket or device: opening it could block or reach another program.
+fn is_special(t: types::DescriptorType) -> bool {
+    !matches!(
+        t,
+        types::DescriptorType::RegularFile | types::DescriptorType::Directory | types::DescriptorType::SymbolicLink
+    )
 }
 
 /// A stable stand-in for a denied object's metadata hash, derived from its guest path only.
@@ -174,8 +308,10 @@ impl HostDescriptor for CordonFsView<'_> {
     }
 
     async fn create_directory_at(&mut self, fd: Fd, path: String) -> FsResult<()> {
-        self.check_entry("create-directory-at", &fd, &path)?;
-        self.inner.create_directory_at(fd, path).await
+        let (_, at) = self.pinned(&fd, |s| s.check_entry("create-directory-at", &fd, &path))?;
+        let r = self.inner.create_directory_at(at.dir(), Self::entry_name(&at, &path)).await;
+        self.unpin(at);
+        r
     }
 
     async fn stat(&mut self, fd: Fd) -> FsResult<types::DescriptorStat> {
@@ -186,8 +322,15 @@ impl HostDescriptor for CordonFsView<'_> {
     }
 
     async fn stat_at(&mut self, fd: Fd, flags: types::PathFlags, path: String) -> FsResult<types::DescriptorStat> {
-        self.check_at("stat-at", &fd, &path, follows(flags), Need::Read)?;
-        self.inner.stat_at(fd, flags, path).await
+        let (_, at) = self.pinned(&fd, |s| s.check_at("stat-at", &fd, &path, follows(flags), Need::Read))?;
+        let r = self.lstat(&at).await;
+        self.unpin(at);
+        let st = r?;
+        // `dir/` names a directory: the last link was followed to reach it (above).
+        if ends_in_dir_marker(&path) && st.type_ != types::DescriptorType::Directory {
+            return Err(ErrorCode::NotDirectory.into());
+        }
+        Ok(st)
     }
 
     async fn set_times_at(
@@ -198,8 +341,16 @@ impl HostDescriptor for CordonFsView<'_> {
         atim: types::NewTimestamp,
         mtim: types::NewTimestamp,
     ) -> FsResult<()> {
-        self.check_at("set-times-at", &fd, &path, follows(flags), Need::Write)?;
-        self.inner.set_times_at(fd, flags, path, atim, mtim).await
+        let (_, at) = self.pinned(&fd, |s| s.check_at("set-times-at", &fd, &path, follows(flags), Need::Write))?;
+        let r = async {
+            if ends_in_dir_marker(&path) && self.lstat(&at).await?.type_ != types::DescriptorType::Directory {
+                return Err(ErrorCode::NotDirectory.into());
+            }
+            self.inner.set_times_at(at.dir(), nofollow(), at.name.clone(), atim, mtim).await
+        }
+        .await;
+        self.unpin(at);
+        r
     }
 
     async fn link_at(
@@ -212,9 +363,24 @@ impl HostDescriptor for CordonFsView<'_> {
     ) -> FsResult<()> {
         // A hard link is a second name for the same object: the tool must be allowed to
         // write the object (or the new name could write what the old one only reads).
-        self.check_at("link-at", &fd, &old_path, follows(old_flags), Need::Write)?;
-        self.check_entry("link-at", &new_fd, &new_path)?;
-        self.inner.link_at(fd, old_flags, old_path, new_fd, new_path).await
+        let (_, old) = self.pinned(&fd, |s| s.check_at("link-at", &fd, &old_path, follows(old_flags), Need::Write))?;
+        let new = match self.pinned(&new_fd, |s| s.check_entry("link-at", &new_fd, &new_path)) {
+            Ok((_, new)) => new,
+            Err(e) => {
+                self.unpin(old);
+                return Err(e);
+            }
+        };
+        // wasmtime-wasi refuses `symlink-follow` here (`invalid`); the flags go through so it
+        // still does. The old name was resolved without following (no trailing `/` on a
+        // hard link's source makes sense), so nothing is followed either way.
+        let r = self
+            .inner
+            .link_at(old.dir(), old_flags, old.name.clone(), new.dir(), Self::entry_name(&new, &new_path))
+            .await;
+        self.unpin(old);
+        self.unpin(new);
+        r
     }
 
     async fn open_at(
@@ -230,17 +396,10 @@ impl HostDescriptor for CordonFsView<'_> {
         // Opening without write only reaches the object: reading it or listing it is checked
         // on the new descriptor, so a directory on the way to a deeper grant can be opened.
         let need = if writes { Need::Write } else { Need::Traverse };
-        let resolved = self.check_at("open-at", &fd, &path, follows(path_flags), need)?;
-        // A FIFO (or socket, or device) would block the open or hand the tool a channel to
-        // some other program; only files and directories are opened.
-        if self.guard.is_special(&resolved) {
-            return Err(ErrorCode::Unsupported.into());
-        }
-        // Creating a name changes its directory: a new file needs a writable parent.
-        if oflags.contains(types::OpenFlags::CREATE) && !self.guard.exists(&resolved) {
-            self.check_parent("open-at", &resolved)?;
-        }
-        let new_fd = self.inner.open_at(fd, path_flags, path, oflags, flags).await?;
+        let (resolved, at) = self.pinned(&fd, |s| s.check_at("open-at", &fd, &path, follows(path_flags), need))?;
+        let r = self.open_pinned(&at, &resolved, &path, oflags, flags).await;
+        self.unpin(at);
+        let new_fd = r?;
         self.guard.paths.insert(new_fd.rep(), resolved);
         Ok(new_fd)
     }
@@ -251,32 +410,50 @@ impl HostDescriptor for CordonFsView<'_> {
     }
 
     async fn readlink_at(&mut self, fd: Fd, path: String) -> FsResult<String> {
-        self.check_at("readlink-at", &fd, &path, false, Need::Read)?;
-        self.inner.readlink_at(fd, path).await
+        let (_, at) = self.pinned(&fd, |s| s.check_at("readlink-at", &fd, &path, false, Need::Read))?;
+        let r = self.inner.readlink_at(at.dir(), at.name.clone()).await;
+        self.unpin(at);
+        r
     }
 
     async fn remove_directory_at(&mut self, fd: Fd, path: String) -> FsResult<()> {
-        self.check_movable("remove-directory-at", &fd, &path)?;
-        self.inner.remove_directory_at(fd, path).await
+        let (_, at) = self.pinned(&fd, |s| s.check_movable("remove-directory-at", &fd, &path))?;
+        let r = self.inner.remove_directory_at(at.dir(), Self::entry_name(&at, &path)).await;
+        self.unpin(at);
+        r
     }
 
     async fn rename_at(&mut self, fd: Fd, old_path: String, new_fd: Fd, new_path: String) -> FsResult<()> {
-        let from = self.check_movable("rename-at", &fd, &old_path)?;
-        let to = self.check_movable("rename-at", &new_fd, &new_path)?;
-        self.inner.rename_at(fd, old_path, new_fd, new_path).await?;
+        let (from, old) = self.pinned(&fd, |s| s.check_movable("rename-at", &fd, &old_path))?;
+        let (to, new) = match self.pinned(&new_fd, |s| s.check_movable("rename-at", &new_fd, &new_path)) {
+            Ok(p) => p,
+            Err(e) => {
+                self.unpin(old);
+                return Err(e);
+            }
+        };
+        let (old_name, new_name) = (Self::entry_name(&old, &old_path), Self::entry_name(&new, &new_path));
+        let r = self.inner.rename_at(old.dir(), old_name, new.dir(), new_name).await;
+        self.unpin(old);
+        self.unpin(new);
+        r?;
         self.guard.renamed(&from, &to);
         Ok(())
     }
 
     async fn symlink_at(&mut self, fd: Fd, src_path: String, dest_path: String) -> FsResult<()> {
         // The link's target is checked whenever the link is followed, not here.
-        self.check_entry("symlink-at", &fd, &dest_path)?;
-        self.inner.symlink_at(fd, src_path, dest_path).await
+        let (_, at) = self.pinned(&fd, |s| s.check_entry("symlink-at", &fd, &dest_path))?;
+        let r = self.inner.symlink_at(at.dir(), src_path, Self::entry_name(&at, &dest_path)).await;
+        self.unpin(at);
+        r
     }
 
     async fn unlink_file_at(&mut self, fd: Fd, path: String) -> FsResult<()> {
-        self.check_entry("unlink-file-at", &fd, &path)?;
-        self.inner.unlink_file_at(fd, path).await
+        let (_, at) = self.pinned(&fd, |s| s.check_entry("unlink-file-at", &fd, &path))?;
+        let r = self.inner.unlink_file_at(at.dir(), Self::entry_name(&at, &path)).await;
+        self.unpin(at);
+        r
     }
 
     fn read_via_stream(&mut self, fd: Fd, offset: types::Filesize) -> FsResult<Resource<DynInputStream>> {
@@ -316,12 +493,25 @@ impl HostDescriptor for CordonFsView<'_> {
         // is visible in its parent's listing, so answer with a hash of its guest path: the
         // listing works and nothing about the denied object itself is revealed.
         let base = self.fd_path("metadata-hash-at", &fd)?;
-        let resolved = self.guard.decider.resolve(&base, &path, follows(flags), &HostLinks(self.guard));
-        match resolved.and_then(|p| self.guard.decider.check(&p, Need::Read).map(|()| p)) {
-            Ok(_) => self.inner.metadata_hash_at(fd, flags, path).await,
-            Err(super::Refusal::Denied { path: denied, .. }) => Ok(synthetic_hash(&denied)),
-            Err(r) => Err(self.guard.deny("metadata-hash-at", r)),
+        let mut denied = None;
+        let pinned = self.pinned(&fd, |s| {
+            let resolved = s.guard.decider.resolve(&base, &path, follows(flags), &HostLinks(s.guard));
+            match resolved.and_then(|p| s.guard.decider.check(&p, Need::Read).map(|()| p)) {
+                Ok(p) => Ok(p),
+                Err(super::Refusal::Denied { path, .. }) => {
+                    denied = Some(path);
+                    Err(ErrorCode::Access.into())
+                }
+                Err(r) => Err(s.guard.deny("metadata-hash-at", r)),
+            }
+        });
+        if let Some(path) = denied {
+            return Ok(synthetic_hash(&path));
         }
+        let (_, at) = pinned?;
+        let r = self.inner.metadata_hash_at(at.dir(), nofollow(), at.name.clone()).await;
+        self.unpin(at);
+        r
     }
 }
 

@@ -7,6 +7,7 @@
 //! a trap.
 
 mod host;
+mod pin;
 pub mod resolve;
 
 use std::collections::HashMap;
@@ -81,27 +82,6 @@ impl FsGuard {
         let host = self.host_path(&resolved)?;
         let meta = std::fs::symlink_metadata(&host).ok()?;
         meta.is_dir().then_some((resolved, host))
-    }
-
-    /// True when something (a link included) is at the guest path `guest` on the host.
-    ///
-    /// # Ambient Authority
-    /// Reads host metadata inside the mounts.
-    fn exists(&self, guest: &Path) -> bool {
-        self.host_path(guest).is_some_and(|h| std::fs::symlink_metadata(h).is_ok())
-    }
-
-    /// True when the host object at `guest` (not followed: the guest path is resolved) is a
-    /// FIFO, socket or device.
-    ///
-    /// # Ambient Authority
-    /// Reads host metadata inside the mounts.
-    fn is_special(&self, guest: &Path) -> bool {
-        let Some(meta) = self.host_path(guest).and_then(|h| std::fs::symlink_metadata(h).ok()) else {
-            return false;
-        };
-        let t = meta.file_type();
-        !(t.is_file() || t.is_dir() || t.is_symlink())
     }
 
     /// Records that the preopen named `name` stands for the guest directory `guest` (the

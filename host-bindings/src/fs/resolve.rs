@@ -145,7 +145,7 @@ impl Decider {
 
 /// True when `rel` ends in `/`, `/.` or is `.`: forms `Path::components` drops, after which
 /// the last real component must be followed (`..` at the end is a component of its own).
-fn ends_in_dir_marker(rel: &str) -> bool {
+pub(crate) fn ends_in_dir_marker(rel: &str) -> bool {
     let trimmed = rel.trim_end_matches('/');
     trimmed.len() != rel.len() || trimmed == "." || trimmed.ends_with("/.")
 }

@@ -75,7 +75,7 @@ pub const MATRIX: &[Row] = &[
         cells: [
             (
                 Stricter,
-                "stricter: absolute symlinks never followed; a trailing `/` or `/.` follows a final link, as the kernel does",
+                "stricter: an absolute link or `..` into another preopen is refused; otherwise resolved by cordon as the kernel would (trailing `/` and `/.` follow a final link) and opened without following links",
             ),
             (Enforced, "enforced (kernel resolution inside the sandbox)"),
             (Enforced, "enforced (kernel resolution)"),
