@@ -571,6 +571,22 @@ fn a_first_byte_timeout_ends_a_request_to_a_silent_server() {
     assert!(stdout(&out).contains("ConnectionReadTimeout"), "{}", stdout(&out));
     assert!(took >= Duration::from_millis(450) && took < Duration::from_secs(5), "{took:?}");
 
+    // A server that sends the head and stalls in the body: the between-bytes timeout.
+    let stalls = loopback_server(|mut c| {
+        use std::io::Write as _;
+        read_head(&mut c);
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf");
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    let url = format!("http://127.0.0.1:{stalls}/");
+    let start = Instant::now();
+    let out = run_with(&policy, PROBE_WASIP2, &["http", &url, "500"]);
+    let took = start.elapsed();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // wasmtime-wasi-http reports a body error without an error-code; its text names it.
+    assert!(stdout(&out).contains("connection read timeout"), "{}", stdout(&out));
+    assert!(took >= Duration::from_millis(450) && took < Duration::from_secs(5), "{took:?}");
+
     // The twin: a server that answers is reached within the same timeout.
     let port = crate::netfix::fixtures().ph;
     let url = format!("http://127.0.0.1:{port}/page");
@@ -622,4 +638,19 @@ fn wasi_http_fields_past_memory_bytes_stop_the_tool() {
     let out = run_with(&large, PROBE_WASIP2, &["fields", "400", "100000"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains(r#""value":"400""#), "{}", stdout(&out));
+}
+
+#[test]
+fn live_resources_past_the_cap_stop_the_tool_without_a_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_file(dir.path(), "{}");
+    // Empty fields cost almost nothing each, but more than 100,000 live ones are refused...
+    let out = run_with(&policy, PROBE_WASIP2, &["fields", "120000", "0"]);
+    assert_eq!(out.status.code(), Some(134), "{}", stderr(&out));
+    assert!(stderr(&out).contains("100000 live host resources"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("memory limit reached"), "{}", stderr(&out));
+    // ...and the twin, well under the cap, holds all of them.
+    let out = run_with(&policy, PROBE_WASIP2, &["fields", "50000", "0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains(r#""value":"50000""#), "{}", stdout(&out));
 }

@@ -126,7 +126,7 @@ fn run(name: &str, a: &[String]) {
 }
 
 /// `wasi:http` GET: the value is `STATUS BODY`. A request the host refuses is `denied`.
-/// With `first_byte_ms`, the request's first-byte timeout.
+/// With `first_byte_ms`, the request's first-byte and between-bytes timeouts.
 fn http_get(url: &str, first_byte_ms: Option<u64>) -> std::io::Result<String> {
     http_request(url, first_byte_ms).map(|(status, _, body)| format!("{status} {body}"))
 }
@@ -201,6 +201,7 @@ fn http_request(url: &str, first_byte_ms: Option<u64>) -> std::io::Result<(u16, 
     let options = first_byte_ms.map(|ms| {
         let o = RequestOptions::new();
         let _ = o.set_first_byte_timeout(Some(ms * 1_000_000));
+        let _ = o.set_between_bytes_timeout(Some(ms * 1_000_000));
         o
     });
     let pending = outgoing_handler::handle(req, options).map_err(err)?;
@@ -215,8 +216,18 @@ fn http_request(url: &str, first_byte_ms: Option<u64>) -> std::io::Result<(u16, 
     if let Ok(b) = resp.consume()
         && let Ok(stream) = b.stream()
     {
-        while let Ok(chunk) = stream.blocking_read(65536) {
-            body.extend_from_slice(&chunk);
+        loop {
+            match stream.blocking_read(65536) {
+                Ok(chunk) => body.extend_from_slice(&chunk),
+                Err(wasip2::io::streams::StreamError::Closed) => break,
+                // A failed read (a between-bytes timeout, say) is the op's error.
+                Err(wasip2::io::streams::StreamError::LastOperationFailed(e)) => {
+                    // wasmtime-wasi-http gives body errors no error-code; its text names it.
+                    let detail = wasip2::http::types::http_error_code(&e)
+                        .map_or_else(|| e.to_debug_string(), |c| format!("{c:?}"));
+                    return Err(std::io::Error::other(detail));
+                }
+            }
         }
     }
     let location = resp.headers().get("location").first().map(|v| String::from_utf8_lossy(v).into_owned());
