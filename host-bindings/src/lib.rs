@@ -21,6 +21,7 @@
 pub mod fs;
 pub mod http;
 mod linker;
+pub mod memory;
 pub mod net;
 
 pub use linker::{Views, add_to_linker};

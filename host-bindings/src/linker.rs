@@ -16,6 +16,8 @@ pub struct Views<T: 'static> {
     pub fs: fn(&mut T) -> CordonFsView<'_>,
     /// The network guard and wasmtime-wasi's sockets context.
     pub net: fn(&mut T) -> CordonNetView<'_>,
+    /// `wasi:http` and the store's memory budget, for the calls that make host memory grow.
+    pub http: fn(&mut T) -> crate::memory::HttpMemoryView<'_>,
 }
 
 /// Adds cordon's WASI host to `linker`. Nothing else needs linking for a WASI 0.2 command.
@@ -56,6 +58,8 @@ where
     crate::net::add_to_linker::<T>(l, views.net)?;
     // Outgoing HTTP, every request checked by cordon's hooks.
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)?;
+    // ...and the calls that make host memory grow charged against `memoryBytes`.
+    crate::memory::add_to_linker::<T>(l, views.http)?;
     sockets::tcp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
     sockets::udp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
     sockets::udp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;

@@ -214,11 +214,18 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
         eprintln!("cordon: {} ended with a {trap}; exit {}", tool.display(), wasm::TRAP_EXIT);
     }
     if outcome.memory_limit_hit {
-        eprintln!(
-            "cordon: {} asked for more memory than cordon.limits.memoryBytes ({} bytes) allows",
-            tool.display(),
-            plan.memory_bytes.unwrap_or(0)
-        );
+        match plan.memory_bytes {
+            Some(limit) => eprintln!(
+                "cordon: {} asked for more memory than cordon.limits.memoryBytes ({limit} bytes) allows",
+                tool.display()
+            ),
+            // Without a memory limit only the cap on live resources can be reached.
+            None => eprintln!(
+                "cordon: {} held more than the {} live host resources a wasm tool may hold",
+                tool.display(),
+                wasm::MAX_RESOURCES
+            ),
+        }
     }
     if outcome.discarded_output > 0 {
         eprintln!(

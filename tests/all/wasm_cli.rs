@@ -525,3 +525,132 @@ fn compiling_counts_against_the_timeout() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(start.elapsed() > took, "the compile really takes longer than the tight run waited");
 }
+
+/// Listens on 127.0.0.1 and hands each connection to `handle` on its own thread.
+fn loopback_server(handle: impl Fn(std::net::TcpStream) + Send + Sync + 'static) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let handle = std::sync::Arc::new(handle);
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            let h = handle.clone();
+            std::thread::spawn(move || h(c));
+        }
+    });
+    port
+}
+
+/// Reads a request head from `c` (up to the blank line).
+fn read_head(c: &mut std::net::TcpStream) {
+    use std::io::Read as _;
+    let (mut req, mut buf) = (Vec::new(), [0u8; 1024]);
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+const LOOPBACK_POLICY: &str = r#"{"version":"0.8.0-alpha","process":{"timeout":20000},"network":{"egress":{"allow":[{"to":[{"cidr":"127.0.0.0/8"}]}]}}}"#;
+
+#[test]
+fn a_first_byte_timeout_ends_a_request_to_a_silent_server() {
+    // Accepts, reads the request, and never answers (holds the connection for a minute).
+    let silent = loopback_server(|mut c| {
+        read_head(&mut c);
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_file(dir.path(), LOOPBACK_POLICY);
+    let url = format!("http://127.0.0.1:{silent}/");
+    let start = Instant::now();
+    let out = run_with(&policy, PROBE_WASIP2, &["http", &url, "500"]);
+    let took = start.elapsed();
+    assert_eq!(out.status.code(), Some(0), "the request ends, not the run: {}", stderr(&out));
+    assert!(stdout(&out).contains("ConnectionReadTimeout"), "{}", stdout(&out));
+    assert!(took >= Duration::from_millis(450) && took < Duration::from_secs(5), "{took:?}");
+
+    // A server that sends the head and stalls in the body: the between-bytes timeout.
+    let stalls = loopback_server(|mut c| {
+        use std::io::Write as _;
+        read_head(&mut c);
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf");
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    let url = format!("http://127.0.0.1:{stalls}/");
+    let start = Instant::now();
+    let out = run_with(&policy, PROBE_WASIP2, &["http", &url, "500"]);
+    let took = start.elapsed();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // wasmtime-wasi-http reports a body error without an error-code; its text names it.
+    assert!(stdout(&out).contains("connection read timeout"), "{}", stdout(&out));
+    assert!(took >= Duration::from_millis(450) && took < Duration::from_secs(5), "{took:?}");
+
+    // The twin: a server that answers is reached within the same timeout.
+    let port = crate::netfix::fixtures().ph;
+    let url = format!("http://127.0.0.1:{port}/page");
+    let out = run_with(&policy, PROBE_WASIP2, &["http", &url, "500"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&format!(r#""value":"200 host=127.0.0.1:{port}""#)), "{}", stdout(&out));
+}
+
+#[test]
+fn a_redirect_the_tool_follows_is_checked_again() {
+    use std::io::Write as _;
+    let allowed = crate::netfix::fixtures().ph;
+    let redirect = |to: String| {
+        loopback_server(move |mut c| {
+            read_head(&mut c);
+            let _ = write!(c, "HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Only 127.0.0.1 is allowed; 127.0.0.2 is loopback no rule names.
+    let policy = policy_file(
+        dir.path(),
+        r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"to":[{"cidr":"127.0.0.1/32"}]}]}}}"#,
+    );
+    let to_denied = redirect(format!("http://127.0.0.2:{}/", crate::netfix::fixtures().pb));
+    let out = run_with(&policy, PROBE_WASIP2, &["http-follow", &format!("http://127.0.0.1:{to_denied}/")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains(r#""error":"denied""#), "{}", stdout(&out));
+    assert!(stderr(&out).contains("denied"), "the summary counts the refused hop: {}", stderr(&out));
+
+    // The twin: a redirect to an allowed address is followed to its answer.
+    let to_allowed = redirect(format!("http://127.0.0.1:{allowed}/page"));
+    let out = run_with(&policy, PROBE_WASIP2, &["http-follow", &format!("http://127.0.0.1:{to_allowed}/")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&format!(r#""value":"200 host=127.0.0.1:{allowed}""#)), "{}", stdout(&out));
+}
+
+#[test]
+fn wasi_http_fields_past_memory_bytes_stop_the_tool() {
+    let dir = tempfile::tempdir().unwrap();
+    // 400 fields of 100 KB are about 40 MB of host memory: past a 16 MiB budget...
+    let small = policy_file(dir.path(), r#"{"cordon":{"limits":{"memoryBytes":16777216}}}"#);
+    let out = run_with(&small, PROBE_WASIP2, &["fields", "400", "100000"]);
+    assert_eq!(out.status.code(), Some(134), "{}", stderr(&out));
+    assert!(stderr(&out).contains("memory limit reached"), "{}", stderr(&out));
+    assert!(!stdout(&out).contains(r#""value":"400""#), "{}", stdout(&out));
+    // ...and within a 256 MiB one: the twin holds all of them and exits 0.
+    let large = policy_file(dir.path(), r#"{"cordon":{"limits":{"memoryBytes":268435456}}}"#);
+    let out = run_with(&large, PROBE_WASIP2, &["fields", "400", "100000"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains(r#""value":"400""#), "{}", stdout(&out));
+}
+
+#[test]
+fn live_resources_past_the_cap_stop_the_tool_without_a_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_file(dir.path(), "{}");
+    // Empty fields cost almost nothing each, but more than 100,000 live ones are refused...
+    let out = run_with(&policy, PROBE_WASIP2, &["fields", "120000", "0"]);
+    assert_eq!(out.status.code(), Some(134), "{}", stderr(&out));
+    assert!(stderr(&out).contains("100000 live host resources"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("memory limit reached"), "{}", stderr(&out));
+    // ...and the twin, well under the cap, holds all of them.
+    let out = run_with(&policy, PROBE_WASIP2, &["fields", "50000", "0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains(r#""value":"50000""#), "{}", stdout(&out));
+}

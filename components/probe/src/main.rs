@@ -48,9 +48,15 @@ fn run(name: &str, a: &[String]) {
         "read" => fs::read(at(0)).map(|b| String::from_utf8_lossy(&b[..b.len().min(256)]).into_owned()),
         "readloop" => Ok(read_loop(at(0), at(1).parse().unwrap_or(1))),
         "write" => fs::write(at(0), at(1)).map(|()| String::new()),
-        "append" => fs::OpenOptions::new().append(true).create(true).open(at(0)).and_then(|mut f| f.write_all(at(1).as_bytes())).map(|()| String::new()),
+        "append" => fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(at(0))
+            .and_then(|mut f| f.write_all(at(1).as_bytes()))
+            .map(|()| String::new()),
         "list" => fs::read_dir(at(0)).and_then(|rd| {
-            let mut names = rd.map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned())).collect::<Result<Vec<_>, _>>()?;
+            let mut names =
+                rd.map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned())).collect::<Result<Vec<_>, _>>()?;
             names.sort();
             Ok(names.join(","))
         }),
@@ -112,8 +118,12 @@ fn run(name: &str, a: &[String]) {
         "udp" => std::net::UdpSocket::bind(if at(0).starts_with('[') { "[::]:0" } else { "0.0.0.0:0" })
             .and_then(|u| u.send_to(b"ping", at(0)))
             .map(|n| n.to_string()),
-        "listen" => std::net::TcpListener::bind(at(0)).map(|l| l.local_addr().map(|a| a.port().to_string()).unwrap_or_default()),
-        "http" => http_get(at(0)),
+        "listen" => {
+            std::net::TcpListener::bind(at(0)).map(|l| l.local_addr().map(|a| a.port().to_string()).unwrap_or_default())
+        }
+        "http" => http_get(at(0), at(1).parse().ok()),
+        "http-follow" => http_follow(at(0)),
+        "fields" => fields(at(0).parse().unwrap_or(0), at(1).parse().unwrap_or(0)),
         "alloc" => alloc(at(0).parse().unwrap_or(0)),
         "spin" => spin(),
         "sleep" => {
@@ -131,12 +141,62 @@ fn run(name: &str, a: &[String]) {
 }
 
 /// `wasi:http` GET: the value is `STATUS BODY`. A request the host refuses is `denied`.
+/// With `first_byte_ms`, the request's first-byte and between-bytes timeouts.
+fn http_get(url: &str, first_byte_ms: Option<u64>) -> std::io::Result<String> {
+    http_request(url, first_byte_ms).map(|(status, _, body)| format!("{status} {body}"))
+}
+
+/// GETs `url` and follows up to five redirects, each a new request of the guest's own; the
+/// value is the last `STATUS BODY`.
+fn http_follow(url: &str) -> std::io::Result<String> {
+    let mut url = url.to_string();
+    for _ in 0..5 {
+        let (status, location, body) = http_request(&url, None)?;
+        match location {
+            Some(next) if (300..400).contains(&status) => url = next,
+            _ => return Ok(format!("{status} {body}")),
+        }
+    }
+    Err(std::io::Error::other("too many redirects"))
+}
+
+/// Holds `count` `wasi:http` `fields` of about `bytes` each, all alive at once; the value is
+/// how many were made.
 #[cfg(all(target_os = "wasi", target_env = "p2"))]
-fn http_get(url: &str) -> std::io::Result<String> {
+fn fields(count: usize, bytes: usize) -> std::io::Result<String> {
+    use wasip2::http::types::Fields;
+    // Values of at most 8 KiB each, under names h0, h1, ...
+    let value = vec![b'v'; bytes.min(8192)];
+    let mut held = Vec::with_capacity(count);
+    for _ in 0..count {
+        let f = Fields::new();
+        let mut left = bytes;
+        let mut i = 0;
+        while left > 0 {
+            let k = left.min(value.len());
+            f.append(&format!("h{i}"), &value[..k]).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+            left -= k;
+            i += 1;
+        }
+        held.push(f);
+    }
+    Ok(held.len().to_string())
+}
+
+#[cfg(not(all(target_os = "wasi", target_env = "p2")))]
+fn fields(_count: usize, _bytes: usize) -> std::io::Result<String> {
+    Err(std::io::Error::other("wasi:http only"))
+}
+
+/// One `wasi:http` GET: status, `Location` if any, body.
+#[cfg(all(target_os = "wasi", target_env = "p2"))]
+fn http_request(url: &str, first_byte_ms: Option<u64>) -> std::io::Result<(u16, Option<String>, String)> {
     use wasip2::http::outgoing_handler;
-    use wasip2::http::types::{ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
+    use wasip2::http::types::{ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
     let err = |e: ErrorCode| match e {
-        ErrorCode::HttpRequestDenied => std::io::Error::new(std::io::ErrorKind::PermissionDenied, "HTTP-request-denied"),
+        ErrorCode::HttpRequestDenied => {
+            std::io::Error::new(std::io::ErrorKind::PermissionDenied, "HTTP-request-denied")
+        }
         other => std::io::Error::other(format!("{other:?}")),
     };
     let (scheme, rest) = match url.split_once("://") {
@@ -153,7 +213,13 @@ fn http_get(url: &str) -> std::io::Result<String> {
     if let Ok(body) = req.body() {
         let _ = OutgoingBody::finish(body, None);
     }
-    let pending = outgoing_handler::handle(req, None).map_err(err)?;
+    let options = first_byte_ms.map(|ms| {
+        let o = RequestOptions::new();
+        let _ = o.set_first_byte_timeout(Some(ms * 1_000_000));
+        let _ = o.set_between_bytes_timeout(Some(ms * 1_000_000));
+        o
+    });
+    let pending = outgoing_handler::handle(req, options).map_err(err)?;
     let resp = loop {
         match pending.get() {
             Some(Ok(r)) => break r.map_err(err)?,
@@ -165,30 +231,49 @@ fn http_get(url: &str) -> std::io::Result<String> {
     if let Ok(b) = resp.consume()
         && let Ok(stream) = b.stream()
     {
-        while let Ok(chunk) = stream.blocking_read(65536) {
-            body.extend_from_slice(&chunk);
+        loop {
+            match stream.blocking_read(65536) {
+                Ok(chunk) => body.extend_from_slice(&chunk),
+                Err(wasip2::io::streams::StreamError::Closed) => break,
+                // A failed read (a between-bytes timeout, say) is the op's error.
+                Err(wasip2::io::streams::StreamError::LastOperationFailed(e)) => {
+                    // wasmtime-wasi-http gives body errors no error-code; its text names it.
+                    let detail = wasip2::http::types::http_error_code(&e)
+                        .map_or_else(|| e.to_debug_string(), |c| format!("{c:?}"));
+                    return Err(std::io::Error::other(detail));
+                }
+            }
         }
     }
-    Ok(format!("{} {}", resp.status(), String::from_utf8_lossy(&body).trim()))
+    let location = resp.headers().get("location").first().map(|v| String::from_utf8_lossy(v).into_owned());
+    Ok((resp.status(), location, String::from_utf8_lossy(&body).trim().to_string()))
 }
 
 /// Natively: a plain-HTTP GET through the HTTP proxy cordon names in `HTTP_PROXY`.
 #[cfg(not(all(target_os = "wasi", target_env = "p2")))]
-fn http_get(url: &str) -> std::io::Result<String> {
-    let proxy = std::env::var("HTTP_PROXY").map_err(|_| std::io::Error::new(std::io::ErrorKind::NotConnected, "no HTTP_PROXY"))?;
+fn http_request(url: &str, first_byte_ms: Option<u64>) -> std::io::Result<(u16, Option<String>, String)> {
+    let proxy = std::env::var("HTTP_PROXY")
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::NotConnected, "no HTTP_PROXY"))?;
     let addr = proxy.trim_start_matches("http://").trim_end_matches('/');
     let mut c = std::net::TcpStream::connect(addr)?;
-    c.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    c.set_read_timeout(Some(std::time::Duration::from_millis(first_byte_ms.unwrap_or(10_000))))?;
     let authority = url.trim_start_matches("http://").split('/').next().unwrap_or("");
     write!(c, "GET {url} HTTP/1.1\r\nHost: {authority}\r\n\r\n")?;
     let mut resp = String::new();
     c.read_to_string(&mut resp)?;
     let status: u16 = resp.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     if status == 403 {
-        return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, resp.lines().last().unwrap_or("").to_string()));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            resp.lines().last().unwrap_or("").to_string(),
+        ));
     }
-    let body = resp.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    Ok(format!("{status} {}", body.trim()))
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    let location = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("location").then(|| v.trim().to_string())
+    });
+    Ok((status, location, body.trim().to_string()))
 }
 
 /// The SOCKS5 proxy cordon names in `ALL_PROXY`, if any (native sandboxes only).
@@ -244,7 +329,10 @@ fn socks_request(c: &mut std::net::TcpStream, cmd: u8, host: &str, port: u16) ->
     let mut head = [0u8; 4];
     c.read_exact(&mut head)?;
     if head[1] != 0 {
-        return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, format!("proxy refused (SOCKS reply {})", head[1])));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("proxy refused (SOCKS reply {})", head[1]),
+        ));
     }
     let addr = match head[3] {
         1 => {

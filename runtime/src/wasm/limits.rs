@@ -4,14 +4,17 @@ use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
 
-/// Caps the total of all linear memories and tables of one store.
+/// Caps the total of all linear memories and tables of one store, and the host memory held
+/// for it (`cordon_host::memory`).
 ///
 /// Growth past the cap fails the way the guest sees it: `memory.grow` returns -1, and the
-/// guest's allocator reports out-of-memory. cordon itself is not affected.
+/// guest's allocator reports out-of-memory. Host memory past the cap traps
+/// (`cordon_host::memory::MemoryLimit`). cordon itself is not affected.
 #[derive(Debug, Default)]
 pub struct MemoryBudget {
     limit: Option<u64>,
     used: u64,
+    host: u64,
     /// Set when a growth was refused.
     pub hit: bool,
 }
@@ -19,7 +22,25 @@ pub struct MemoryBudget {
 impl MemoryBudget {
     /// A budget of `limit` bytes over all memories (`None`: unlimited).
     pub fn new(limit: Option<u64>) -> Self {
-        Self { limit, used: 0, hit: false }
+        Self { limit, used: 0, host: 0, hit: false }
+    }
+}
+
+impl cordon_host::memory::HostBudget for MemoryBudget {
+    fn host_bytes(&self) -> u64 {
+        self.host
+    }
+
+    fn fits_host(&self, bytes: u64) -> bool {
+        self.limit.is_none_or(|limit| self.used.saturating_add(bytes) <= limit)
+    }
+
+    fn set_host_bytes(&mut self, bytes: u64) {
+        self.host = bytes;
+    }
+
+    fn mark_hit(&mut self) {
+        self.hit = true;
     }
 }
 
@@ -65,7 +86,9 @@ impl MemoryBudget {
     /// Charges `grow` bytes, or refuses (and remembers it) past the limit.
     fn charge(&mut self, grow: u64) -> wasmtime::Result<bool> {
         match self.limit {
-            Some(limit) if self.used.saturating_add(grow) > limit => {
+            // The host charge is recounted at every epoch tick, so a guest that dropped its
+            // resources gets the room back within one tick.
+            Some(limit) if self.used.saturating_add(self.host).saturating_add(grow) > limit => {
                 self.hit = true;
                 Ok(false)
             }

@@ -28,6 +28,11 @@ pub use output::Target;
 
 use crate::RuntimeError;
 
+/// Live resources (files, streams, pollables, `wasi:http` objects…) one store may hold;
+/// past it the call that would add one traps, counted as reaching the memory limit.
+/// Wasmtime's own default is 1,000,000.
+pub const MAX_RESOURCES: usize = 100_000;
+
 /// Exit code for a trap, as `wasmtime run` uses on Unix (128 + SIGABRT).
 pub const TRAP_EXIT: u8 = 134;
 /// Exit code when `process.timeout` passes.
@@ -85,6 +90,17 @@ fn fs_view(d: &mut StoreData) -> CordonFsView<'_> {
     CordonFsView { inner: d.wasi.filesystem(), guard: &mut d.fs }
 }
 
+fn http_view(d: &mut StoreData) -> cordon_host::memory::HttpMemoryView<'_> {
+    cordon_host::memory::HttpMemoryView {
+        http: wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut d.http,
+            table: &mut d.wasi.table,
+            hooks: &mut d.http_hooks,
+        },
+        budget: &mut d.memory,
+    }
+}
+
 fn net_view(d: &mut StoreData) -> CordonNetView<'_> {
     use wasmtime_wasi::sockets::WasiSocketsView as _;
     CordonNetView { inner: d.wasi.sockets(), guard: &d.net, streams: &mut d.lookups }
@@ -101,7 +117,7 @@ pub fn linker(engine: &WasmEngine) -> Result<Linker<StoreData>, RuntimeError> {
 
 fn link(engine: &WasmEngine) -> wasmtime::Result<Linker<StoreData>> {
     let mut linker = Linker::<StoreData>::new(engine.engine());
-    cordon_host::add_to_linker(&mut linker, cordon_host::Views { fs: fs_view, net: net_view })?;
+    cordon_host::add_to_linker(&mut linker, cordon_host::Views { fs: fs_view, net: net_view, http: http_view })?;
     Ok(linker)
 }
 
@@ -175,8 +191,10 @@ pub async fn run(engine: &WasmEngine, req: WasmRun<'_>) -> Result<RunOutcome, Ru
     if record_grants {
         built.guard.record_grants();
     }
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_RESOURCES);
     let data = StoreData {
-        wasi: WasiParts { ctx: built.wasi, table: ResourceTable::new() },
+        wasi: WasiParts { ctx: built.wasi, table },
         fs: built.guard,
         net: net.clone(),
         lookups: Default::default(),
@@ -188,9 +206,15 @@ pub async fn run(engine: &WasmEngine, req: WasmRun<'_>) -> Result<RunOutcome, Ru
     let mut store = Store::new(engine.engine(), data);
     store.limiter(|d| &mut d.memory);
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|mut cx| match cx.data_mut().clock.tick() {
-        Some(stop) => Err(wasmtime::Error::new(stop)),
-        None => Ok(UpdateDeadline::Yield(1)),
+    store.epoch_deadline_callback(|mut cx| {
+        let d = cx.data_mut();
+        if let Some(stop) = d.clock.tick() {
+            return Err(wasmtime::Error::new(stop));
+        }
+        // What the host holds for the guest, counted again: the charge follows drops, and
+        // growth through calls that are not wrapped is caught within a tick.
+        cordon_host::memory::recount(&mut d.wasi.table, &mut d.memory).map_err(wasmtime::Error::new)?;
+        Ok(UpdateDeadline::Yield(1))
     });
 
     let call = async {
@@ -221,6 +245,9 @@ pub async fn run(engine: &WasmEngine, req: WasmRun<'_>) -> Result<RunOutcome, Ru
             } else {
                 trap = Some(trap_message(&e));
                 code = TRAP_EXIT;
+                if is_resource_limit(&e) {
+                    store.data_mut().memory.hit = true;
+                }
             }
         }
     }
@@ -234,6 +261,18 @@ pub async fn run(engine: &WasmEngine, req: WasmRun<'_>) -> Result<RunOutcome, Ru
         fs_grants: data.fs.grants().to_vec(),
         memory_limit_hit: data.memory.hit,
         net_events: net.events(),
+    })
+}
+
+/// A trap because host resources held for the guest reached `memoryBytes` or
+/// [`MAX_RESOURCES`].
+fn is_resource_limit(e: &wasmtime::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<cordon_host::memory::MemoryLimit>().is_some()
+            || matches!(
+                c.downcast_ref::<wasmtime::component::ResourceTableError>(),
+                Some(wasmtime::component::ResourceTableError::Full)
+            )
     })
 }
 
