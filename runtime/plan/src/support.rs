@@ -169,7 +169,7 @@ pub const MATRIX: &[Row] = &[
     Row {
         feature: "`cordon.limits.memoryBytes`",
         cells: [
-            (Enforced, "enforced (all linear memories and tables; host-side buffers not yet)"),
+            (Enforced, "enforced (linear memories, tables, wasi:http fields and bodies, the resource table)"),
             (
                 Enforced,
                 "enforced over the whole process tree (cgroup `memory.max`, no swap; RLIMIT_AS per process beneath), exit 137; refused without a cgroup",
