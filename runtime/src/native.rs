@@ -29,10 +29,8 @@ pub struct NativeRequest<'a> {
     pub backend: Backend,
     /// The command.
     pub argv: &'a [String],
-    /// Print the plan instead of running.
+    /// Return the plan instead of running.
     pub dry_run: bool,
-    /// No summary line.
-    pub quiet: bool,
     /// The audit log, if any.
     pub audit: Option<&'a std::path::Path>,
     /// Where `cordon-helper` is; `None`: next to the running executable.
@@ -44,8 +42,8 @@ pub struct NativeRequest<'a> {
 /// # Errors
 /// 125 when the backend is missing or cannot enforce the policy, or `cordon-helper` is not
 /// where it should be.
-pub fn run_native(req: NativeRequest<'_>) -> Result<u8, RuntimeError> {
-    let NativeRequest { policy, backend, argv, dry_run, quiet, audit, helper } = req;
+pub fn run_native(req: NativeRequest<'_>) -> Result<crate::run::Outcome, RuntimeError> {
+    let NativeRequest { policy, backend, argv, dry_run, audit, helper } = req;
     // A command named by path is made visible by the plan itself (so `--dry-run` shows it).
     let tool = argv[0].contains('/').then(|| {
         let path = std::path::absolute(&argv[0]).unwrap_or_else(|_| argv[0].clone().into());
@@ -54,17 +52,17 @@ pub fn run_native(req: NativeRequest<'_>) -> Result<u8, RuntimeError> {
     });
     let plan = cordon_plan::plan_for(policy, backend, tool.as_ref())?;
     if dry_run {
-        print!("{}", crate::explain::explain(policy, Some(&plan)));
-        return Ok(0);
+        let text = crate::explain::explain(policy, Some(&plan));
+        return Ok(crate::run::Outcome { plan: Some(text), ..Default::default() });
     }
-    imp(policy, plan, argv, Report { quiet, audit, helper })
+    let mut out = crate::run::Outcome { audit: audit.map(std::path::Path::to_path_buf), ..Default::default() };
+    out.code = imp(policy, plan, argv, Report { audit, helper }, &mut out)?;
+    Ok(out)
 }
 
 /// What the runner reports after the tool ends, and where its helper is.
 #[derive(Debug, Clone, Copy)]
 struct Report<'a> {
-    /// No summary line.
-    quiet: bool,
     /// The audit log, if any.
     audit: Option<&'a std::path::Path>,
     /// Where `cordon-helper` is, if the caller said.
@@ -104,13 +102,19 @@ fn native_error(backend: Backend, e: cordon_native::NativeError) -> RuntimeError
 }
 
 #[cfg(target_os = "linux")]
-fn imp(policy: &Policy, plan: Plan, argv: &[String], rep: Report<'_>) -> Result<u8, RuntimeError> {
+fn imp(
+    policy: &Policy,
+    plan: Plan,
+    argv: &[String],
+    rep: Report<'_>,
+    o: &mut crate::run::Outcome,
+) -> Result<u8, RuntimeError> {
     let plan = match plan {
         Plan::Landlock(plan) => {
             let helper = locate_helper(rep.helper)?;
             let out = cordon_native::linux::run_landlock(&plan, argv, &helper, cordon_native::linux::Stdio::Inherit)
                 .map_err(|e| native_error(Backend::Landlock, e))?;
-            report(policy, argv, &out, rep);
+            report(policy, argv, &out, o);
             if let Some(path) = rep.audit {
                 crate::audit::append(path, &native_events(policy, argv, &out, "landlock"))?;
             }
@@ -131,7 +135,7 @@ fn imp(policy: &Policy, plan: Plan, argv: &[String], rep: Report<'_>) -> Result<
         scratch_base: scratch.as_deref(),
     })
     .map_err(|e| native_error(Backend::Bubblewrap, e))?;
-    report(policy, argv, &out, rep);
+    report(policy, argv, &out, o);
     if let Some(path) = rep.audit {
         crate::audit::append(path, &native_events(policy, argv, &out, "bubblewrap"))?;
     }
@@ -207,38 +211,35 @@ fn cpu_stop(policy: &Policy, out: &cordon_native::linux::NativeOutcome) -> bool 
 }
 
 #[cfg(target_os = "linux")]
-fn report(policy: &Policy, argv: &[String], out: &cordon_native::linux::NativeOutcome, rep: Report<'_>) {
+fn report(policy: &Policy, argv: &[String], out: &cordon_native::linux::NativeOutcome, o: &mut crate::run::Outcome) {
     let (timed_out, code, discarded) = (out.timed_out, out.code, out.discarded_output);
     if timed_out {
-        eprintln!(
+        o.notes.push(format!(
             "cordon: stopped {} after process.timeout ({} ms), every process of it; exit 124",
             argv[0],
             policy.process.timeout.map_or(0, |t| t.as_millis())
-        );
+        ));
     }
     if cpu_stop(policy, out) {
-        eprintln!(
+        o.notes.push(format!(
             "cordon: stopped {} after cordon.limits.cpuMs ({} ms of CPU); exit 152",
             argv[0],
             policy.limits.cpu.map_or(0, |t| t.as_millis())
-        );
+        ));
     }
     if out.memory_limited {
-        eprintln!(
+        o.notes.push(format!(
             "cordon: stopped {} at cordon.limits.memoryBytes ({} bytes for every process together), every process of it; exit {code}",
             argv[0],
             policy.limits.memory_bytes.unwrap_or(0),
-        );
+        ));
     }
     if discarded > 0 {
-        eprintln!(
+        o.notes.push(format!(
             "cordon: output reached cordon.limits.maxOutputBytes ({} bytes); {} further bytes were discarded",
             policy.limits.max_output_bytes.unwrap_or(0),
             discarded
-        );
-    }
-    if rep.quiet {
-        return;
+        ));
     }
     // What the native path observes: the proxy's decisions and the limits. Filesystem
     // refusals happen in the kernel, which does not tell cordon.
@@ -251,14 +252,19 @@ fn report(policy: &Policy, argv: &[String], out: &cordon_native::linux::NativeOu
     };
     for e in out.proxy_events.iter().filter(|e| !e.decision.allowed) {
         summary.count_net(e.kind);
+        o.debug.push(format!("cordon: denied {} {} ({})", e.op, e.target, e.decision.rule));
     }
-    if let Some(line) = summary.line(rep.audit) {
-        eprintln!("{line}");
-    }
+    o.summary = summary;
 }
 
 #[cfg(target_os = "macos")]
-fn imp(_policy: &Policy, plan: Plan, argv: &[String], rep: Report<'_>) -> Result<u8, RuntimeError> {
+fn imp(
+    _policy: &Policy,
+    plan: Plan,
+    argv: &[String],
+    rep: Report<'_>,
+    _o: &mut crate::run::Outcome,
+) -> Result<u8, RuntimeError> {
     let Plan::Seatbelt(plan) = plan else { return Err(RuntimeError::Internal("expected a seatbelt plan".into())) };
     if rep.audit.is_some() {
         // The runner observes nothing it could record yet; an empty log would claim a clean run.
@@ -272,12 +278,24 @@ fn imp(_policy: &Policy, plan: Plan, argv: &[String], rep: Report<'_>) -> Result
 }
 
 #[cfg(windows)]
-fn imp(_policy: &Policy, plan: Plan, argv: &[String], _rep: Report<'_>) -> Result<u8, RuntimeError> {
+fn imp(
+    _policy: &Policy,
+    plan: Plan,
+    argv: &[String],
+    _rep: Report<'_>,
+    _o: &mut crate::run::Outcome,
+) -> Result<u8, RuntimeError> {
     let Plan::Windows(plan) = plan else { return Err(RuntimeError::Internal("expected a windows plan".into())) };
     cordon_native::windows::run(&plan, argv).map_err(|e| native_error(Backend::Windows, e))
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
-fn imp(_policy: &Policy, _plan: Plan, _argv: &[String], _rep: Report<'_>) -> Result<u8, RuntimeError> {
+fn imp(
+    _policy: &Policy,
+    _plan: Plan,
+    _argv: &[String],
+    _rep: Report<'_>,
+    _o: &mut crate::run::Outcome,
+) -> Result<u8, RuntimeError> {
     Err(RuntimeError::Unavailable(format!("no native backend on {}; backends here: wasm", std::env::consts::OS)))
 }

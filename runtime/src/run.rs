@@ -8,8 +8,31 @@ use cordon_policy::{Containment, Policy};
 use crate::RuntimeError;
 use crate::wasm::{self, Stdin, Target};
 
+/// A callback for what cordon says while a run is under way (a slow first compile, a cache
+/// it cannot use). The CLI prints each line on stderr; the library stays silent without one.
+pub type Notify = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
+/// How a run went. The library returns it; the CLI prints it (`cli/run.rs`).
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The exit code cordon exits with: the tool's, 128+N for a signal, 124, 152, 134…
+    pub code: u8,
+    /// For a dry run: the plan, and nothing ran.
+    pub plan: Option<String>,
+    /// What cordon has to say about the run: limits reached, traps, one line each.
+    pub notes: Vec<String>,
+    /// Detail for `--debug`: every refusal with the rule that decided it, where the
+    /// compiled code came from.
+    pub debug: Vec<String>,
+    /// Counts of refusals and the limits hit, for the one summary line.
+    pub summary: crate::summary::RunSummary,
+    /// Where the audit events went, if anywhere.
+    pub audit: Option<PathBuf>,
+    /// Wall time from the request to the end of the run.
+    pub wall: std::time::Duration,
+}
+
 /// A request to run one command under a policy.
-#[derive(Debug)]
 pub struct RunRequest<'a> {
     /// The policy.
     pub policy: &'a Policy,
@@ -17,12 +40,10 @@ pub struct RunRequest<'a> {
     pub command: Vec<String>,
     /// A forced backend, or `None` to choose by the tool.
     pub backend: Option<Backend>,
-    /// Print the plan instead of running.
+    /// Return the plan instead of running.
     pub dry_run: bool,
-    /// Report every refused access on stderr at the end, with its rule.
-    pub debug: bool,
-    /// Print no summary line after the run.
-    pub quiet: bool,
+    /// Told what cordon says while the run is under way.
+    pub notify: Option<Notify>,
     /// Write audit events here (overrides `cordon.audit.path`).
     pub audit: Option<PathBuf>,
     /// Where `cordon-helper` is, for native commands; `None`: next to the running
@@ -30,14 +51,38 @@ pub struct RunRequest<'a> {
     pub helper: Option<PathBuf>,
 }
 
-/// Runs the command the way `cordon run` does, with stdio passed through. Returns the exit
-/// code cordon should exit with.
+impl std::fmt::Debug for RunRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunRequest")
+            .field("command", &self.command)
+            .field("backend", &self.backend)
+            .field("dry_run", &self.dry_run)
+            .field("audit", &self.audit)
+            .field("helper", &self.helper)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs the command the way `cordon run` does, with stdio passed through, and returns how
+/// it went; nothing is printed but what the tool prints.
 ///
 /// # Errors
 /// 125 for policy, plan and request errors; 126 when the tool cannot run; 127 when it is
 /// not there.
-pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
-    let RunRequest { policy, command, backend, dry_run, debug, quiet, audit, helper } = req;
+pub fn run_tool(req: RunRequest<'_>) -> Result<Outcome, RuntimeError> {
+    let started_at = std::time::Instant::now();
+    let mut out = run_inner(req)?;
+    out.wall = started_at.elapsed();
+    Ok(out)
+}
+
+fn run_inner(req: RunRequest<'_>) -> Result<Outcome, RuntimeError> {
+    let RunRequest { policy, command, backend, dry_run, notify, audit, helper } = req;
+    let say = |line: &str| {
+        if let Some(n) = &notify {
+            n(line);
+        }
+    };
     let audit_path = audit.or_else(|| policy.audit.path.clone()).map(|p| std::path::absolute(&p).unwrap_or(p));
     let from_config = command.is_empty();
     let argv = command_argv(policy, command.clone())?;
@@ -117,7 +162,6 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
             backend,
             argv: &argv,
             dry_run,
-            quiet,
             audit: audit_path.as_deref(),
             helper: helper.as_deref(),
         });
@@ -138,23 +182,24 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
     };
     let plan = cordon_plan::plan(policy, backend)?;
     if dry_run {
-        print!("{}", crate::explain::explain(policy, Some(&plan)));
-        return Ok(0);
+        return Ok(Outcome { plan: Some(crate::explain::explain(policy, Some(&plan))), ..Outcome::default() });
     }
     let Plan::Wasm(plan) = plan else {
         return Err(RuntimeError::Internal("planned a native backend for a wasm tool".into()));
     };
     let runtime = crate::api::Runtime::new()?;
     if let Some(why) = runtime.cache_problem() {
-        eprintln!("cordon: not caching compiled code: {why}");
+        say(&format!("cordon: not caching compiled code: {why}"));
     }
+    let mut out = Outcome { audit: audit_path.clone(), ..Outcome::default() };
     // Compiling counts against `process.timeout`: a huge module is compiled on a worker
     // thread, and cordon stops waiting at the deadline (the run then gets what is left).
     let started = std::time::Instant::now();
     let timeout = plan.timeout;
-    let loaded = load_within(&runtime, &tool, timeout)?;
-    if let (true, Some(why)) = (debug, loaded.cache_refusal()) {
-        eprintln!("cordon: refused the cached entry for {}: {why}; recompiled and rewrote it", tool.display());
+    let loaded = load_within(&runtime, &tool, timeout, notify.clone())?;
+    if let Some(why) = loaded.cache_refusal() {
+        out.debug
+            .push(format!("cordon: refused the cached entry for {}: {why}; recompiled and rewrote it", tool.display()));
     }
     let remaining;
     let plan = match plan.timeout {
@@ -166,13 +211,11 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
         }
         None => &*plan,
     };
-    if debug {
-        let how = match loaded.source() {
-            wasm::Source::Cached => "mapped from the compiled-code cache",
-            wasm::Source::Compiled => "compiled",
-        };
-        eprintln!("cordon: {} {how}", tool.display());
-    }
+    let how = match loaded.source() {
+        wasm::Source::Cached => "mapped from the compiled-code cache",
+        wasm::Source::Compiled => "compiled",
+    };
+    out.debug.push(format!("cordon: {} {how}", tool.display()));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -183,6 +226,7 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
     // stdin may still be read by a worker; do not wait for it.
     rt.shutdown_background();
     let outcome = outcome?;
+    out.code = outcome.code;
     if let Some(path) = &audit_path {
         let granted: std::collections::HashSet<&str> =
             plan.env.iter().map(|(k, _)| k.as_str()).chain(plan.inherit_env.iter().map(String::as_str)).collect();
@@ -196,74 +240,67 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<u8, RuntimeError> {
     }
     if let Some(stop) = outcome.stop {
         match stop {
-            wasm::Stop::Timeout => eprintln!(
+            wasm::Stop::Timeout => out.notes.push(format!(
                 "cordon: stopped {} after process.timeout ({} ms); exit {}",
                 tool.display(),
                 timeout.map_or(0, |t| t.as_millis()),
                 wasm::TIMEOUT_EXIT
-            ),
-            wasm::Stop::Cpu => eprintln!(
+            )),
+            wasm::Stop::Cpu => out.notes.push(format!(
                 "cordon: stopped {} after cordon.limits.cpuMs ({} ms of CPU); exit {}",
                 tool.display(),
                 plan.cpu.map_or(0, |t| t.as_millis()),
                 wasm::CPU_EXIT
-            ),
+            )),
         }
     }
     if let Some(trap) = &outcome.trap {
-        eprintln!("cordon: {} ended with a {trap}; exit {}", tool.display(), wasm::TRAP_EXIT);
+        out.notes.push(format!("cordon: {} ended with a {trap}; exit {}", tool.display(), wasm::TRAP_EXIT));
     }
     if outcome.memory_limit_hit {
         match plan.memory_bytes {
-            Some(limit) => eprintln!(
+            Some(limit) => out.notes.push(format!(
                 "cordon: {} asked for more memory than cordon.limits.memoryBytes ({limit} bytes) allows",
                 tool.display()
-            ),
+            )),
             // Without a memory limit only the cap on live resources can be reached.
-            None => eprintln!(
+            None => out.notes.push(format!(
                 "cordon: {} held more than the {} live host resources a wasm tool may hold",
                 tool.display(),
                 wasm::MAX_RESOURCES
-            ),
+            )),
         }
     }
     if outcome.discarded_output > 0 {
-        eprintln!(
+        out.notes.push(format!(
             "cordon: output reached cordon.limits.maxOutputBytes ({} bytes); {} further bytes were discarded",
             plan.max_output_bytes.unwrap_or(0),
             outcome.discarded_output
-        );
+        ));
     }
-    if debug {
-        for d in &outcome.fs_denials {
-            eprintln!(
-                "cordon: denied {} {} ({})",
-                d.op,
-                d.path.display(),
-                d.rule.as_deref().unwrap_or("no rule grants it")
-            );
-        }
-        for e in outcome.net_events.iter().filter(|e| !e.decision.allowed) {
-            eprintln!("cordon: denied {} {} ({})", e.op, e.target, e.decision.rule);
-        }
+    for d in &outcome.fs_denials {
+        out.debug.push(format!(
+            "cordon: denied {} {} ({})",
+            d.op,
+            d.path.display(),
+            d.rule.as_deref().unwrap_or("no rule grants it")
+        ));
     }
-    if !quiet {
-        let mut summary = crate::summary::RunSummary {
-            fs: outcome.fs_denials.len(),
-            timeout: outcome.stop == Some(wasm::Stop::Timeout),
-            cpu: outcome.stop == Some(wasm::Stop::Cpu),
-            memory: outcome.memory_limit_hit,
-            output: outcome.discarded_output > 0,
-            ..Default::default()
-        };
-        for e in outcome.net_events.iter().filter(|e| !e.decision.allowed) {
-            summary.count_net(e.kind);
-        }
-        if let Some(line) = summary.line(audit_path.as_deref()) {
-            eprintln!("{line}");
-        }
+    for e in outcome.net_events.iter().filter(|e| !e.decision.allowed) {
+        out.debug.push(format!("cordon: denied {} {} ({})", e.op, e.target, e.decision.rule));
     }
-    Ok(outcome.code)
+    out.summary = crate::summary::RunSummary {
+        fs: outcome.fs_denials.len(),
+        timeout: outcome.stop == Some(wasm::Stop::Timeout),
+        cpu: outcome.stop == Some(wasm::Stop::Cpu),
+        memory: outcome.memory_limit_hit,
+        output: outcome.discarded_output > 0,
+        ..Default::default()
+    };
+    for e in outcome.net_events.iter().filter(|e| !e.decision.allowed) {
+        out.summary.count_net(e.kind);
+    }
+    Ok(out)
 }
 
 /// Loads `tool`, saying so on stderr when the compile is slow; with a timeout, on a worker
@@ -272,12 +309,15 @@ fn load_within(
     runtime: &crate::api::Runtime,
     tool: &Path,
     timeout: Option<std::time::Duration>,
+    notify: Option<Notify>,
 ) -> Result<crate::api::Tool, RuntimeError> {
     let cached = runtime.cache().is_some();
     let load = move |rt: &crate::api::Runtime, path: &Path| {
         rt.load_file_with(path, &|| {
             let next = if cached { " (first run, cached for next time)" } else { "" };
-            eprintln!("cordon: compiling {}{next}…", path.display());
+            if let Some(n) = &notify {
+                n(&format!("cordon: compiling {}{next}…", path.display()));
+            }
         })
     };
     let Some(timeout) = timeout else { return load(runtime, tool) };

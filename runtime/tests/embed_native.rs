@@ -23,8 +23,7 @@ fn request<'a>(policy: &'a cordon_policy::Policy, out: &Path, helper: Option<Pat
         command: vec!["/bin/sh".into(), "-c".into(), format!("echo from-the-tool > {}", out.display())],
         backend: None,
         dry_run: false,
-        debug: false,
-        quiet: true,
+        notify: None,
         audit: None,
         helper,
     }
@@ -42,8 +41,8 @@ fn the_native_path_runs_the_helper_not_the_embedder() {
     let out = d.join("out.txt");
 
     let helper = PathBuf::from(env!("CARGO_BIN_EXE_cordon-helper"));
-    let code = run_tool(request(&policy, &out, Some(helper))).unwrap();
-    assert_eq!(code, 0);
+    let outcome = run_tool(request(&policy, &out, Some(helper))).unwrap();
+    assert_eq!(outcome.code, 0);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "from-the-tool\n");
 
     // Missing: by default cordon looks next to the running executable (this test binary,

@@ -189,3 +189,37 @@ fn explain_and_dry_run_name_env_variables_never_their_values() {
     assert!(!stdout(&out).contains("xyz-never-printed"), "{}", stdout(&out));
     assert!(stdout(&out).contains("--setenv TOKEN …"), "{}", stdout(&out));
 }
+
+#[test]
+fn the_library_returns_data_and_only_the_cli_prints() {
+    // Every print of cordon's own lives in runtime/src/cli/ (and the binaries); the library
+    // returns an Outcome (runtime/src/run.rs) for the caller to word.
+    let src = crate::support::root().join("runtime/src");
+    let mut offenders = Vec::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                if !p.ends_with("cli") && !p.ends_with("bin") {
+                    stack.push(p);
+                }
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                for (i, line) in text.lines().enumerate() {
+                    let code = line.trim_start();
+                    if code.starts_with("//") {
+                        continue;
+                    }
+                    if ["println!(", "eprintln!(", "print!(", "eprint!("].iter().any(|m| code.contains(m)) {
+                        offenders.push(format!("{}:{}", p.display(), i + 1));
+                    }
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "library code prints: {offenders:?}");
+    // The twin: the scan finds the CLI's prints, so it can see them.
+    let cli = std::fs::read_to_string(src.join("cli/run.rs")).unwrap();
+    assert!(cli.contains("eprintln!("));
+}

@@ -7,7 +7,7 @@ use cordon_plan::Backend;
 
 use super::common::PolicyArgs;
 use crate::RuntimeError;
-use crate::run::{RunRequest, run_tool};
+use crate::run::{Outcome, RunRequest, run_tool};
 
 /// Exit codes and backends, printed under `cordon run --help`.
 const RUN_HELP: &str = "\
@@ -121,6 +121,37 @@ impl RunCommand {
             })?),
         };
         let policy = source.load(&crate::SystemHost)?;
-        run_tool(RunRequest { policy: &policy, command: args, backend, dry_run, debug, quiet, audit, helper: None })
+        let notify: crate::run::Notify = std::sync::Arc::new(|line: &str| eprintln!("{line}"));
+        let out = run_tool(RunRequest {
+            policy: &policy,
+            command: args,
+            backend,
+            dry_run,
+            notify: Some(notify),
+            audit,
+            helper: None,
+        })?;
+        Ok(print_outcome(&out, debug, quiet))
     }
+}
+
+/// Prints what the library returned: the plan of a dry run, cordon's notes, with `--debug`
+/// every refusal and its rule, and (unless `--quiet`) the one summary line.
+fn print_outcome(out: &Outcome, debug: bool, quiet: bool) -> u8 {
+    if let Some(plan) = &out.plan {
+        print!("{plan}");
+        return 0;
+    }
+    for line in &out.notes {
+        eprintln!("{line}");
+    }
+    if debug {
+        for line in &out.debug {
+            eprintln!("{line}");
+        }
+    }
+    if !quiet && let Some(line) = out.summary.line(out.audit.as_deref()) {
+        eprintln!("{line}");
+    }
+    out.code
 }
