@@ -33,34 +33,60 @@ fn seg(s: &str) -> String {
 /// Every problem found, each with its JSON pointer and what to do.
 pub fn validate(raw: &RawPolicy, host: &dyn HostEnv) -> Result<Policy, PolicyErrors> {
     let mut cx = Ctx { errors: Vec::new() };
+    // Every field, no `..`: a new field does not compile until it is checked here.
+    let RawPolicy {
+        schema: _,  // editor hint, accepted and ignored
+        comment: _, // annotation, accepted and ignored
+        version,
+        container_id,
+        containment,
+        lifecycle,
+        process,
+        filesystem,
+        fallback,
+        network,
+        runtime_config,
+        ui,
+        seatbelt,
+        macos_sandbox,
+        process_container,
+        app_container,
+        lxc,
+        experimental,
+        phase,
+        sandbox_id,
+        cordon,
+    } = raw;
 
-    let version = raw.version.as_deref().and_then(|v| parse_version(&mut cx, v));
+    let version = version.as_deref().and_then(|v| parse_version(&mut cx, v));
     let v08 = version.as_ref().is_some_and(SchemaVersion::has_directional_network);
 
-    if raw.phase.is_some() {
+    if phase.is_some() {
         cx.err("/phase", K::StateAwareField { field: "phase" });
     }
-    if raw.sandbox_id.is_some() {
+    if sandbox_id.is_some() {
         cx.err("/sandboxId", K::StateAwareField { field: "sandboxId" });
     }
-    if raw.experimental.is_some() && !v08 {
+    if experimental.is_some() && !v08 {
         cx.err("/experimental", K::NeedsVersion08 { field: "experimental" });
     }
-    if raw.seatbelt.is_some() && raw.macos_sandbox.is_some() {
+    if seatbelt.is_some() && macos_sandbox.is_some() {
         cx.err("/macos_sandbox", K::DuplicateAlias { name: "seatbelt", alias: "macos_sandbox" });
     }
-    if raw.process_container.is_some() && raw.app_container.is_some() {
+    if process_container.is_some() && app_container.is_some() {
         cx.err("/appContainer", K::DuplicateAlias { name: "processContainer", alias: "appContainer" });
     }
-    if let Some(lxc) = &raw.lxc {
-        match (&lxc.distribution, &lxc.release) {
+    let lxc = lxc.as_ref().map(|l| {
+        let RawLxc { distribution, release } = l;
+        match (distribution, release) {
             (Some(_), None) => cx.err("/lxc", K::IncompleteLxc { missing: "release" }),
             (None, Some(_)) => cx.err("/lxc", K::IncompleteLxc { missing: "distribution" }),
             _ => {}
         }
-    }
-    let containment = raw.containment.as_deref().and_then(|c| parse_containment(&mut cx, c));
-    let (pc, pc_ptr) = match (&raw.process_container, &raw.app_container) {
+        Lxc { distribution: distribution.clone(), release: release.clone() }
+    });
+    let containment = containment.as_deref().and_then(|c| parse_containment(&mut cx, c));
+    let (pc, pc_ptr) = match (process_container, app_container) {
         (Some(pc), _) => (Some(pc), "/processContainer"),
         (None, Some(ac)) => (Some(ac), "/appContainer"),
         (None, None) => (None, ""),
@@ -68,32 +94,52 @@ pub fn validate(raw: &RawPolicy, host: &dyn HostEnv) -> Result<Policy, PolicyErr
     if let Some(pc) = pc {
         check_capabilities(&mut cx, pc, pc_ptr);
     }
+    let process_container = pc.map(|pc| typed_process_container(pc, pc_ptr));
+    let seatbelt = match (seatbelt, macos_sandbox) {
+        (Some(sb), _) => Some(typed_seatbelt(sb, "/seatbelt")),
+        (None, Some(sb)) => Some(typed_seatbelt(sb, "/macos_sandbox")),
+        (None, None) => None,
+    };
+    let lifecycle = lifecycle.as_ref().map_or_else(Lifecycle::default, |l| {
+        let RawLifecycle { destroy_on_exit, preserve_policy } = l;
+        Lifecycle { destroy_on_exit: *destroy_on_exit, preserve_policy: *preserve_policy }
+    });
+    let fallback = fallback.as_ref().map_or_else(Fallback::default, |f| {
+        let RawFallback { allow_dacl_mutation } = f;
+        Fallback { allow_dacl_mutation: *allow_dacl_mutation }
+    });
 
-    let (process, mut env) = check_process(&mut cx, raw.process.as_ref());
-    let entries = check_filesystem(&mut cx, raw.filesystem.as_ref());
-    let mut network = check_network(&mut cx, raw.network.as_ref(), v08);
-    if let Some(proxy) = raw.runtime_config.as_ref().and_then(|r| r.network_proxy.as_ref()) {
-        if check_proxy_url(proxy) {
-            network.runtime_proxy = Some(proxy.clone());
-        } else {
-            cx.err("/runtimeConfig/networkProxy", K::BadUrl { value: proxy.clone() });
+    let (process, mut env) = check_process(&mut cx, process.as_ref());
+    let entries = check_filesystem(&mut cx, filesystem.as_ref());
+    let mut network = check_network(&mut cx, network.as_ref(), v08);
+    if let Some(rc) = runtime_config {
+        let RawRuntimeConfig { network_proxy } = rc;
+        if let Some(proxy) = network_proxy {
+            if check_proxy_url(proxy) {
+                network.runtime_proxy = Some(proxy.clone());
+            } else {
+                cx.err("/runtimeConfig/networkProxy", K::BadUrl { value: proxy.clone() });
+            }
         }
     }
     let mut limits = Limits::default();
     let mut audit = Audit::default();
-    if let Some(c) = &raw.cordon {
+    if let Some(c) = cordon {
         check_cordon(&mut cx, c, &mut network, &mut limits, &mut env, &mut audit);
     }
-    let ui = raw.ui.as_ref().map_or_else(Ui::default, |u| Ui {
-        disable: u.disable.unwrap_or(true),
-        clipboard: match u.clipboard {
-            None | Some(RawClipboard::None) => "none",
-            Some(RawClipboard::Read) => "read",
-            Some(RawClipboard::Write) => "write",
-            Some(RawClipboard::All) => "all",
+    let ui = ui.as_ref().map_or_else(Ui::default, |u| {
+        let RawUi { disable, clipboard, injection } = u;
+        Ui {
+            disable: disable.unwrap_or(true),
+            clipboard: match clipboard {
+                None | Some(RawClipboard::None) => "none",
+                Some(RawClipboard::Read) => "read",
+                Some(RawClipboard::Write) => "write",
+                Some(RawClipboard::All) => "all",
+            }
+            .into(),
+            injection: injection.unwrap_or(false),
         }
-        .into(),
-        injection: u.injection.unwrap_or(false),
     });
 
     let filesystem = match FsRules::normalise(entries, host) {
@@ -117,13 +163,72 @@ pub fn validate(raw: &RawPolicy, host: &dyn HostEnv) -> Result<Policy, PolicyErr
         audit,
         ui,
         backends: BackendOptions {
-            seatbelt: raw.seatbelt.clone().or_else(|| raw.macos_sandbox.clone()),
-            process_container: pc.cloned(),
-            lxc: raw.lxc.clone(),
-            experimental: raw.experimental.as_ref().map(|m| m.keys().cloned().collect()).unwrap_or_default(),
+            container_id: container_id.clone(),
+            lifecycle,
+            fallback,
+            seatbelt,
+            process_container,
+            lxc,
+            experimental: experimental
+                .iter()
+                .flatten()
+                .map(|(k, _)| (k.clone(), format!("/experimental/{}", seg(k))))
+                .collect(),
         },
-        raw: raw.clone(),
     })
+}
+
+fn typed_seatbelt(sb: &RawSeatbelt, pointer: &str) -> SeatbeltOptions {
+    let RawSeatbelt { profile_override, gui_access, launch_method, nested_pty, keychain_access, extra_mach_lookups } =
+        sb;
+    SeatbeltOptions {
+        pointer: pointer.into(),
+        profile_override: profile_override.clone(),
+        gui_access: *gui_access,
+        launch_method: launch_method.map(|m| match m {
+            RawLaunchMethod::Exec => LaunchMethod::Exec,
+            RawLaunchMethod::Open => LaunchMethod::Open,
+        }),
+        nested_pty: *nested_pty,
+        keychain_access: *keychain_access,
+        extra_mach_lookups: extra_mach_lookups.clone().unwrap_or_default(),
+    }
+}
+
+fn typed_process_container(pc: &RawProcessContainer, pointer: &str) -> ProcessContainer {
+    let RawProcessContainer { least_privilege, learning_mode, capabilities, capture_denials, network, ui } = pc;
+    ProcessContainer {
+        pointer: pointer.into(),
+        least_privilege: *least_privilege,
+        learning_mode: *learning_mode,
+        capabilities: capabilities.clone().unwrap_or_default(),
+        capture_denials: capture_denials.as_ref().map(|c| {
+            let RawCaptureDenials { mode, output_path, retain_etl } = c;
+            CaptureDenials {
+                allow: mode.map(|m| m == RawCaptureMode::Allow),
+                output_path: output_path.clone(),
+                retain_etl: *retain_etl,
+            }
+        }),
+        allowed_proxy_peer: network.as_ref().and_then(|n| {
+            let RawProcessContainerNetwork { allowed_proxy_peer } = n;
+            allowed_proxy_peer.clone()
+        }),
+        ui: ui.as_ref().map(|u| {
+            let RawProcessContainerUi { isolation, desktop_system_control, system_settings, ime } = u;
+            ProcessContainerUi {
+                isolation: isolation.map(|i| match i {
+                    RawUiIsolation::Desktop => "desktop",
+                    RawUiIsolation::Handles => "handles",
+                    RawUiIsolation::Atoms => "atoms",
+                    RawUiIsolation::Container => "container",
+                }),
+                desktop_system_control: *desktop_system_control,
+                system_settings: system_settings.clone(),
+                ime: *ime,
+            }
+        }),
+    }
 }
 
 fn parse_version(cx: &mut Ctx, v: &str) -> Option<SchemaVersion> {
@@ -282,6 +387,11 @@ fn check_network(cx: &mut Ctx, n: Option<&RawNetwork>, v08: bool) -> Network {
             Some(RawLegacyDefault::Allow) => Action::Allow,
             Some(RawLegacyDefault::Block) | None => Action::Deny,
         };
+        net.enforcement_mode = n.enforcement_mode.map(|m| match m {
+            RawEnforcementMode::Capabilities => EnforcementMode::Capabilities,
+            RawEnforcementMode::Firewall => EnforcementMode::Firewall,
+            RawEnforcementMode::Both => EnforcementMode::Both,
+        });
         net.allow_local_network = n.allow_local_network.unwrap_or(false);
         if net.allow_local_network {
             net.ingress.default = Action::Allow;
@@ -513,6 +623,8 @@ fn check_cordon(cx: &mut Ctx, c: &RawCordon, net: &mut Network, limits: &mut Lim
         }
     }
     if let Some(l) = &c.limits {
+        // Every field, no `..`: a new limit does not compile until it is checked here.
+        let RawLimits { memory_bytes, cpu_ms, max_output_bytes, max_processes } = l;
         let positive = |cx: &mut Ctx, v: Option<u64>, name: &str, expected: &'static str| match v {
             Some(0) => {
                 cx.err(format!("/cordon/limits/{name}"), K::OutOfRange { value: 0, expected });
@@ -521,12 +633,12 @@ fn check_cordon(cx: &mut Ctx, c: &RawCordon, net: &mut Network, limits: &mut Lim
             other => other,
         };
         limits.memory_bytes =
-            positive(cx, l.memory_bytes, "memoryBytes", "memoryBytes is at least 1; omit it for no limit");
+            positive(cx, *memory_bytes, "memoryBytes", "memoryBytes is at least 1; omit it for no limit");
         limits.cpu =
-            positive(cx, l.cpu_ms, "cpuMs", "cpuMs is at least 1; omit it for no limit").map(Duration::from_millis);
-        limits.max_output_bytes = l.max_output_bytes;
+            positive(cx, *cpu_ms, "cpuMs", "cpuMs is at least 1; omit it for no limit").map(Duration::from_millis);
+        limits.max_output_bytes = *max_output_bytes;
         limits.max_processes =
-            positive(cx, l.max_processes, "maxProcesses", "maxProcesses is at least 1; omit it for no limit");
+            positive(cx, *max_processes, "maxProcesses", "maxProcesses is at least 1; omit it for no limit");
     }
     if let Some(e) = &c.env {
         for (i, name) in e.inherit.iter().flatten().enumerate() {
