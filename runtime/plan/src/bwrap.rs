@@ -601,7 +601,8 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
         max_output_bytes: *max_output_bytes,
         denied,
         granted,
-        network: network.clone(),
+        // The rules the checks use; `enforcementMode` is a hint, not part of them.
+        network: cordon_policy::Network { enforcement_mode: None, ..network.clone() },
         // bwrap's pid namespace already ends every process with the sandbox: a cgroup only
         // when a limit needs one.
         tree: crate::cgroup::TreeLimits::new(limits, false),

@@ -15,6 +15,9 @@ pub mod support;
 pub mod wasi;
 pub mod windows;
 
+#[cfg(test)]
+mod fields_tests;
+
 use cordon_policy::Policy;
 
 /// The backends cordon knows.

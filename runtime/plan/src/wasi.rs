@@ -134,6 +134,7 @@ pub fn plan(policy: &Policy) -> Result<WasiPlan, PlanError> {
         cpu: *cpu,
         memory_bytes: *memory_bytes,
         max_output_bytes: *max_output_bytes,
-        network: network.clone(),
+        // The rules the checks use; `enforcementMode` is a hint, not part of them.
+        network: cordon_policy::Network { enforcement_mode: None, ..network.clone() },
     })
 }
