@@ -293,8 +293,10 @@ fn check_process(cx: &mut Ctx, p: Option<&RawProcess>) -> (Process, Env) {
     let mut process = Process::default();
     let mut env = Env::default();
     let Some(p) = p else { return (process, env) };
-    process.command_line = p.command_line.clone();
-    if let Some(cwd) = &p.cwd {
+    // Every field, no `..`.
+    let RawProcess { command_line, cwd, env: env_list, timeout } = p;
+    process.command_line = command_line.clone();
+    if let Some(cwd) = cwd {
         match parse_path(cwd) {
             Ok(PolicyPath::Absolute(path)) => process.cwd = Some(path),
             Ok(PolicyPath::Windows(w)) => process.cwd = Some(PathBuf::from(w)),
@@ -302,13 +304,13 @@ fn check_process(cx: &mut Ctx, p: Option<&RawProcess>) -> (Process, Env) {
             Err(kind) => cx.err("/process/cwd", kind),
         }
     }
-    for (i, kv) in p.env.iter().flatten().enumerate() {
+    for (i, kv) in env_list.iter().flatten().enumerate() {
         match kv.split_once('=') {
             Some((k, v)) if valid_env_name(k) && !v.contains('\0') => env.vars.push((k.into(), v.into())),
             _ => cx.err(format!("/process/env/{i}"), K::BadEnv { value: kv.clone() }),
         }
     }
-    match p.timeout {
+    match *timeout {
         Some(t) if t > u64::from(u32::MAX) => cx.err(
             "/process/timeout",
             K::OutOfRange { value: t, expected: "timeout is 0 (none) to 4294967295 milliseconds" },
@@ -326,10 +328,12 @@ fn valid_env_name(k: &str) -> bool {
 fn check_filesystem(cx: &mut Ctx, f: Option<&RawFilesystem>) -> Vec<PathEntry> {
     let mut entries = Vec::new();
     let Some(f) = f else { return entries };
+    // Every field, no `..`.
+    let RawFilesystem { readonly_paths, readwrite_paths, denied_paths } = f;
     let lists = [
-        ("readwritePaths", &f.readwrite_paths, Access::ReadWrite),
-        ("readonlyPaths", &f.readonly_paths, Access::ReadOnly),
-        ("deniedPaths", &f.denied_paths, Access::Deny),
+        ("readwritePaths", readwrite_paths, Access::ReadWrite),
+        ("readonlyPaths", readonly_paths, Access::ReadOnly),
+        ("deniedPaths", denied_paths, Access::Deny),
     ];
     for (name, list, access) in lists {
         for (i, p) in list.iter().flatten().enumerate() {
@@ -346,18 +350,29 @@ fn check_filesystem(cx: &mut Ctx, f: Option<&RawFilesystem>) -> Vec<PathEntry> {
 fn check_network(cx: &mut Ctx, n: Option<&RawNetwork>, v08: bool) -> Network {
     let mut net = Network::default();
     let Some(n) = n else { return net };
+    // Every field, no `..`.
+    let RawNetwork {
+        default_policy,
+        enforcement_mode,
+        allowed_hosts,
+        blocked_hosts,
+        allow_local_network,
+        proxy,
+        egress,
+        ingress,
+    } = n;
     let legacy: Vec<&str> = [
-        ("defaultPolicy", n.default_policy.is_some()),
-        ("enforcementMode", n.enforcement_mode.is_some()),
-        ("allowedHosts", n.allowed_hosts.is_some()),
-        ("blockedHosts", n.blocked_hosts.is_some()),
-        ("allowLocalNetwork", n.allow_local_network.is_some()),
-        ("proxy", n.proxy.is_some()),
+        ("defaultPolicy", default_policy.is_some()),
+        ("enforcementMode", enforcement_mode.is_some()),
+        ("allowedHosts", allowed_hosts.is_some()),
+        ("blockedHosts", blocked_hosts.is_some()),
+        ("allowLocalNetwork", allow_local_network.is_some()),
+        ("proxy", proxy.is_some()),
     ]
     .into_iter()
     .filter_map(|(k, present)| present.then_some(k))
     .collect();
-    let directional: Vec<&str> = [("egress", n.egress.is_some()), ("ingress", n.ingress.is_some())]
+    let directional: Vec<&str> = [("egress", egress.is_some()), ("ingress", ingress.is_some())]
         .into_iter()
         .filter_map(|(k, present)| present.then_some(k))
         .collect();
@@ -372,46 +387,46 @@ fn check_network(cx: &mut Ctx, n: Option<&RawNetwork>, v08: bool) -> Network {
     }
     if !directional.is_empty() {
         net.shape = NetworkShape::Directional;
-        if let Some(e) = &n.egress {
+        if let Some(e) = egress {
             net.egress.default = action(e.default);
             net.egress.allow = check_rules(cx, e.allow.as_deref(), "/network/egress/allow");
             net.egress.deny = check_rules(cx, e.deny.as_deref(), "/network/egress/deny");
         }
-        if let Some(i) = &n.ingress {
+        if let Some(i) = ingress {
             net.ingress.default = action(i.default);
             net.ingress.host_loopback = action(i.host_loopback);
         }
     } else if !legacy.is_empty() {
         net.shape = NetworkShape::Legacy;
-        net.egress.default = match n.default_policy {
+        net.egress.default = match default_policy {
             Some(RawLegacyDefault::Allow) => Action::Allow,
             Some(RawLegacyDefault::Block) | None => Action::Deny,
         };
-        net.enforcement_mode = n.enforcement_mode.map(|m| match m {
+        net.enforcement_mode = enforcement_mode.map(|m| match m {
             RawEnforcementMode::Capabilities => EnforcementMode::Capabilities,
             RawEnforcementMode::Firewall => EnforcementMode::Firewall,
             RawEnforcementMode::Both => EnforcementMode::Both,
         });
-        net.allow_local_network = n.allow_local_network.unwrap_or(false);
+        net.allow_local_network = allow_local_network.unwrap_or(false);
         if net.allow_local_network {
             net.ingress.default = Action::Allow;
             net.ingress.host_loopback = Action::Allow;
         }
         legacy_hosts(
             cx,
-            n.allowed_hosts.as_deref(),
+            allowed_hosts.as_deref(),
             "/network/allowedHosts",
             &mut net.egress.allow,
             &mut net.domains.allow,
         );
         legacy_hosts(
             cx,
-            n.blocked_hosts.as_deref(),
+            blocked_hosts.as_deref(),
             "/network/blockedHosts",
             &mut net.egress.deny,
             &mut net.domains.deny,
         );
-        if let Some(p) = &n.proxy {
+        if let Some(p) = proxy {
             net.proxy = check_proxy(cx, p);
         }
     }
@@ -608,7 +623,9 @@ fn p_u16(s: &str) -> Option<u16> {
 }
 
 fn check_cordon(cx: &mut Ctx, c: &RawCordon, net: &mut Network, limits: &mut Limits, env: &mut Env, audit: &mut Audit) {
-    if let Some(n) = &c.network {
+    // Every field, no `..`.
+    let RawCordon { network: c_network, limits: c_limits, env: c_env, audit: c_audit } = c;
+    if let Some(n) = c_network {
         for (list, name, out) in [
             (&n.allow_domains, "allowDomains", &mut net.domains.allow),
             (&n.deny_domains, "denyDomains", &mut net.domains.deny),
@@ -622,7 +639,7 @@ fn check_cordon(cx: &mut Ctx, c: &RawCordon, net: &mut Network, limits: &mut Lim
             }
         }
     }
-    if let Some(l) = &c.limits {
+    if let Some(l) = c_limits {
         // Every field, no `..`: a new limit does not compile until it is checked here.
         let RawLimits { memory_bytes, cpu_ms, max_output_bytes, max_processes } = l;
         let positive = |cx: &mut Ctx, v: Option<u64>, name: &str, expected: &'static str| match v {
@@ -640,7 +657,7 @@ fn check_cordon(cx: &mut Ctx, c: &RawCordon, net: &mut Network, limits: &mut Lim
         limits.max_processes =
             positive(cx, *max_processes, "maxProcesses", "maxProcesses is at least 1; omit it for no limit");
     }
-    if let Some(e) = &c.env {
+    if let Some(e) = c_env {
         for (i, name) in e.inherit.iter().flatten().enumerate() {
             if valid_env_name(name) {
                 env.inherit.push(name.clone());
@@ -649,7 +666,7 @@ fn check_cordon(cx: &mut Ctx, c: &RawCordon, net: &mut Network, limits: &mut Lim
             }
         }
     }
-    if let Some(a) = &c.audit {
+    if let Some(a) = c_audit {
         audit.allows = a.allows.unwrap_or(false);
         if let Some(p) = &a.path {
             match parse_path(p) {
