@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use crate::fs::FsRules;
 use crate::net::{DomainPattern, IpNet, Protocol};
-use crate::raw::RawPolicy;
 
 /// A validated, normalised policy. Build one with [`Policy::parse`] or [`Policy::from_raw`].
 ///
@@ -35,10 +34,9 @@ pub struct Policy {
     pub audit: Audit,
     /// UI rules (used by desktop backends; nothing to do for headless tools).
     pub ui: Ui,
-    /// Backend-specific sections, parsed and kept for the backends that read them.
+    /// MXC's backend and container sections, typed. Every planner reads each of them and
+    /// enforces or refuses it (docs/policy.md, "MXC backend sections").
     pub backends: BackendOptions,
-    /// The document this policy was built from, for round trips and `explain`.
-    pub raw: RawPolicy,
 }
 
 /// MXC schema version, compared by major.minor.
@@ -134,17 +132,131 @@ impl Default for Ui {
     }
 }
 
-/// Backend-specific sections.
+/// MXC's backend and container sections, typed. `None` means the section (or field) is absent.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BackendOptions {
+    /// `containerId`: an external label.
+    pub container_id: Option<String>,
+    /// `lifecycle`.
+    pub lifecycle: Lifecycle,
+    /// `fallback`.
+    pub fallback: Fallback,
     /// `seatbelt` / `macos_sandbox`.
-    pub seatbelt: Option<crate::raw::RawSeatbelt>,
+    pub seatbelt: Option<SeatbeltOptions>,
     /// `processContainer` / `appContainer`.
-    pub process_container: Option<crate::raw::RawProcessContainer>,
+    pub process_container: Option<ProcessContainer>,
     /// `lxc`.
-    pub lxc: Option<crate::raw::RawLxc>,
-    /// `experimental` keys, which cordon reads none of yet.
-    pub experimental: Vec<String>,
+    pub lxc: Option<Lxc>,
+    /// `experimental` keys, as (key, JSON pointer); cordon understands none of them yet.
+    pub experimental: Vec<(String, String)>,
+}
+
+/// `lifecycle`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Lifecycle {
+    /// `destroyOnExit`.
+    pub destroy_on_exit: Option<bool>,
+    /// `preservePolicy`.
+    pub preserve_policy: Option<bool>,
+}
+
+/// `fallback`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Fallback {
+    /// `allowDaclMutation`.
+    pub allow_dacl_mutation: Option<bool>,
+}
+
+/// `seatbelt` / `macos_sandbox`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SeatbeltOptions {
+    /// JSON pointer of the section (`/seatbelt` or `/macos_sandbox`).
+    pub pointer: String,
+    /// `profileOverride`.
+    pub profile_override: Option<String>,
+    /// `guiAccess`.
+    pub gui_access: Option<bool>,
+    /// `launchMethod`.
+    pub launch_method: Option<LaunchMethod>,
+    /// `nestedPty`.
+    pub nested_pty: Option<bool>,
+    /// `keychainAccess`.
+    pub keychain_access: Option<bool>,
+    /// `extraMachLookups`.
+    pub extra_mach_lookups: Vec<String>,
+}
+
+/// Seatbelt `launchMethod`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaunchMethod {
+    /// `exec`: `sandbox_init` then exec (what `sandbox-exec` does).
+    Exec,
+    /// `open`: through LaunchServices.
+    Open,
+}
+
+/// `processContainer` / `appContainer`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProcessContainer {
+    /// JSON pointer of the section (`/processContainer` or `/appContainer`).
+    pub pointer: String,
+    /// `leastPrivilege`.
+    pub least_privilege: Option<bool>,
+    /// `learningMode`.
+    pub learning_mode: Option<bool>,
+    /// `capabilities`.
+    pub capabilities: Vec<String>,
+    /// `captureDenials`, when given.
+    pub capture_denials: Option<CaptureDenials>,
+    /// `network.allowedProxyPeer`.
+    pub allowed_proxy_peer: Option<String>,
+    /// `ui`, when given.
+    pub ui: Option<ProcessContainerUi>,
+}
+
+/// `processContainer.captureDenials`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CaptureDenials {
+    /// `mode`: `Some(true)` for `allow` (allow and record), `Some(false)` for `block`.
+    pub allow: Option<bool>,
+    /// `outputPath`.
+    pub output_path: Option<String>,
+    /// `retainEtl`.
+    pub retain_etl: Option<bool>,
+}
+
+/// `processContainer.ui`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProcessContainerUi {
+    /// `isolation`, as written (`desktop`, `handles`, `atoms`, `container`).
+    pub isolation: Option<&'static str>,
+    /// `desktopSystemControl`.
+    pub desktop_system_control: Option<bool>,
+    /// `systemSettings`.
+    pub system_settings: Option<String>,
+    /// `ime`.
+    pub ime: Option<bool>,
+}
+
+/// `lxc`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Lxc {
+    /// `distribution`.
+    pub distribution: Option<String>,
+    /// `release`.
+    pub release: Option<String>,
+}
+
+/// Legacy `network.enforcementMode`: how MXC would enforce the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnforcementMode {
+    /// Per-process capability filtering.
+    Capabilities,
+    /// Host firewall rules.
+    Firewall,
+    /// Both.
+    Both,
 }
 
 /// Allow or deny.
@@ -191,6 +303,8 @@ pub struct Network {
     pub proxy: Option<Proxy>,
     /// `runtimeConfig.networkProxy`, when given.
     pub runtime_proxy: Option<String>,
+    /// Legacy `enforcementMode`, when given.
+    pub enforcement_mode: Option<EnforcementMode>,
 }
 
 impl Network {

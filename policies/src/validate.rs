@@ -33,34 +33,60 @@ fn seg(s: &str) -> String {
 /// Every problem found, each with its JSON pointer and what to do.
 pub fn validate(raw: &RawPolicy, host: &dyn HostEnv) -> Result<Policy, PolicyErrors> {
     let mut cx = Ctx { errors: Vec::new() };
+    // Every field, no `..`: a new field does not compile until it is checked here.
+    let RawPolicy {
+        schema: _,  // editor hint, accepted and ignored
+        comment: _, // annotation, accepted and ignored
+        version,
+        container_id,
+        containment,
+        lifecycle,
+        process,
+        filesystem,
+        fallback,
+        network,
+        runtime_config,
+        ui,
+        seatbelt,
+        macos_sandbox,
+        process_container,
+        app_container,
+        lxc,
+        experimental,
+        phase,
+        sandbox_id,
+        cordon,
+    } = raw;
 
-    let version = raw.version.as_deref().and_then(|v| parse_version(&mut cx, v));
+    let version = version.as_deref().and_then(|v| parse_version(&mut cx, v));
     let v08 = version.as_ref().is_some_and(SchemaVersion::has_directional_network);
 
-    if raw.phase.is_some() {
+    if phase.is_some() {
         cx.err("/phase", K::StateAwareField { field: "phase" });
     }
-    if raw.sandbox_id.is_some() {
+    if sandbox_id.is_some() {
         cx.err("/sandboxId", K::StateAwareField { field: "sandboxId" });
     }
-    if raw.experimental.is_some() && !v08 {
+    if experimental.is_some() && !v08 {
         cx.err("/experimental", K::NeedsVersion08 { field: "experimental" });
     }
-    if raw.seatbelt.is_some() && raw.macos_sandbox.is_some() {
+    if seatbelt.is_some() && macos_sandbox.is_some() {
         cx.err("/macos_sandbox", K::DuplicateAlias { name: "seatbelt", alias: "macos_sandbox" });
     }
-    if raw.process_container.is_some() && raw.app_container.is_some() {
+    if process_container.is_some() && app_container.is_some() {
         cx.err("/appContainer", K::DuplicateAlias { name: "processContainer", alias: "appContainer" });
     }
-    if let Some(lxc) = &raw.lxc {
-        match (&lxc.distribution, &lxc.release) {
+    let lxc = lxc.as_ref().map(|l| {
+        let RawLxc { distribution, release } = l;
+        match (distribution, release) {
             (Some(_), None) => cx.err("/lxc", K::IncompleteLxc { missing: "release" }),
             (None, Some(_)) => cx.err("/lxc", K::IncompleteLxc { missing: "distribution" }),
             _ => {}
         }
-    }
-    let containment = raw.containment.as_deref().and_then(|c| parse_containment(&mut cx, c));
-    let (pc, pc_ptr) = match (&raw.process_container, &raw.app_container) {
+        Lxc { distribution: distribution.clone(), release: release.clone() }
+    });
+    let containment = containment.as_deref().and_then(|c| parse_containment(&mut cx, c));
+    let (pc, pc_ptr) = match (process_container, app_container) {
         (Some(pc), _) => (Some(pc), "/processContainer"),
         (None, Some(ac)) => (Some(ac), "/appContainer"),
         (None, None) => (None, ""),
@@ -68,32 +94,52 @@ pub fn validate(raw: &RawPolicy, host: &dyn HostEnv) -> Result<Policy, PolicyErr
     if let Some(pc) = pc {
         check_capabilities(&mut cx, pc, pc_ptr);
     }
+    let process_container = pc.map(|pc| typed_process_container(pc, pc_ptr));
+    let seatbelt = match (seatbelt, macos_sandbox) {
+        (Some(sb), _) => Some(typed_seatbelt(sb, "/seatbelt")),
+        (None, Some(sb)) => Some(typed_seatbelt(sb, "/macos_sandbox")),
+        (None, None) => None,
+    };
+    let lifecycle = lifecycle.as_ref().map_or_else(Lifecycle::default, |l| {
+        let RawLifecycle { destroy_on_exit, preserve_policy } = l;
+        Lifecycle { destroy_on_exit: *destroy_on_exit, preserve_policy: *preserve_policy }
+    });
+    let fallback = fallback.as_ref().map_or_else(Fallback::default, |f| {
+        let RawFallback { allow_dacl_mutation } = f;
+        Fallback { allow_dacl_mutation: *allow_dacl_mutation }
+    });
 
-    let (process, mut env) = check_process(&mut cx, raw.process.as_ref());
-    let entries = check_filesystem(&mut cx, raw.filesystem.as_ref());
-    let mut network = check_network(&mut cx, raw.network.as_ref(), v08);
-    if let Some(proxy) = raw.runtime_config.as_ref().and_then(|r| r.network_proxy.as_ref()) {
-        if check_proxy_url(proxy) {
-            network.runtime_proxy = Some(proxy.clone());
-        } else {
-            cx.err("/runtimeConfig/networkProxy", K::BadUrl { value: proxy.clone() });
+    let (process, mut env) = check_process(&mut cx, process.as_ref());
+    let entries = check_filesystem(&mut cx, filesystem.as_ref());
+    let mut network = check_network(&mut cx, network.as_ref(), v08);
+    if let Some(rc) = runtime_config {
+        let RawRuntimeConfig { network_proxy } = rc;
+        if let Some(proxy) = network_proxy {
+            if check_proxy_url(proxy) {
+                network.runtime_proxy = Some(proxy.clone());
+            } else {
+                cx.err("/runtimeConfig/networkProxy", K::BadUrl { value: proxy.clone() });
+            }
         }
     }
     let mut limits = Limits::default();
     let mut audit = Audit::default();
-    if let Some(c) = &raw.cordon {
+    if let Some(c) = cordon {
         check_cordon(&mut cx, c, &mut network, &mut limits, &mut env, &mut audit);
     }
-    let ui = raw.ui.as_ref().map_or_else(Ui::default, |u| Ui {
-        disable: u.disable.unwrap_or(true),
-        clipboard: match u.clipboard {
-            None | Some(RawClipboard::None) => "none",
-            Some(RawClipboard::Read) => "read",
-            Some(RawClipboard::Write) => "write",
-            Some(RawClipboard::All) => "all",
+    let ui = ui.as_ref().map_or_else(Ui::default, |u| {
+        let RawUi { disable, clipboard, injection } = u;
+        Ui {
+            disable: disable.unwrap_or(true),
+            clipboard: match clipboard {
+                None | Some(RawClipboard::None) => "none",
+                Some(RawClipboard::Read) => "read",
+                Some(RawClipboard::Write) => "write",
+                Some(RawClipboard::All) => "all",
+            }
+            .into(),
+            injection: injection.unwrap_or(false),
         }
-        .into(),
-        injection: u.injection.unwrap_or(false),
     });
 
     let filesystem = match FsRules::normalise(entries, host) {
@@ -117,13 +163,72 @@ pub fn validate(raw: &RawPolicy, host: &dyn HostEnv) -> Result<Policy, PolicyErr
         audit,
         ui,
         backends: BackendOptions {
-            seatbelt: raw.seatbelt.clone().or_else(|| raw.macos_sandbox.clone()),
-            process_container: pc.cloned(),
-            lxc: raw.lxc.clone(),
-            experimental: raw.experimental.as_ref().map(|m| m.keys().cloned().collect()).unwrap_or_default(),
+            container_id: container_id.clone(),
+            lifecycle,
+            fallback,
+            seatbelt,
+            process_container,
+            lxc,
+            experimental: experimental
+                .iter()
+                .flatten()
+                .map(|(k, _)| (k.clone(), format!("/experimental/{}", seg(k))))
+                .collect(),
         },
-        raw: raw.clone(),
     })
+}
+
+fn typed_seatbelt(sb: &RawSeatbelt, pointer: &str) -> SeatbeltOptions {
+    let RawSeatbelt { profile_override, gui_access, launch_method, nested_pty, keychain_access, extra_mach_lookups } =
+        sb;
+    SeatbeltOptions {
+        pointer: pointer.into(),
+        profile_override: profile_override.clone(),
+        gui_access: *gui_access,
+        launch_method: launch_method.map(|m| match m {
+            RawLaunchMethod::Exec => LaunchMethod::Exec,
+            RawLaunchMethod::Open => LaunchMethod::Open,
+        }),
+        nested_pty: *nested_pty,
+        keychain_access: *keychain_access,
+        extra_mach_lookups: extra_mach_lookups.clone().unwrap_or_default(),
+    }
+}
+
+fn typed_process_container(pc: &RawProcessContainer, pointer: &str) -> ProcessContainer {
+    let RawProcessContainer { least_privilege, learning_mode, capabilities, capture_denials, network, ui } = pc;
+    ProcessContainer {
+        pointer: pointer.into(),
+        least_privilege: *least_privilege,
+        learning_mode: *learning_mode,
+        capabilities: capabilities.clone().unwrap_or_default(),
+        capture_denials: capture_denials.as_ref().map(|c| {
+            let RawCaptureDenials { mode, output_path, retain_etl } = c;
+            CaptureDenials {
+                allow: mode.map(|m| m == RawCaptureMode::Allow),
+                output_path: output_path.clone(),
+                retain_etl: *retain_etl,
+            }
+        }),
+        allowed_proxy_peer: network.as_ref().and_then(|n| {
+            let RawProcessContainerNetwork { allowed_proxy_peer } = n;
+            allowed_proxy_peer.clone()
+        }),
+        ui: ui.as_ref().map(|u| {
+            let RawProcessContainerUi { isolation, desktop_system_control, system_settings, ime } = u;
+            ProcessContainerUi {
+                isolation: isolation.map(|i| match i {
+                    RawUiIsolation::Desktop => "desktop",
+                    RawUiIsolation::Handles => "handles",
+                    RawUiIsolation::Atoms => "atoms",
+                    RawUiIsolation::Container => "container",
+                }),
+                desktop_system_control: *desktop_system_control,
+                system_settings: system_settings.clone(),
+                ime: *ime,
+            }
+        }),
+    }
 }
 
 fn parse_version(cx: &mut Ctx, v: &str) -> Option<SchemaVersion> {
@@ -188,8 +293,10 @@ fn check_process(cx: &mut Ctx, p: Option<&RawProcess>) -> (Process, Env) {
     let mut process = Process::default();
     let mut env = Env::default();
     let Some(p) = p else { return (process, env) };
-    process.command_line = p.command_line.clone();
-    if let Some(cwd) = &p.cwd {
+    // Every field, no `..`.
+    let RawProcess { command_line, cwd, env: env_list, timeout } = p;
+    process.command_line = command_line.clone();
+    if let Some(cwd) = cwd {
         match parse_path(cwd) {
             Ok(PolicyPath::Absolute(path)) => process.cwd = Some(path),
             Ok(PolicyPath::Windows(w)) => process.cwd = Some(PathBuf::from(w)),
@@ -197,13 +304,13 @@ fn check_process(cx: &mut Ctx, p: Option<&RawProcess>) -> (Process, Env) {
             Err(kind) => cx.err("/process/cwd", kind),
         }
     }
-    for (i, kv) in p.env.iter().flatten().enumerate() {
+    for (i, kv) in env_list.iter().flatten().enumerate() {
         match kv.split_once('=') {
             Some((k, v)) if valid_env_name(k) && !v.contains('\0') => env.vars.push((k.into(), v.into())),
             _ => cx.err(format!("/process/env/{i}"), K::BadEnv { value: kv.clone() }),
         }
     }
-    match p.timeout {
+    match *timeout {
         Some(t) if t > u64::from(u32::MAX) => cx.err(
             "/process/timeout",
             K::OutOfRange { value: t, expected: "timeout is 0 (none) to 4294967295 milliseconds" },
@@ -221,10 +328,12 @@ fn valid_env_name(k: &str) -> bool {
 fn check_filesystem(cx: &mut Ctx, f: Option<&RawFilesystem>) -> Vec<PathEntry> {
     let mut entries = Vec::new();
     let Some(f) = f else { return entries };
+    // Every field, no `..`.
+    let RawFilesystem { readonly_paths, readwrite_paths, denied_paths } = f;
     let lists = [
-        ("readwritePaths", &f.readwrite_paths, Access::ReadWrite),
-        ("readonlyPaths", &f.readonly_paths, Access::ReadOnly),
-        ("deniedPaths", &f.denied_paths, Access::Deny),
+        ("readwritePaths", readwrite_paths, Access::ReadWrite),
+        ("readonlyPaths", readonly_paths, Access::ReadOnly),
+        ("deniedPaths", denied_paths, Access::Deny),
     ];
     for (name, list, access) in lists {
         for (i, p) in list.iter().flatten().enumerate() {
@@ -241,18 +350,29 @@ fn check_filesystem(cx: &mut Ctx, f: Option<&RawFilesystem>) -> Vec<PathEntry> {
 fn check_network(cx: &mut Ctx, n: Option<&RawNetwork>, v08: bool) -> Network {
     let mut net = Network::default();
     let Some(n) = n else { return net };
+    // Every field, no `..`.
+    let RawNetwork {
+        default_policy,
+        enforcement_mode,
+        allowed_hosts,
+        blocked_hosts,
+        allow_local_network,
+        proxy,
+        egress,
+        ingress,
+    } = n;
     let legacy: Vec<&str> = [
-        ("defaultPolicy", n.default_policy.is_some()),
-        ("enforcementMode", n.enforcement_mode.is_some()),
-        ("allowedHosts", n.allowed_hosts.is_some()),
-        ("blockedHosts", n.blocked_hosts.is_some()),
-        ("allowLocalNetwork", n.allow_local_network.is_some()),
-        ("proxy", n.proxy.is_some()),
+        ("defaultPolicy", default_policy.is_some()),
+        ("enforcementMode", enforcement_mode.is_some()),
+        ("allowedHosts", allowed_hosts.is_some()),
+        ("blockedHosts", blocked_hosts.is_some()),
+        ("allowLocalNetwork", allow_local_network.is_some()),
+        ("proxy", proxy.is_some()),
     ]
     .into_iter()
     .filter_map(|(k, present)| present.then_some(k))
     .collect();
-    let directional: Vec<&str> = [("egress", n.egress.is_some()), ("ingress", n.ingress.is_some())]
+    let directional: Vec<&str> = [("egress", egress.is_some()), ("ingress", ingress.is_some())]
         .into_iter()
         .filter_map(|(k, present)| present.then_some(k))
         .collect();
@@ -267,41 +387,46 @@ fn check_network(cx: &mut Ctx, n: Option<&RawNetwork>, v08: bool) -> Network {
     }
     if !directional.is_empty() {
         net.shape = NetworkShape::Directional;
-        if let Some(e) = &n.egress {
+        if let Some(e) = egress {
             net.egress.default = action(e.default);
             net.egress.allow = check_rules(cx, e.allow.as_deref(), "/network/egress/allow");
             net.egress.deny = check_rules(cx, e.deny.as_deref(), "/network/egress/deny");
         }
-        if let Some(i) = &n.ingress {
+        if let Some(i) = ingress {
             net.ingress.default = action(i.default);
             net.ingress.host_loopback = action(i.host_loopback);
         }
     } else if !legacy.is_empty() {
         net.shape = NetworkShape::Legacy;
-        net.egress.default = match n.default_policy {
+        net.egress.default = match default_policy {
             Some(RawLegacyDefault::Allow) => Action::Allow,
             Some(RawLegacyDefault::Block) | None => Action::Deny,
         };
-        net.allow_local_network = n.allow_local_network.unwrap_or(false);
+        net.enforcement_mode = enforcement_mode.map(|m| match m {
+            RawEnforcementMode::Capabilities => EnforcementMode::Capabilities,
+            RawEnforcementMode::Firewall => EnforcementMode::Firewall,
+            RawEnforcementMode::Both => EnforcementMode::Both,
+        });
+        net.allow_local_network = allow_local_network.unwrap_or(false);
         if net.allow_local_network {
             net.ingress.default = Action::Allow;
             net.ingress.host_loopback = Action::Allow;
         }
         legacy_hosts(
             cx,
-            n.allowed_hosts.as_deref(),
+            allowed_hosts.as_deref(),
             "/network/allowedHosts",
             &mut net.egress.allow,
             &mut net.domains.allow,
         );
         legacy_hosts(
             cx,
-            n.blocked_hosts.as_deref(),
+            blocked_hosts.as_deref(),
             "/network/blockedHosts",
             &mut net.egress.deny,
             &mut net.domains.deny,
         );
-        if let Some(p) = &n.proxy {
+        if let Some(p) = proxy {
             net.proxy = check_proxy(cx, p);
         }
     }
@@ -498,7 +623,9 @@ fn p_u16(s: &str) -> Option<u16> {
 }
 
 fn check_cordon(cx: &mut Ctx, c: &RawCordon, net: &mut Network, limits: &mut Limits, env: &mut Env, audit: &mut Audit) {
-    if let Some(n) = &c.network {
+    // Every field, no `..`.
+    let RawCordon { network: c_network, limits: c_limits, env: c_env, audit: c_audit } = c;
+    if let Some(n) = c_network {
         for (list, name, out) in [
             (&n.allow_domains, "allowDomains", &mut net.domains.allow),
             (&n.deny_domains, "denyDomains", &mut net.domains.deny),
@@ -512,7 +639,9 @@ fn check_cordon(cx: &mut Ctx, c: &RawCordon, net: &mut Network, limits: &mut Lim
             }
         }
     }
-    if let Some(l) = &c.limits {
+    if let Some(l) = c_limits {
+        // Every field, no `..`: a new limit does not compile until it is checked here.
+        let RawLimits { memory_bytes, cpu_ms, max_output_bytes, max_processes } = l;
         let positive = |cx: &mut Ctx, v: Option<u64>, name: &str, expected: &'static str| match v {
             Some(0) => {
                 cx.err(format!("/cordon/limits/{name}"), K::OutOfRange { value: 0, expected });
@@ -521,14 +650,14 @@ fn check_cordon(cx: &mut Ctx, c: &RawCordon, net: &mut Network, limits: &mut Lim
             other => other,
         };
         limits.memory_bytes =
-            positive(cx, l.memory_bytes, "memoryBytes", "memoryBytes is at least 1; omit it for no limit");
+            positive(cx, *memory_bytes, "memoryBytes", "memoryBytes is at least 1; omit it for no limit");
         limits.cpu =
-            positive(cx, l.cpu_ms, "cpuMs", "cpuMs is at least 1; omit it for no limit").map(Duration::from_millis);
-        limits.max_output_bytes = l.max_output_bytes;
+            positive(cx, *cpu_ms, "cpuMs", "cpuMs is at least 1; omit it for no limit").map(Duration::from_millis);
+        limits.max_output_bytes = *max_output_bytes;
         limits.max_processes =
-            positive(cx, l.max_processes, "maxProcesses", "maxProcesses is at least 1; omit it for no limit");
+            positive(cx, *max_processes, "maxProcesses", "maxProcesses is at least 1; omit it for no limit");
     }
-    if let Some(e) = &c.env {
+    if let Some(e) = c_env {
         for (i, name) in e.inherit.iter().flatten().enumerate() {
             if valid_env_name(name) {
                 env.inherit.push(name.clone());
@@ -537,7 +666,7 @@ fn check_cordon(cx: &mut Ctx, c: &RawCordon, net: &mut Network, limits: &mut Lim
             }
         }
     }
-    if let Some(a) = &c.audit {
+    if let Some(a) = c_audit {
         audit.allows = a.allows.unwrap_or(false);
         if let Some(p) = &a.path {
             match parse_path(p) {

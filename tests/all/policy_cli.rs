@@ -187,3 +187,37 @@ fn the_readme_policy_example_is_valid() {
         assert_eq!(out.status.code(), Some(0), "{b}\n{}", stderr(&out));
     }
 }
+
+#[test]
+fn mxc_fields_cordon_cannot_enforce_are_refused_with_125_on_every_backend_and_their_twins_explain() {
+    let dir = std::env::temp_dir().join(format!("cordon-mxc-fields-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        (r#"{"processContainer":{"leastPrivilege":true,"learningMode":true}}"#, "/processContainer/learningMode"),
+        (r#"{"appContainer":{"captureDenials":{"mode":"allow"}}}"#, "/appContainer/captureDenials/mode"),
+        (r#"{"lifecycle":{"destroyOnExit":false}}"#, "/lifecycle/destroyOnExit"),
+        (r#"{"lxc":{"distribution":"alpine","release":"3.23"}}"#, "/lxc/distribution"),
+    ];
+    let twin = r#"{"processContainer":{"leastPrivilege":true}}"#;
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let twin_path = write("twin.json", twin);
+    for backend in ["wasm", "bubblewrap", "landlock", "seatbelt", "windows"] {
+        for (i, (json, pointer)) in cases.iter().enumerate() {
+            let path = write(&format!("case{i}.json"), json);
+            let mut c = cordon();
+            c.args(["policy", "explain", "--backend", backend]).arg(&path);
+            let out = run(c);
+            assert_eq!(out.status.code(), Some(125), "{backend} {json}: {}", stdout(&out));
+            assert!(stderr(&out).contains(pointer), "{backend} {json}: {}", stderr(&out));
+        }
+        let mut c = cordon();
+        c.args(["policy", "explain", "--backend", backend]).arg(&twin_path);
+        let out = run(c);
+        assert_eq!(out.status.code(), Some(0), "{backend} twin: {}", stderr(&out));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cordon_policy::{Access, Policy};
+use cordon_policy::{Access, BackendOptions, Env, Limits, Network, Policy, Process};
 
 use crate::{Backend, PlanError};
 
@@ -333,18 +333,60 @@ fn s(p: &Path) -> String {
 /// policy that allows some destinations but not all (the filtering proxy is not built yet),
 /// and proxy settings.
 pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPlan, PlanError> {
+    // Every field, no `..`: a new one does not compile until this backend handles or
+    // refuses it.
+    let Policy {
+        version: _,     // read by validation only
+        containment: _, // chooses the backend; the runtime reads it before planning
+        process,
+        filesystem,
+        network,
+        env,
+        limits,
+        audit: _, // the runtime writes the log (`--audit` can set it too) and refuses it where the runner writes none
+        ui,
+        backends,
+    } = policy;
+    let Process { command_line: _ /* the runtime's command */, cwd, timeout } = process;
+    let Env { vars, inherit } = env;
+    // `memory_bytes`, `cpu` and `max_processes` also go to the cgroup (`TreeLimits::new`).
+    let Limits { memory_bytes, cpu, max_output_bytes, max_processes } = limits;
+    let Network {
+        shape: _,
+        egress,
+        ingress,
+        domains,
+        allow_local_network: _, // part of `allows_all_egress`
+        proxy,
+        runtime_proxy,
+        enforcement_mode: _, // MXC's mechanism; this backend enforces the rules its own way
+    } = network;
+    let BackendOptions {
+        container_id: _, // a label
+        lifecycle,
+        fallback: _, // cordon changes no DACL here
+        seatbelt: _, // configures macOS Seatbelt only
+        process_container,
+        lxc,
+        experimental,
+    } = backends;
+    crate::mxc::lifecycle(Backend::Bubblewrap, lifecycle)?;
+    crate::mxc::process_container(Backend::Bubblewrap, process_container.as_ref())?;
+    crate::mxc::lxc(Backend::Bubblewrap, lxc.as_ref())?;
+    crate::mxc::experimental(Backend::Bubblewrap, experimental)?;
+    crate::mxc::headless_ui(Backend::Bubblewrap, ui)?;
     let unenforceable = |rule: &str, reason: &str| PlanError::Unenforceable {
         backend: Backend::Bubblewrap,
         rule: rule.into(),
         reason: reason.into(),
     };
-    if let Some(e) = policy.filesystem.foreign().first() {
+    if let Some(e) = filesystem.foreign().first() {
         return Err(unenforceable(&e.pointer, "the path is for another operating system"));
     }
-    let net = &policy.network;
+    let net = network;
     let share_net = net.allows_all_egress();
     // A user's own proxy: every connection goes there, and nothing else is reachable.
-    let user_proxy: Option<(&str, String)> = match (&net.runtime_proxy, &net.proxy) {
+    let user_proxy: Option<(&str, String)> = match (runtime_proxy, proxy) {
         (Some(url), _) => Some(("/runtimeConfig/networkProxy", url_authority(url))),
         (None, Some(cordon_policy::Proxy::Localhost(port))) => {
             Some(("/network/proxy/localhost", format!("127.0.0.1:{port}")))
@@ -353,10 +395,8 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
         // MXC's built-in test proxy is cordon's own filtering proxy here.
         (None, Some(cordon_policy::Proxy::BuiltinTestServer)) | (None, None) => None,
     };
-    let has_host_rules = !net.egress.allow.is_empty()
-        || !net.egress.deny.is_empty()
-        || !net.domains.allow.is_empty()
-        || !net.domains.deny.is_empty();
+    let has_host_rules =
+        !egress.allow.is_empty() || !egress.deny.is_empty() || !domains.allow.is_empty() || !domains.deny.is_empty();
     if let Some((ptr, _)) = &user_proxy
         && has_host_rules
     {
@@ -369,7 +409,7 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
     let via_proxy = user_proxy.is_some() || (!share_net && !net.denies_all_egress());
     if via_proxy {
         // Traffic that cannot go through cordon's proxy is refused rather than ignored.
-        for r in &net.egress.allow {
+        for r in &egress.allow {
             if r.ports.iter().any(|p| {
                 p.protocol != cordon_policy::net::Protocol::Tcp && p.protocol != cordon_policy::net::Protocol::Any
             }) && !r.ports.iter().any(|p| p.protocol == cordon_policy::net::Protocol::Tcp)
@@ -381,8 +421,8 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
             }
         }
     }
-    let ingress_allowed = net.ingress.default == cordon_policy::Action::Allow
-        || net.ingress.host_loopback == cordon_policy::Action::Allow;
+    let ingress_allowed =
+        ingress.default == cordon_policy::Action::Allow || ingress.host_loopback == cordon_policy::Action::Allow;
     if ingress_allowed && !share_net {
         return Err(unenforceable(
             "/network/ingress",
@@ -398,10 +438,10 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
     }
     push(&["--cap-drop", "ALL", "--die-with-parent", "--new-session", "--clearenv"]);
     push(&["--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin"]);
-    for (k, v) in &policy.env.vars {
+    for (k, v) in vars {
         a.extend(["--setenv".into(), k.clone(), v.clone()]);
     }
-    if let Some(cwd) = &policy.process.cwd {
+    if let Some(cwd) = cwd {
         a.extend(["--setenv".into(), "PWD".into(), s(cwd)]);
     }
     if via_proxy {
@@ -438,7 +478,7 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
         (PathBuf::from("/tmp"), Access::ReadWrite),
         (PathBuf::from("/run/cordon"), Access::ReadOnly),
     ];
-    let rules = policy.filesystem.rules();
+    let rules = filesystem.rules();
     // Every directory between a writable grant and any deeper rule (a read-only or nested
     // grant, or a deny) becomes a mount point of its own, so it cannot be renamed or removed
     // (EBUSY): moving it would carry the stricter rule's object to a name the rule does not
@@ -447,7 +487,7 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
     for r in rules {
         // The nearest rule above: only a writable grant there leaves host directories a tool
         // could move (below a deny, the sandbox has its own traversal-only tmpfs).
-        let above = r.path.ancestors().skip(1).find_map(|p| policy.filesystem.decide(p).filter(|g| g.path == p));
+        let above = r.path.ancestors().skip(1).find_map(|p| filesystem.decide(p).filter(|g| g.path == p));
         let Some(g) = above.filter(|g| g.access == Access::ReadWrite) else { continue };
         for d in r.path.ancestors().skip(1).take_while(|p| *p != g.path) {
             let is_rule = rules.iter().any(|x| x.path == d);
@@ -477,7 +517,7 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
         };
         // A rule outside every grant needs no mount: nothing is there to reach.
         let inside_grant =
-            r.path.ancestors().skip(1).any(|p| policy.filesystem.decide(p).is_some_and(|g| g.access != Access::Deny));
+            r.path.ancestors().skip(1).any(|p| filesystem.decide(p).is_some_and(|g| g.access != Access::Deny));
         // The read-only system baseline is a grant too: a deny inside it, or around part of
         // it, is covered like any other (MXC masks these as well).
         let on_baseline = BASELINE_RO.iter().any(|b| r.path.starts_with(b) || Path::new(b).starts_with(&r.path));
@@ -489,7 +529,7 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
                 landlock.push((r.path.clone(), r.access));
             }
             Access::Deny => {
-                let grants_below = policy.filesystem.rules_below(&r.path).any(|b| b.access != Access::Deny);
+                let grants_below = filesystem.rules_below(&r.path).any(|b| b.access != Access::Deny);
                 if grants_below {
                     // Traversal only: deeper grants are reachable, this directory is not listable.
                     a.extend(["--perms", "0111", "--tmpfs"].map(String::from));
@@ -508,12 +548,12 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
     }
     // The command, when named by path: visible read-only at that path (the file alone),
     // unless the policy denies it.
-    let visible = |p: &Path| policy.filesystem.decide(p).is_none_or(|r| r.access != Access::Deny);
+    let visible = |p: &Path| filesystem.decide(p).is_none_or(|r| r.access != Access::Deny);
     if let Some(t) = tool.filter(|t| visible(&t.path) && visible(&t.host)) {
         a.extend(["--ro-bind".into(), s(&t.host), s(&t.path)]);
         landlock.push((t.path.clone(), Access::ReadOnly));
     }
-    if let Some(cwd) = &policy.process.cwd {
+    if let Some(cwd) = cwd {
         a.extend(["--chdir".into(), s(cwd)]);
     }
     a.extend(["--ro-bind".into(), "{HELPER}".into(), HELPER_PATH.into()]);
@@ -536,14 +576,14 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
         rules.iter().filter(|r| r.access == Access::ReadWrite).map(|r| r.host.clone()).collect();
     seccomp.check(Backend::Bubblewrap)?;
 
-    let limits = NativeLimits {
-        memory_bytes: policy.limits.memory_bytes,
-        cpu_seconds: policy.limits.cpu.map(|d| d.as_millis().div_ceil(1000) as u64),
-        max_processes: policy.limits.max_processes,
+    let native_limits = NativeLimits {
+        memory_bytes: *memory_bytes,
+        cpu_seconds: cpu.map(|d| d.as_millis().div_ceil(1000) as u64),
+        max_processes: *max_processes,
     };
     Ok(BwrapPlan {
         args: a,
-        inherit_env: policy.env.inherit.clone(),
+        inherit_env: inherit.clone(),
         helper: HelperPlan {
             relay: via_proxy.then(|| Relay {
                 port: PROXY_PORT,
@@ -555,16 +595,17 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
             scope_abstract_unix: false,
             seccomp,
             landlock: LandlockPlan { rules: landlock },
-            limits,
+            limits: native_limits,
         },
-        timeout: policy.process.timeout,
-        max_output_bytes: policy.limits.max_output_bytes,
+        timeout: *timeout,
+        max_output_bytes: *max_output_bytes,
         denied,
         granted,
-        network: policy.network.clone(),
+        // The rules the checks use; `enforcementMode` is a hint, not part of them.
+        network: cordon_policy::Network { enforcement_mode: None, ..network.clone() },
         // bwrap's pid namespace already ends every process with the sandbox: a cgroup only
         // when a limit needs one.
-        tree: crate::cgroup::TreeLimits::new(&policy.limits, false),
+        tree: crate::cgroup::TreeLimits::new(limits, false),
     })
 }
 

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cordon_policy::{Access, Policy};
+use cordon_policy::{Access, BackendOptions, Env, Limits, Network, Policy, Process};
 
 use crate::bwrap::{HelperPlan, LandlockPlan, NativeLimits, NetMode, seccomp_plan_for};
 use crate::{Backend, PlanError};
@@ -71,10 +71,52 @@ fn refuse(rule: &str, reason: &str) -> PlanError {
 /// # Errors
 /// [`PlanError::Unenforceable`] for what landlock alone cannot enforce.
 pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<LandlockBackendPlan, PlanError> {
-    if let Some(e) = policy.filesystem.foreign().first() {
+    // Every field, no `..`: a new one does not compile until this backend handles or
+    // refuses it.
+    let Policy {
+        version: _,     // read by validation only
+        containment: _, // chooses the backend; the runtime reads it before planning
+        process,
+        filesystem,
+        network,
+        env,
+        limits,
+        audit: _, // the runtime writes the log (`--audit` can set it too) and refuses it where the runner writes none
+        ui,
+        backends,
+    } = policy;
+    let Process { command_line: _ /* the runtime's command */, cwd, timeout } = process;
+    let Env { vars, inherit } = env;
+    // `memory_bytes`, `cpu` and `max_processes` also go to the cgroup (`TreeLimits::new`).
+    let Limits { memory_bytes, cpu, max_output_bytes, max_processes } = limits;
+    let Network {
+        shape: _,
+        egress: _,
+        ingress,
+        domains: _,
+        allow_local_network: _, // part of `allows_all_egress`
+        proxy,
+        runtime_proxy,
+        enforcement_mode: _, // MXC's mechanism; this backend enforces the rules its own way
+    } = network;
+    let BackendOptions {
+        container_id: _, // a label
+        lifecycle,
+        fallback: _, // cordon changes no DACL here
+        seatbelt: _, // configures macOS Seatbelt only
+        process_container,
+        lxc,
+        experimental,
+    } = backends;
+    crate::mxc::lifecycle(Backend::Landlock, lifecycle)?;
+    crate::mxc::process_container(Backend::Landlock, process_container.as_ref())?;
+    crate::mxc::lxc(Backend::Landlock, lxc.as_ref())?;
+    crate::mxc::experimental(Backend::Landlock, experimental)?;
+    crate::mxc::headless_ui(Backend::Landlock, ui)?;
+    if let Some(e) = filesystem.foreign().first() {
         return Err(refuse(&e.pointer, "the path is for another operating system"));
     }
-    let fs = &policy.filesystem;
+    let fs = filesystem;
     for r in fs.rules().iter().filter(|r| r.access != Access::Deny) {
         // A weaker rule below a grant (read-only under read-write, or a deny) would need
         // carving out of it; landlock rules only add access.
@@ -99,10 +141,10 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<Landlock
             ));
         }
     }
-    let net = &policy.network;
-    let mode = if net.allows_all_egress() && net.proxy.is_none() && net.runtime_proxy.is_none() {
+    let net = network;
+    let mode = if net.allows_all_egress() && proxy.is_none() && runtime_proxy.is_none() {
         NetMode::All
-    } else if net.denies_all_egress() && net.proxy.is_none() && net.runtime_proxy.is_none() {
+    } else if net.denies_all_egress() && proxy.is_none() && runtime_proxy.is_none() {
         NetMode::None
     } else {
         return Err(refuse(
@@ -110,8 +152,8 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<Landlock
             "without a network namespace the landlock backend cannot force traffic through cordon's proxy, so only no network or all of it can be enforced; use --backend bubblewrap or run the tool as wasm",
         ));
     };
-    let ingress_allowed = net.ingress.default == cordon_policy::Action::Allow
-        || net.ingress.host_loopback == cordon_policy::Action::Allow;
+    let ingress_allowed =
+        ingress.default == cordon_policy::Action::Allow || ingress.host_loopback == cordon_policy::Action::Allow;
     if mode == NetMode::None && ingress_allowed {
         return Err(refuse(
             "/network/ingress",
@@ -134,7 +176,7 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<Landlock
     let seccomp = seccomp_plan_for(mode, false);
     seccomp.check(Backend::Landlock)?;
     let mut env = vec![("PATH".to_string(), "/usr/local/bin:/usr/bin:/bin".to_string())];
-    env.extend(policy.env.vars.iter().cloned());
+    env.extend(vars.iter().cloned());
     Ok(LandlockBackendPlan {
         helper: HelperPlan {
             relay: None,
@@ -144,18 +186,18 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<Landlock
             seccomp,
             landlock: LandlockPlan { rules },
             limits: NativeLimits {
-                memory_bytes: policy.limits.memory_bytes,
-                cpu_seconds: policy.limits.cpu.map(|d| d.as_millis().div_ceil(1000) as u64),
-                max_processes: policy.limits.max_processes,
+                memory_bytes: *memory_bytes,
+                cpu_seconds: cpu.map(|d| d.as_millis().div_ceil(1000) as u64),
+                max_processes: *max_processes,
             },
         },
         env,
-        inherit_env: policy.env.inherit.clone(),
-        cwd: policy.process.cwd.clone(),
-        timeout: policy.process.timeout,
-        max_output_bytes: policy.limits.max_output_bytes,
+        inherit_env: inherit.clone(),
+        cwd: cwd.clone(),
+        timeout: *timeout,
+        max_output_bytes: *max_output_bytes,
         granted,
-        tree: crate::cgroup::TreeLimits::new(&policy.limits, true),
+        tree: crate::cgroup::TreeLimits::new(limits, true),
     })
 }
 

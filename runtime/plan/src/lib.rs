@@ -9,10 +9,14 @@
 pub mod bwrap;
 pub mod cgroup;
 pub mod landlock;
+mod mxc;
 pub mod seatbelt;
 pub mod support;
 pub mod wasi;
 pub mod windows;
+
+#[cfg(test)]
+mod fields_tests;
 
 use cordon_policy::Policy;
 
@@ -97,9 +101,20 @@ pub enum PlanError {
 /// posture but none or all, and proxy settings. Returns whether all egress is allowed.
 pub(crate) fn none_or_all(policy: &Policy, backend: Backend) -> Result<bool, PlanError> {
     let net = &policy.network;
+    // Every field, no `..`: a new one does not compile until it is decided here.
+    let cordon_policy::Network {
+        shape: _,
+        egress: _, // with `ingress` and `domains`, read by `allows_all_egress` and `denies_all_egress`
+        ingress,
+        domains: _,
+        allow_local_network: _, // part of `allows_all_egress`
+        proxy,
+        runtime_proxy,
+        enforcement_mode: _, // MXC's mechanism; the backend enforces none or all its own way
+    } = net;
     let refuse =
         |rule: &str, reason: &str| PlanError::Unenforceable { backend, rule: rule.into(), reason: reason.into() };
-    if net.proxy.is_some() || net.runtime_proxy.is_some() {
+    if proxy.is_some() || runtime_proxy.is_some() {
         return Err(refuse("/network/proxy", "proxies are not supported for native commands on this backend yet"));
     }
     let all = net.allows_all_egress();
@@ -107,6 +122,14 @@ pub(crate) fn none_or_all(policy: &Policy, backend: Backend) -> Result<bool, Pla
         return Err(refuse(
             "/network",
             "this backend does not route traffic through cordon's filtering proxy yet, so only no network or all of it can be enforced; run the tool as wasm",
+        ));
+    }
+    let ingress_allowed =
+        ingress.default == cordon_policy::Action::Allow || ingress.host_loopback == cordon_policy::Action::Allow;
+    if !all && ingress_allowed {
+        return Err(refuse(
+            "/network/ingress",
+            "with no network, inbound traffic cannot be allowed; run the tool as wasm",
         ));
     }
     Ok(all)

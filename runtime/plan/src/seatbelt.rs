@@ -11,7 +11,7 @@
 //!   needs cordon's filtering proxy and is refused until it exists.
 //! - AF_UNIX connects are refused except to sockets inside read-write grants.
 
-use cordon_policy::{Access, Policy};
+use cordon_policy::{Access, BackendOptions, Env, LaunchMethod, Limits, Policy, Process, SeatbeltOptions, Ui};
 
 use crate::{Backend, PlanError};
 
@@ -49,27 +49,88 @@ fn refuse(rule: &str, reason: &str) -> PlanError {
 /// Seatbelt or its runner cannot set (`memoryBytes`, `maxProcesses`, `maxOutputBytes`) and `seatbelt.profileOverride`
 /// (it would replace the rules cordon must enforce).
 pub fn plan(policy: &Policy) -> Result<SeatbeltPlan, PlanError> {
-    if let Some(e) = policy.filesystem.foreign().first() {
+    // Every field, no `..`: a new one does not compile until this backend handles or
+    // refuses it.
+    let Policy {
+        version: _,     // read by validation only
+        containment: _, // chooses the backend; the runtime reads it before planning
+        process,
+        filesystem,
+        network: _, // none or all: `none_or_all` reads every part of it
+        env,
+        limits,
+        audit: _, // the runtime writes the log (`--audit` can set it too) and refuses it where the runner writes none
+        ui,
+        backends,
+    } = policy;
+    let Process { command_line: _ /* the runtime's command */, cwd, timeout } = process;
+    let Env { vars, inherit } = env;
+    let Limits { memory_bytes, cpu, max_output_bytes, max_processes } = limits;
+    let BackendOptions {
+        container_id: _, // a label
+        lifecycle,
+        fallback: _, // cordon changes no DACL here
+        seatbelt,
+        process_container,
+        lxc,
+        experimental,
+    } = backends;
+    crate::mxc::lifecycle(Backend::Seatbelt, lifecycle)?;
+    crate::mxc::process_container(Backend::Seatbelt, process_container.as_ref())?;
+    crate::mxc::lxc(Backend::Seatbelt, lxc.as_ref())?;
+    crate::mxc::experimental(Backend::Seatbelt, experimental)?;
+    if let Some(e) = filesystem.foreign().first() {
         return Err(refuse(&e.pointer, "the path is for another operating system"));
     }
-    let sb = policy.backends.seatbelt.clone().unwrap_or_default();
-    if sb.profile_override.is_some() {
+    let sb = seatbelt.clone().unwrap_or_default();
+    let SeatbeltOptions {
+        pointer,
+        profile_override,
+        gui_access,
+        launch_method,
+        nested_pty,
+        keychain_access,
+        extra_mach_lookups,
+    } = &sb;
+    if profile_override.is_some() {
         return Err(refuse(
-            "/seatbelt/profileOverride",
+            &format!("{pointer}/profileOverride"),
             "it replaces the generated profile, so the policy's filesystem and network rules would not be enforced; remove it",
         ));
     }
+    if *launch_method == Some(LaunchMethod::Open) {
+        return Err(refuse(
+            &format!("{pointer}/launchMethod"),
+            "cordon starts the tool with sandbox-exec (`exec`); LaunchServices is not used; remove it or set it to exec",
+        ));
+    }
+    if *nested_pty == Some(true) {
+        return Err(refuse(
+            &format!("{pointer}/nestedPty"),
+            "the macOS runner passes the tool's stdio through and attaches no pty; remove it",
+        ));
+    }
+    let Ui { disable: ui_disabled, clipboard, injection } = ui;
+    if clipboard == "read" || clipboard == "write" {
+        return Err(refuse(
+            "/ui/clipboard",
+            "Seatbelt can allow the pasteboard service or not, not one direction of it; use `all` or `none`",
+        ));
+    }
+    if *injection {
+        return Err(refuse("/ui/injection", "Seatbelt has no rule for UI injection; remove it"));
+    }
     let all_net = crate::none_or_all(policy, Backend::Seatbelt)?;
-    if policy.limits.memory_bytes.is_some() {
+    if memory_bytes.is_some() {
         return Err(refuse("/cordon/limits/memoryBytes", "macOS does not enforce RLIMIT_AS; run the tool as wasm"));
     }
-    if policy.limits.max_output_bytes.is_some() {
+    if max_output_bytes.is_some() {
         return Err(refuse(
             "/cordon/limits/maxOutputBytes",
             "the macOS runner passes the tool's output straight through and does not count it yet; run the tool as wasm",
         ));
     }
-    if policy.limits.max_processes.is_some() {
+    if max_processes.is_some() {
         return Err(refuse(
             "/cordon/limits/maxProcesses",
             "Seatbelt has no per-sandbox process limit; run the tool as wasm",
@@ -80,7 +141,7 @@ pub fn plan(policy: &Policy) -> Result<SeatbeltPlan, PlanError> {
     let mut params: Vec<(String, String)> = Vec::new();
     let mut counters = [0usize; 3];
     p.push_str("\n; --- the policy's paths, shallow to deep: the last matching rule wins\n");
-    for r in policy.filesystem.rules() {
+    for r in filesystem.rules() {
         let (kind, n) = match r.access {
             Access::ReadOnly => ("RO", &mut counters[0]),
             Access::ReadWrite => ("RW", &mut counters[1]),
@@ -112,31 +173,31 @@ pub fn plan(policy: &Policy) -> Result<SeatbeltPlan, PlanError> {
         p.push_str("; none: (deny default) covers every socket\n");
     }
     p.push_str("\n; --- MXC seatbelt options and ui\n");
-    if sb.keychain_access == Some(true) {
+    if *keychain_access == Some(true) {
         p.push_str("(allow mach-lookup (global-name \"com.apple.SecurityServer\") (global-name \"com.apple.securityd.xpc\"))\n");
         p.push_str("(allow file-read* file-write* (subpath (param \"KEYCHAINS\")))\n");
         params.push(("KEYCHAINS".into(), "~/Library/Keychains".into()));
     }
-    for (i, name) in sb.extra_mach_lookups.iter().flatten().enumerate() {
+    for (i, name) in extra_mach_lookups.iter().enumerate() {
         p.push_str(&format!("(allow mach-lookup (global-name (param \"MACH_{i}\")))\n"));
         params.push((format!("MACH_{i}"), name.clone()));
     }
-    if sb.gui_access == Some(true) || !policy.ui.disable {
+    if *gui_access == Some(true) || !*ui_disabled {
         p.push_str("(allow mach-lookup (global-name \"com.apple.windowserver.active\") (global-name \"com.apple.CoreServices.coreservicesd\"))\n");
     }
-    if policy.ui.clipboard != "none" {
+    if clipboard != "none" {
         p.push_str("(allow mach-lookup (global-name \"com.apple.pasteboard.1\"))\n");
     }
     let mut env = vec![("PATH".to_string(), "/usr/bin:/bin:/usr/sbin:/sbin".to_string())];
-    env.extend(policy.env.vars.iter().cloned());
+    env.extend(vars.iter().cloned());
     Ok(SeatbeltPlan {
         profile: p,
         params,
         env,
-        inherit_env: policy.env.inherit.clone(),
-        cwd: policy.process.cwd.as_ref().map(|c| c.to_string_lossy().into_owned()),
-        timeout_ms: policy.process.timeout.map(|t| t.as_millis()),
-        cpu_seconds: policy.limits.cpu.map(|d| d.as_millis().div_ceil(1000) as u64),
+        inherit_env: inherit.clone(),
+        cwd: cwd.as_ref().map(|c| c.to_string_lossy().into_owned()),
+        timeout_ms: timeout.map(|t| t.as_millis()),
+        cpu_seconds: cpu.map(|d| d.as_millis().div_ceil(1000) as u64),
     })
 }
 

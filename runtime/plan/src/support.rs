@@ -4,6 +4,11 @@
 
 use crate::Backend;
 
+/// The `processContainer` cell, the same on every backend (docs/policy.md, "MXC backend sections").
+const MXC_PC: &str = "`leastPrivilege`, `capabilities`: met by construction; `learningMode: true`, `captureDenials`, `network`, `ui`: refused";
+/// The `lifecycle`/`lxc`/`experimental` cell, the same on every backend.
+const MXC_REST: &str = "`destroyOnExit: true`, `preservePolicy: false`: what always happens; the opposites, an `lxc` image and any `experimental` key: refused";
+
 /// How a backend treats a feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -270,13 +275,37 @@ pub const MATRIX: &[Row] = &[
         ],
     },
     Row {
-        feature: "`seatbelt` options (`keychainAccess`, `extraMachLookups`, `guiAccess`), `ui`",
+        feature: "`seatbelt` options (`keychainAccess`, `extraMachLookups`, `guiAccess`)",
         cells: [
             (Nothing, "nothing to do"),
             (Nothing, "nothing to do"),
             (Nothing, "nothing to do"),
-            (Generated, "generated, not yet run"),
+            (Generated, "generated, not yet run (`launchMethod: open` and `nestedPty: true` refused)"),
             (Nothing, "nothing to do"),
+        ],
+    },
+    Row {
+        feature: "`ui` access (`disable: false`, `clipboard`, `injection`)",
+        cells: [
+            (Refused, "refused (no display access)"),
+            (Refused, "refused (no display access)"),
+            (Refused, "refused (no display access)"),
+            (Generated, "generated, not yet run (clipboard `all` only; `injection` refused)"),
+            (Refused, "refused (no display access)"),
+        ],
+    },
+    Row {
+        feature: "`processContainer` / `appContainer`",
+        cells: [(Partial, MXC_PC), (Partial, MXC_PC), (Partial, MXC_PC), (Partial, MXC_PC), (Partial, MXC_PC)],
+    },
+    Row {
+        feature: "`lifecycle`, `lxc`, `experimental`",
+        cells: [
+            (Partial, MXC_REST),
+            (Partial, MXC_REST),
+            (Partial, MXC_REST),
+            (Partial, MXC_REST),
+            (Partial, MXC_REST),
         ],
     },
     Row {

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cordon_policy::{Access, FsRules, Network, Policy};
+use cordon_policy::{Access, BackendOptions, Env, FsRules, Limits, Network, Policy, Process};
 
 use crate::{Backend, PlanError};
 
@@ -57,23 +57,68 @@ pub struct WasiPlan {
 /// proxy settings: a wasm tool's sockets are checked in-process, so a policy that asks for
 /// its traffic to go through a proxy is refused rather than silently bypassing it.
 pub fn plan(policy: &Policy) -> Result<WasiPlan, PlanError> {
-    if let Some(entry) = policy.filesystem.foreign().first() {
+    // Every field, no `..`: a new one does not compile until this backend handles or
+    // refuses it.
+    let Policy {
+        version: _,     // read by validation only
+        containment: _, // chooses the backend; the runtime reads it before planning
+        process,
+        filesystem,
+        network,
+        env,
+        limits,
+        audit: _, // the runtime writes the log (`--audit` can set it too) and refuses it where the runner writes none
+        ui,
+        backends,
+    } = policy;
+    let Process { command_line: _ /* the runtime's command */, cwd, timeout } = process;
+    let Env { vars, inherit } = env;
+    let Limits {
+        memory_bytes,
+        cpu,
+        max_output_bytes,
+        max_processes: _, // a wasm tool is one instance and cannot start processes: nothing to count
+    } = limits;
+    let Network {
+        shape: _,
+        egress: _, // the whole Network is the plan's: every socket is checked against it
+        ingress: _,
+        domains: _,
+        allow_local_network: _,
+        proxy,
+        runtime_proxy,
+        enforcement_mode: _, // MXC's mechanism; cordon's checks apply whatever it says
+    } = network;
+    let BackendOptions {
+        container_id: _, // a label
+        lifecycle,
+        fallback: _, // cordon changes no DACL here
+        seatbelt: _, // configures macOS Seatbelt only
+        process_container,
+        lxc,
+        experimental,
+    } = backends;
+    crate::mxc::lifecycle(Backend::Wasm, lifecycle)?;
+    crate::mxc::process_container(Backend::Wasm, process_container.as_ref())?;
+    crate::mxc::lxc(Backend::Wasm, lxc.as_ref())?;
+    crate::mxc::experimental(Backend::Wasm, experimental)?;
+    crate::mxc::headless_ui(Backend::Wasm, ui)?;
+    if let Some(entry) = filesystem.foreign().first() {
         return Err(PlanError::Unenforceable {
             backend: Backend::Wasm,
             rule: entry.pointer.clone(),
             reason: "the path is for another operating system; remove it or run on that OS".into(),
         });
     }
-    if policy.network.proxy.is_some() || policy.network.runtime_proxy.is_some() {
-        let rule = if policy.network.proxy.is_some() { "/network/proxy" } else { "/runtimeConfig/networkProxy" };
+    if proxy.is_some() || runtime_proxy.is_some() {
+        let rule = if proxy.is_some() { "/network/proxy" } else { "/runtimeConfig/networkProxy" };
         return Err(PlanError::Unenforceable {
             backend: Backend::Wasm,
             rule: rule.into(),
             reason: "wasm tools' sockets are checked in-process and cannot be sent through a proxy; remove the proxy or run a native command".into(),
         });
     }
-    let preopens = policy
-        .filesystem
+    let preopens = filesystem
         .rules()
         .iter()
         .filter(|r| r.access != Access::Deny)
@@ -81,14 +126,15 @@ pub fn plan(policy: &Policy) -> Result<WasiPlan, PlanError> {
         .collect();
     Ok(WasiPlan {
         preopens,
-        fs: policy.filesystem.clone(),
-        env: policy.env.vars.clone(),
-        inherit_env: policy.env.inherit.clone(),
-        cwd: policy.process.cwd.clone(),
-        timeout: policy.process.timeout,
-        cpu: policy.limits.cpu,
-        memory_bytes: policy.limits.memory_bytes,
-        max_output_bytes: policy.limits.max_output_bytes,
-        network: policy.network.clone(),
+        fs: filesystem.clone(),
+        env: vars.clone(),
+        inherit_env: inherit.clone(),
+        cwd: cwd.clone(),
+        timeout: *timeout,
+        cpu: *cpu,
+        memory_bytes: *memory_bytes,
+        max_output_bytes: *max_output_bytes,
+        // The rules the checks use; `enforcementMode` is a hint, not part of them.
+        network: cordon_policy::Network { enforcement_mode: None, ..network.clone() },
     })
 }

@@ -12,7 +12,7 @@
 //! dedicated user for the same reason. Network is enforced by firewall rules bound to the
 //! run SID, allowing nothing (or only cordon's proxy once it exists).
 
-use cordon_policy::{Access, Policy};
+use cordon_policy::{Access, BackendOptions, Env, Fallback, Limits, Policy, Process};
 
 use crate::{Backend, PlanError};
 
@@ -98,17 +98,46 @@ fn refuse(rule: &str, reason: &str) -> PlanError {
 /// route through cordon's proxy yet) and for `fallback.allowDaclMutation: false` (granting paths means changing
 /// their ACLs for the run).
 pub fn plan(policy: &Policy) -> Result<WindowsPlan, PlanError> {
+    // Every field, no `..`: a new one does not compile until this backend handles or
+    // refuses it.
+    let Policy {
+        version: _,     // read by validation only
+        containment: _, // chooses the backend; the runtime reads it before planning
+        process,
+        filesystem,
+        network: _, // none or all: `none_or_all` reads every part of it
+        env,
+        limits,
+        audit: _, // the runtime writes the log (`--audit` can set it too) and refuses it where the runner writes none
+        ui,
+        backends,
+    } = policy;
+    let Process { command_line: _ /* the runtime's command */, cwd, timeout } = process;
+    let Env { vars, inherit } = env;
+    let Limits { memory_bytes, cpu, max_output_bytes, max_processes } = limits;
+    let BackendOptions {
+        container_id: _, // a label
+        lifecycle,
+        fallback,
+        seatbelt: _, // configures macOS Seatbelt only
+        process_container,
+        lxc,
+        experimental,
+    } = backends;
+    crate::mxc::lifecycle(Backend::Windows, lifecycle)?;
+    crate::mxc::process_container(Backend::Windows, process_container.as_ref())?;
+    crate::mxc::lxc(Backend::Windows, lxc.as_ref())?;
+    crate::mxc::experimental(Backend::Windows, experimental)?;
+    crate::mxc::headless_ui(Backend::Windows, ui)?;
     let all_net = crate::none_or_all(policy, Backend::Windows)?;
-    if policy.raw.fallback.as_ref().and_then(|f| f.allow_dacl_mutation) == Some(false)
-        && !policy.filesystem.rules().is_empty()
-    {
+    let Fallback { allow_dacl_mutation } = fallback;
+    if *allow_dacl_mutation == Some(false) && !filesystem.rules().is_empty() {
         return Err(refuse(
             "/fallback/allowDaclMutation",
             "a restricted token reaches only what ACLs grant its run SID, and granting means adding ACL entries; allow DACL mutation or run the tool as wasm",
         ));
     }
-    let acl = policy
-        .filesystem
+    let acl = filesystem
         .rules()
         .iter()
         .map(|r| AclEntry {
@@ -135,16 +164,16 @@ pub fn plan(policy: &Policy) -> Result<WindowsPlan, PlanError> {
         acl,
         firewall,
         job: JobLimits {
-            memory_bytes: policy.limits.memory_bytes,
-            active_processes: policy.limits.max_processes,
-            cpu_ms: policy.limits.cpu.map(|d| d.as_millis()),
+            memory_bytes: *memory_bytes,
+            active_processes: *max_processes,
+            cpu_ms: cpu.map(|d| d.as_millis()),
             kill_on_close: true,
         },
-        env: policy.env.vars.clone(),
-        inherit_env: policy.env.inherit.clone(),
-        timeout_ms: policy.process.timeout.map(|t| t.as_millis()),
-        cwd: policy.process.cwd.as_ref().map(|c| c.to_string_lossy().into_owned()),
-        max_output_bytes: policy.limits.max_output_bytes,
+        env: vars.clone(),
+        inherit_env: inherit.clone(),
+        timeout_ms: timeout.map(|t| t.as_millis()),
+        cwd: cwd.as_ref().map(|c| c.to_string_lossy().into_owned()),
+        max_output_bytes: *max_output_bytes,
     })
 }
 
