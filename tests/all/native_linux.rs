@@ -332,7 +332,12 @@ fn the_shipped_mxc_example_runs_as_shipped() {
     let mut c = cordon();
     // The example grants /tmp read-write, so cordon's cache must live elsewhere (as the
     // default ~/.cache/cordon does; the suite's own is in /tmp).
-    let cache = tempfile::tempdir_in(crate::support::root()).unwrap();
+    let outside_tmp = [std::env::var_os("HOME").map(PathBuf::from), Some(PathBuf::from("/var/tmp"))]
+        .into_iter()
+        .flatten()
+        .find(|d| d.is_dir() && !d.starts_with("/tmp"))
+        .expect("a directory outside /tmp for the cache");
+    let cache = tempfile::tempdir_in(outside_tmp).unwrap();
     c.env("CORDON_CACHE_DIR", cache.path());
     c.arg("run").arg(crate::support::root().join("policies/examples/mxc-full.json"));
     let out = run(c);
