@@ -17,6 +17,14 @@ use cordon_policy::{Access, BackendOptions, Env, Limits, Network, Policy, Proces
 
 use crate::{Backend, PlanError};
 
+/// Prefix of a host path the runner opens without following any symlink, then binds by
+/// descriptor (`--bind-fd`/`--ro-bind-fd` take the descriptor's number in its place): the
+/// kernel mounts exactly the object cordon opened, and a link swapped in since the policy
+/// loaded refuses the run instead of redirecting the grant.
+pub const PIN: &str = "{PIN}";
+/// As [`PIN`], for a directory that may be missing: then the bind is left out.
+pub const PIN_TRY: &str = "{PIN-TRY}";
+
 /// A denied path the runner covers with an inaccessible object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeniedPath {
@@ -510,7 +518,7 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
     for (_, _, item) in items {
         let r = match item {
             Item::Between(dest, host) => {
-                a.extend(["--bind-try".into(), s(host), s(dest)]);
+                a.extend(["--bind-fd".into(), format!("{PIN_TRY}{}", s(host)), s(dest)]);
                 continue;
             }
             Item::Rule(r) => r,
@@ -523,8 +531,8 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
         let on_baseline = BASELINE_RO.iter().any(|b| r.path.starts_with(b) || Path::new(b).starts_with(&r.path));
         match r.access {
             Access::ReadWrite | Access::ReadOnly => {
-                let flag = if r.access == Access::ReadWrite { "--bind" } else { "--ro-bind" };
-                a.extend([flag.into(), s(&r.host), s(&r.path)]);
+                let flag = if r.access == Access::ReadWrite { "--bind-fd" } else { "--ro-bind-fd" };
+                a.extend([flag.into(), format!("{PIN}{}", s(&r.host)), s(&r.path)]);
                 granted.push((r.host.clone(), r.pointer.clone()));
                 landlock.push((r.path.clone(), r.access));
             }
@@ -704,11 +712,11 @@ mod tests {
     fn grants_go_shallow_to_deep_and_denies_are_covered() {
         let plan = plan_none(&p(r#"{"filesystem":{"readwritePaths":["/w"],"deniedPaths":["/w/.env","/data"],"readonlyPaths":["/data/pub"]}}"#)).unwrap();
         let joined = plan.args.join(" ");
-        let bind_w = joined.find("--bind /w /w").unwrap();
+        let bind_w = joined.find("--bind-fd {PIN}/w /w").unwrap();
         let deny_env = joined.find("--ro-bind {DENY_OBJECT} /w/.env").unwrap();
         assert!(bind_w < deny_env);
         let transit = joined.find("--perms 0111 --tmpfs /data ").unwrap();
-        let pub_dir = joined.find("--ro-bind /data/pub /data/pub").unwrap();
+        let pub_dir = joined.find("--ro-bind-fd {PIN}/data/pub /data/pub").unwrap();
         assert!(transit < pub_dir, "{joined}");
         assert!(!joined.contains("--share-net"));
         assert!(joined.contains("--cap-drop ALL"));

@@ -8,7 +8,7 @@ use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cordon_plan::bwrap::{BwrapPlan, DENY_DIR, DENY_FILE, DENY_OBJECT, HELPER_PATH, PROXY_HOST_SOCKET};
+use cordon_plan::bwrap::{BwrapPlan, DENY_DIR, DENY_FILE, DENY_OBJECT, HELPER_PATH, PIN, PIN_TRY, PROXY_HOST_SOCKET};
 
 use super::cgroup::{RunCgroup, Supervisor, TreeStop};
 use crate::proxy::{Proxy, ProxyEvent};
@@ -146,6 +146,59 @@ impl Drop for Scratch {
     }
 }
 
+/// Opens `path` (absolute) one component at a time with `O_PATH | O_NOFOLLOW` from `/`,
+/// refusing any symlink on the way or at the end, so what is bound is the object the policy
+/// resolved when it loaded, not whatever a link swapped in since points at.
+fn open_pinned(path: &Path) -> Result<std::os::fd::OwnedFd, String> {
+    use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
+    use std::os::unix::ffi::OsStrExt as _;
+    let open_at = |dir: libc::c_int, name: &[u8]| -> Result<OwnedFd, String> {
+        let c = std::ffi::CString::new(name).map_err(|_| "a NUL in the path".to_string())?;
+        // SAFETY: a NUL-terminated name and flags; the result is checked before use.
+        let fd = unsafe { libc::openat(dir, c.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error().to_string());
+        }
+        // SAFETY: `fd` is a fresh descriptor owned by nothing else.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    let mut cur = open_at(libc::AT_FDCWD, b"/")?;
+    for c in path.components() {
+        let std::path::Component::Normal(name) = c else {
+            if c == std::path::Component::RootDir {
+                continue;
+            }
+            return Err(format!("`{}` in the path", c.as_os_str().to_string_lossy()));
+        };
+        let next = open_at(cur.as_raw_fd(), name.as_bytes())?;
+        // SAFETY: fstat fills a plain struct for a valid descriptor.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(next.as_raw_fd(), &mut st) } != 0 {
+            return Err(std::io::Error::last_os_error().to_string());
+        }
+        if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+            return Err(format!("{} is a symlink", name.to_string_lossy()));
+        }
+        cur = next;
+    }
+    Ok(cur)
+}
+
+/// Lets `fds` survive bwrap's exec (they are close-on-exec for every other child).
+fn inherit_fds_at_exec(cmd: &mut Command, fds: Vec<std::os::fd::RawFd>) {
+    // SAFETY: fcntl is async-signal-safe; the descriptors stay open until after spawn.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &fd in &fds {
+                if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
 /// bwrap's options as NUL-separated words in a memfd, for `bwrap --args FD`.
 /// Closed (in cordon) when dropped; the helper closes every inherited descriptor.
 struct ArgsFd {
@@ -260,6 +313,8 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
     let scratch = Scratch::new(scratch_base, &name)?;
     let mut args: Vec<String> = Vec::with_capacity(plan.args.len() + 8);
     let mut denied = plan.denied.iter();
+    // Grants opened without following links, bound by descriptor; open until bwrap starts.
+    let mut pins: Vec<std::os::fd::OwnedFd> = Vec::new();
     let mut skip_next = 0;
     for (i, a) in plan.args.iter().enumerate() {
         if skip_next > 0 {
@@ -297,6 +352,29 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
             }
             DENY_DIR => args.push(scratch.dir.join("deny-dir").to_string_lossy().into_owned()),
             DENY_FILE => args.push(scratch.dir.join("deny-file").to_string_lossy().into_owned()),
+            pinned if pinned.starts_with(PIN_TRY) || pinned.starts_with(PIN) => {
+                let (host, optional) = match pinned.strip_prefix(PIN_TRY) {
+                    Some(h) => (h, true),
+                    None => (pinned.strip_prefix(PIN).unwrap_or(pinned), false),
+                };
+                let host = Path::new(host);
+                if optional && std::fs::symlink_metadata(host).is_err() {
+                    // Not there: no bind (drop the flag; the destination is skipped next).
+                    args.pop();
+                    skip_next = 1;
+                    continue;
+                }
+                let rule = plan.granted.iter().find(|(g, _)| g == host).map_or("/filesystem", |(_, r)| r.as_str());
+                let fd = open_pinned(host).map_err(|why| NativeError::Unenforceable {
+                    rule: rule.to_string(),
+                    why: format!(
+                        "{} cannot be opened without following links ({why}): it changed since the policy was loaded; run again, or grant the real path",
+                        host.display()
+                    ),
+                })?;
+                args.push(std::os::fd::AsRawFd::as_raw_fd(&fd).to_string());
+                pins.push(fd);
+            }
             "{HELPER}" => args.push(helper_exe.to_string_lossy().into_owned()),
             PROXY_HOST_SOCKET => args.push(scratch.dir.join("proxy.sock").to_string_lossy().into_owned()),
             _ => args.push(a.clone()),
@@ -335,6 +413,7 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
     cmd.arg("--args").arg(options.fd.to_string());
     cmd.arg("--").arg(HELPER_PATH).arg("__cordon-helper").arg(&helper_json).arg("--").args(argv);
     options.inherit_at_exec(&mut cmd);
+    inherit_fds_at_exec(&mut cmd, pins.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect());
     cmd.env_clear();
     cmd.stdin(match stdin {
         Stdio::Inherit => std::process::Stdio::inherit(),
@@ -589,4 +668,26 @@ pub(crate) fn supervise(req: Supervise<'_>) -> Result<Ended, NativeError> {
     }
     let discarded = budget.lock().map(|b| b.2).unwrap_or(0);
     Ok(Ended { status, timed_out, tree, discarded })
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests")]
+
+    use super::open_pinned;
+
+    #[test]
+    fn a_grant_is_opened_only_when_no_symlink_lies_on_its_way() {
+        let base = std::env::temp_dir().join(format!("cordon-pin-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("real/sub")).unwrap();
+        std::os::unix::fs::symlink(base.join("real"), base.join("link")).unwrap();
+        // The real path opens; the twin through a link (on the way, or at the end) does not.
+        assert!(open_pinned(&base.join("real/sub")).is_ok());
+        let err = open_pinned(&base.join("link/sub")).unwrap_err();
+        assert!(err.contains("link is a symlink"), "{err}");
+        assert!(open_pinned(&base.join("link")).is_err());
+        assert!(open_pinned(&base.join("missing")).is_err());
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }
