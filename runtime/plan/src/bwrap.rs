@@ -378,10 +378,13 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
         lxc,
         experimental,
     } = backends;
-    crate::mxc::lifecycle(Backend::Bubblewrap, lifecycle)?;
-    crate::mxc::process_container(Backend::Bubblewrap, process_container.as_ref())?;
-    crate::mxc::lxc(Backend::Bubblewrap, lxc.as_ref())?;
-    crate::mxc::experimental(Backend::Bubblewrap, experimental)?;
+    crate::mxc::shared_sections(
+        Backend::Bubblewrap,
+        lifecycle,
+        process_container.as_ref(),
+        lxc.as_ref(),
+        experimental,
+    )?;
     crate::mxc::headless_ui(Backend::Bubblewrap, ui)?;
     let unenforceable = |rule: &str, reason: &str| PlanError::Unenforceable {
         backend: Backend::Bubblewrap,

@@ -108,10 +108,7 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<Landlock
         lxc,
         experimental,
     } = backends;
-    crate::mxc::lifecycle(Backend::Landlock, lifecycle)?;
-    crate::mxc::process_container(Backend::Landlock, process_container.as_ref())?;
-    crate::mxc::lxc(Backend::Landlock, lxc.as_ref())?;
-    crate::mxc::experimental(Backend::Landlock, experimental)?;
+    crate::mxc::shared_sections(Backend::Landlock, lifecycle, process_container.as_ref(), lxc.as_ref(), experimental)?;
     crate::mxc::headless_ui(Backend::Landlock, ui)?;
     if let Some(e) = filesystem.foreign().first() {
         return Err(refuse(&e.pointer, "the path is for another operating system"));

@@ -15,6 +15,21 @@ fn refuse(backend: Backend, rule: impl Into<String>, reason: &str) -> PlanError 
 /// `lifecycle`: every cordon sandbox is torn down when the tool exits and what it applied
 /// (scratch objects, ACL entries, cgroup) is removed, so `destroyOnExit: true` and
 /// `preservePolicy: false` are what happens anyway; their opposites are refused.
+/// The MXC sections every backend treats alike: `lifecycle`, `processContainer`, `lxc` and
+/// `experimental` (each planner passes them after destructuring its policy in full).
+pub(crate) fn shared_sections(
+    backend: Backend,
+    lifecycle_: &Lifecycle,
+    pc: Option<&ProcessContainer>,
+    l: Option<&Lxc>,
+    keys: &[(String, String)],
+) -> Result<(), PlanError> {
+    lifecycle(backend, lifecycle_)?;
+    process_container(backend, pc)?;
+    lxc(backend, l)?;
+    experimental(backend, keys)
+}
+
 pub(crate) fn lifecycle(backend: Backend, l: &Lifecycle) -> Result<(), PlanError> {
     let Lifecycle { destroy_on_exit, preserve_policy } = l;
     if *destroy_on_exit == Some(false) {

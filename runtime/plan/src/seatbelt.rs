@@ -75,10 +75,7 @@ pub fn plan(policy: &Policy) -> Result<SeatbeltPlan, PlanError> {
         lxc,
         experimental,
     } = backends;
-    crate::mxc::lifecycle(Backend::Seatbelt, lifecycle)?;
-    crate::mxc::process_container(Backend::Seatbelt, process_container.as_ref())?;
-    crate::mxc::lxc(Backend::Seatbelt, lxc.as_ref())?;
-    crate::mxc::experimental(Backend::Seatbelt, experimental)?;
+    crate::mxc::shared_sections(Backend::Seatbelt, lifecycle, process_container.as_ref(), lxc.as_ref(), experimental)?;
     if let Some(e) = filesystem.foreign().first() {
         return Err(refuse(&e.pointer, "the path is for another operating system"));
     }

@@ -98,10 +98,7 @@ pub fn plan(policy: &Policy) -> Result<WasiPlan, PlanError> {
         lxc,
         experimental,
     } = backends;
-    crate::mxc::lifecycle(Backend::Wasm, lifecycle)?;
-    crate::mxc::process_container(Backend::Wasm, process_container.as_ref())?;
-    crate::mxc::lxc(Backend::Wasm, lxc.as_ref())?;
-    crate::mxc::experimental(Backend::Wasm, experimental)?;
+    crate::mxc::shared_sections(Backend::Wasm, lifecycle, process_container.as_ref(), lxc.as_ref(), experimental)?;
     crate::mxc::headless_ui(Backend::Wasm, ui)?;
     if let Some(entry) = filesystem.foreign().first() {
         return Err(PlanError::Unenforceable {

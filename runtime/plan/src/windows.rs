@@ -124,10 +124,7 @@ pub fn plan(policy: &Policy) -> Result<WindowsPlan, PlanError> {
         lxc,
         experimental,
     } = backends;
-    crate::mxc::lifecycle(Backend::Windows, lifecycle)?;
-    crate::mxc::process_container(Backend::Windows, process_container.as_ref())?;
-    crate::mxc::lxc(Backend::Windows, lxc.as_ref())?;
-    crate::mxc::experimental(Backend::Windows, experimental)?;
+    crate::mxc::shared_sections(Backend::Windows, lifecycle, process_container.as_ref(), lxc.as_ref(), experimental)?;
     crate::mxc::headless_ui(Backend::Windows, ui)?;
     let all_net = crate::none_or_all(policy, Backend::Windows)?;
     let Fallback { allow_dacl_mutation } = fallback;
