@@ -208,6 +208,7 @@ impl Runtime {
         if cfg!(target_os = "linux") {
             protected.push(Protected::own_process());
         }
+        let protected = protected.into_iter().map(Protected::prepared).collect();
         Ok(Tool { engine: self.engine.clone(), pre, name: name.into(), source, refused, protected })
     }
 }

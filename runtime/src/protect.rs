@@ -36,6 +36,37 @@ pub(crate) struct Protected {
     pub hint: &'static str,
     /// How far out of reach it must be.
     pub reach: Reach,
+    /// Its forms and object ids, read once ([`Protected::prepared`]) for a tool that is
+    /// called many times; read at each check otherwise.
+    pub seen: Option<Seen>,
+}
+
+/// A protected path's forms (as written, resolved) and the (dev, ino) of it and of every
+/// existing ancestor.
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    forms: Vec<PathBuf>,
+    self_ids: Vec<Id>,
+    ancestor_ids: Vec<Id>,
+}
+
+impl Seen {
+    fn of(path: &Path) -> Self {
+        let forms = forms(path);
+        let self_ids = forms.iter().filter_map(|f| id(f)).collect();
+        let ancestor_ids = forms.iter().flat_map(|f| f.ancestors()).filter_map(id).collect();
+        Self { forms, self_ids, ancestor_ids }
+    }
+}
+
+impl Protected {
+    /// The same, with its forms and ids read now: cordon's own paths do not move while it
+    /// runs (no tool may reach them), so a library's tool reads them once, not per call;
+    /// the grants are still read at every check.
+    pub(crate) fn prepared(mut self) -> Self {
+        self.seen = Some(Seen::of(&self.path));
+        self
+    }
 }
 
 impl Protected {
@@ -46,6 +77,7 @@ impl Protected {
             what: "cordon's compiled-code cache (code cordon runs outside every sandbox, and its key)",
             hint: "grant a narrower path, or move the cache outside every grant with CORDON_CACHE_DIR",
             reach: Reach::Any,
+            seen: None,
         }
     }
 
@@ -58,6 +90,7 @@ impl Protected {
             what: "cordon's own process (a wasm tool runs inside cordon: its memory, environment and open files)",
             hint: "grant no part of /proc to a wasm tool, or run the tool natively, where /proc is its own",
             reach: Reach::Any,
+            seen: None,
         }
     }
 
@@ -68,6 +101,7 @@ impl Protected {
             what: "the audit log",
             hint: "write the audit log outside every read-write grant (--audit FILE or cordon.audit.path)",
             reach: Reach::Write,
+            seen: None,
         }
     }
 }
@@ -82,6 +116,7 @@ impl Protected {
             what: "cordon's own program (cordon or cordon-helper, which set up every later sandbox)",
             hint: "grant a narrower path, or install cordon outside every read-write grant",
             reach: Reach::Write,
+            seen: None,
         }
     }
 }
@@ -106,10 +141,16 @@ pub(crate) fn for_run(cache: Option<&Path>, audit: Option<&Path>) -> Vec<Protect
 /// [`RuntimeError::Grant`] naming the grant's JSON pointer, the protected path and what to do.
 pub(crate) fn refuse_reach(rules: &FsRules, protected: &[Protected]) -> Result<(), RuntimeError> {
     for p in protected {
-        let forms = forms(&p.path);
         // (dev, ino) of the protected object and of every existing ancestor of each form.
-        let self_ids: Vec<Id> = forms.iter().filter_map(|f| id(f)).collect();
-        let ancestor_ids: Vec<Id> = forms.iter().flat_map(|f| f.ancestors()).filter_map(id).collect();
+        let fresh;
+        let seen = match &p.seen {
+            Some(s) => s,
+            None => {
+                fresh = Seen::of(&p.path);
+                &fresh
+            }
+        };
+        let Seen { forms, self_ids, ancestor_ids } = seen;
         for rule in rules.rules() {
             let applies = match p.reach {
                 Reach::Any => rule.access != Access::Deny,
