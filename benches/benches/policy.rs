@@ -32,7 +32,7 @@ fn bench(c: &mut Criterion) {
         for backend in Backend::ALL {
             // Planners that refuse this policy are timed refusing it.
             g.bench_function(format!("plan-{backend}/{name}"), |b| {
-                b.iter(|| cordon_plan::plan(black_box(&policy), backend))
+                b.iter(|| cordon_plan::plan(black_box(&policy), backend, &cordon_plan::assume_dirs))
             });
         }
     }

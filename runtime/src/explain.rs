@@ -192,22 +192,12 @@ fn port_text(p: &PortSel) -> String {
 
 /// bwrap's options with the value of every `--setenv` shown as `…`, except the ones cordon
 /// itself sets (`PATH`, `PWD`, the proxy variables).
-fn masked_args(args: &[String]) -> Vec<String> {
-    const OWN: &[&str] =
-        &["PATH", "PWD", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"];
-    let mut out = Vec::with_capacity(args.len());
-    let mut i = 0;
-    while i < args.len() {
-        if args[i] == "--setenv" && i + 2 < args.len() {
-            let value = if OWN.contains(&args[i + 1].as_str()) { args[i + 2].clone() } else { "…".to_string() };
-            out.extend([args[i].clone(), args[i + 1].clone(), value]);
-            i += 3;
-        } else {
-            out.push(args[i].clone());
-            i += 1;
-        }
+/// One line per landlock rule; the policy's own are opened without following links.
+fn landlock_lines(w: &mut String, l: &cordon_plan::bwrap::LandlockPlan) {
+    for (path, access, pinned) in l.all() {
+        let how = if pinned { " (opened without following links)" } else { "" };
+        wl(w, format_args!("  landlock {} {}{how}", access.as_str(), path.display()));
     }
-    out
 }
 
 /// One line per refused call, with its condition and the reason.
@@ -255,9 +245,7 @@ fn explain_plan(w: &mut String, plan: &Plan) {
         }
         Plan::Landlock(p) => {
             wl(w, format_args!("\nlandlock plan (no namespaces):"));
-            for (path, access) in &p.helper.landlock.rules {
-                wl(w, format_args!("  landlock {} {}", access.as_str(), path.display()));
-            }
+            landlock_lines(w, &p.helper.landlock);
             seccomp_lines(w, &p.helper.seccomp);
             wl(w, format_args!("  socket families: {}", p.helper.seccomp.sockets.describe()));
             wl(
@@ -276,12 +264,10 @@ fn explain_plan(w: &mut String, plan: &Plan) {
         }
         Plan::Bubblewrap(p) => {
             wl(w, format_args!("\nbubblewrap plan:"));
-            wl(w, format_args!("  bwrap {}", masked_args(&p.args).join(" ")));
+            wl(w, format_args!("  bwrap {}", cordon_plan::bwrap::mask_env_values(&p.shown_argv()).join(" ")));
             seccomp_lines(w, &p.helper.seccomp);
             wl(w, format_args!("  socket families: {}", p.helper.seccomp.sockets.describe()));
-            for (path, access) in &p.helper.landlock.rules {
-                wl(w, format_args!("  landlock {} {}", access.as_str(), path.display()));
-            }
+            landlock_lines(w, &p.helper.landlock);
             for line in p.tree.describe() {
                 wl(w, format_args!("  process tree (a cgroup per run): {line}"));
             }

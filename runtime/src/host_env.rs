@@ -47,3 +47,24 @@ impl HostEnv for SystemHost {
         cfg!(windows)
     }
 }
+
+/// The real [`cordon_plan::PathFacts`]: what a path is on this host, read when planning.
+///
+/// # Ambient Authority
+/// Reads the host filesystem's metadata.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemFacts;
+
+impl cordon_plan::PathFacts for SystemFacts {
+    fn kind(&self, path: &Path) -> Option<cordon_plan::ObjectKind> {
+        let m = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt as _;
+            if m.file_type().is_socket() {
+                return Some(cordon_plan::ObjectKind::Socket);
+            }
+        }
+        Some(if m.is_dir() { cordon_plan::ObjectKind::Dir } else { cordon_plan::ObjectKind::File })
+    }
+}

@@ -24,5 +24,5 @@ pub mod summary;
 pub mod wasm;
 
 pub use error::RuntimeError;
-pub use host_env::SystemHost;
+pub use host_env::{SystemFacts, SystemHost};
 pub use source::PolicySource;

@@ -50,7 +50,7 @@ pub fn run_native(req: NativeRequest<'_>) -> Result<crate::run::Outcome, Runtime
         let host = path.canonicalize().unwrap_or_else(|_| path.clone());
         cordon_plan::ToolFacts { path, host }
     });
-    let plan = cordon_plan::plan_for(policy, backend, tool.as_ref())?;
+    let plan = cordon_plan::plan_for(policy, backend, tool.as_ref(), &crate::host_env::SystemFacts)?;
     if dry_run {
         let text = crate::explain::explain(policy, Some(&plan));
         return Ok(crate::run::Outcome { plan: Some(text), ..Default::default() });
@@ -135,6 +135,8 @@ fn imp(
         scratch_base: scratch.as_deref(),
     })
     .map_err(|e| native_error(Backend::Bubblewrap, e))?;
+    // What ran, word for word (env values masked): `--debug` shows it beside `--dry-run`'s.
+    o.debug.push(format!("cordon: ran bwrap {}", out.executed.join(" ")));
     report(policy, argv, &out, o);
     if let Some(path) = rep.audit {
         crate::audit::append(path, &native_events(policy, argv, &out, "bubblewrap"))?;

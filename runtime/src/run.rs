@@ -180,7 +180,7 @@ fn run_inner(req: RunRequest<'_>) -> Result<Outcome, RuntimeError> {
         }
         _ => policy,
     };
-    let plan = cordon_plan::plan(policy, backend)?;
+    let plan = cordon_plan::plan(policy, backend, &crate::host_env::SystemFacts)?;
     if dry_run {
         return Ok(Outcome { plan: Some(crate::explain::explain(policy, Some(&plan))), ..Outcome::default() });
     }

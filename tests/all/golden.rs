@@ -5,12 +5,18 @@ use cordon_policy::{LexicalHost, Policy};
 
 use crate::support::root;
 
+/// The host the golden plans are made for: a path whose last name has an extension is a
+/// file, every other path a directory.
+fn golden_facts(path: &std::path::Path) -> Option<cordon_plan::ObjectKind> {
+    Some(if path.extension().is_some() { cordon_plan::ObjectKind::File } else { cordon_plan::ObjectKind::Dir })
+}
+
 fn render_bwrap(policy: &Policy) -> String {
-    match cordon_plan::bwrap::plan(policy, None) {
+    match cordon_plan::bwrap::plan(policy, None, &golden_facts) {
         Err(e) => format!("refused: {e}\n"),
         Ok(p) => {
             let mut out = String::from("# bwrap arguments\n");
-            for a in &p.args {
+            for a in &p.shown_argv() {
                 out.push_str(a);
                 out.push('\n');
             }
@@ -20,8 +26,9 @@ fn render_bwrap(policy: &Policy) -> String {
             }
             out.push_str(&format!("# socket families\n{}\n", p.helper.seccomp.sockets.describe()));
             out.push_str("# landlock\n");
-            for (path, access) in &p.helper.landlock.rules {
-                out.push_str(&format!("{} {}\n", access.as_str(), path.display()));
+            for (path, access, pinned) in p.helper.landlock.all() {
+                let how = if pinned { " (no-follow)" } else { "" };
+                out.push_str(&format!("{} {}{how}\n", access.as_str(), path.display()));
             }
             out.push_str(&format!("# limits\n{}\n", serde_json::to_string(&p.helper.limits).unwrap()));
             out.push_str("# process tree (a cgroup per run)\n");
@@ -92,10 +99,11 @@ fn plans_never_open_the_network_for_a_deny_policy() {
         r#"{"network":{"defaultPolicy":"block"}}"#,
         r#"{"version":"0.8.0-alpha","network":{"egress":{"default":"deny"}}}"#,
     ] {
-        let plan = cordon_plan::bwrap::plan(&Policy::parse(json, &host).unwrap(), None).unwrap();
-        assert!(!plan.args.iter().any(|a| a == "--share-net"), "{json}");
-        assert!(plan.args.windows(2).any(|w| w[0] == "--cap-drop" && w[1] == "ALL"));
-        assert!(!plan.args.iter().any(|a| a.contains("/home") || a == "/run/user"), "no home, no /run/user: {json}");
+        let plan = cordon_plan::bwrap::plan(&Policy::parse(json, &host).unwrap(), None, &golden_facts).unwrap();
+        let args = plan.shown_argv();
+        assert!(!args.iter().any(|a| a == "--share-net"), "{json}");
+        assert!(args.windows(2).any(|w| w[0] == "--cap-drop" && w[1] == "ALL"));
+        assert!(!args.iter().any(|a| a.contains("/home") || a == "/run/user"), "no home, no /run/user: {json}");
     }
 }
 

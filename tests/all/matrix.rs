@@ -24,7 +24,7 @@ fn matrix_columns_are_the_backends_and_say_built_only_when_a_planner_exists() {
     assert_eq!(&header[1..], names.as_slice(), "columns must be the backends, in order");
     let policy = Policy::parse(r#"{"filesystem":{"readonlyPaths":["/a"]}}"#, &LexicalHost::default()).unwrap();
     for (i, b) in Backend::ALL.iter().enumerate() {
-        let built = !matches!(cordon_plan::plan(&policy, *b), Err(PlanError::NotBuilt(_)));
+        let built = !matches!(cordon_plan::plan(&policy, *b, &cordon_plan::assume_dirs), Err(PlanError::NotBuilt(_)));
         for row in &rows {
             assert_eq!(row.len(), header.len(), "row {row:?}");
             let cell = &row[i + 1];

@@ -48,3 +48,9 @@ pub enum NativeError {
     #[error("{0}")]
     Other(String),
 }
+
+/// The variables of `cordon.env.inherit` that are set for cordon, with their values: read
+/// when the run starts (the one place every native runner reads them).
+pub fn inherited(process: &cordon_plan::ProcessPlan) -> Vec<(String, String)> {
+    process.inherit_env.iter().filter_map(|name| std::env::var(name).ok().map(|v| (name.clone(), v))).collect()
+}

@@ -1,49 +1,96 @@
-//! `Policy` → [`BwrapPlan`]: the bubblewrap command line, the seccomp filter and the
-//! landlock rules for a native command on Linux, as data.
+//! `Policy` → [`BwrapPlan`]: the sandbox's mounts, the process, the seccomp filter and the
+//! landlock rules for a native command on Linux, as typed data; [`BwrapPlan::argv`] is the
+//! one rendering to bubblewrap's options.
 //!
 //! The sandbox: every namespace unshared (the network kept only when the policy allows all
 //! egress), all capabilities dropped, a new session, the parent's death kills it, an empty
 //! environment plus the allowed variables, a read-only system baseline (no `$HOME`, no
 //! `/run`, no host sockets), a private `/tmp`, then the policy's grants shallow to deep
 //! (so the most specific path wins). A denied path inside a grant is covered by an
-//! inaccessible empty object (`{DENY_DIR}`/`{DENY_FILE}`, made by the runner with mode 000);
+//! inaccessible empty object ([`Source::DenyDir`]/[`Source::DenyFile`], chosen here from the
+//! host facts and made by the runner with mode 000);
 //! a denied directory that a deeper grant lies under becomes a traversal-only directory
 //! (mode 0111): the grant is reachable, the rest is not.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use cordon_policy::{Access, BackendOptions, Env, Limits, Network, Policy, Process};
 
 use crate::{Backend, PlanError};
 
-/// Prefix of a host path the runner opens without following any symlink, then binds by
-/// descriptor (`--bind-fd`/`--ro-bind-fd` take the descriptor's number in its place): the
-/// kernel mounts exactly the object cordon opened, and a link swapped in since the policy
-/// loaded refuses the run instead of redirecting the grant.
-pub const PIN: &str = "{PIN}";
-/// As [`PIN`], for a directory that may be missing: then the bind is left out.
-pub const PIN_TRY: &str = "{PIN-TRY}";
-
-/// A denied path the runner covers with an inaccessible object.
+/// Where a bind's source comes from. The runner turns each into a host object when the run
+/// starts ([`BwrapPlan::argv`] renders the plan with what it made); it decides nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeniedPath {
-    /// The path in the sandbox.
-    pub path: PathBuf,
-    /// JSON pointer of the deny.
-    pub rule: String,
-    /// True when a writable grant holds it: then a missing path cannot be left uncovered
-    /// (the tool could create it), and the run is refused. Decided here, from the rules.
-    pub in_writable: bool,
+pub enum Source {
+    /// A system path, bound when it exists (bwrap's `-try`): the read-only baseline, which no
+    /// rule of the policy makes writable.
+    System(PathBuf),
+    /// A host object the runner opens one component at a time without following any link
+    /// and binds by descriptor (`--bind-fd`/`--ro-bind-fd`): the kernel mounts exactly the
+    /// object cordon opened, and a link swapped in since planning refuses the run.
+    Pinned(PathBuf),
+    /// A host path no grant of the policy makes writable (so no tool could have planted a
+    /// link there), bound by path: the command itself when it lies outside every writable
+    /// grant (its sandbox path may pass through the baseline's links, `/bin/sh`).
+    Host(PathBuf),
+    /// The runner's empty directory with mode 000: covers a denied directory.
+    DenyDir,
+    /// The runner's empty file with mode 000: covers a denied file.
+    DenyFile,
+    /// cordon's helper executable.
+    Helper,
+    /// The unix socket cordon's proxy listens on for this run.
+    ProxySocket,
 }
 
-/// Placeholder for the inaccessible object that covers a denied directory.
-pub const DENY_DIR: &str = "{DENY_DIR}";
-/// Placeholder for the inaccessible object that covers a denied file.
-pub const DENY_FILE: &str = "{DENY_FILE}";
-/// Placeholder for a denied path: the runner picks `DENY_DIR` or `DENY_FILE` by what the
-/// path is on the host.
-pub const DENY_OBJECT: &str = "{DENY_OBJECT}";
+impl Source {
+    /// How `--dry-run` and `explain` show it: the runner puts a descriptor number or a path
+    /// of the run's scratch directory in its place.
+    pub fn placeholder(&self) -> String {
+        match self {
+            Source::System(p) => s(p),
+            Source::Pinned(p) => format!("{{fd:{}}}", s(p)),
+            Source::Host(p) => s(p),
+            Source::DenyDir => "{deny-dir}".into(),
+            Source::DenyFile => "{deny-file}".into(),
+            Source::Helper => "{helper}".into(),
+            Source::ProxySocket => "{proxy-socket}".into(),
+        }
+    }
+}
+
+/// One step of building the sandbox's file tree, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mount {
+    /// `source` at `dest`, read-only unless `writable`.
+    Bind {
+        /// What is bound.
+        source: Source,
+        /// Where, in the sandbox.
+        dest: PathBuf,
+        /// Writable.
+        writable: bool,
+    },
+    /// An empty tmpfs; `mode` 0o111 makes a traversal-only directory.
+    Tmpfs {
+        /// Where.
+        dest: PathBuf,
+        /// Its permissions, when not bwrap's default.
+        mode: Option<u32>,
+    },
+    /// A symlink.
+    Symlink {
+        /// What it points to.
+        target: PathBuf,
+        /// Where it is made.
+        link: PathBuf,
+    },
+    /// A fresh procfs for the sandbox's pid namespace.
+    Proc(PathBuf),
+    /// A minimal /dev.
+    Dev(PathBuf),
+}
+
 /// Where the helper (cordon itself) is bound inside the sandbox.
 pub const HELPER_PATH: &str = "/run/cordon/helper";
 
@@ -173,12 +220,9 @@ pub struct SocketFamilies {
     /// `AF_NETLINK` with protocol `NETLINK_ROUTE` only: the sandbox has its own network
     /// namespace, so routes and addresses are its own. Other netlink protocols never.
     pub netlink_route: bool,
-    /// `AF_UNIX` (`socketpair` of `AF_UNIX` is always allowed).
+    /// `AF_UNIX` (`socketpair` of `AF_UNIX` is always allowed): when a read-write grant is a
+    /// unix socket at planning (connecting to a granted socket is what the grant means).
     pub unix: bool,
-    /// Host paths of read-write grants that lift the `AF_UNIX` refusal when one of them is
-    /// a unix socket when the run starts ([`SocketFamilies::settle`]): connecting to a
-    /// granted socket is what the grant means.
-    pub unix_if_socket: Vec<PathBuf>,
 }
 
 impl SocketFamilies {
@@ -210,10 +254,6 @@ impl SocketFamilies {
                 other => format!("family {other}"),
             })
             .collect();
-        if !self.unix && !self.unix_if_socket.is_empty() {
-            let paths: Vec<String> = self.unix_if_socket.iter().map(|p| p.display().to_string()).collect();
-            names.push(format!("AF_UNIX if one of {} is a socket", paths.join(", ")));
-        }
         if names.is_empty() {
             names.push("none".into());
         }
@@ -222,22 +262,30 @@ impl SocketFamilies {
             names.join(", ")
         )
     }
-
-    /// Settles `AF_UNIX` for this run: allowed when `is_socket` finds one of
-    /// [`SocketFamilies::unix_if_socket`] to be a unix socket. Returns whether it is.
-    pub fn settle(&mut self, is_socket: impl Fn(&Path) -> bool) -> bool {
-        if self.unix_if_socket.iter().any(|p| is_socket(p)) {
-            self.unix = true;
-        }
-        self.unix
-    }
 }
 
-/// Landlock rules as data, in sandbox paths: the second filesystem layer.
+/// Landlock rules as data: the second filesystem layer under bubblewrap (in sandbox
+/// paths), the only one on the landlock backend (in host paths).
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct LandlockPlan {
-    /// Paths and the access granted beneath them. Everything else is denied.
+    /// System paths and the access granted beneath them, opened as the system names them
+    /// (`/bin` may be a link to `/usr/bin`); one this host lacks grants nothing.
     pub rules: Vec<(PathBuf, Access)>,
+    /// The policy's grants, each opened one component at a time without following any link
+    /// (a link there is one a tool could have planted: the run is refused), so the rule is
+    /// on the object the policy was checked against. Everything else is denied.
+    #[serde(default)]
+    pub pinned: Vec<(PathBuf, Access)>,
+}
+
+impl LandlockPlan {
+    /// Every rule, system ones first, with whether it is opened without following links.
+    pub fn all(&self) -> impl Iterator<Item = (&Path, Access, bool)> {
+        self.rules
+            .iter()
+            .map(|(p, a)| (p.as_path(), *a, false))
+            .chain(self.pinned.iter().map(|(p, a)| (p.as_path(), *a, true)))
+    }
 }
 
 /// Resource limits the helper sets before the tool runs: per process, a second layer under
@@ -278,8 +326,6 @@ fn url_authority(url: &str) -> String {
 pub const PROXY_SOCKET: &str = "/run/cordon/proxy.sock";
 /// The loopback port the relay listens on inside the sandbox.
 pub const PROXY_PORT: u16 = 3128;
-/// Placeholder for the proxy's socket on the host (made by the runner).
-pub const PROXY_HOST_SOCKET: &str = "{PROXY_SOCKET}";
 
 /// What the helper applies inside the sandbox before it executes the tool.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -294,9 +340,9 @@ pub struct HelperPlan {
     #[serde(default)]
     pub require_landlock: bool,
     /// Abstract unix sockets are scoped to the sandbox, or the run is refused (landlock ABI
-    /// 6). Set by the runner when a granted socket file lifts the filter on creating unix
-    /// sockets: with the host's network shared, the host's abstract sockets (X11, D-Bus)
-    /// would otherwise be reachable.
+    /// 6). Planned when a granted socket file lifts the filter on creating unix sockets: with
+    /// the host's network shared, the host's abstract sockets (X11, D-Bus) would otherwise
+    /// be reachable.
     #[serde(default)]
     pub scope_abstract_unix: bool,
     /// The seccomp filter.
@@ -307,27 +353,96 @@ pub struct HelperPlan {
     pub limits: NativeLimits,
 }
 
-/// The whole bubblewrap plan.
+/// The whole bubblewrap plan: typed, rendered to bwrap's options by [`BwrapPlan::argv`].
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BwrapPlan {
-    /// bwrap's arguments, up to (not including) `--`.
-    pub args: Vec<String>,
-    /// Host variables to pass by name when set (`cordon.env.inherit`).
-    pub inherit_env: Vec<String>,
+    /// The host's network namespace is kept (the policy allows all egress); else the sandbox
+    /// has an empty one of its own.
+    pub share_net: bool,
+    /// The tool's process: env, working directory, timeout, output cap.
+    pub process: crate::ProcessPlan,
+    /// The file tree, shallow to deep.
+    pub mounts: Vec<Mount>,
     /// What the helper applies.
     pub helper: HelperPlan,
-    /// Wall-clock timeout.
-    pub timeout: Option<Duration>,
-    /// Output cap.
-    pub max_output_bytes: Option<u64>,
-    /// Denied paths the runner must cover, in `{DENY_OBJECT}` order.
-    pub denied: Vec<DeniedPath>,
-    /// Granted host paths, with the rule pointer (to check they exist).
-    pub granted: Vec<(PathBuf, String)>,
     /// The rules cordon's proxy decides with (used when `helper.relay` is set).
     pub network: cordon_policy::Network,
     /// Limits over the whole process tree (a cgroup per run, when any is set).
     pub tree: crate::cgroup::TreeLimits,
+}
+
+impl BwrapPlan {
+    /// bwrap's options, up to (not including) `--`, with each [`Source`] replaced by what
+    /// `source` gives for it: the one rendering of a plan, used by the runner (descriptor
+    /// numbers, scratch paths) and by `--dry-run` ([`Source::placeholder`]). Variables of
+    /// `cordon.env.inherit` are not here: the runner adds their values at the end.
+    ///
+    /// # Errors
+    /// The first error `source` returns.
+    pub fn argv<E>(&self, mut source: impl FnMut(&Source) -> Result<String, E>) -> Result<Vec<String>, E> {
+        let mut a: Vec<String> = ["--unshare-all", "--unshare-user"].map(String::from).to_vec();
+        if self.share_net {
+            a.push("--share-net".into());
+        }
+        a.extend(["--cap-drop", "ALL", "--die-with-parent", "--new-session", "--clearenv"].map(String::from));
+        for (k, v) in &self.process.env {
+            a.extend(["--setenv".into(), k.clone(), v.clone()]);
+        }
+        for m in &self.mounts {
+            match m {
+                Mount::Bind { source: src, dest, writable } => {
+                    let flag = match (src, writable) {
+                        (Source::System(_), false) => "--ro-bind-try",
+                        (Source::System(_), true) => "--bind-try",
+                        (Source::Pinned(_), false) => "--ro-bind-fd",
+                        (Source::Pinned(_), true) => "--bind-fd",
+                        (_, false) => "--ro-bind",
+                        (_, true) => "--bind",
+                    };
+                    a.extend([flag.into(), source(src)?, s(dest)]);
+                }
+                Mount::Tmpfs { dest, mode } => {
+                    if let Some(m) = mode {
+                        a.extend(["--perms".into(), format!("{m:04o}")]);
+                    }
+                    a.extend(["--tmpfs".into(), s(dest)]);
+                }
+                Mount::Symlink { target, link } => a.extend(["--symlink".into(), s(target), s(link)]),
+                Mount::Proc(d) => a.extend(["--proc".into(), s(d)]),
+                Mount::Dev(d) => a.extend(["--dev".into(), s(d)]),
+            }
+        }
+        if let Some(cwd) = &self.process.cwd {
+            a.extend(["--chdir".into(), s(cwd)]);
+        }
+        Ok(a)
+    }
+
+    /// [`BwrapPlan::argv`] as `--dry-run` shows it.
+    pub fn shown_argv(&self) -> Vec<String> {
+        self.argv(|src| Ok::<_, std::convert::Infallible>(src.placeholder())).unwrap_or_else(|e| match e {})
+    }
+}
+
+/// bwrap's options with the values of the policy's variables replaced by `…` (cordon's own,
+/// `PATH`, `PWD` and the proxy variables, stay): what `explain`, `--dry-run` and `--debug`
+/// print.
+pub fn mask_env_values(args: &[String]) -> Vec<String> {
+    const OWN: &[&str] =
+        &["PATH", "PWD", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"];
+    let mut out = Vec::with_capacity(args.len());
+    let mut i = 0;
+    while i < args.len() {
+        if args[i] == "--setenv" && i + 2 < args.len() {
+            let value = if OWN.contains(&args[i + 1].as_str()) { args[i + 2].clone() } else { "…".to_string() };
+            out.extend([args[i].clone(), args[i + 1].clone(), value]);
+            i += 3;
+        } else {
+            out.push(args[i].clone());
+            i += 1;
+        }
+    }
+    out
 }
 
 fn s(p: &Path) -> String {
@@ -340,7 +455,11 @@ fn s(p: &Path) -> String {
 /// [`PlanError::Unenforceable`] for what bubblewrap cannot enforce: Windows paths, a network
 /// policy that allows some destinations but not all (the filtering proxy is not built yet),
 /// and proxy settings.
-pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPlan, PlanError> {
+pub fn plan(
+    policy: &Policy,
+    tool: Option<&crate::ToolFacts>,
+    facts: &dyn crate::PathFacts,
+) -> Result<BwrapPlan, PlanError> {
     // Every field, no `..`: a new one does not compile until this backend handles or
     // refuses it.
     let Policy {
@@ -441,19 +560,9 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
         ));
     }
 
-    let mut a: Vec<String> = Vec::new();
-    let mut push = |xs: &[&str]| a.extend(xs.iter().map(|x| (*x).to_string()));
-    push(&["--unshare-all", "--unshare-user"]);
-    if share_net {
-        push(&["--share-net"]);
-    }
-    push(&["--cap-drop", "ALL", "--die-with-parent", "--new-session", "--clearenv"]);
-    push(&["--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin"]);
-    for (k, v) in vars {
-        a.extend(["--setenv".into(), k.clone(), v.clone()]);
-    }
+    let mut proc = crate::ProcessPlan::new(process, env, *max_output_bytes);
     if let Some(cwd) = cwd {
-        a.extend(["--setenv".into(), "PWD".into(), s(cwd)]);
+        proc.env.push(("PWD".into(), s(cwd)));
     }
     if via_proxy {
         let http = format!("http://127.0.0.1:{PROXY_PORT}");
@@ -467,20 +576,25 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
             ("https_proxy", &http),
             ("all_proxy", &socks),
         ] {
-            a.extend(["--setenv".into(), k.into(), v.clone()]);
+            proc.env.push((k.into(), v.clone()));
         }
     }
-    // System baseline.
-    for p in BASELINE_RO {
-        a.extend(["--ro-bind-try".into(), (*p).into(), (*p).into()]);
-    }
-    for (target, link) in BASELINE_LINKS {
-        a.extend(["--symlink".into(), (*target).into(), (*link).into()]);
-    }
-    a.extend(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"].map(String::from));
+    let _ = (vars, inherit, timeout); // in `ProcessPlan::new`
 
-    let mut denied = Vec::new();
-    let mut granted = Vec::new();
+    // System baseline.
+    let mut mounts: Vec<Mount> = BASELINE_RO
+        .iter()
+        .map(|p| Mount::Bind { source: Source::System(p.into()), dest: p.into(), writable: false })
+        .collect();
+    for (target, link) in BASELINE_LINKS {
+        mounts.push(Mount::Symlink { target: target.into(), link: link.into() });
+    }
+    mounts.extend([
+        Mount::Proc("/proc".into()),
+        Mount::Dev("/dev".into()),
+        Mount::Tmpfs { dest: "/tmp".into(), mode: None },
+    ]);
+
     let mut landlock = vec![
         (PathBuf::from("/usr"), Access::ReadOnly),
         (PathBuf::from("/etc"), Access::ReadOnly),
@@ -521,7 +635,10 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
     for (_, _, item) in items {
         let r = match item {
             Item::Between(dest, host) => {
-                a.extend(["--bind-fd".into(), format!("{PIN_TRY}{}", s(host)), s(dest)]);
+                // Missing now: nothing to protect (the deeper rule's path is missing too).
+                if facts.kind(host).is_some() {
+                    mounts.push(Mount::Bind { source: Source::Pinned(host.into()), dest: dest.into(), writable: true });
+                }
                 continue;
             }
             Item::Rule(r) => r,
@@ -534,25 +651,50 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
         let on_baseline = BASELINE_RO.iter().any(|b| r.path.starts_with(b) || Path::new(b).starts_with(&r.path));
         match r.access {
             Access::ReadWrite | Access::ReadOnly => {
-                let flag = if r.access == Access::ReadWrite { "--bind-fd" } else { "--ro-bind-fd" };
-                a.extend([flag.into(), format!("{PIN}{}", s(&r.host)), s(&r.path)]);
-                granted.push((r.host.clone(), r.pointer.clone()));
+                if facts.kind(&r.host).is_none() {
+                    return Err(unenforceable(
+                        &r.pointer,
+                        &format!(
+                            "cannot grant {}: it does not exist; create it or remove it from the policy",
+                            r.host.display()
+                        ),
+                    ));
+                }
+                mounts.push(Mount::Bind {
+                    source: Source::Pinned(r.host.clone()),
+                    dest: r.path.clone(),
+                    writable: r.access == Access::ReadWrite,
+                });
                 landlock.push((r.path.clone(), r.access));
             }
             Access::Deny => {
                 let grants_below = filesystem.rules_below(&r.path).any(|b| b.access != Access::Deny);
                 if grants_below {
                     // Traversal only: deeper grants are reachable, this directory is not listable.
-                    a.extend(["--perms", "0111", "--tmpfs"].map(String::from));
-                    a.push(s(&r.path));
+                    mounts.push(Mount::Tmpfs { dest: r.path.clone(), mode: Some(0o111) });
                 } else if inside_grant || on_baseline {
-                    a.extend(["--ro-bind".into(), DENY_OBJECT.into(), s(&r.path)]);
-                    // The nearest rule above decides whether the tool could create the path.
-                    let in_writable = policy
-                        .filesystem
-                        .decide(r.path.parent().unwrap_or(&r.path))
-                        .is_some_and(|g| g.access == Access::ReadWrite);
-                    denied.push(DeniedPath { path: r.path.clone(), rule: r.pointer.clone(), in_writable });
+                    let source = match facts.kind(&r.path) {
+                        Some(crate::ObjectKind::Dir) => Source::DenyDir,
+                        Some(_) => Source::DenyFile,
+                        None => {
+                            // The nearest rule above decides whether the tool could create it.
+                            let in_writable = filesystem
+                                .decide(r.path.parent().unwrap_or(&r.path))
+                                .is_some_and(|g| g.access == Access::ReadWrite);
+                            if in_writable {
+                                return Err(unenforceable(
+                                    &r.pointer,
+                                    &format!(
+                                        "{} does not exist inside a writable grant; bubblewrap cannot keep it from being created. Create it first, or run the tool as wasm",
+                                        r.path.display()
+                                    ),
+                                ));
+                            }
+                            // Not there and cannot be created: nothing to cover.
+                            continue;
+                        }
+                    };
+                    mounts.push(Mount::Bind { source, dest: r.path.clone(), writable: false });
                 }
             }
         }
@@ -561,15 +703,21 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
     // unless the policy denies it.
     let visible = |p: &Path| filesystem.decide(p).is_none_or(|r| r.access != Access::Deny);
     if let Some(t) = tool.filter(|t| visible(&t.path) && visible(&t.host)) {
-        a.extend(["--ro-bind".into(), s(&t.host), s(&t.path)]);
+        // Inside a writable grant it is opened without following links (a link there could
+        // be planted); elsewhere it is bound by path, since bubblewrap's descriptor binds
+        // refuse a destination reached through a link such as the baseline's `/bin`.
+        let writable = |p: &Path| filesystem.decide(p).is_some_and(|r| r.access == Access::ReadWrite);
+        let source = if writable(&t.path) || writable(&t.host) {
+            Source::Pinned(t.host.clone())
+        } else {
+            Source::Host(t.host.clone())
+        };
+        mounts.push(Mount::Bind { source, dest: t.path.clone(), writable: false });
         landlock.push((t.path.clone(), Access::ReadOnly));
     }
-    if let Some(cwd) = cwd {
-        a.extend(["--chdir".into(), s(cwd)]);
-    }
-    a.extend(["--ro-bind".into(), "{HELPER}".into(), HELPER_PATH.into()]);
+    mounts.push(Mount::Bind { source: Source::Helper, dest: HELPER_PATH.into(), writable: false });
     if via_proxy {
-        a.extend(["--bind".into(), PROXY_HOST_SOCKET.into(), PROXY_SOCKET.into()]);
+        mounts.push(Mount::Bind { source: Source::ProxySocket, dest: PROXY_SOCKET.into(), writable: true });
     }
 
     let mut seccomp = seccomp_plan_for(
@@ -582,9 +730,10 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
         },
         !share_net,
     );
-    // A read-write grant that is a unix socket lets the tool create unix sockets to reach it.
-    seccomp.sockets.unix_if_socket =
-        rules.iter().filter(|r| r.access == Access::ReadWrite).map(|r| r.host.clone()).collect();
+    // A read-write grant that is a unix socket lets the tool create unix sockets to reach
+    // it; abstract unix sockets are then scoped to the sandbox.
+    seccomp.sockets.unix =
+        rules.iter().any(|r| r.access == Access::ReadWrite && facts.kind(&r.host) == Some(crate::ObjectKind::Socket));
     seccomp.check(Backend::Bubblewrap)?;
 
     let native_limits = NativeLimits {
@@ -593,8 +742,9 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
         max_processes: *max_processes,
     };
     Ok(BwrapPlan {
-        args: a,
-        inherit_env: inherit.clone(),
+        share_net,
+        process: proc,
+        mounts,
         helper: HelperPlan {
             relay: via_proxy.then(|| Relay {
                 port: PROXY_PORT,
@@ -603,15 +753,11 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<BwrapPla
             }),
             drop_caps: false,
             require_landlock: false,
-            scope_abstract_unix: false,
+            scope_abstract_unix: seccomp.sockets.unix,
             seccomp,
-            landlock: LandlockPlan { rules: landlock },
+            landlock: LandlockPlan { rules: landlock, pinned: Vec::new() },
             limits: native_limits,
         },
-        timeout: *timeout,
-        max_output_bytes: *max_output_bytes,
-        denied,
-        granted,
         // The rules the checks use; `enforcementMode` is a hint, not part of them.
         network: cordon_policy::Network { enforcement_mode: None, ..network.clone() },
         // bwrap's pid namespace already ends every process with the sandbox: a cgroup only
@@ -644,7 +790,6 @@ pub fn seccomp_plan_for(mode: NetMode, own_netns: bool) -> SeccompPlan {
         },
         netlink_route: own_netns,
         unix: false,
-        unix_if_socket: Vec::new(),
     };
     match mode {
         NetMode::None | NetMode::All => {}
@@ -706,7 +851,7 @@ mod tests {
     use super::*;
 
     fn plan_none(policy: &Policy) -> Result<BwrapPlan, PlanError> {
-        plan(policy, None)
+        plan(policy, None, &crate::assume_dirs)
     }
 
     use crate::test_policy as p;
@@ -714,12 +859,12 @@ mod tests {
     #[test]
     fn grants_go_shallow_to_deep_and_denies_are_covered() {
         let plan = plan_none(&p(r#"{"filesystem":{"readwritePaths":["/w"],"deniedPaths":["/w/.env","/data"],"readonlyPaths":["/data/pub"]}}"#)).unwrap();
-        let joined = plan.args.join(" ");
-        let bind_w = joined.find("--bind-fd {PIN}/w /w").unwrap();
-        let deny_env = joined.find("--ro-bind {DENY_OBJECT} /w/.env").unwrap();
+        let joined = plan.shown_argv().join(" ");
+        let bind_w = joined.find("--bind-fd {fd:/w} /w").unwrap();
+        let deny_env = joined.find("--ro-bind {deny-dir} /w/.env").unwrap();
         assert!(bind_w < deny_env);
         let transit = joined.find("--perms 0111 --tmpfs /data ").unwrap();
-        let pub_dir = joined.find("--ro-bind-fd {PIN}/data/pub /data/pub").unwrap();
+        let pub_dir = joined.find("--ro-bind-fd {fd:/data/pub} /data/pub").unwrap();
         assert!(transit < pub_dir, "{joined}");
         assert!(!joined.contains("--share-net"));
         assert!(joined.contains("--cap-drop ALL"));
@@ -732,15 +877,15 @@ mod tests {
         ))
         .unwrap();
         assert!(via.helper.relay.is_some());
-        assert!(!via.args.iter().any(|a| a == "--share-net"));
-        assert!(via.args.windows(3).any(|w| w[0] == "--setenv" && w[1] == "ALL_PROXY"));
+        assert!(!via.share_net);
+        assert!(via.process.env.iter().any(|(k, _)| k == "ALL_PROXY"));
         let err = plan_none(&p(
             r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"ports":[{"protocol":"udp","port":53}]}]}}}"#,
         ))
         .unwrap_err();
         assert!(matches!(err, PlanError::Unenforceable { ref rule, .. } if rule == "/network/egress/allow/0"));
         let all = plan_none(&p(r#"{"network":{"defaultPolicy":"allow","allowLocalNetwork":true}}"#)).unwrap();
-        assert!(all.args.iter().any(|a| a == "--share-net"));
+        assert!(all.shown_argv().iter().any(|a| a == "--share-net"));
     }
 
     #[test]
@@ -748,7 +893,18 @@ mod tests {
         let none = plan_none(&p(r#"{"filesystem":{"readwritePaths":["/w"],"readonlyPaths":["/r"]}}"#)).unwrap();
         let f = &none.helper.seccomp.sockets;
         assert_eq!(f.allowed(), vec![AF_NETLINK], "no network: only route netlink, in the sandbox's own netns");
-        assert_eq!(f.unix_if_socket, vec![PathBuf::from("/w")], "only read-write grants can lift AF_UNIX");
+        // A read-write grant that is a socket lifts AF_UNIX and scopes abstract sockets; a
+        // read-only one does not.
+        let socket_at = |at: &'static str| {
+            move |p: &Path| Some(if p == Path::new(at) { crate::ObjectKind::Socket } else { crate::ObjectKind::Dir })
+        };
+        let policy = p(r#"{"filesystem":{"readwritePaths":["/w"],"readonlyPaths":["/r"]}}"#);
+        let lifted = plan(&policy, None, &socket_at("/w")).unwrap();
+        assert_eq!(lifted.helper.seccomp.sockets.allowed(), vec![AF_UNIX, AF_NETLINK]);
+        assert!(lifted.helper.scope_abstract_unix);
+        let kept = plan(&policy, None, &socket_at("/r")).unwrap();
+        assert_eq!(kept.helper.seccomp.sockets.allowed(), vec![AF_NETLINK]);
+        assert!(!kept.helper.scope_abstract_unix);
         let proxy = plan_none(&p(
             r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"to":[{"cidr":"10.0.0.0/8"}]}]}}}"#,
         ))
@@ -756,17 +912,16 @@ mod tests {
         assert_eq!(proxy.helper.seccomp.sockets.allowed(), vec![AF_INET, AF_INET6, AF_NETLINK]);
         let all = plan_none(&p(r#"{"network":{"defaultPolicy":"allow","allowLocalNetwork":true}}"#)).unwrap();
         assert_eq!(all.helper.seccomp.sockets.allowed(), vec![AF_INET, AF_INET6], "the host's netns: no netlink");
-        let mut f = none.helper.seccomp.sockets.clone();
-        assert!(!f.settle(|_| false));
-        assert!(f.settle(|p| p == Path::new("/w")));
-        assert_eq!(f.allowed(), vec![AF_UNIX, AF_NETLINK]);
         // The landlock backend shares the host's namespaces: netlink never, unix never.
-        let ll = crate::landlock::plan(&p(r#"{"filesystem":{"readwritePaths":["/w"]}}"#), None).unwrap();
+        let ll =
+            crate::landlock::plan(&p(r#"{"filesystem":{"readwritePaths":["/w"]}}"#), None, &socket_at("/w")).unwrap();
         assert!(ll.helper.seccomp.sockets.allowed().is_empty());
-        assert!(ll.helper.seccomp.sockets.unix_if_socket.is_empty());
-        let ll_all =
-            crate::landlock::plan(&p(r#"{"network":{"defaultPolicy":"allow","allowLocalNetwork":true}}"#), None)
-                .unwrap();
+        let ll_all = crate::landlock::plan(
+            &p(r#"{"network":{"defaultPolicy":"allow","allowLocalNetwork":true}}"#),
+            None,
+            &crate::assume_dirs,
+        )
+        .unwrap();
         assert_eq!(ll_all.helper.seccomp.sockets.allowed(), vec![AF_INET, AF_INET6]);
         // The default allows nothing.
         assert!(SocketFamilies::default().allowed().is_empty());

@@ -212,14 +212,14 @@ fn every_field_is_in_the_plan_a_documented_hint_or_refused_by_its_pointer() {
     for (what, json, twin, expect) in cases() {
         let (p, t) = (test_policy(&json), test_policy(&twin));
         for (backend, e) in Backend::ALL.into_iter().zip(expect) {
-            let twin_plan = match plan(&t, backend) {
+            let twin_plan = match plan(&t, backend, &crate::assume_dirs) {
                 Ok(tp) => tp,
                 Err(err) => {
                     failures.push(format!("{what} on {backend}: the twin {twin} does not plan: {err}"));
                     continue;
                 }
             };
-            let got = plan(&p, backend);
+            let got = plan(&p, backend, &crate::assume_dirs);
             let ok = match (e, &got) {
                 (V, Ok(pl)) => *pl != twin_plan,
                 (H, Ok(pl)) => *pl == twin_plan,

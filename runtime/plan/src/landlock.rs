@@ -8,7 +8,6 @@
 //!   traffic through cordon's proxy), proxies, and inbound allowances.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use cordon_policy::{Access, BackendOptions, Env, Limits, Network, Policy, Process};
 
@@ -45,18 +44,8 @@ pub const BASELINE: &[(&str, Access)] = &[
 pub struct LandlockBackendPlan {
     /// What the helper applies before it executes the tool.
     pub helper: HelperPlan,
-    /// The environment: PATH and the allowed variables.
-    pub env: Vec<(String, String)>,
-    /// Host variables passed by name when set.
-    pub inherit_env: Vec<String>,
-    /// Working directory.
-    pub cwd: Option<PathBuf>,
-    /// Wall-clock timeout.
-    pub timeout: Option<Duration>,
-    /// Output cap.
-    pub max_output_bytes: Option<u64>,
-    /// Granted host paths with their pointers (checked to exist).
-    pub granted: Vec<(PathBuf, String)>,
+    /// The tool's process: env, working directory, timeout, output cap.
+    pub process: crate::ProcessPlan,
     /// Limits over the whole process tree; the cgroup is always needed here, to find and
     /// kill every process of the tool.
     pub tree: crate::cgroup::TreeLimits,
@@ -70,7 +59,11 @@ fn refuse(rule: &str, reason: &str) -> PlanError {
 ///
 /// # Errors
 /// [`PlanError::Unenforceable`] for what landlock alone cannot enforce.
-pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<LandlockBackendPlan, PlanError> {
+pub fn plan(
+    policy: &Policy,
+    tool: Option<&crate::ToolFacts>,
+    facts: &dyn crate::PathFacts,
+) -> Result<LandlockBackendPlan, PlanError> {
     // Every field, no `..`: a new one does not compile until this backend handles or
     // refuses it.
     let Policy {
@@ -157,23 +150,30 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<Landlock
             "with no network, inbound traffic cannot be allowed; use --backend bubblewrap or wasm",
         ));
     }
-    let mut rules: Vec<(PathBuf, Access)> = BASELINE.iter().map(|(p, a)| (PathBuf::from(p), *a)).collect();
-    let mut granted = Vec::new();
+    let rules: Vec<(PathBuf, Access)> = BASELINE.iter().map(|(p, a)| (PathBuf::from(p), *a)).collect();
+    let mut pinned = Vec::new();
     for r in fs.rules().iter().filter(|r| r.access != Access::Deny) {
-        rules.push((r.host.clone(), r.access));
-        granted.push((r.host.clone(), r.pointer.clone()));
+        if facts.kind(&r.host).is_none() {
+            return Err(refuse(
+                &r.pointer,
+                &format!(
+                    "cannot grant {}: it does not exist; create it or remove it from the policy",
+                    r.host.display()
+                ),
+            ));
+        }
+        pinned.push((r.host.clone(), r.access));
     }
     // The command, when named by path: readable (to be executed), unless the policy denies it.
     let visible = |p: &std::path::Path| fs.decide(p).is_none_or(|r| r.access != Access::Deny);
     if let Some(t) = tool.filter(|t| visible(&t.path) && visible(&t.host)) {
-        rules.push((t.host.clone(), Access::ReadOnly));
+        pinned.push((t.host.clone(), Access::ReadOnly));
     }
     // No network namespace: netlink would show the host's sockets and addresses, and unix
     // sockets the host's; neither is offered.
     let seccomp = seccomp_plan_for(mode, false);
     seccomp.check(Backend::Landlock)?;
-    let mut env = vec![("PATH".to_string(), "/usr/local/bin:/usr/bin:/bin".to_string())];
-    env.extend(vars.iter().cloned());
+    let _ = (vars, inherit, cwd, timeout, max_output_bytes); // in `ProcessPlan::new`
     Ok(LandlockBackendPlan {
         helper: HelperPlan {
             relay: None,
@@ -181,19 +181,14 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<Landlock
             require_landlock: true,
             scope_abstract_unix: true,
             seccomp,
-            landlock: LandlockPlan { rules },
+            landlock: LandlockPlan { rules, pinned },
             limits: NativeLimits {
                 memory_bytes: *memory_bytes,
                 cpu_seconds: cpu.map(|d| d.as_millis().div_ceil(1000) as u64),
                 max_processes: *max_processes,
             },
         },
-        env,
-        inherit_env: inherit.clone(),
-        cwd: cwd.clone(),
-        timeout: *timeout,
-        max_output_bytes: *max_output_bytes,
-        granted,
+        process: crate::ProcessPlan::new(process, env, *max_output_bytes),
         tree: crate::cgroup::TreeLimits::new(limits, true),
     })
 }
@@ -201,7 +196,7 @@ pub fn plan(policy: &Policy, tool: Option<&crate::ToolFacts>) -> Result<Landlock
 #[cfg(test)]
 mod tests {
     fn plan_none(policy: &cordon_policy::Policy) -> Result<super::LandlockBackendPlan, crate::PlanError> {
-        super::plan(policy, None)
+        super::plan(policy, None, &crate::assume_dirs)
     }
 
     use crate::test_policy as p;

@@ -135,6 +135,69 @@ pub(crate) fn none_or_all(policy: &Policy, backend: Backend) -> Result<bool, Pla
     Ok(all)
 }
 
+/// What a host path is, as the planner needs to know it: read once, when planning, through
+/// [`PathFacts`], so the plan decides and the runner only executes. (A path that changes
+/// between planning and the run makes the runner's no-follow open or bubblewrap's bind fail:
+/// the run is refused, never weakened.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// A directory.
+    Dir,
+    /// A unix socket.
+    Socket,
+    /// A file or any other object that is not a directory.
+    File,
+}
+
+/// The host facts a native plan is made from, passed in by the caller as
+/// [`cordon_policy::HostEnv`] is for the policy. cordon's runtime reads the real host; tests
+/// pass a closure.
+pub trait PathFacts {
+    /// What `path` is (symlinks followed), or `None` when nothing is there.
+    fn kind(&self, path: &std::path::Path) -> Option<ObjectKind>;
+}
+
+impl<F: Fn(&std::path::Path) -> Option<ObjectKind>> PathFacts for F {
+    fn kind(&self, path: &std::path::Path) -> Option<ObjectKind> {
+        self(path)
+    }
+}
+
+/// Facts for a plan that is only shown, never run, on a host where nothing is known (an
+/// `explain` for another OS's backend): every path is a directory that exists.
+pub fn assume_dirs(_: &std::path::Path) -> Option<ObjectKind> {
+    Some(ObjectKind::Dir)
+}
+
+/// How the tool's process is started, the same on every native backend.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProcessPlan {
+    /// Variables set for the tool, `PATH` first. Values never appear in `explain`.
+    pub env: Vec<(String, String)>,
+    /// Host variables passed by name when set (`cordon.env.inherit`); read when the run starts.
+    pub inherit_env: Vec<String>,
+    /// Working directory.
+    pub cwd: Option<std::path::PathBuf>,
+    /// Wall-clock timeout (`process.timeout`).
+    pub timeout: Option<std::time::Duration>,
+    /// Output cap over stdout and stderr together (`maxOutputBytes`).
+    pub max_output_bytes: Option<u64>,
+}
+
+/// `PATH` inside every native sandbox.
+pub const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+impl ProcessPlan {
+    /// The process part of `policy`, with `PATH` first and then the policy's variables.
+    pub fn new(process: &cordon_policy::Process, env: &cordon_policy::Env, max_output_bytes: Option<u64>) -> Self {
+        let cordon_policy::Process { command_line: _ /* the runtime's command */, cwd, timeout } = process;
+        let cordon_policy::Env { vars, inherit } = env;
+        let mut all = vec![("PATH".to_string(), SANDBOX_PATH.to_string())];
+        all.extend(vars.iter().cloned());
+        Self { env: all, inherit_env: inherit.clone(), cwd: cwd.clone(), timeout: *timeout, max_output_bytes }
+    }
+}
+
 /// The native command a plan is for, as the host shows it (a host fact the caller reads
 /// once): a command named by path is made visible to the sandbox read-only, the file alone,
 /// unless the policy denies it — planned like any other rule, so `--dry-run` shows it.
@@ -146,12 +209,13 @@ pub struct ToolFacts {
     pub host: std::path::PathBuf,
 }
 
-/// Compiles `policy` into `backend`'s plan.
+/// Compiles `policy` into `backend`'s plan; `facts` says what the policy's paths are on the
+/// host (native backends decide with them; wasm reads none).
 ///
 /// # Errors
 /// [`PlanError::Unenforceable`] naming the first rule the backend cannot enforce.
-pub fn plan(policy: &Policy, backend: Backend) -> Result<Plan, PlanError> {
-    plan_for(policy, backend, None)
+pub fn plan(policy: &Policy, backend: Backend, facts: &dyn PathFacts) -> Result<Plan, PlanError> {
+    plan_for(policy, backend, None, facts)
 }
 
 /// As [`plan`], for running `tool` (native backends make it visible; wasm ignores it).
@@ -160,7 +224,12 @@ pub fn plan(policy: &Policy, backend: Backend) -> Result<Plan, PlanError> {
 /// [`PlanError::Unenforceable`] naming the first rule the backend cannot enforce, or when
 /// the command is a symlink inside a writable grant (a tool could have planted it to have
 /// a file the policy does not grant bound into the sandbox).
-pub fn plan_for(policy: &Policy, backend: Backend, tool: Option<&ToolFacts>) -> Result<Plan, PlanError> {
+pub fn plan_for(
+    policy: &Policy,
+    backend: Backend,
+    tool: Option<&ToolFacts>,
+    facts: &dyn PathFacts,
+) -> Result<Plan, PlanError> {
     if let Some(t) = tool
         && t.path != t.host
         && backend != Backend::Wasm
@@ -178,10 +247,10 @@ pub fn plan_for(policy: &Policy, backend: Backend, tool: Option<&ToolFacts>) -> 
     }
     match backend {
         Backend::Wasm => wasi::plan(policy).map(|p| Plan::Wasm(Box::new(p))),
-        Backend::Bubblewrap => bwrap::plan(policy, tool).map(|p| Plan::Bubblewrap(Box::new(p))),
+        Backend::Bubblewrap => bwrap::plan(policy, tool, facts).map(|p| Plan::Bubblewrap(Box::new(p))),
         Backend::Seatbelt => seatbelt::plan(policy).map(|p| Plan::Seatbelt(Box::new(p))),
         Backend::Windows => windows::plan(policy).map(|p| Plan::Windows(Box::new(p))),
-        Backend::Landlock => landlock::plan(policy, tool).map(|p| Plan::Landlock(Box::new(p))),
+        Backend::Landlock => landlock::plan(policy, tool, facts).map(|p| Plan::Landlock(Box::new(p))),
     }
 }
 

@@ -58,7 +58,7 @@ impl PolicyCommand {
                                 "unknown backend `{name}`; one of wasm, bubblewrap, landlock, seatbelt, windows"
                             ))
                         })?;
-                        Some(cordon_plan::plan(&policy, backend)?)
+                        Some(cordon_plan::plan(&policy, backend, &crate::host_env::SystemFacts)?)
                     }
                     None => None,
                 };

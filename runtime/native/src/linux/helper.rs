@@ -152,7 +152,7 @@ fn set_limits(plan: &HelperPlan) -> Result<(), String> {
 
 fn landlock(plan: &HelperPlan) -> Result<(), String> {
     use landlock::{
-        ABI, Access as _, AccessFs, CompatLevel, Compatible as _, PathBeneath, PathFd, Ruleset, RulesetAttr as _,
+        ABI, Access as _, AccessFs, CompatLevel, Compatible as _, PathBeneath, Ruleset, RulesetAttr as _,
         RulesetCreatedAttr as _, RulesetStatus, Scope,
     };
     let abi = ABI::V5;
@@ -177,21 +177,40 @@ fn landlock(plan: &HelperPlan) -> Result<(), String> {
             .set_compatibility(CompatLevel::BestEffort);
     }
     let mut ruleset = base.create().map_err(|e| format!("landlock: {e}"))?;
-    for (path, access) in &plan.landlock.rules {
-        // A baseline path this host does not have (`/lib64`) grants nothing; a path that is
-        // there but cannot be opened refuses the run, so what runs is what was planned.
-        if std::fs::symlink_metadata(path).is_err() {
-            continue;
-        }
-        let fd = PathFd::new(path).map_err(|e| format!("landlock rule {}: {e}", path.display()))?;
+    for (path, access, pinned) in plan.landlock.all() {
         let rights = match access {
             Access::ReadWrite => all,
             Access::ReadOnly => read,
             Access::Deny => continue,
         };
-        // A file takes only the rights that apply to files.
-        let rights =
-            if std::fs::metadata(path).is_ok_and(|m| !m.is_dir()) { rights & AccessFs::from_file(abi) } else { rights };
+        let fd: std::os::fd::OwnedFd = if pinned {
+            // The policy's grants: opened without following links, and a missing one or a
+            // link on the way refuses the run (the object is not the one that was checked).
+            super::pin::open_pinned(path).map_err(|why| {
+                format!(
+                    "landlock rule {}: cannot be opened without following links ({why}); it changed since the policy was loaded",
+                    path.display()
+                )
+            })?
+        } else {
+            // A baseline path this host does not have (`/lib64`) grants nothing; a path that
+            // is there but cannot be opened refuses the run, so what runs is what was planned.
+            if std::fs::symlink_metadata(path).is_err() {
+                continue;
+            }
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+                .open(path)
+                .map_err(|e| format!("landlock rule {}: {e}", path.display()))?
+                .into()
+        };
+        // A file takes only the rights that apply to files (asked of the opened object).
+        let is_dir = std::fs::File::from(fd.try_clone().map_err(|e| format!("landlock rule {}: {e}", path.display()))?)
+            .metadata()
+            .is_ok_and(|m| m.is_dir());
+        let rights = if is_dir { rights } else { rights & AccessFs::from_file(abi) };
         ruleset = ruleset
             .add_rule(PathBeneath::new(fd, rights))
             .map_err(|e| format!("landlock rule {}: {e}", path.display()))?;

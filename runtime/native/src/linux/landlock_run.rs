@@ -9,22 +9,21 @@ use std::process::Command;
 use cordon_plan::landlock::LandlockBackendPlan;
 
 use super::cgroup::{RunCgroup, Supervisor, TreeStop};
-use super::run::{NativeOutcome, Stdio, Supervise, check_granted, join_at_exec, supervise};
+use super::run::{NativeOutcome, Stdio, Supervise, join_at_exec, supervise};
 use crate::NativeError;
 
 /// Runs `argv` under the landlock plan.
 ///
 /// # Errors
 /// [`NativeError::Unavailable`] without a cgroup to hold the tool (the timeout could not
-/// reach every process); [`NativeError::Unenforceable`] when a grant is missing or a tree
-/// limit's controller is.
+/// reach every process); [`NativeError::Unenforceable`] when a tree limit's controller is
+/// missing. (A grant missing or changed since planning makes the helper refuse to start.)
 pub fn run_landlock(
     plan: &LandlockBackendPlan,
     argv: &[String],
     helper_exe: &Path,
     stdin: Stdio,
 ) -> Result<NativeOutcome, NativeError> {
-    check_granted(&plan.granted)?;
     // No scratch directory here, but a killed run of either backend may have left one.
     super::cgroup::sweep_scratch(&std::env::temp_dir());
     let name = super::cgroup::run_name();
@@ -43,13 +42,8 @@ pub fn run_landlock(
     let json = serde_json::to_string(&plan.helper).map_err(|e| NativeError::Other(e.to_string()))?;
     let mut cmd = Command::new(helper_exe);
     cmd.arg("__cordon-helper").arg(&json).arg("--").args(argv);
-    cmd.env_clear().envs(plan.env.iter().cloned());
-    for name in &plan.inherit_env {
-        if let Ok(v) = std::env::var(name) {
-            cmd.env(name, v);
-        }
-    }
-    if let Some(cwd) = &plan.cwd {
+    cmd.env_clear().envs(plan.process.env.iter().cloned()).envs(crate::inherited(&plan.process));
+    if let Some(cwd) = &plan.process.cwd {
         cmd.current_dir(cwd);
     }
     cmd.stdin(match stdin {
@@ -63,8 +57,8 @@ pub fn run_landlock(
     let watch = || cgroup.limit_hit();
     let ended = supervise(Supervise {
         child: &mut child,
-        timeout: plan.timeout,
-        max_output: plan.max_output_bytes,
+        timeout: plan.process.timeout,
+        max_output: plan.process.max_output_bytes,
         stop: &|_pid| cgroup.kill_all(),
         // Background processes the tool left behind do not outlive it either.
         after_exit: &|| cgroup.kill_all(),

@@ -4,6 +4,7 @@
 mod cgroup;
 mod helper;
 mod landlock_run;
+mod pin;
 mod run;
 
 pub use cgroup::supervisor_main;

@@ -8,7 +8,7 @@ use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cordon_plan::bwrap::{BwrapPlan, DENY_DIR, DENY_FILE, DENY_OBJECT, HELPER_PATH, PIN, PIN_TRY, PROXY_HOST_SOCKET};
+use cordon_plan::bwrap::{BwrapPlan, HELPER_PATH, Source};
 
 use super::cgroup::{RunCgroup, Supervisor, TreeStop};
 use crate::proxy::{Proxy, ProxyEvent};
@@ -57,6 +57,9 @@ pub struct NativeOutcome {
     pub discarded_output: u64,
     /// The proxy's decisions, when the run went through it.
     pub proxy_events: Vec<ProxyEvent>,
+    /// What was started, as it was started, with env values masked: bwrap's options (the
+    /// bubblewrap backend), for `--debug` and for comparing with `--dry-run`.
+    pub executed: Vec<String>,
 }
 
 /// cordon's proxy serving one run, on a unix socket in the run's scratch directory.
@@ -144,44 +147,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         super::cgroup::remove_scratch(&self.dir);
     }
-}
-
-/// Opens `path` (absolute) one component at a time with `O_PATH | O_NOFOLLOW` from `/`,
-/// refusing any symlink on the way or at the end, so what is bound is the object the policy
-/// resolved when it loaded, not whatever a link swapped in since points at.
-fn open_pinned(path: &Path) -> Result<std::os::fd::OwnedFd, String> {
-    use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
-    use std::os::unix::ffi::OsStrExt as _;
-    let open_at = |dir: libc::c_int, name: &[u8]| -> Result<OwnedFd, String> {
-        let c = std::ffi::CString::new(name).map_err(|_| "a NUL in the path".to_string())?;
-        // SAFETY: a NUL-terminated name and flags; the result is checked before use.
-        let fd = unsafe { libc::openat(dir, c.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error().to_string());
-        }
-        // SAFETY: `fd` is a fresh descriptor owned by nothing else.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-    };
-    let mut cur = open_at(libc::AT_FDCWD, b"/")?;
-    for c in path.components() {
-        let std::path::Component::Normal(name) = c else {
-            if c == std::path::Component::RootDir {
-                continue;
-            }
-            return Err(format!("`{}` in the path", c.as_os_str().to_string_lossy()));
-        };
-        let next = open_at(cur.as_raw_fd(), name.as_bytes())?;
-        // SAFETY: fstat fills a plain struct for a valid descriptor.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        if unsafe { libc::fstat(next.as_raw_fd(), &mut st) } != 0 {
-            return Err(std::io::Error::last_os_error().to_string());
-        }
-        if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
-            return Err(format!("{} is a symlink", name.to_string_lossy()));
-        }
-        cur = next;
-    }
-    Ok(cur)
 }
 
 /// Lets `fds` survive bwrap's exec (they are close-on-exec for every other child).
@@ -308,94 +273,36 @@ pub(crate) fn detach_at_exec(cmd: &mut Command) {
 pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
     let NativeRun { plan, argv, helper_exe, stdin, scratch_base } = req;
     let bwrap = probe_bwrap().map_err(|why| NativeError::Unavailable { backend: "bubblewrap", why })?;
-    check_granted(&plan.granted)?;
     let name = super::cgroup::run_name();
     let scratch = Scratch::new(scratch_base, &name)?;
-    let mut args: Vec<String> = Vec::with_capacity(plan.args.len() + 8);
-    let mut denied = plan.denied.iter();
     // Grants opened without following links, bound by descriptor; open until bwrap starts.
     let mut pins: Vec<std::os::fd::OwnedFd> = Vec::new();
-    let mut skip_next = 0;
-    for (i, a) in plan.args.iter().enumerate() {
-        if skip_next > 0 {
-            skip_next -= 1;
-            continue;
-        }
-        match a.as_str() {
-            DENY_OBJECT => {
-                let Some(cordon_plan::bwrap::DeniedPath { path, rule, in_writable }) = denied.next() else {
-                    return Err(NativeError::Other("plan: deny list out of step".into()));
-                };
-                match std::fs::metadata(path) {
-                    Ok(m) => args.push(
-                        scratch
-                            .dir
-                            .join(if m.is_dir() { "deny-dir" } else { "deny-file" })
-                            .to_string_lossy()
-                            .into_owned(),
-                    ),
-                    Err(_) => {
-                        if *in_writable {
-                            return Err(NativeError::Unenforceable {
-                                rule: rule.clone(),
-                                why: format!(
-                                    "{} does not exist inside a writable grant; bubblewrap cannot keep it from being created. Create it first, or run the tool as wasm",
-                                    path.display()
-                                ),
-                            });
-                        }
-                        // Not there and cannot be created: nothing to cover. Drop `--ro-bind` and the destination.
-                        args.pop();
-                        skip_next = 1;
-                    }
-                }
-            }
-            DENY_DIR => args.push(scratch.dir.join("deny-dir").to_string_lossy().into_owned()),
-            DENY_FILE => args.push(scratch.dir.join("deny-file").to_string_lossy().into_owned()),
-            pinned if pinned.starts_with(PIN_TRY) || pinned.starts_with(PIN) => {
-                let (host, optional) = match pinned.strip_prefix(PIN_TRY) {
-                    Some(h) => (h, true),
-                    None => (pinned.strip_prefix(PIN).unwrap_or(pinned), false),
-                };
-                let host = Path::new(host);
-                if optional && std::fs::symlink_metadata(host).is_err() {
-                    // Not there: no bind (drop the flag; the destination is skipped next).
-                    args.pop();
-                    skip_next = 1;
-                    continue;
-                }
-                let rule = plan.granted.iter().find(|(g, _)| g == host).map_or("/filesystem", |(_, r)| r.as_str());
-                let fd = open_pinned(host).map_err(|why| NativeError::Unenforceable {
-                    rule: rule.to_string(),
+    let mut args = plan.argv(|src| {
+        Ok::<_, NativeError>(match src {
+            Source::System(p) | Source::Host(p) => p.to_string_lossy().into_owned(),
+            Source::Pinned(host) => {
+                let fd = super::pin::open_pinned(host).map_err(|why| NativeError::Unenforceable {
+                    rule: "/filesystem".into(),
                     why: format!(
                         "{} cannot be opened without following links ({why}): it changed since the policy was loaded; run again, or grant the real path",
                         host.display()
                     ),
                 })?;
-                args.push(std::os::fd::AsRawFd::as_raw_fd(&fd).to_string());
+                let n = std::os::fd::AsRawFd::as_raw_fd(&fd).to_string();
                 pins.push(fd);
+                n
             }
-            "{HELPER}" => args.push(helper_exe.to_string_lossy().into_owned()),
-            PROXY_HOST_SOCKET => args.push(scratch.dir.join("proxy.sock").to_string_lossy().into_owned()),
-            _ => args.push(a.clone()),
-        }
-        let _ = i;
+            Source::DenyDir => scratch.dir.join("deny-dir").to_string_lossy().into_owned(),
+            Source::DenyFile => scratch.dir.join("deny-file").to_string_lossy().into_owned(),
+            Source::Helper => helper_exe.to_string_lossy().into_owned(),
+            Source::ProxySocket => scratch.dir.join("proxy.sock").to_string_lossy().into_owned(),
+        })
+    })?;
+    let executed = cordon_plan::bwrap::mask_env_values(&args);
+    for (k, v) in crate::inherited(&plan.process) {
+        args.extend(["--setenv".into(), k, v]);
     }
-    for name in &plan.inherit_env {
-        if let Ok(v) = std::env::var(name) {
-            args.extend(["--setenv".into(), name.clone(), v]);
-        }
-    }
-    // Unix sockets: creating one is refused unless a read-write grant the plan lists is a
-    // socket file (then it is visible, and connecting to it is what the grant means).
-    let mut helper = plan.helper.clone();
-    let is_socket = |p: &Path| {
-        use std::os::unix::fs::FileTypeExt as _;
-        std::fs::metadata(p).is_ok_and(|m| m.file_type().is_socket())
-    };
-    if helper.seccomp.sockets.settle(is_socket) {
-        helper.scope_abstract_unix = true;
-    }
+    let helper = &plan.helper;
     let helper_json = serde_json::to_string(&helper).map_err(|e| NativeError::Other(e.to_string()))?;
     let cgroup = RunCgroup::create(&plan.tree, &name)?;
     // Whatever ends cordon, the supervisor removes the cgroup and the scratch directory
@@ -428,8 +335,8 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
     let watch = || cgroup.as_ref().and_then(RunCgroup::limit_hit);
     let ended = supervise(Supervise {
         child: &mut child,
-        timeout: plan.timeout,
-        max_output: plan.max_output_bytes,
+        timeout: plan.process.timeout,
+        max_output: plan.process.max_output_bytes,
         // bwrap's child dies with it (--die-with-parent), and with the pid namespace's first
         // process every other process of the tool, background ones included; the cgroup,
         // when there is one, is killed whole as well.
@@ -446,7 +353,9 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
     let proxy_events = proxy.map(ProxyRun::finish).unwrap_or_default();
     drop(scratch);
     drop(supervisor);
-    Ok(ended.outcome(proxy_events))
+    let mut out = ended.outcome(proxy_events);
+    out.executed = executed;
+    Ok(out)
 }
 
 /// What this host offers the Linux backends.
@@ -502,17 +411,6 @@ pub(crate) fn kill_pid(pid: u32) {
     unsafe { libc::kill(pid, libc::SIGKILL) };
 }
 
-/// Every granted host path must exist: a missing grant is a policy error, not a surprise.
-pub(crate) fn check_granted(granted: &[(PathBuf, String)]) -> Result<(), NativeError> {
-    match granted.iter().find(|(host, _)| std::fs::symlink_metadata(host).is_err()) {
-        Some((host, rule)) => Err(NativeError::Unenforceable {
-            rule: rule.clone(),
-            why: format!("cannot grant {}: it does not exist; create it or remove it from the policy", host.display()),
-        }),
-        None => Ok(()),
-    }
-}
-
 /// What [`supervise`] watches.
 pub(crate) struct Supervise<'a> {
     /// The tool's first process (bwrap, or the helper).
@@ -565,6 +463,7 @@ impl Ended {
             memory_limited: tree == Some(TreeStop::Memory),
             discarded_output: discarded,
             proxy_events,
+            executed: Vec::new(),
         }
     }
 }
@@ -668,26 +567,4 @@ pub(crate) fn supervise(req: Supervise<'_>) -> Result<Ended, NativeError> {
     }
     let discarded = budget.lock().map(|b| b.2).unwrap_or(0);
     Ok(Ended { status, timed_out, tree, discarded })
-}
-
-#[cfg(test)]
-mod tests {
-    #![expect(clippy::unwrap_used, reason = "tests")]
-
-    use super::open_pinned;
-
-    #[test]
-    fn a_grant_is_opened_only_when_no_symlink_lies_on_its_way() {
-        let base = std::env::temp_dir().join(format!("cordon-pin-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base);
-        std::fs::create_dir_all(base.join("real/sub")).unwrap();
-        std::os::unix::fs::symlink(base.join("real"), base.join("link")).unwrap();
-        // The real path opens; the twin through a link (on the way, or at the end) does not.
-        assert!(open_pinned(&base.join("real/sub")).is_ok());
-        let err = open_pinned(&base.join("link/sub")).unwrap_err();
-        assert!(err.contains("link is a symlink"), "{err}");
-        assert!(open_pinned(&base.join("link")).is_err());
-        assert!(open_pinned(&base.join("missing")).is_err());
-        let _ = std::fs::remove_dir_all(&base);
-    }
 }
