@@ -114,6 +114,8 @@ fn imp(
             let helper = locate_helper(rep.helper)?;
             let out = cordon_native::linux::run_landlock(&plan, argv, &helper, cordon_native::linux::Stdio::Inherit)
                 .map_err(|e| native_error(Backend::Landlock, e))?;
+            // What the helper was given, word for word: `--debug` shows it beside `--dry-run`'s.
+            o.debug.push(format!("cordon: ran cordon-helper {}", out.executed.join(" ")));
             report(policy, argv, &out, o);
             if let Some(path) = rep.audit {
                 crate::audit::append(path, &native_events(policy, argv, &out, "landlock"))?;

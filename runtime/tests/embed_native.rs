@@ -56,3 +56,55 @@ fn the_native_path_runs_the_helper_not_the_embedder() {
     assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
     assert!(!out.exists(), "nothing ran");
 }
+
+/// A grant replaced by a link after the policy loaded (as a concurrent process could do):
+/// the run is refused on both native backends, because each opens the grant without
+/// following links; the twin with the tree unchanged runs.
+#[test]
+fn a_grant_swapped_for_a_link_after_loading_is_refused_on_both_backends() {
+    if !have_bwrap() {
+        return;
+    }
+    let helper = PathBuf::from(env!("CARGO_BIN_EXE_cordon-helper"));
+    for backend in [cordon_plan::Backend::Bubblewrap, cordon_plan::Backend::Landlock] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(d.join("g")).unwrap();
+        std::fs::write(d.join("g/file"), "granted\n").unwrap();
+        std::fs::create_dir_all(d.join("other")).unwrap();
+        std::fs::write(d.join("other/file"), "not granted\n").unwrap();
+        let text = serde_json::json!({ "filesystem": { "readonlyPaths": [d.join("g")] } }).to_string();
+        let policy = cordon_policy::Policy::parse(&text, &cordon_runtime::SystemHost).unwrap();
+        let req = |cmd: &str| RunRequest {
+            policy: &policy,
+            command: vec!["/bin/sh".into(), "-c".into(), cmd.into()],
+            backend: Some(backend),
+            dry_run: false,
+            notify: None,
+            audit: None,
+            helper: Some(helper.clone()),
+        };
+        let read = format!("grep -q '^granted' {}", d.join("g/file").display());
+        // The twin: unchanged, the grant is read.
+        match run_tool(req(&read)) {
+            Ok(o) => assert_eq!(o.code, 0, "{backend}: the unchanged grant is readable"),
+            Err(e) if backend == cordon_plan::Backend::Landlock && e.exit_code() == 125 => {
+                eprintln!("skipping landlock: {e}");
+                continue;
+            }
+            Err(e) => panic!("{backend}: {e}"),
+        }
+        // Swapped: `g` is now a link to `other`.
+        std::fs::rename(d.join("g"), d.join("g-old")).unwrap();
+        std::os::unix::fs::symlink(d.join("other"), d.join("g")).unwrap();
+        let swapped = format!("cat {}", d.join("g/file").display());
+        let code = match run_tool(req(&swapped)) {
+            Ok(o) => o.code,
+            Err(e) => {
+                assert!(e.to_string().contains("without following links"), "{backend}: {e}");
+                e.exit_code()
+            }
+        };
+        assert_eq!(code, 125, "{backend}: a grant that became a link is refused");
+    }
+}

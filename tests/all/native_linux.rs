@@ -1521,3 +1521,108 @@ fn a_grant_that_could_rewrite_cordons_own_programs_is_refused() {
     let out = run(c);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// The words of `--dry-run`'s bwrap line equal the words cordon gave bwrap, except where the
+/// plan names an object the runner makes when the run starts: a descriptor (`{fd:/p}` ↔ a
+/// number), the inaccessible objects and the proxy socket (↔ paths in the run's scratch
+/// directory), the helper (↔ its path).
+fn same_words(planned: &str, ran: &str) -> Result<(), String> {
+    let (p, r): (Vec<&str>, Vec<&str>) = (planned.split(' ').collect(), ran.split(' ').collect());
+    if p.len() != r.len() {
+        return Err(format!("{} words planned, {} ran", p.len(), r.len()));
+    }
+    for (i, (a, b)) in p.iter().zip(&r).enumerate() {
+        let ok = match *a {
+            x if x.starts_with("{fd:") => b.parse::<u32>().is_ok(),
+            "{deny-dir}" => b.ends_with("/deny-dir"),
+            "{deny-file}" => b.ends_with("/deny-file"),
+            "{proxy-socket}" => b.ends_with("/proxy.sock"),
+            "{helper}" => b.ends_with("/cordon-helper"),
+            x => x == *b,
+        };
+        if !ok {
+            return Err(format!("word {i}: planned `{a}`, ran `{b}`"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn dry_run_is_what_bubblewrap_runs_word_for_word() {
+    if !have_bwrap() {
+        return;
+    }
+    let t = T::new();
+    t.write("w/.env", "S=1\n");
+    t.write("w/sub/keep", "");
+    t.write("r/pub/a", "");
+    t.write("r/secret/k", "");
+    let policy = t.policy(serde_json::json!({
+        "version": "0.8.0-alpha",
+        "process": {"cwd": t.p("w"), "env": ["TOKEN=not-shown"]},
+        "filesystem": {
+            "readwritePaths": [t.p("w")],
+            "readonlyPaths": [t.p("w/sub"), t.p("r")],
+            "deniedPaths": [t.p("w/.env"), t.p("r/secret"), t.p("r/missing")],
+        },
+        "network": {"egress": {"allow": [{"to": [{"cidr": "10.0.0.0/8"}], "ports": [{"protocol": "tcp", "port": 443}]}]}},
+    }));
+    let script = "cat .env 2>/dev/null || echo masked; ls sub";
+    let mut c = cordon();
+    c.args(["run", "--dry-run", "--backend", "bubblewrap", "--policy"])
+        .arg(&policy)
+        .args(["--", "/bin/sh", "-c", script]);
+    let shown = run(c);
+    let plan = stdout(&shown);
+    let planned =
+        plan.lines().find_map(|l| l.trim().strip_prefix("bwrap ")).unwrap_or_else(|| panic!("{}", stderr(&shown)));
+    let mut c = cordon();
+    c.args(["run", "--debug", "--backend", "bubblewrap", "--policy"])
+        .arg(&policy)
+        .args(["--", "/bin/sh", "-c", script]);
+    let out = run(c);
+    let err = stderr(&out);
+    assert_eq!(stdout(&out), "masked\nkeep\n", "{err}");
+    let ran = err.lines().find_map(|l| l.strip_prefix("cordon: ran bwrap ")).unwrap_or_else(|| panic!("{err}"));
+    if let Err(why) = same_words(planned, ran) {
+        panic!("{why}\nplanned: {planned}\nran:     {ran}");
+    }
+    assert!(!ran.contains("not-shown"), "env values are masked in what is printed: {ran}");
+    // The comparison can fail: a word changed is caught.
+    assert!(same_words(planned, &ran.replacen("--ro-bind-fd", "--bind-fd", 1)).is_err());
+    assert!(same_words(planned, &format!("{ran} --bind / /")).is_err());
+}
+
+#[test]
+fn dry_run_is_what_the_landlock_backend_runs() {
+    let t = T::new();
+    t.write("w/f", "x");
+    t.write("r/f", "x");
+    let policy = t.policy(serde_json::json!({
+        "filesystem": {"readwritePaths": [t.p("w")], "readonlyPaths": [t.p("r")]},
+    }));
+    let mut c = cordon();
+    c.args(["run", "--dry-run", "--backend", "landlock", "--policy"]).arg(&policy).args(["--", "/bin/true"]);
+    let plan = stdout(&run(c));
+    let planned: Vec<String> = plan.lines().filter_map(|l| l.strip_prefix("  landlock ").map(str::to_string)).collect();
+    assert!(planned.contains(&format!("read-write {} (opened without following links)", t.p("w"))), "{plan}");
+    let mut c = cordon();
+    c.args(["run", "--debug", "--backend", "landlock", "--policy"]).arg(&policy).args(["--", "/bin/true"]);
+    let out = run(c);
+    let err = stderr(&out);
+    if out.status.code() == Some(125)
+        && !crate::support::require(false, "the landlock backend (landlock ABI 6, a cgroup)")
+    {
+        return;
+    }
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let json = err.lines().find_map(|l| l.strip_prefix("cordon: ran cordon-helper __cordon-helper ")).unwrap();
+    let helper: serde_json::Value = serde_json::from_str(json).unwrap();
+    let mut ran = Vec::new();
+    for (key, how) in [("rules", ""), ("pinned", " (opened without following links)")] {
+        for r in helper["landlock"][key].as_array().unwrap() {
+            ran.push(format!("{} {}{how}", r[1].as_str().unwrap(), r[0].as_str().unwrap()));
+        }
+    }
+    assert_eq!(planned, ran, "the rules shown are the rules the helper applied");
+}
