@@ -57,6 +57,9 @@ pub fn run_native(req: NativeRequest<'_>) -> Result<crate::run::Outcome, Runtime
     }
     let mut out = crate::run::Outcome { audit: audit.map(std::path::Path::to_path_buf), ..Default::default() };
     out.code = imp(policy, plan, argv, Report { audit, helper }, &mut out)?;
+    if out.cause == crate::run::Cause::NotRun {
+        out.cause = crate::run::Cause::Exited(out.code);
+    }
     Ok(out)
 }
 
@@ -259,6 +262,18 @@ fn report(policy: &Policy, argv: &[String], out: &cordon_native::linux::NativeOu
         o.debug.push(format!("cordon: denied {} {} ({})", e.op, e.target, e.decision.rule));
     }
     o.summary = summary;
+    o.cpu = out.cpu;
+    o.cause = if timed_out {
+        crate::run::Cause::Timeout
+    } else if cpu_stop(policy, out) {
+        crate::run::Cause::Cpu
+    } else if out.memory_limited {
+        crate::run::Cause::Memory
+    } else if let Some(sig) = out.signal {
+        crate::run::Cause::Signal(sig)
+    } else {
+        crate::run::Cause::Exited(code)
+    };
 }
 
 #[cfg(target_os = "macos")]

@@ -12,11 +12,39 @@ use crate::wasm::{self, Stdin, Target};
 /// it cannot use). The CLI prints each line on stderr; the library stays silent without one.
 pub type Notify = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
+/// Why a run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Cause {
+    /// Nothing ran: a dry run.
+    #[default]
+    NotRun,
+    /// The tool exited by itself with this status.
+    Exited(u8),
+    /// A signal ended it (native tools).
+    Signal(i32),
+    /// cordon stopped it at `process.timeout`.
+    Timeout,
+    /// cordon stopped it at `cordon.limits.cpuMs`.
+    Cpu,
+    /// A process of it was killed at `cordon.limits.memoryBytes` (native tools; a wasm
+    /// tool is refused the growth instead, see [`crate::summary::RunSummary::memory`]).
+    Memory,
+    /// The wasm tool trapped: the trap's message.
+    Trap(String),
+}
+
 /// How a run went. The library returns it; the CLI prints it (`cli/run.rs`).
 #[derive(Debug, Default)]
 pub struct Outcome {
     /// The exit code cordon exits with: the tool's, 128+N for a signal, 124, 152, 134…
     pub code: u8,
+    /// Why it ended. Limits reached without ending the run (the output cap, a refused
+    /// memory growth) are in [`Outcome::summary`].
+    pub cause: Cause,
+    /// CPU time the tool used (user + system; native: its whole process tree as the kernel
+    /// reports it at the end), when known.
+    pub cpu: Option<std::time::Duration>,
     /// For a dry run: the plan, and nothing ran.
     pub plan: Option<String>,
     /// What cordon has to say about the run: limits reached, traps, one line each.
@@ -221,12 +249,20 @@ fn run_inner(req: RunRequest<'_>) -> Result<Outcome, RuntimeError> {
         .build()
         .map_err(|e| RuntimeError::Internal(format!("async runtime: {e}")))?;
     let record_grants = audit_path.is_some() && policy.audit.allows;
+    let cpu_before = thread_cpu_time();
     let outcome =
         rt.block_on(loaded.run_raw(plan, &argv, Stdin::Inherit, Target::Stdout, Target::Stderr, record_grants));
+    out.cpu = thread_cpu_time().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
     // stdin may still be read by a worker; do not wait for it.
     rt.shutdown_background();
     let outcome = outcome?;
     out.code = outcome.code;
+    out.cause = match (&outcome.stop, &outcome.trap) {
+        (Some(wasm::Stop::Timeout), _) => Cause::Timeout,
+        (Some(wasm::Stop::Cpu), _) => Cause::Cpu,
+        (None, Some(trap)) => Cause::Trap(trap.clone()),
+        (None, None) => Cause::Exited(outcome.code),
+    };
     if let Some(path) = &audit_path {
         let granted: std::collections::HashSet<&str> =
             plan.env.iter().map(|(k, _)| k.as_str()).chain(plan.inherit_env.iter().map(String::as_str)).collect();
@@ -301,6 +337,22 @@ fn run_inner(req: RunRequest<'_>) -> Result<Outcome, RuntimeError> {
         out.summary.count_net(e.kind);
     }
     Ok(out)
+}
+
+/// CPU time of the calling thread (the wasm tool runs on it), where the OS reports it.
+#[allow(unsafe_code, reason = "clock_gettime on a local timespec")]
+fn thread_cpu_time() -> Option<std::time::Duration> {
+    #[cfg(unix)]
+    {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: clock_gettime fills the timespec it is given.
+        let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0;
+        ok.then(|| std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 /// Loads `tool`, saying so on stderr when the compile is slow; with a timeout, on a worker

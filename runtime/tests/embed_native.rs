@@ -108,3 +108,45 @@ fn a_grant_swapped_for_a_link_after_loading_is_refused_on_both_backends() {
         assert_eq!(code, 125, "{backend}: a grant that became a link is refused");
     }
 }
+
+/// The library says why a run ended, as data: an exit status, or the limit that stopped it
+/// (and the twin: the same command with time to spare exits by itself).
+#[test]
+fn the_outcome_names_the_cause() {
+    use cordon_runtime::run::Cause;
+    if !have_bwrap() {
+        return;
+    }
+    let helper = PathBuf::from(env!("CARGO_BIN_EXE_cordon-helper"));
+    let run = |policy: &str, script: &str| {
+        let policy = cordon_policy::Policy::parse(policy, &cordon_runtime::SystemHost).unwrap();
+        run_tool(RunRequest {
+            policy: &policy,
+            command: vec!["/bin/sh".into(), "-c".into(), script.into()],
+            backend: Some(cordon_plan::Backend::Bubblewrap),
+            dry_run: false,
+            notify: None,
+            audit: None,
+            helper: Some(helper.clone()),
+        })
+        .unwrap()
+    };
+    let exited = run("{}", "exit 3");
+    assert_eq!((exited.code, exited.cause), (3, Cause::Exited(3)));
+    let stopped = run(r#"{"process":{"timeout":300}}"#, "sleep 5; exit 0");
+    assert_eq!((stopped.code, stopped.cause), (124, Cause::Timeout));
+    let in_time = run(r#"{"process":{"timeout":5000}}"#, "sleep 0.1; exit 0");
+    assert_eq!((in_time.code, in_time.cause), (0, Cause::Exited(0)));
+    let dry = cordon_policy::Policy::parse("{}", &cordon_runtime::SystemHost).unwrap();
+    let plan = run_tool(RunRequest {
+        policy: &dry,
+        command: vec!["/bin/true".into()],
+        backend: Some(cordon_plan::Backend::Bubblewrap),
+        dry_run: true,
+        notify: None,
+        audit: None,
+        helper: None,
+    })
+    .unwrap();
+    assert_eq!(plan.cause, Cause::NotRun);
+}

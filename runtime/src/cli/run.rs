@@ -135,6 +135,20 @@ impl RunCommand {
     }
 }
 
+/// One phrase for `--debug`.
+fn describe_cause(cause: &crate::run::Cause) -> String {
+    use crate::run::Cause;
+    match cause {
+        Cause::NotRun => "not run".into(),
+        Cause::Exited(c) => format!("exited with {c}"),
+        Cause::Signal(s) => format!("signal {s}"),
+        Cause::Timeout => "stopped at process.timeout".into(),
+        Cause::Cpu => "stopped at cordon.limits.cpuMs".into(),
+        Cause::Memory => "stopped at cordon.limits.memoryBytes".into(),
+        Cause::Trap(t) => format!("trapped: {t}"),
+    }
+}
+
 /// Prints what the library returned: the plan of a dry run, cordon's notes, with `--debug`
 /// every refusal and its rule, and (unless `--quiet`) the one summary line.
 fn print_outcome(out: &Outcome, debug: bool, quiet: bool) -> u8 {
@@ -149,6 +163,13 @@ fn print_outcome(out: &Outcome, debug: bool, quiet: bool) -> u8 {
         for line in &out.debug {
             eprintln!("{line}");
         }
+        let cpu = out.cpu.map_or_else(String::new, |c| format!(", {} ms of CPU", c.as_millis()));
+        eprintln!(
+            "cordon: ended: {}{cpu}, {} ms wall; exit {}",
+            describe_cause(&out.cause),
+            out.wall.as_millis(),
+            out.code
+        );
     }
     if !quiet && let Some(line) = out.summary.line(out.audit.as_deref()) {
         eprintln!("{line}");

@@ -284,6 +284,17 @@ impl RunCgroup {
         }
     }
 
+    /// CPU time the whole tree has used, for the outcome: from the `cpuMs` file when it is
+    /// watched, else from the tracking cgroup's `cpu.stat` (cgroup2 keeps it in every cgroup).
+    pub(crate) fn cpu_total(&self) -> Option<Duration> {
+        self.cpu_used().or_else(|| {
+            let dir = self.dirs.first().filter(|_| self.track_v2)?;
+            let text = std::fs::read_to_string(dir.join("cpu.stat")).ok()?;
+            let usec: u64 = text.lines().find_map(|l| l.strip_prefix("usage_usec "))?.trim().parse().ok()?;
+            Some(Duration::from_micros(usec))
+        })
+    }
+
     /// Whether a limit of the whole tree was passed: the CPU budget used up, or a process
     /// killed by the kernel at the memory limit.
     pub(crate) fn limit_hit(&self) -> Option<TreeStop> {

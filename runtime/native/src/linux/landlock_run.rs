@@ -64,9 +64,11 @@ pub fn run_landlock(
         after_exit: &|| cgroup.kill_all(),
         watch: Some(&watch as &dyn Fn() -> Option<TreeStop>),
     })?;
+    let cpu = cgroup.cpu_total();
     drop(cgroup);
     drop(supervisor);
     let mut out = ended.outcome(Vec::new());
+    out.cpu = cpu;
     out.executed = vec!["__cordon-helper".into(), json];
     Ok(out)
 }

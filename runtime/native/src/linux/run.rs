@@ -57,6 +57,11 @@ pub struct NativeOutcome {
     pub discarded_output: u64,
     /// The proxy's decisions, when the run went through it.
     pub proxy_events: Vec<ProxyEvent>,
+    /// The signal that ended the tool's first process, if one did.
+    pub signal: Option<i32>,
+    /// CPU time (user + system) of the whole process tree, from the run's cgroup; `None`
+    /// when the run had none (bubblewrap without tree limits).
+    pub cpu: Option<Duration>,
     /// What was started, as it was started, with env values masked: bwrap's options (the
     /// bubblewrap backend), for `--debug` and for comparing with `--dry-run`.
     pub executed: Vec<String>,
@@ -349,12 +354,14 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
         after_exit: &|| {},
         watch: cgroup.is_some().then_some(&watch as &dyn Fn() -> Option<TreeStop>),
     })?;
+    let cpu = cgroup.as_ref().and_then(RunCgroup::cpu_total);
     drop(cgroup);
     let proxy_events = proxy.map(ProxyRun::finish).unwrap_or_default();
     drop(scratch);
     drop(supervisor);
     let mut out = ended.outcome(proxy_events);
     out.executed = executed;
+    out.cpu = cpu;
     Ok(out)
 }
 
@@ -464,6 +471,8 @@ impl Ended {
             discarded_output: discarded,
             proxy_events,
             executed: Vec::new(),
+            signal: status.signal(),
+            cpu: None,
         }
     }
 }
