@@ -29,13 +29,11 @@ pub fn run(plan: &SeatbeltPlan, argv: &[String]) -> Result<u8, NativeError> {
         cmd.arg(format!("-D{k}={v}"));
     }
     cmd.arg("--").args(argv);
-    cmd.env_clear().envs(plan.env.iter().cloned()).env("TMPDIR", &scratch);
-    for name in &plan.inherit_env {
-        if let Ok(v) = std::env::var(name) {
-            cmd.env(name, v);
-        }
-    }
-    if let Some(cwd) = &plan.cwd {
+    cmd.env_clear()
+        .envs(plan.process.env.iter().cloned())
+        .envs(crate::inherited(&plan.process))
+        .env("TMPDIR", &scratch);
+    if let Some(cwd) = &plan.process.cwd {
         cmd.current_dir(cwd);
     }
     cmd.process_group(0);
@@ -54,7 +52,7 @@ pub fn run(plan: &SeatbeltPlan, argv: &[String]) -> Result<u8, NativeError> {
     }
     let mut child =
         cmd.spawn().map_err(|source| NativeError::Spawn { what: "/usr/bin/sandbox-exec".into(), source })?;
-    let deadline = plan.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms as u64));
+    let deadline = plan.process.timeout.map(|t| Instant::now() + t);
     let status = loop {
         if let Some(st) = child.try_wait().map_err(|e| NativeError::Other(e.to_string()))? {
             break Some(st);

@@ -69,17 +69,15 @@ fn run_in_job(plan: &WindowsPlan, argv: &[String]) -> Result<u8, NativeError> {
     }
     .map_err(|e| NativeError::Other(e.to_string()))?;
     let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..]).env_clear().envs(plan.env.iter().cloned());
-    for name in &plan.inherit_env {
-        if let Ok(v) = std::env::var(name) {
-            cmd.env(name, v);
-        }
+    cmd.args(&argv[1..]).env_clear().envs(plan.process.env.iter().cloned()).envs(crate::inherited(&plan.process));
+    if let Some(cwd) = &plan.process.cwd {
+        cmd.current_dir(cwd);
     }
     let mut child = cmd.spawn().map_err(|source| NativeError::Spawn { what: argv[0].clone(), source })?;
     // SAFETY: both handles are valid: the job above and the child's process handle.
     unsafe { AssignProcessToJobObject(job, HANDLE(child.as_raw_handle())) }
         .map_err(|e| NativeError::Other(e.to_string()))?;
-    let deadline = plan.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms as u64));
+    let deadline = plan.process.timeout.map(|t| Instant::now() + t);
     loop {
         if let Some(st) = child.try_wait().map_err(|e| NativeError::Other(e.to_string()))? {
             return Ok((st.code().unwrap_or(1) & 0xff) as u8);

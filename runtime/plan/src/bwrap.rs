@@ -560,7 +560,7 @@ pub fn plan(
         ));
     }
 
-    let mut proc = crate::ProcessPlan::new(process, env, *max_output_bytes);
+    let mut proc = crate::ProcessPlan::new(process, env, *max_output_bytes, Some(crate::SANDBOX_PATH));
     if let Some(cwd) = cwd {
         proc.env.push(("PWD".into(), s(cwd)));
     }

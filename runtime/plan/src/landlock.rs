@@ -188,7 +188,7 @@ pub fn plan(
                 max_processes: *max_processes,
             },
         },
-        process: crate::ProcessPlan::new(process, env, *max_output_bytes),
+        process: crate::ProcessPlan::new(process, env, *max_output_bytes, Some(crate::SANDBOX_PATH)),
         tree: crate::cgroup::TreeLimits::new(limits, true),
     })
 }

@@ -188,11 +188,17 @@ pub struct ProcessPlan {
 pub const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 impl ProcessPlan {
-    /// The process part of `policy`, with `PATH` first and then the policy's variables.
-    pub fn new(process: &cordon_policy::Process, env: &cordon_policy::Env, max_output_bytes: Option<u64>) -> Self {
+    /// The process part of `policy`: `path` (the backend's `PATH`, when it sets one) first,
+    /// then the policy's variables.
+    pub fn new(
+        process: &cordon_policy::Process,
+        env: &cordon_policy::Env,
+        max_output_bytes: Option<u64>,
+        path: Option<&str>,
+    ) -> Self {
         let cordon_policy::Process { command_line: _ /* the runtime's command */, cwd, timeout } = process;
         let cordon_policy::Env { vars, inherit } = env;
-        let mut all = vec![("PATH".to_string(), SANDBOX_PATH.to_string())];
+        let mut all: Vec<(String, String)> = path.map(|p| ("PATH".to_string(), p.to_string())).into_iter().collect();
         all.extend(vars.iter().cloned());
         Self { env: all, inherit_env: inherit.clone(), cwd: cwd.clone(), timeout: *timeout, max_output_bytes }
     }

@@ -25,14 +25,9 @@ pub struct SeatbeltPlan {
     pub profile: String,
     /// `-D` parameters: name and host path (or name).
     pub params: Vec<(String, String)>,
-    /// The tool's environment (PATH plus the allowed variables).
-    pub env: Vec<(String, String)>,
-    /// Host variables passed by name when set.
-    pub inherit_env: Vec<String>,
-    /// Working directory.
-    pub cwd: Option<String>,
-    /// Wall-clock timeout, milliseconds.
-    pub timeout_ms: Option<u128>,
+    /// The tool's process: env (`PATH` first), working directory, timeout. (`maxOutputBytes`
+    /// is refused on this backend, so never set here.)
+    pub process: crate::ProcessPlan,
     /// `cordon.limits.cpuMs` as RLIMIT_CPU, whole seconds rounded up (set by the runner
     /// before sandbox-exec starts; per process, as on Linux without a cgroup).
     pub cpu_seconds: Option<u64>,
@@ -185,15 +180,11 @@ pub fn plan(policy: &Policy) -> Result<SeatbeltPlan, PlanError> {
     if clipboard != "none" {
         p.push_str("(allow mach-lookup (global-name \"com.apple.pasteboard.1\"))\n");
     }
-    let mut env = vec![("PATH".to_string(), "/usr/bin:/bin:/usr/sbin:/sbin".to_string())];
-    env.extend(vars.iter().cloned());
+    let _ = (vars, inherit, cwd, timeout); // in `ProcessPlan::new`
     Ok(SeatbeltPlan {
         profile: p,
         params,
-        env,
-        inherit_env: inherit.clone(),
-        cwd: cwd.as_ref().map(|c| c.to_string_lossy().into_owned()),
-        timeout_ms: timeout.map(|t| t.as_millis()),
+        process: crate::ProcessPlan::new(process, env, None, Some("/usr/bin:/bin:/usr/sbin:/sbin")),
         cpu_seconds: cpu.map(|d| d.as_millis().div_ceil(1000) as u64),
     })
 }

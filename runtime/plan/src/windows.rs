@@ -75,16 +75,9 @@ pub struct WindowsPlan {
     pub firewall: Vec<FirewallRule>,
     /// Job limits.
     pub job: JobLimits,
-    /// Environment.
-    pub env: Vec<(String, String)>,
-    /// Host variables passed by name.
-    pub inherit_env: Vec<String>,
-    /// Wall-clock timeout, milliseconds.
-    pub timeout_ms: Option<u128>,
-    /// Working directory (`process.cwd`).
-    pub cwd: Option<String>,
-    /// Output cap (`cordon.limits.maxOutputBytes`), stdout plus stderr.
-    pub max_output_bytes: Option<u64>,
+    /// The tool's process: env, working directory (`process.cwd`), timeout, output cap
+    /// (`cordon.limits.maxOutputBytes`, stdout plus stderr).
+    pub process: crate::ProcessPlan,
 }
 
 fn refuse(rule: &str, reason: &str) -> PlanError {
@@ -112,8 +105,9 @@ pub fn plan(policy: &Policy) -> Result<WindowsPlan, PlanError> {
         ui,
         backends,
     } = policy;
-    let Process { command_line: _ /* the runtime's command */, cwd, timeout } = process;
-    let Env { vars, inherit } = env;
+    // `ProcessPlan::new` reads every field of both.
+    let Process { command_line: _, cwd: _, timeout: _ } = process;
+    let Env { vars: _, inherit: _ } = env;
     let Limits { memory_bytes, cpu, max_output_bytes, max_processes } = limits;
     let BackendOptions {
         container_id: _, // a label
@@ -166,11 +160,7 @@ pub fn plan(policy: &Policy) -> Result<WindowsPlan, PlanError> {
             cpu_ms: cpu.map(|d| d.as_millis()),
             kill_on_close: true,
         },
-        env: vars.clone(),
-        inherit_env: inherit.clone(),
-        timeout_ms: timeout.map(|t| t.as_millis()),
-        cwd: cwd.as_ref().map(|c| c.to_string_lossy().into_owned()),
-        max_output_bytes: *max_output_bytes,
+        process: crate::ProcessPlan::new(process, env, *max_output_bytes, None),
     })
 }
 
@@ -212,10 +202,10 @@ impl WindowsPlan {
         for f in &self.firewall {
             out.push_str(&format!("firewall {} {} {} for {run_sid}\n", f.action, f.direction, f.remote));
         }
-        if let Some(cwd) = &self.cwd {
-            out.push_str(&format!("cwd: {cwd}\n"));
+        if let Some(cwd) = &self.process.cwd {
+            out.push_str(&format!("cwd: {}\n", cwd.display()));
         }
-        if let Some(cap) = self.max_output_bytes {
+        if let Some(cap) = self.process.max_output_bytes {
             out.push_str(&format!("output cap: {cap} bytes of stdout+stderr\n"));
         }
         let j = &self.job;
@@ -252,10 +242,13 @@ mod tests {
     fn cwd_and_the_output_cap_are_in_the_plan_never_dropped() {
         let p = plan(&test_policy(r#"{"process":{"cwd":"/w"},"cordon":{"limits":{"maxOutputBytes":100}}}"#))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((p.cwd.as_deref(), p.max_output_bytes), (Some("/w"), Some(100)));
+        assert_eq!(
+            (p.process.cwd.as_deref(), p.process.max_output_bytes),
+            (Some(std::path::Path::new("/w")), Some(100))
+        );
         assert!(p.render().contains("cwd: /w") && p.render().contains("output cap: 100 bytes"));
         // The twin: without them the plan has neither.
         let q = plan(&test_policy("{}")).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((q.cwd, q.max_output_bytes), (None, None));
+        assert_eq!((q.process.cwd, q.process.max_output_bytes), (None, None));
     }
 }
