@@ -193,7 +193,7 @@ fn port_text(p: &PortSel) -> String {
 /// bwrap's options with the value of every `--setenv` shown as `…`, except the ones cordon
 /// itself sets (`PATH`, `PWD`, the proxy variables).
 /// One line per landlock rule; the policy's own are opened without following links.
-fn landlock_lines(w: &mut String, l: &cordon_plan::bwrap::LandlockPlan) {
+fn landlock_lines(w: &mut String, l: &cordon_plan::helper::LandlockPlan) {
     for (path, access, pinned) in l.all() {
         let how = if pinned { " (opened without following links)" } else { "" };
         wl(w, format_args!("  landlock {} {}{how}", access.as_str(), path.display()));
@@ -201,7 +201,7 @@ fn landlock_lines(w: &mut String, l: &cordon_plan::bwrap::LandlockPlan) {
 }
 
 /// One line per refused call, with its condition and the reason.
-fn seccomp_lines(w: &mut String, seccomp: &cordon_plan::bwrap::SeccompPlan) {
+fn seccomp_lines(w: &mut String, seccomp: &cordon_plan::seccomp::SeccompPlan) {
     wl(w, format_args!("  seccomp refuses (EPERM unless said):"));
     for r in &seccomp.deny {
         wl(w, format_args!("    {r}: {}", r.why));

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use cordon_policy::{Access, BackendOptions, Env, Limits, Network, Policy, Process};
 
+use crate::helper::{HelperPlan, LandlockPlan, NativeLimits, Relay};
+use crate::seccomp::{NetMode, seccomp_plan_for};
 use crate::{Backend, PlanError};
 
 /// Where a bind's source comes from. The runner turns each into a host object when the run
@@ -94,228 +96,6 @@ pub enum Mount {
 /// Where the helper (cordon itself) is bound inside the sandbox.
 pub const HELPER_PATH: &str = "/run/cordon/helper";
 
-/// Read-only system paths every native command gets, when they exist on the host.
-pub const BASELINE_RO: &[&str] = &[
-    "/usr",
-    "/etc/ld.so.cache",
-    "/etc/ld.so.conf",
-    "/etc/ld.so.conf.d",
-    "/etc/alternatives",
-    "/etc/localtime",
-    "/etc/passwd",
-    "/etc/group",
-    "/etc/nsswitch.conf",
-    "/etc/hosts",
-    "/etc/ssl/certs",
-    "/etc/ca-certificates",
-];
-
-/// Symlinks a merged-`/usr` system needs at the root.
-pub const BASELINE_LINKS: &[(&str, &str)] =
-    &[("usr/bin", "/bin"), ("usr/sbin", "/sbin"), ("usr/lib", "/lib"), ("usr/lib64", "/lib64")];
-
-/// A syscall the filter refuses with `EPERM`, maybe only for some argument values.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SyscallRule {
-    /// Syscall name.
-    pub name: String,
-    /// `None`: always. `Some((arg, mask, value))`: when `(args[arg] & mask) == value`.
-    pub when: Option<(u8, u64, u64)>,
-    /// Why it is refused.
-    pub why: String,
-}
-
-impl std::fmt::Display for SyscallRule {
-    /// `ioctl when (arg1 & 0xffffffff) == 0x5412`, or the name alone.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.when {
-            None => f.write_str(&self.name),
-            Some((arg, mask, value)) => write!(f, "{} when (arg{arg} & {mask:#x}) == {value:#x}", self.name),
-        }
-    }
-}
-
-/// The seccomp filter as data: everything not listed is allowed; a listed call fails with
-/// `EPERM` (`clone3` with `ENOSYS`, so libc falls back to `clone`, whose flags can be
-/// checked); `socket` follows the [`SocketFamilies`] allowlist. The filter checks the
-/// architecture and kills a process of another one. A syscall name the helper does not
-/// know fails the run; it is never skipped.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub struct SeccompPlan {
-    /// The refused calls.
-    pub deny: Vec<SyscallRule>,
-    /// The socket families `socket()` may create. The default allows none.
-    #[serde(default)]
-    pub sockets: SocketFamilies,
-}
-
-/// Every syscall name a [`SyscallRule`] may use: the helper has a number for each on
-/// every architecture it runs on. A plan naming another is refused ([`SeccompPlan::check`]).
-pub const KNOWN_SYSCALLS: &[&str] = &[
-    "io_uring_setup",
-    "io_uring_enter",
-    "io_uring_register",
-    "ptrace",
-    "process_vm_readv",
-    "process_vm_writev",
-    "bpf",
-    "userfaultfd",
-    "keyctl",
-    "add_key",
-    "request_key",
-    "perf_event_open",
-    "unshare",
-    "setns",
-    "mount",
-    "umount2",
-    "pivot_root",
-    "init_module",
-    "finit_module",
-    "kexec_load",
-    "clone",
-    "clone3",
-    "ioctl",
-    "socket",
-    "socketpair",
-];
-
-impl SeccompPlan {
-    /// Fails closed on a rule the helper could not install.
-    ///
-    /// # Errors
-    /// The first syscall name not in [`KNOWN_SYSCALLS`].
-    pub fn check(&self, backend: Backend) -> Result<(), PlanError> {
-        match self.deny.iter().find(|r| !KNOWN_SYSCALLS.contains(&r.name.as_str())) {
-            Some(r) => Err(PlanError::Unenforceable {
-                backend,
-                rule: "(seccomp)".into(),
-                reason: format!("the filter names `{}`, a syscall cordon's helper does not know", r.name),
-            }),
-            None => Ok(()),
-        }
-    }
-}
-
-/// `AF_UNIX`.
-pub const AF_UNIX: u32 = 1;
-/// `AF_INET`.
-pub const AF_INET: u32 = 2;
-/// `AF_INET6`.
-pub const AF_INET6: u32 = 10;
-/// `AF_NETLINK`.
-pub const AF_NETLINK: u32 = 16;
-/// `NETLINK_ROUTE`, the one netlink protocol that may be allowed.
-pub const NETLINK_ROUTE: u32 = 0;
-
-/// The socket families a tool may create: an allowlist, decided by the planner. `socket()`
-/// of a family a policy could grant but this one does not (`AF_UNIX`, `AF_INET`,
-/// `AF_INET6`, `AF_NETLINK`) fails with `EPERM`; of every other family — `AF_VSOCK`,
-/// `AF_PACKET`, `AF_ALG`, `AF_BLUETOOTH`, … —, of netlink with a protocol other than
-/// `NETLINK_ROUTE`, and `socketpair()` of any family but `AF_UNIX` with `EAFNOSUPPORT`.
-/// The default allows none.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub struct SocketFamilies {
-    /// `AF_INET` and `AF_INET6`: the network mode needs them.
-    pub inet: bool,
-    /// `AF_NETLINK` with protocol `NETLINK_ROUTE` only: the sandbox has its own network
-    /// namespace, so routes and addresses are its own. Other netlink protocols never.
-    pub netlink_route: bool,
-    /// `AF_UNIX` (`socketpair` of `AF_UNIX` is always allowed): when a read-write grant is a
-    /// unix socket at planning (connecting to a granted socket is what the grant means).
-    pub unix: bool,
-}
-
-impl SocketFamilies {
-    /// The families `socket()` may create, in order.
-    pub fn allowed(&self) -> Vec<u32> {
-        let mut f = Vec::new();
-        if self.unix {
-            f.push(AF_UNIX);
-        }
-        if self.inet {
-            f.extend([AF_INET, AF_INET6]);
-        }
-        if self.netlink_route {
-            f.push(AF_NETLINK);
-        }
-        f
-    }
-
-    /// One line for `cordon policy explain` and the golden files.
-    pub fn describe(&self) -> String {
-        let mut names: Vec<String> = self
-            .allowed()
-            .iter()
-            .map(|f| match *f {
-                AF_UNIX => "AF_UNIX".to_string(),
-                AF_INET => "AF_INET".to_string(),
-                AF_INET6 => "AF_INET6".to_string(),
-                AF_NETLINK => "AF_NETLINK (NETLINK_ROUTE only)".to_string(),
-                other => format!("family {other}"),
-            })
-            .collect();
-        if names.is_empty() {
-            names.push("none".into());
-        }
-        format!(
-            "{}; other grantable families EPERM, every other family EAFNOSUPPORT; socketpair AF_UNIX only, and without AF_UNIX only stream and seqpacket (a datagram pair can sendto any host socket path)",
-            names.join(", ")
-        )
-    }
-}
-
-/// Landlock rules as data: the second filesystem layer under bubblewrap (in sandbox
-/// paths), the only one on the landlock backend (in host paths).
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub struct LandlockPlan {
-    /// System paths and the access granted beneath them, opened as the system names them
-    /// (`/bin` may be a link to `/usr/bin`); one this host lacks grants nothing.
-    pub rules: Vec<(PathBuf, Access)>,
-    /// The policy's grants, each opened one component at a time without following any link
-    /// (a link there is one a tool could have planted: the run is refused), so the rule is
-    /// on the object the policy was checked against. Everything else is denied.
-    #[serde(default)]
-    pub pinned: Vec<(PathBuf, Access)>,
-}
-
-impl LandlockPlan {
-    /// Every rule, system ones first, with whether it is opened without following links.
-    pub fn all(&self) -> impl Iterator<Item = (&Path, Access, bool)> {
-        self.rules
-            .iter()
-            .map(|(p, a)| (p.as_path(), *a, false))
-            .chain(self.pinned.iter().map(|(p, a)| (p.as_path(), *a, true)))
-    }
-}
-
-/// Resource limits the helper sets before the tool runs: per process, a second layer under
-/// the whole tree's cgroup ([`TreeLimits`](crate::cgroup::TreeLimits)).
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub struct NativeLimits {
-    /// RLIMIT_AS, bytes.
-    pub memory_bytes: Option<u64>,
-    /// RLIMIT_CPU, whole seconds (rounded up from `cpuMs`).
-    pub cpu_seconds: Option<u64>,
-    /// Processes at once: enforced by the run's cgroup (`pids.max`), not by the helper.
-    pub max_processes: Option<u64>,
-}
-
-/// The relay that carries the sandbox's proxy traffic out of its empty network namespace:
-/// it listens on loopback inside the sandbox and forwards each connection to cordon's proxy
-/// through a unix socket bound into the sandbox.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Relay {
-    /// Loopback port inside the sandbox.
-    pub port: u16,
-    /// Path of the proxy's socket inside the sandbox.
-    pub socket: String,
-    /// `host:port` of the user's own proxy (`runtimeConfig.networkProxy`, `network.proxy`):
-    /// cordon forwards every connection there and reaches nothing else. `None`: cordon's
-    /// own filtering proxy decides each destination.
-    #[serde(default)]
-    pub forward: Option<String>,
-}
-
 /// `host:port` of a proxy URL (`http://host:port/`).
 fn url_authority(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
@@ -326,32 +106,6 @@ fn url_authority(url: &str) -> String {
 pub const PROXY_SOCKET: &str = "/run/cordon/proxy.sock";
 /// The loopback port the relay listens on inside the sandbox.
 pub const PROXY_PORT: u16 = 3128;
-
-/// What the helper applies inside the sandbox before it executes the tool.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub struct HelperPlan {
-    /// The proxy relay, when the policy allows some destinations but not all.
-    pub relay: Option<Relay>,
-    /// Drop every capability (the landlock backend, which has no user namespace).
-    #[serde(default)]
-    pub drop_caps: bool,
-    /// Landlock must be fully enforced, and scopes signals and abstract unix sockets to the
-    /// sandbox (the landlock backend, where landlock is the only filesystem layer).
-    #[serde(default)]
-    pub require_landlock: bool,
-    /// Abstract unix sockets are scoped to the sandbox, or the run is refused (landlock ABI
-    /// 6). Planned when a granted socket file lifts the filter on creating unix sockets: with
-    /// the host's network shared, the host's abstract sockets (X11, D-Bus) would otherwise
-    /// be reachable.
-    #[serde(default)]
-    pub scope_abstract_unix: bool,
-    /// The seccomp filter.
-    pub seccomp: SeccompPlan,
-    /// The landlock rules.
-    pub landlock: LandlockPlan,
-    /// The limits.
-    pub limits: NativeLimits,
-}
 
 /// The whole bubblewrap plan: typed, rendered to bwrap's options by [`BwrapPlan::argv`].
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -582,11 +336,11 @@ pub fn plan(
     let _ = (vars, inherit, timeout); // in `ProcessPlan::new`
 
     // System baseline.
-    let mut mounts: Vec<Mount> = BASELINE_RO
+    let mut mounts: Vec<Mount> = crate::baseline::SYSTEM_RO
         .iter()
         .map(|p| Mount::Bind { source: Source::System(p.into()), dest: p.into(), writable: false })
         .collect();
-    for (target, link) in BASELINE_LINKS {
+    for (target, link) in crate::baseline::LINKS {
         mounts.push(Mount::Symlink { target: target.into(), link: link.into() });
     }
     mounts.extend([
@@ -648,7 +402,8 @@ pub fn plan(
             r.path.ancestors().skip(1).any(|p| filesystem.decide(p).is_some_and(|g| g.access != Access::Deny));
         // The read-only system baseline is a grant too: a deny inside it, or around part of
         // it, is covered like any other (MXC masks these as well).
-        let on_baseline = BASELINE_RO.iter().any(|b| r.path.starts_with(b) || Path::new(b).starts_with(&r.path));
+        let on_baseline =
+            crate::baseline::SYSTEM_RO.iter().any(|b| r.path.starts_with(b) || Path::new(b).starts_with(&r.path));
         match r.access {
             Access::ReadWrite | Access::ReadOnly => {
                 if facts.kind(&r.host).is_none() {
@@ -766,89 +521,12 @@ pub fn plan(
     })
 }
 
-/// How a native command reaches the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NetMode {
-    /// An empty network namespace, and no IP sockets at all.
-    None,
-    /// Only TCP to cordon's proxy through the relay; no UDP sockets.
-    Proxy,
-    /// The host's network.
-    All,
-}
-
-/// The syscalls a native tool is refused, and the socket families it may create, for its
-/// network mode. `own_netns`: the sandbox has a network namespace of its own (netlink
-/// route sockets then see only it).
-pub fn seccomp_plan_for(mode: NetMode, own_netns: bool) -> SeccompPlan {
-    const SOCK_DGRAM: u64 = 2;
-    let mut plan = seccomp_plan();
-    plan.sockets = SocketFamilies {
-        inet: match mode {
-            NetMode::None => false,
-            NetMode::Proxy | NetMode::All => true,
-        },
-        netlink_route: own_netns,
-        unix: false,
-    };
-    match mode {
-        NetMode::None | NetMode::All => {}
-        NetMode::Proxy => {
-            // Datagram sockets of any family: only TCP reaches the relay.
-            plan.deny.push(SyscallRule {
-                name: "socket".into(),
-                when: Some((1, 0xf, SOCK_DGRAM)),
-                why: "only TCP through cordon's proxy".into(),
-            });
-        }
-    }
-    plan
-}
-
-/// The syscalls every native tool is refused.
-pub fn seccomp_plan() -> SeccompPlan {
-    const CLONE_NEWUSER: u64 = 0x1000_0000;
-    const TIOCSTI: u64 = 0x5412;
-    const TIOCLINUX: u64 = 0x541c;
-    let r = |name: &str, why: &str| SyscallRule { name: name.into(), when: None, why: why.into() };
-    let when =
-        |name: &str, w: (u8, u64, u64), why: &str| SyscallRule { name: name.into(), when: Some(w), why: why.into() };
-    SeccompPlan {
-        deny: vec![
-            r("io_uring_setup", "io_uring bypasses syscall filtering"),
-            r("io_uring_enter", "io_uring bypasses syscall filtering"),
-            r("io_uring_register", "io_uring bypasses syscall filtering"),
-            r("ptrace", "no tracing other processes"),
-            r("process_vm_readv", "no reading other processes' memory"),
-            r("process_vm_writev", "no writing other processes' memory"),
-            r("bpf", "no kernel programs"),
-            r("userfaultfd", "a common kernel-exploit primitive"),
-            r("keyctl", "the kernel keyring is shared"),
-            r("add_key", "the kernel keyring is shared"),
-            r("request_key", "the kernel keyring is shared"),
-            r("perf_event_open", "no performance counters"),
-            r("unshare", "no new namespaces"),
-            r("setns", "no joining namespaces"),
-            r("mount", "no mount changes"),
-            r("umount2", "no mount changes"),
-            r("pivot_root", "no mount changes"),
-            r("init_module", "no kernel modules"),
-            r("finit_module", "no kernel modules"),
-            r("kexec_load", "no kernel replacement"),
-            when("clone", (0, CLONE_NEWUSER, CLONE_NEWUSER), "no new user namespaces"),
-            r("clone3", "flags are in memory the filter cannot read; libc falls back to clone"),
-            when("ioctl", (1, 0xffff_ffff, TIOCSTI), "TIOCSTI injects keystrokes into the terminal"),
-            when("ioctl", (1, 0xffff_ffff, TIOCLINUX), "TIOCLINUX can inject keystrokes"),
-        ],
-        sockets: SocketFamilies::default(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![expect(clippy::unwrap_used, reason = "tests")]
 
     use super::*;
+    use crate::seccomp::{AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, SocketFamilies};
 
     fn plan_none(policy: &Policy) -> Result<BwrapPlan, PlanError> {
         plan(policy, None, &crate::assume_dirs)
@@ -925,13 +603,5 @@ mod tests {
         assert_eq!(ll_all.helper.seccomp.sockets.allowed(), vec![AF_INET, AF_INET6]);
         // The default allows nothing.
         assert!(SocketFamilies::default().allowed().is_empty());
-    }
-
-    #[test]
-    fn an_unknown_syscall_name_fails_closed() {
-        let mut sp = seccomp_plan_for(NetMode::None, true);
-        assert!(sp.check(Backend::Bubblewrap).is_ok());
-        sp.deny.push(SyscallRule { name: "no_such_call".into(), when: None, why: "x".into() });
-        assert!(matches!(sp.check(Backend::Bubblewrap), Err(PlanError::Unenforceable { .. })));
     }
 }

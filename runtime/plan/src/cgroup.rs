@@ -1,6 +1,6 @@
 //! `cordon.limits` → [`TreeLimits`]: what a native run's own cgroup must hold, as data.
 //!
-//! rlimits ([`NativeLimits`](crate::bwrap::NativeLimits)) count one process at a time, so a
+//! rlimits ([`NativeLimits`](crate::helper::NativeLimits)) count one process at a time, so a
 //! tool that forks escapes them. These limits count the whole process tree: the runner puts
 //! the tool's first process in a cgroup of its own before it executes, and every process it
 //! starts stays there (setsid and double forks included; leaving needs write access to

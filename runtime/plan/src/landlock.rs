@@ -7,37 +7,11 @@
 //! - a network policy other than none or all (there is no network namespace to force
 //!   traffic through cordon's proxy), proxies, and inbound allowances.
 
-use std::path::PathBuf;
-
 use cordon_policy::{Access, BackendOptions, Env, Limits, Network, Policy, Process};
 
-use crate::bwrap::{HelperPlan, LandlockPlan, NativeLimits, NetMode, seccomp_plan_for};
+use crate::helper::{HelperPlan, LandlockPlan, NativeLimits};
+use crate::seccomp::{NetMode, seccomp_plan_for};
 use crate::{Backend, PlanError};
-
-/// Files and directories every command may read (or, for devices, write).
-pub const BASELINE: &[(&str, Access)] = &[
-    ("/usr", Access::ReadOnly),
-    ("/bin", Access::ReadOnly),
-    ("/sbin", Access::ReadOnly),
-    ("/lib", Access::ReadOnly),
-    ("/lib64", Access::ReadOnly),
-    ("/etc/ld.so.cache", Access::ReadOnly),
-    ("/etc/ld.so.conf", Access::ReadOnly),
-    ("/etc/ld.so.conf.d", Access::ReadOnly),
-    ("/etc/alternatives", Access::ReadOnly),
-    ("/etc/localtime", Access::ReadOnly),
-    ("/etc/passwd", Access::ReadOnly),
-    ("/etc/group", Access::ReadOnly),
-    ("/etc/nsswitch.conf", Access::ReadOnly),
-    ("/etc/hosts", Access::ReadOnly),
-    ("/etc/ssl/certs", Access::ReadOnly),
-    ("/dev/null", Access::ReadWrite),
-    ("/dev/zero", Access::ReadWrite),
-    ("/dev/urandom", Access::ReadOnly),
-    ("/dev/random", Access::ReadOnly),
-    // The tool's own /proc entry (resolved by the helper, whose pid the tool keeps).
-    ("/proc/self", Access::ReadOnly),
-];
 
 /// The landlock backend's plan.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -120,8 +94,7 @@ pub fn plan(
     // A deny on (or around) the system baseline cannot be carved out of it either: refused,
     // never shown as denied and then read.
     for r in fs.rules().iter().filter(|r| r.access == Access::Deny) {
-        let hits_baseline = BASELINE.iter().any(|(b, _)| {
-            let b = std::path::Path::new(b);
+        let hits_baseline = crate::baseline::landlock_rules().iter().any(|(b, _)| {
             r.path.starts_with(b) || b.starts_with(&r.path) || r.host.starts_with(b) || b.starts_with(&r.host)
         });
         if hits_baseline {
@@ -150,7 +123,7 @@ pub fn plan(
             "with no network, inbound traffic cannot be allowed; use --backend bubblewrap or wasm",
         ));
     }
-    let rules: Vec<(PathBuf, Access)> = BASELINE.iter().map(|(p, a)| (PathBuf::from(p), *a)).collect();
+    let rules = crate::baseline::landlock_rules();
     let mut pinned = Vec::new();
     for r in fs.rules().iter().filter(|r| r.access != Access::Deny) {
         if facts.kind(&r.host).is_none() {

@@ -6,11 +6,14 @@
 //! target cordon supports.
 #![deny(missing_docs)]
 
+pub mod baseline;
 pub mod bwrap;
 pub mod cgroup;
+pub mod helper;
 pub mod landlock;
 mod mxc;
 pub mod seatbelt;
+pub mod seccomp;
 pub mod support;
 pub mod wasi;
 pub mod windows;

@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 use std::ffi::CString;
 
-use cordon_plan::bwrap::{HelperPlan, SeccompPlan};
+use cordon_plan::helper::HelperPlan;
+use cordon_plan::seccomp::SeccompPlan;
 use cordon_policy::Access;
 
 /// Entry point: `args` are what follows `__cordon-helper`. Never returns on success (the
@@ -36,7 +37,7 @@ pub fn helper_main(args: &[String]) -> u8 {
 /// Listens on loopback inside the sandbox and carries each connection to cordon's proxy
 /// through the unix socket bound into the sandbox. Runs in a child forked before any
 /// restriction (it needs a unix socket); it dies with the sandbox's pid namespace.
-fn start_relay(relay: &cordon_plan::bwrap::Relay) -> Result<(), String> {
+fn start_relay(relay: &cordon_plan::helper::Relay) -> Result<(), String> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", relay.port)).map_err(|e| format!("relay: {e}"))?;
     // SAFETY: the helper is single-threaded here, so forking is sound; the child only runs
     // the relay loop below and exits.
@@ -289,10 +290,10 @@ fn x32_guard() -> seccompiler::BpfProgram {
 /// of a protocol other than `NETLINK_ROUTE`, `socketpair()` of any family but `AF_UNIX`,
 /// and (unless `AF_UNIX` is granted) a datagram `socketpair()`, fail with `EAFNOSUPPORT`.
 fn socket_filters(
-    sockets: &cordon_plan::bwrap::SocketFamilies,
+    sockets: &cordon_plan::seccomp::SocketFamilies,
     arch: seccompiler::TargetArch,
 ) -> Result<Vec<seccompiler::SeccompFilter>, String> {
-    use cordon_plan::bwrap::{AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, NETLINK_ROUTE};
+    use cordon_plan::seccomp::{AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, NETLINK_ROUTE};
     use seccompiler::{SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule};
     let e = |e: seccompiler::BackendError| format!("seccomp: {e}");
     let cond = |arg: u8, op: SeccompCmpOp, v: u32| SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, v.into());
