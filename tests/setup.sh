@@ -30,6 +30,10 @@ if [ "$(uname -s)" = Linux ]; then
   [ -x /usr/bin/curl ] || missing="$missing curl"
   [ -x /usr/bin/python3 ] || missing="$missing python3"
   have unshare || missing="$missing util-linux"
+  # The transparent network capture of native tools (nftables and iproute2 inside the
+  # sandbox's own network namespace).
+  [ -x /usr/sbin/nft ] || missing="$missing nftables"
+  { [ -x /usr/bin/ip ] || [ -x /usr/sbin/ip ]; } || missing="$missing iproute2"
 fi
 if [ -n "$missing" ]; then
   if have apt-get && [ "$(id -u)" = 0 ]; then

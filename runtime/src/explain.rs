@@ -265,6 +265,33 @@ fn explain_plan(w: &mut String, plan: &Plan) {
         Plan::Bubblewrap(p) => {
             wl(w, format_args!("\nbubblewrap plan:"));
             wl(w, format_args!("  bwrap {}", cordon_plan::bwrap::mask_env_values(&p.shown_argv()).join(" ")));
+            if let Some(r) = &p.helper.relay {
+                match (&r.forward, &r.capture) {
+                    (Some(up), _) => wl(
+                        w,
+                        format_args!("  network: through the proxy variables to your proxy at {up}, nothing else"),
+                    ),
+                    (None, Some(c)) => {
+                        wl(
+                            w,
+                            format_args!(
+                                "  network: every TCP connection is captured in the sandbox's own namespace (nftables, by {} and {}) and checked by cordon's proxy by address; proxy-aware tools also get HTTP-level checks; UDP and ICMP are refused",
+                                c.ip.display(),
+                                c.nft.display()
+                            ),
+                        );
+                        for line in c.ruleset.lines() {
+                            wl(w, format_args!("    {line}"));
+                        }
+                    }
+                    (None, None) => wl(
+                        w,
+                        format_args!(
+                            "  network: only tools that honour the proxy variables reach cordon's proxy (no `ip`/`nft` under /usr to capture the rest); UDP and ICMP are refused"
+                        ),
+                    ),
+                }
+            }
             seccomp_lines(w, &p.helper.seccomp);
             wl(w, format_args!("  socket families: {}", p.helper.seccomp.sockets.describe()));
             landlock_lines(w, &p.helper.landlock);

@@ -31,6 +31,14 @@ fn render_bwrap(policy: &Policy) -> String {
                 out.push_str(&format!("{} {}{how}\n", access.as_str(), path.display()));
             }
             out.push_str(&format!("# limits\n{}\n", serde_json::to_string(&p.helper.limits).unwrap()));
+            if let Some(c) = p.helper.relay.as_ref().and_then(|r| r.capture.as_ref()) {
+                out.push_str(&format!(
+                    "# network capture (nft -f - by {}, routes by {})\n",
+                    c.nft.display(),
+                    c.ip.display()
+                ));
+                out.push_str(&c.ruleset);
+            }
             out.push_str("# process tree (a cgroup per run)\n");
             for line in p.tree.describe() {
                 out.push_str(&line);

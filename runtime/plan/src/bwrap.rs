@@ -113,6 +113,10 @@ pub struct BwrapPlan {
     /// The host's network namespace is kept (the policy allows all egress); else the sandbox
     /// has an empty one of its own.
     pub share_net: bool,
+    /// The sandbox starts with `CAP_NET_ADMIN` over its own (user and network) namespaces,
+    /// so the helper can install the transparent capture; it drops every capability before
+    /// the relay and the tool start.
+    pub net_admin: bool,
     /// The tool's process: env, working directory, timeout, output cap.
     pub process: crate::ProcessPlan,
     /// The file tree, shallow to deep.
@@ -138,7 +142,11 @@ impl BwrapPlan {
         if self.share_net {
             a.push("--share-net".into());
         }
-        a.extend(["--cap-drop", "ALL", "--die-with-parent", "--new-session", "--clearenv"].map(String::from));
+        a.extend(["--cap-drop", "ALL"].map(String::from));
+        if self.net_admin {
+            a.extend(["--cap-add", "CAP_NET_ADMIN"].map(String::from));
+        }
+        a.extend(["--die-with-parent", "--new-session", "--clearenv"].map(String::from));
         for (k, v) in &self.process.env {
             a.extend(["--setenv".into(), k.clone(), v.clone()]);
         }
@@ -491,6 +499,18 @@ pub fn plan(
         rules.iter().any(|r| r.access == Access::ReadWrite && facts.kind(&r.host) == Some(crate::ObjectKind::Socket));
     seccomp.check(Backend::Bubblewrap)?;
 
+    // Transparent capture, with cordon's own proxy deciding (a user's proxy gets only what
+    // honours the proxy variables): needs `ip` and `nft` in the sandbox's `/usr`. Without
+    // them only proxy-aware tools reach the network, which is narrower, never wider.
+    let tool_at = |names: &[&str]| names.iter().map(PathBuf::from).find(|p| facts.kind(p).is_some());
+    let capture = match (
+        via_proxy && user_proxy.is_none(),
+        tool_at(&["/usr/sbin/ip", "/usr/bin/ip"]),
+        tool_at(&["/usr/sbin/nft"]),
+    ) {
+        (true, Some(ip), Some(nft)) => Some(crate::helper::Capture::new(PROXY_PORT, ip, nft)),
+        _ => None,
+    };
     let native_limits = NativeLimits {
         memory_bytes: *memory_bytes,
         cpu_seconds: cpu.map(|d| d.as_millis().div_ceil(1000) as u64),
@@ -498,6 +518,7 @@ pub fn plan(
     };
     Ok(BwrapPlan {
         share_net,
+        net_admin: capture.is_some(),
         process: proc,
         mounts,
         helper: HelperPlan {
@@ -505,8 +526,9 @@ pub fn plan(
                 port: PROXY_PORT,
                 socket: PROXY_SOCKET.into(),
                 forward: user_proxy.as_ref().map(|(_, a)| a.clone()),
+                capture: capture.clone(),
             }),
-            drop_caps: false,
+            drop_caps: capture.is_some(),
             require_landlock: false,
             scope_abstract_unix: seccomp.sockets.unix,
             seccomp,

@@ -58,6 +58,44 @@ pub struct Relay {
     /// own filtering proxy decides each destination.
     #[serde(default)]
     pub forward: Option<String>,
+    /// Transparent capture, when planned: every TCP connection the tool makes, whether or not
+    /// it honours the proxy variables, is redirected inside the sandbox's own network
+    /// namespace to the relay, which asks cordon's proxy for its original destination by
+    /// address (SOCKS5) — the same check a proxy client gets.
+    #[serde(default)]
+    pub capture: Option<Capture>,
+}
+
+/// Transparent capture of TCP in the sandbox's network namespace: set up by the helper
+/// while it holds `CAP_NET_ADMIN` over that namespace (and drops it, with every other
+/// capability, before the relay and the tool start).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capture {
+    /// The relay's transparent port on `127.0.0.1` and `::1`.
+    pub port: u16,
+    /// `ip` (iproute2) inside the sandbox: makes every address local to the namespace's
+    /// loopback, so a connection to any address reaches the redirect instead of failing
+    /// with no route.
+    pub ip: PathBuf,
+    /// `nft` inside the sandbox.
+    pub nft: PathBuf,
+    /// The nftables ruleset (`nft -f -`).
+    pub ruleset: String,
+}
+
+/// The loopback port of the relay's transparent listener inside the sandbox.
+pub const CAPTURE_PORT: u16 = 3129;
+
+impl Capture {
+    /// The capture for a sandbox whose relay listens on `proxy_port` (left alone) and
+    /// `CAPTURE_PORT`, with `ip` and `nft` at those paths.
+    pub fn new(proxy_port: u16, ip: PathBuf, nft: PathBuf) -> Self {
+        let port = CAPTURE_PORT;
+        let ruleset = format!(
+            "table inet cordon {{\n  chain out {{\n    type nat hook output priority -100; policy accept;\n    ip daddr 127.0.0.1 tcp dport {{ {proxy_port}, {port} }} return\n    ip6 daddr ::1 tcp dport {port} return\n    meta l4proto tcp redirect to :{port}\n  }}\n}}\n"
+        );
+        Self { port, ip, nft, ruleset }
+    }
 }
 
 /// What the helper applies inside the sandbox before it executes the tool.

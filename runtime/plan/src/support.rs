@@ -208,7 +208,10 @@ pub const MATRIX: &[Row] = &[
         feature: "network: CIDR, `except`, ports, protocol, deny beats allow",
         cells: [
             (Enforced, "enforced (sockets, HTTP)"),
-            (Partial, "enforced through cordon's proxy (TCP); UDP/ICMP rules refused"),
+            (
+                Partial,
+                "enforced for every TCP connection (captured in the sandbox's namespace, or through the proxy variables); UDP/ICMP rules refused",
+            ),
             (Refused, "refused unless none or all"),
             (Refused, "refused unless none or all"),
             (Refused, "refused unless none or all"),
@@ -228,7 +231,10 @@ pub const MATRIX: &[Row] = &[
         feature: "network: domain allow/deny lists, legacy host lists",
         cells: [
             (Enforced, "enforced (names checked before lookup)"),
-            (Enforced, "enforced (proxy; names checked before lookup)"),
+            (
+                Enforced,
+                "enforced through the proxy variables (names checked before lookup); a raw connection is checked by address only",
+            ),
             (Refused, "refused"),
             (Refused, "refused"),
             (Refused, "refused"),

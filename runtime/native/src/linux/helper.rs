@@ -23,6 +23,13 @@ pub fn helper_main(args: &[String]) -> u8 {
         Ok(p) => p,
         Err(e) => return fail(&format!("bad plan: {e}")),
     };
+    if let Some(capture) = plan.relay.as_ref().and_then(|r| r.capture.as_ref()) {
+        // While the helper still holds CAP_NET_ADMIN over the sandbox's namespaces; then
+        // every capability goes, before the relay forks and long before the tool starts.
+        if let Err(e) = install_capture(capture).and_then(|()| drop_capabilities()) {
+            return fail(&e);
+        }
+    }
     if let Some(relay) = &plan.relay
         && let Err(e) = start_relay(relay)
     {
@@ -34,30 +41,169 @@ pub fn helper_main(args: &[String]) -> u8 {
     exec(&cmd)
 }
 
+/// Makes every address local to the sandbox's loopback (so a connection anywhere reaches
+/// the redirect instead of failing with no route) and installs the nftables redirect of all
+/// TCP to the relay. Any failure refuses the run: the plan said every flow is captured.
+fn install_capture(c: &cordon_plan::helper::Capture) -> Result<(), String> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let run = |cmd: &mut Command, what: &str, input: Option<&str>| -> Result<(), String> {
+        let mut child = cmd
+            .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .env_clear()
+            .spawn()
+            .map_err(|e| format!("network capture: {what}: {e}"))?;
+        if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+            stdin.write_all(text.as_bytes()).map_err(|e| format!("network capture: {what}: {e}"))?;
+        }
+        let out = child.wait_with_output().map_err(|e| format!("network capture: {what}: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("network capture: {what} failed: {}", String::from_utf8_lossy(&out.stderr).trim()))
+        }
+    };
+    run(Command::new(&c.ip).args(["link", "set", "lo", "up"]), "ip link set lo up", None)?;
+    run(Command::new(&c.ip).args(["route", "add", "local", "0.0.0.0/0", "dev", "lo"]), "ip route", None)?;
+    // A kernel without IPv6 has no `::/0` to route; IPv6 sockets then reach nothing at all.
+    if std::path::Path::new("/proc/sys/net/ipv6").exists() {
+        run(Command::new(&c.ip).args(["-6", "route", "add", "local", "::/0", "dev", "lo"]), "ip -6 route", None)?;
+    }
+    run(Command::new(&c.nft).args(["-f", "-"]), "nft", Some(&c.ruleset))
+}
+
+/// The destination a redirected connection was headed for (`SO_ORIGINAL_DST`).
+fn original_destination(conn: &std::net::TcpStream) -> Option<std::net::SocketAddr> {
+    use std::os::fd::AsRawFd as _;
+    const SO_ORIGINAL_DST: libc::c_int = 80;
+    let fd = conn.as_raw_fd();
+    // SAFETY: an all-zero sockaddr_storage is valid for getsockopt to fill.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let level = if conn.local_addr().ok()?.is_ipv6() { libc::SOL_IPV6 } else { libc::SOL_IP };
+    // SAFETY: getsockopt writes at most `len` bytes into `ss`.
+    let r = unsafe { libc::getsockopt(fd, level, SO_ORIGINAL_DST, (&raw mut ss).cast(), &mut len) };
+    if r != 0 {
+        return None;
+    }
+    match libc::c_int::from(ss.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let a: libc::sockaddr_in = unsafe { std::ptr::read((&raw const ss).cast()) };
+            Some(std::net::SocketAddr::from((u32::from_be(a.sin_addr.s_addr).to_be_bytes(), u16::from_be(a.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let a: libc::sockaddr_in6 = unsafe { std::ptr::read((&raw const ss).cast()) };
+            Some(std::net::SocketAddr::from((a.sin6_addr.s6_addr, u16::from_be(a.sin6_port))))
+        }
+        _ => None,
+    }
+}
+
+/// Asks cordon's proxy (SOCKS5, by address) for `dest`: the proxy decides with the policy's
+/// rules and audits; `Ok` is an open tunnel.
+fn socks_connect(up: &mut std::os::unix::net::UnixStream, dest: std::net::SocketAddr) -> std::io::Result<bool> {
+    use std::io::{Read as _, Write as _};
+    up.write_all(&[5, 1, 0])?;
+    let mut hello = [0u8; 2];
+    up.read_exact(&mut hello)?;
+    if hello != [5, 0] {
+        return Ok(false);
+    }
+    let mut req = vec![5, 1, 0];
+    match dest.ip() {
+        std::net::IpAddr::V4(v4) => {
+            req.push(1);
+            req.extend_from_slice(&v4.octets());
+        }
+        std::net::IpAddr::V6(v6) => {
+            req.push(4);
+            req.extend_from_slice(&v6.octets());
+        }
+    }
+    req.extend_from_slice(&dest.port().to_be_bytes());
+    up.write_all(&req)?;
+    let mut reply = [0u8; 10];
+    up.read_exact(&mut reply)?;
+    Ok(reply[1] == 0)
+}
+
+/// Ends `conn` with a reset, so the tool sees the refusal at once (ECONNRESET) instead of
+/// a connection that just closes.
+fn reset(conn: std::net::TcpStream) {
+    use std::os::fd::AsRawFd as _;
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: setsockopt reads a linger struct of the size passed.
+    unsafe {
+        libc::setsockopt(
+            conn.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    drop(conn);
+}
+
+/// Copies both ways until each side is done.
+fn pipe(conn: std::net::TcpStream, up: std::os::unix::net::UnixStream) {
+    let (Ok(mut c2), Ok(mut up2)) = (conn.try_clone(), up.try_clone()) else { return };
+    let (mut c1, mut up1) = (conn, up);
+    let t = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c2, &mut up2);
+        let _ = up2.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut up1, &mut c1);
+    let _ = c1.shutdown(std::net::Shutdown::Write);
+    let _ = t.join();
+}
+
 /// Listens on loopback inside the sandbox and carries each connection to cordon's proxy
 /// through the unix socket bound into the sandbox. Runs in a child forked before any
 /// restriction (it needs a unix socket); it dies with the sandbox's pid namespace.
 fn start_relay(relay: &cordon_plan::helper::Relay) -> Result<(), String> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", relay.port)).map_err(|e| format!("relay: {e}"))?;
+    // The transparent listeners: bound before the fork, so the tool never starts before them.
+    let mut captured = Vec::new();
+    if let Some(c) = &relay.capture {
+        captured.push(std::net::TcpListener::bind(("127.0.0.1", c.port)).map_err(|e| format!("relay: {e}"))?);
+        if let Ok(l) = std::net::TcpListener::bind(("::1", c.port)) {
+            captured.push(l);
+        }
+    }
     // SAFETY: the helper is single-threaded here, so forking is sound; the child only runs
     // the relay loop below and exits.
     match unsafe { libc::fork() } {
         -1 => Err(format!("relay: fork: {}", std::io::Error::last_os_error())),
         0 => {
             let socket = relay.socket.clone();
+            for l in captured {
+                let socket = socket.clone();
+                std::thread::spawn(move || {
+                    for conn in l.incoming().flatten() {
+                        let socket = socket.clone();
+                        std::thread::spawn(move || {
+                            let Some(dest) = original_destination(&conn) else { return reset(conn) };
+                            let Ok(mut up) = std::os::unix::net::UnixStream::connect(&socket) else {
+                                return reset(conn);
+                            };
+                            match socks_connect(&mut up, dest) {
+                                Ok(true) => pipe(conn, up),
+                                _ => reset(conn),
+                            }
+                        });
+                    }
+                });
+            }
             for conn in listener.incoming().flatten() {
                 let socket = socket.clone();
                 std::thread::spawn(move || {
                     let Ok(up) = std::os::unix::net::UnixStream::connect(&socket) else { return };
-                    let (Ok(mut c2), Ok(mut up2)) = (conn.try_clone(), up.try_clone()) else { return };
-                    let (mut c1, mut up1) = (conn, up);
-                    let t = std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut c2, &mut up2);
-                        let _ = up2.shutdown(std::net::Shutdown::Write);
-                    });
-                    let _ = std::io::copy(&mut up1, &mut c1);
-                    let _ = c1.shutdown(std::net::Shutdown::Write);
-                    let _ = t.join();
+                    pipe(conn, up);
                 });
             }
             // SAFETY: leaving the forked child without running the parent's destructors.
