@@ -1542,6 +1542,7 @@ fn same_words(planned: &str, ran: &str) -> Result<(), String> {
             "{deny-dir}" => b.ends_with("/deny-dir"),
             "{deny-file}" => b.ends_with("/deny-file"),
             "{proxy-socket}" => b.ends_with("/proxy.sock"),
+            "{resolv.conf}" => b.ends_with("/resolv.conf"),
             "{helper}" => b.ends_with("/cordon-helper"),
             x => x == *b,
         };
@@ -1644,7 +1645,8 @@ fn tiny_server() -> u16 {
                 let mut buf = [0u8; 2048];
                 let _ = c.read(&mut buf);
                 let body = format!("port={port}");
-                let _ = write!(c, "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+                let reply = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+                let _ = c.write_all(reply.as_bytes());
             });
         }
     });
@@ -1681,7 +1683,7 @@ fn tools_that_ignore_the_proxy_variables_are_captured_and_checked_by_address() {
     assert_ne!(curl(&format!("http://[::1]:{allowed}/")).0, Some(0), "::1 is not 127.0.0.1");
     // A raw socket, no proxy in sight; IPv4-mapped IPv6 is the IPv4 address.
     let script = format!(
-        "import socket\nfor ip, port in [('127.0.0.1', {allowed}), ('::ffff:127.0.0.1', {allowed}), ('127.0.0.1', {denied})]:\n    try:\n        s = socket.create_connection((ip, port), timeout=5); s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')\n        print(ip, port, s.recv(100).split(b'\\r\\n')[-1].decode())\n    except OSError as e:\n        print(ip, port, 'refused', e.errno)\n"
+        "import socket\nfor ip, port in [('127.0.0.1', {allowed}), ('::ffff:127.0.0.1', {allowed}), ('127.0.0.1', {denied})]:\n    try:\n        s = socket.create_connection((ip, port), timeout=5); s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')\n        data = b''\n        while chunk := s.recv(100): data += chunk\n        print(ip, port, data.split(b'\\r\\n')[-1].decode())\n    except OSError as e:\n        print(ip, port, 'refused', e.errno)\n"
     );
     let out = sandboxed(&p, &["/usr/bin/python3", "-c", &script]);
     let text = stdout(&out);
@@ -1726,4 +1728,35 @@ fn the_tool_cannot_remove_the_capture() {
     assert!(!text.contains("REACHED"), "{text}{}", stderr(&out));
     // Outside the sandbox the server answers (the test can fail).
     assert!(stdout(&outside(&format!("curl -sS http://127.0.0.1:{denied}/"))).contains("port="));
+}
+
+/// A program that resolves names itself gets cordon as its resolver: an allowed name
+/// resolves (through cordon, checked) and a raw connection to the answer works; a denied
+/// name is NXDOMAIN and never reaches the upstream resolver, even asked of another server.
+#[test]
+fn raw_dns_goes_through_cordon_and_denied_names_get_nxdomain() {
+    if !have_capture() {
+        return;
+    }
+    let t = T::new();
+    let p = domain_policy(&t);
+    let port = crate::netfix::fixtures().ph;
+    let script = format!(
+        "import socket\nfor name in ['allowed-px.test', 'denied-px.test']:\n    try:\n        ip = socket.getaddrinfo(name, {port}, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]\n        s = socket.create_connection((ip, {port}), timeout=5)\n        s.sendall(('GET / HTTP/1.0\\r\\nHost: ' + name + ':{port}\\r\\n\\r\\n').encode())\n        data = b''\n        while chunk := s.recv(200): data += chunk\n        print(name, ip, data.split(b'\\r\\n')[-1].decode())\n    except OSError as e:\n        print(name, 'error', type(e).__name__)\n"
+    );
+    let out = cordon_with_dns(&p, &["/usr/bin/python3", "-c", &script]);
+    let text = stdout(&out);
+    assert!(text.contains(&format!("allowed-px.test 127.0.0.1 host=allowed-px.test:{port}")), "{text}{}", stderr(&out));
+    assert!(text.contains("denied-px.test error gaierror"), "{text}");
+    // Asked of another server directly, port 53 anywhere is still cordon.
+    let out = cordon_with_dns(
+        &p,
+        &[
+            "/usr/bin/python3",
+            "-c",
+            "import socket,struct\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(5)\nq=struct.pack('!HHHHHH',7,0x100,1,0,0,0)+b''.join(bytes([len(l)])+l.encode() for l in 'denied-px.test'.split('.'))+b'\\x00'+struct.pack('!HH',1,1)\ns.sendto(q,('192.0.2.53',53)); r=s.recv(512); print('rcode', r[3]&15)",
+        ],
+    );
+    assert_eq!(stdout(&out), "rcode 3\n", "{}", stderr(&out));
+    assert_eq!(crate::netfix::queries_for("denied-px.test"), 0, "a denied name reached the resolver");
 }

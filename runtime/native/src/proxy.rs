@@ -40,12 +40,17 @@ pub const MAX_HEADERS: usize = 100;
 pub struct Proxy {
     network: Network,
     events: Mutex<Vec<ProxyEvent>>,
+    /// Answers cordon gave the sandbox's resolver for allowed names, with the name's
+    /// decision: a later connection to one of these addresses by address alone (a raw
+    /// socket after `getaddrinfo`) is decided under the domain rule that produced it, as
+    /// Cilium's `toFQDNs` policies work. Kept for the run.
+    remembered: Mutex<std::collections::HashMap<IpAddr, NetDecision>>,
 }
 
 impl Proxy {
     /// A proxy deciding with `network`.
     pub fn new(network: Network) -> Arc<Self> {
-        Arc::new(Self { network, events: Mutex::new(Vec::new()) })
+        Arc::new(Self { network, events: Mutex::new(Vec::new()), remembered: Mutex::new(Default::default()) })
     }
 
     /// Every decision so far.
@@ -76,6 +81,18 @@ impl Proxy {
                 let mut ok = Vec::new();
                 let mut last = String::from("no address");
                 for (ip, d) in addrs {
+                    // No rule allows the address itself: an answer cordon gave for an allowed
+                    // name is decided under that name's rule (local ranges and denies still
+                    // win: `check_answer` applies them).
+                    let by_name =
+                        if d.allowed { None } else { self.remembered.lock().ok().and_then(|m| m.get(&ip).cloned()) };
+                    let d = match by_name {
+                        Some(name) => {
+                            let again = self.network.check_answer(ip, port, Protocol::Tcp, &name);
+                            if again.allowed { again } else { d }
+                        }
+                        None => d,
+                    };
                     last = d.rule.clone();
                     if self.record(kind, "connect", shown.clone(), d) {
                         ok.push(SocketAddr::new(ip, port));
@@ -105,6 +122,11 @@ impl Proxy {
             last = d.rule.clone();
             if self.record(kind, "connect", format!("{shown} via {a}"), d) {
                 ok.push(a);
+                if kind == "dns"
+                    && let Ok(mut m) = self.remembered.lock()
+                {
+                    m.insert(a.ip(), by_name.clone());
+                }
             }
         }
         if ok.is_empty() { Err(last) } else { Ok(ok) }

@@ -208,3 +208,33 @@ proptest::proptest! {
         let _ = ChunkedEnd::default().feed(&bytes);
     }
 }
+
+/// An address is allowed by a remembered answer only under the name's rule, re-checked:
+/// never a local address, never one a deny covers, never an address cordon did not answer.
+#[test]
+fn a_remembered_answer_allows_its_address_under_the_names_rule_only() {
+    let policy = cordon_policy::Policy::parse(
+        r#"{"version":"0.8.0-alpha","network":{"egress":{"deny":[{"to":[{"cidr":"203.0.113.0/28"}]}]}},"cordon":{"network":{"allowDomains":["allowed.test"]}}}"#,
+        &cordon_policy::LexicalHost::default(),
+    )
+    .unwrap();
+    let proxy = Proxy::new(policy.network.clone());
+    let name = match proxy.network.check_host(&Host::Name("allowed.test".into()), 443, Protocol::Tcp) {
+        HostCheck::Resolve(d) => d,
+        other => panic!("{other:?}"),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let decide = |ip: &str| rt.block_on(proxy.destinations("net", &Host::Ip(ip.parse().unwrap()), 443)).is_ok();
+    // Before any answer: no rule names these addresses.
+    assert!(!decide("198.51.100.7"));
+    {
+        let mut m = proxy.remembered.lock().unwrap();
+        for ip in ["198.51.100.7", "127.0.0.9", "203.0.113.5"] {
+            m.insert(ip.parse().unwrap(), name.clone());
+        }
+    }
+    assert!(decide("198.51.100.7"), "an answer cordon gave for an allowed name");
+    assert!(!decide("198.51.100.8"), "an address cordon never answered");
+    assert!(!decide("127.0.0.9"), "a local address needs a rule naming it, answer or not");
+    assert!(!decide("203.0.113.5"), "a deny covers it, answer or not");
+}

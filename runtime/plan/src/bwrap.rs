@@ -43,6 +43,8 @@ pub enum Source {
     Helper,
     /// The unix socket cordon's proxy listens on for this run.
     ProxySocket,
+    /// A `resolv.conf` naming `127.0.0.1` (the relay's DNS stub), made by the runner.
+    Resolver,
 }
 
 impl Source {
@@ -57,6 +59,7 @@ impl Source {
             Source::DenyFile => "{deny-file}".into(),
             Source::Helper => "{helper}".into(),
             Source::ProxySocket => "{proxy-socket}".into(),
+            Source::Resolver => "{resolv.conf}".into(),
         }
     }
 }
@@ -478,6 +481,22 @@ pub fn plan(
         mounts.push(Mount::Bind { source, dest: t.path.clone(), writable: false });
         landlock.push((t.path.clone(), Access::ReadOnly));
     }
+    // Transparent capture, with cordon's own proxy deciding (a user's proxy gets only what
+    // honours the proxy variables): needs `ip` and `nft` in the sandbox's `/usr`. Without
+    // them only proxy-aware tools reach the network, which is narrower, never wider.
+    let tool_at = |names: &[&str]| names.iter().map(PathBuf::from).find(|p| facts.kind(p).is_some());
+    let capture = match (
+        via_proxy && user_proxy.is_none(),
+        tool_at(&["/usr/sbin/ip", "/usr/bin/ip"]),
+        tool_at(&["/usr/sbin/nft"]),
+    ) {
+        (true, Some(ip), Some(nft)) => Some(crate::helper::Capture::new(PROXY_PORT, ip, nft)),
+        _ => None,
+    };
+    if capture.is_some() {
+        // The sandbox's resolver is the relay's DNS stub.
+        mounts.push(Mount::Bind { source: Source::Resolver, dest: "/etc/resolv.conf".into(), writable: false });
+    }
     mounts.push(Mount::Bind { source: Source::Helper, dest: HELPER_PATH.into(), writable: false });
     if via_proxy {
         mounts.push(Mount::Bind { source: Source::ProxySocket, dest: PROXY_SOCKET.into(), writable: true });
@@ -486,6 +505,8 @@ pub fn plan(
     let mut seccomp = seccomp_plan_for(
         if share_net {
             NetMode::All
+        } else if capture.is_some() {
+            NetMode::Captured
         } else if via_proxy {
             NetMode::Proxy
         } else {
@@ -499,18 +520,6 @@ pub fn plan(
         rules.iter().any(|r| r.access == Access::ReadWrite && facts.kind(&r.host) == Some(crate::ObjectKind::Socket));
     seccomp.check(Backend::Bubblewrap)?;
 
-    // Transparent capture, with cordon's own proxy deciding (a user's proxy gets only what
-    // honours the proxy variables): needs `ip` and `nft` in the sandbox's `/usr`. Without
-    // them only proxy-aware tools reach the network, which is narrower, never wider.
-    let tool_at = |names: &[&str]| names.iter().map(PathBuf::from).find(|p| facts.kind(p).is_some());
-    let capture = match (
-        via_proxy && user_proxy.is_none(),
-        tool_at(&["/usr/sbin/ip", "/usr/bin/ip"]),
-        tool_at(&["/usr/sbin/nft"]),
-    ) {
-        (true, Some(ip), Some(nft)) => Some(crate::helper::Capture::new(PROXY_PORT, ip, nft)),
-        _ => None,
-    };
     let native_limits = NativeLimits {
         memory_bytes: *memory_bytes,
         cpu_seconds: cpu.map(|d| d.as_millis().div_ceil(1000) as u64),

@@ -79,9 +79,16 @@ pub struct Capture {
     pub ip: PathBuf,
     /// `nft` inside the sandbox.
     pub nft: PathBuf,
+    /// The relay's DNS stub on `127.0.0.1` (UDP): the sandbox's resolver, and where every
+    /// query to port 53 anywhere is redirected. It asks cordon, which answers a denied name
+    /// with NXDOMAIN without any upstream query.
+    pub dns_port: u16,
     /// The nftables ruleset (`nft -f -`).
     pub ruleset: String,
 }
+
+/// The UDP port of the relay's DNS stub inside the sandbox.
+pub const DNS_PORT: u16 = 3153;
 
 /// The loopback port of the relay's transparent listener inside the sandbox.
 pub const CAPTURE_PORT: u16 = 3129;
@@ -92,9 +99,9 @@ impl Capture {
     pub fn new(proxy_port: u16, ip: PathBuf, nft: PathBuf) -> Self {
         let port = CAPTURE_PORT;
         let ruleset = format!(
-            "table inet cordon {{\n  chain out {{\n    type nat hook output priority -100; policy accept;\n    ip daddr 127.0.0.1 tcp dport {{ {proxy_port}, {port} }} return\n    ip6 daddr ::1 tcp dport {port} return\n    meta l4proto tcp redirect to :{port}\n  }}\n}}\n"
+            "table inet cordon {{\n  chain out {{\n    type nat hook output priority -100; policy accept;\n    ip daddr 127.0.0.1 tcp dport {{ {proxy_port}, {port} }} return\n    ip6 daddr ::1 tcp dport {port} return\n    meta l4proto tcp redirect to :{port}\n    udp dport 53 redirect to :{DNS_PORT}\n  }}\n  chain filter {{\n    type filter hook output priority 0; policy accept;\n    ip daddr 127.0.0.1 udp dport {DNS_PORT} accept\n    ip saddr 127.0.0.1 udp sport {DNS_PORT} accept\n    meta l4proto udp drop\n  }}\n}}\n"
         );
-        Self { port, ip, nft, ruleset }
+        Self { port, ip, nft, dns_port: DNS_PORT, ruleset }
     }
 }
 

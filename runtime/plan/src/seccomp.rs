@@ -163,6 +163,9 @@ pub enum NetMode {
     None,
     /// Only TCP to cordon's proxy through the relay; no UDP sockets.
     Proxy,
+    /// Every TCP connection captured to the relay, DNS (UDP port 53) to its stub; datagram
+    /// sockets allowed, since the empty namespace gives them nowhere else to go.
+    Captured,
     /// The host's network.
     All,
 }
@@ -176,13 +179,16 @@ pub fn seccomp_plan_for(mode: NetMode, own_netns: bool) -> SeccompPlan {
     plan.sockets = SocketFamilies {
         inet: match mode {
             NetMode::None => false,
-            NetMode::Proxy | NetMode::All => true,
+            NetMode::Proxy | NetMode::Captured | NetMode::All => true,
         },
         netlink_route: own_netns,
         unix: false,
     };
     match mode {
         NetMode::None | NetMode::All => {}
+        // UDP inside the sandbox's empty namespace reaches only the relay's DNS stub (every
+        // address is the namespace's own loopback): datagram sockets may be made.
+        NetMode::Captured => {}
         NetMode::Proxy => {
             // Datagram sockets of any family: only TCP reaches the relay.
             plan.deny.push(SyscallRule {

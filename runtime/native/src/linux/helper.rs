@@ -131,6 +131,105 @@ fn socks_connect(up: &mut std::os::unix::net::UnixStream, dest: std::net::Socket
     Ok(reply[1] == 0)
 }
 
+/// The sandbox's resolver: answers each A/AAAA query with what cordon's proxy resolves for
+/// the name (SOCKS5 RESOLVE), which refuses a denied name before any lookup: that becomes
+/// NXDOMAIN. Other query types get an empty answer.
+fn dns_stub(udp: &std::net::UdpSocket, socket: &str) {
+    let mut buf = [0u8; 1500];
+    while let Ok((n, from)) = udp.recv_from(&mut buf) {
+        let (Ok(udp), query, socket) = (udp.try_clone(), buf[..n].to_vec(), socket.to_string()) else { continue };
+        std::thread::spawn(move || {
+            if let Some(reply) = dns_answer(&query, &socket) {
+                let _ = udp.send_to(&reply, from);
+            }
+        });
+    }
+}
+
+/// The reply to one DNS query, or `None` for what is not a query.
+fn dns_answer(q: &[u8], socket: &str) -> Option<Vec<u8>> {
+    // Header (12 bytes), one question: labels, type, class.
+    if q.len() < 12 || q[2] & 0x80 != 0 || u16::from_be_bytes([q[4], q[5]]) != 1 {
+        return None;
+    }
+    let mut i = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = *q.get(i)? as usize;
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        if len > 63 {
+            return None;
+        }
+        labels.push(std::str::from_utf8(q.get(i..i + len)?).ok()?.to_string());
+        i += len;
+    }
+    let qtype = u16::from_be_bytes([*q.get(i)?, *q.get(i + 1)?]);
+    let question_end = i + 4;
+    q.get(..question_end)?;
+    let name = labels.join(".");
+    let answer = match qtype {
+        1 | 28 => socks_resolve(socket, &name),
+        _ => Ok(None),
+    };
+    let mut r = q[..question_end].to_vec();
+    r[2] = 0x80 | (q[2] & 0x01); // a response; recursion desired as asked
+    r[3] = 0x80; // recursion available, NOERROR
+    r[6..12].copy_from_slice(&[0, 0, 0, 0, 0, 0]);
+    match answer {
+        Err(()) => r[3] |= 3, // NXDOMAIN: cordon refused the name (or it does not resolve)
+        Ok(Some(ip)) => {
+            let rdata: Vec<u8> = match (qtype, ip) {
+                (1, std::net::IpAddr::V4(v4)) => v4.octets().to_vec(),
+                (28, std::net::IpAddr::V6(v6)) => v6.octets().to_vec(),
+                _ => return Some(r),
+            };
+            r[7] = 1; // one answer
+            r.extend_from_slice(&[0xc0, 12]); // the question's name
+            r.extend_from_slice(&qtype.to_be_bytes());
+            r.extend_from_slice(&[0, 1, 0, 0, 0, 60]); // IN, TTL 60
+            r.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+            r.extend_from_slice(&rdata);
+        }
+        Ok(None) => {}
+    }
+    Some(r)
+}
+
+/// Asks cordon's proxy to resolve `name` (SOCKS5 RESOLVE): `Err` when it refuses.
+fn socks_resolve(socket: &str, name: &str) -> Result<Option<std::net::IpAddr>, ()> {
+    use std::io::{Read as _, Write as _};
+    let mut up = std::os::unix::net::UnixStream::connect(socket).map_err(|_| ())?;
+    let len = u8::try_from(name.len()).map_err(|_| ())?;
+    up.write_all(&[5, 1, 0]).map_err(|_| ())?;
+    let mut hello = [0u8; 2];
+    up.read_exact(&mut hello).map_err(|_| ())?;
+    let mut req = vec![5, 0xf0, 0, 3, len];
+    req.extend_from_slice(name.as_bytes());
+    req.extend_from_slice(&[0, 0]);
+    up.write_all(&req).map_err(|_| ())?;
+    let mut head = [0u8; 4];
+    up.read_exact(&mut head).map_err(|_| ())?;
+    if head[1] != 0 {
+        return Err(());
+    }
+    Ok(match head[3] {
+        1 => {
+            let mut a = [0u8; 4];
+            up.read_exact(&mut a).map_err(|_| ())?;
+            Some(std::net::IpAddr::from(a))
+        }
+        4 => {
+            let mut a = [0u8; 16];
+            up.read_exact(&mut a).map_err(|_| ())?;
+            Some(std::net::IpAddr::from(a))
+        }
+        _ => None,
+    })
+}
+
 /// Ends `conn` with a reset, so the tool sees the refusal at once (ECONNRESET) instead of
 /// a connection that just closes.
 fn reset(conn: std::net::TcpStream) {
@@ -169,7 +268,9 @@ fn start_relay(relay: &cordon_plan::helper::Relay) -> Result<(), String> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", relay.port)).map_err(|e| format!("relay: {e}"))?;
     // The transparent listeners: bound before the fork, so the tool never starts before them.
     let mut captured = Vec::new();
+    let mut dns = None;
     if let Some(c) = &relay.capture {
+        dns = Some(std::net::UdpSocket::bind(("127.0.0.1", c.dns_port)).map_err(|e| format!("relay: dns: {e}"))?);
         captured.push(std::net::TcpListener::bind(("127.0.0.1", c.port)).map_err(|e| format!("relay: {e}"))?);
         if let Ok(l) = std::net::TcpListener::bind(("::1", c.port)) {
             captured.push(l);
@@ -181,6 +282,10 @@ fn start_relay(relay: &cordon_plan::helper::Relay) -> Result<(), String> {
         -1 => Err(format!("relay: fork: {}", std::io::Error::last_os_error())),
         0 => {
             let socket = relay.socket.clone();
+            if let Some(udp) = dns {
+                let socket = socket.clone();
+                std::thread::spawn(move || dns_stub(&udp, &socket));
+            }
             for l in captured {
                 let socket = socket.clone();
                 std::thread::spawn(move || {

@@ -301,6 +301,12 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
             Source::DenyFile => scratch.dir.join("deny-file").to_string_lossy().into_owned(),
             Source::Helper => helper_exe.to_string_lossy().into_owned(),
             Source::ProxySocket => scratch.dir.join("proxy.sock").to_string_lossy().into_owned(),
+            Source::Resolver => {
+                let p = scratch.dir.join("resolv.conf");
+                std::fs::write(&p, "nameserver 127.0.0.1\noptions attempts:1 timeout:5\n")
+                    .map_err(|e| NativeError::Other(format!("{}: {e}", p.display())))?;
+                p.to_string_lossy().into_owned()
+            }
         })
     })?;
     let executed = cordon_plan::bwrap::mask_env_values(&args);
