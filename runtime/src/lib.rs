@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod call;
 pub mod cli;
 pub mod command;
 mod error;
