@@ -17,6 +17,7 @@ pub mod command;
 mod error;
 pub mod explain;
 mod host_env;
+pub mod mcp;
 mod native;
 mod protect;
 pub mod run;

@@ -271,6 +271,13 @@ fn a_typed_call_holds_the_memory_limit_and_the_output_cap() {
     let out = run(c);
     assert_eq!(out.status.code(), Some(134), "{}", stderr(&out));
     assert!(stdout(&out).is_empty());
+    // A result is lifted into host values (each list element one `Val`): Wasmtime's bound on
+    // data copied between host and guest stops a 10 MB list before the host holds ~40x it.
+    let out = call(Some(&limits), "zeros", r#"{"n": 10000000}"#);
+    assert_eq!(out.status.code(), Some(134), "{}", stderr(&out));
+    assert!(stderr(&out).contains("too much data is being copied"), "{}", stderr(&out));
+    // The twin: 100 000 bytes come back.
+    assert_eq!(json_out(&call(Some(&limits), "zeros", r#"{"n": 100000}"#), 0).as_array().unwrap().len(), 100000);
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod cache;
 mod call;
 mod common;
 mod compile;
+mod mcp;
 mod policy;
 mod run;
 mod tools;
@@ -48,6 +49,8 @@ pub enum Command {
     Tools(tools::ToolsCommand),
     /// Call one exported function of a wasm tool under a policy; the result as JSON.
     Call(call::CallCommand),
+    /// Serve wasm tools over the Model Context Protocol (stdio), each under its policy.
+    Mcp(mcp::McpCommand),
 }
 
 /// Parses the process arguments, runs the command and returns its exit code.
@@ -62,6 +65,7 @@ pub fn main() -> ExitCode {
         Command::Cache(cmd) => cmd.execute(),
         Command::Tools(cmd) => cmd.execute(),
         Command::Call(cmd) => cmd.execute(),
+        Command::Mcp(cmd) => cmd.execute(),
     };
     match result {
         Ok(code) => ExitCode::from(code),
