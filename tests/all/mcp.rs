@@ -75,6 +75,8 @@ fn mcp_client_lists_typed_exports_with_schemas_and_calls_them() {
         {"call": "typed.fail", "args": {"code": 9}},
         {"call": "no.such.tool", "args": {}},
         {"call": "typed.nothing", "args": {}},
+        {"call": "typed.shout", "args": {"bytes": 100000}},
+        {"call": "typed.add", "args": {"a": 0, "b": 0}},
     ]);
     let report = drive(&py, &[tool_arg("typed", TYPED_WASIP2, None)], steps);
     assert_eq!(report["serverName"], "cordon");
@@ -108,6 +110,9 @@ fn mcp_client_lists_typed_exports_with_schemas_and_calls_them() {
     assert!(r[7]["protocolError"].as_str().unwrap().contains("no tool named"), "{}", r[7]);
     // The server kept serving after all of that.
     assert_eq!(r[8]["structured"], json!({"result": null}));
+    // What a tool prints is captured, never written into the protocol stream on stdout.
+    assert_eq!(r[9]["structured"], json!({"result": 100000}), "{}", r[9]);
+    assert_eq!(r[10]["structured"], json!({"result": 0}), "{}", r[10]);
 }
 
 #[test]
@@ -197,6 +202,29 @@ fn mcp_hundred_concurrent_calls_are_all_answered_correctly() {
     for (i, r) in results.iter().enumerate() {
         assert_eq!(r["structured"], json!({"result": i + 1000}), "call {i}: {r}");
     }
+}
+
+#[test]
+fn mcp_calls_past_the_in_flight_bound_wait_for_a_slot() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy_file(dir.path(), "t.json", &json!({"version": "0.8.0-alpha", "process": {"timeout": 300}}));
+    // Eight calls that each run until their 300 ms timeout.
+    let spins: Vec<Value> = (0..8).map(|_| json!({"call": "s.spin", "args": {}})).collect();
+    let steps = json!([{ "parallel": spins }, {"call": "s.add", "args": {"a": 1, "b": 2}}]);
+    let bounded = drive(&py, &[tool_arg("s", TYPED_WASIP2, Some(&p)), "--max-in-flight=1".into()], steps.clone());
+    let open = drive(&py, &[tool_arg("s", TYPED_WASIP2, Some(&p)), "--max-in-flight=8".into()], steps);
+    for report in [&bounded, &open] {
+        let results = report["results"][0].as_array().unwrap();
+        assert!(results.iter().all(|r| r["isError"] == json!(true) && text(r).contains("process.timeout")), "{report}");
+        // Waiting is back-pressure, not a failure: the next call is served.
+        assert_eq!(report["results"][1]["structured"], json!({"result": 3}));
+    }
+    let (b, o) = (bounded["elapsed"][0].as_f64().unwrap(), open["elapsed"][0].as_f64().unwrap());
+    eprintln!("8 calls of 300 ms: {b:.2} s with 1 in flight, {o:.2} s with 8");
+    // One at a time is eight rounds of 300 ms; all at once is one (plus instantiation).
+    assert!(b >= 2.35, "8 calls with 1 in flight took {b:.2} s: the bound did not hold");
+    assert!(o < b / 2.0, "8 calls with 8 in flight took {o:.2} s, with 1: {b:.2} s");
 }
 
 #[test]
@@ -323,4 +351,145 @@ fn mcp_manifest_schema_file_is_valid_json_and_names_every_field() {
     }
     let doc = std::fs::read_to_string(root().join("docs/tool-authors.md")).unwrap();
     assert!(doc.contains("mcp-manifest.schema.json"), "docs/tool-authors.md does not point at the schema");
+}
+
+/// `cordon mcp --http ARGS…` started in the background; killed when dropped.
+struct HttpServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the server and waits for the line naming its URL.
+fn http_server(args: &[String]) -> Result<HttpServer, String> {
+    use std::io::BufRead as _;
+    let mut c = Command::new(cordon_exe());
+    c.arg("mcp").args(args).env("CORDON_CACHE_DIR", cache_dir());
+    c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(url) = line.strip_prefix("cordon: serving MCP on ") {
+            let url = url.to_string();
+            // Keep draining stderr so the server never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            return Ok(HttpServer { child, url });
+        }
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    let status = child.wait().unwrap();
+    Err(format!("exited {status}: {seen}"))
+}
+
+fn drive_http(py: &Path, url: &str, steps: Value) -> Value {
+    let plan = json!({ "url": url, "steps": steps });
+    let mut c = Command::new(py);
+    c.arg(root().join("tests/mcp/client.py"));
+    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    {
+        use std::io::Write as _;
+        child.stdin.take().unwrap().write_all(plan.to_string().as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "client failed: {}\n{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn mcp_over_streamable_http_lists_calls_denies_times_out_and_serves_many() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().canonicalize().unwrap().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let secret = data.join("secret.txt");
+    std::fs::write(&secret, "http secret").unwrap();
+    let deny = policy_file(
+        dir.path(),
+        "deny.json",
+        &json!({"version": "0.8.0-alpha", "process": {"timeout": 300},
+                "filesystem": {"readonlyPaths": [data], "deniedPaths": [secret]}}),
+    );
+    let grant = policy_file(
+        dir.path(),
+        "grant.json",
+        &json!({"version": "0.8.0-alpha", "filesystem": {"readonlyPaths": [data]}}),
+    );
+    let server = http_server(&[
+        "--http=0".into(),
+        tool_arg("locked", TYPED_WASIP2, Some(&deny)),
+        tool_arg("open", TYPED_WASIP2, Some(&grant)),
+    ])
+    .unwrap();
+    assert!(server.url.starts_with("http://127.0.0.1:"), "{}", server.url);
+    let calls: Vec<Value> = (0..100).map(|i| json!({"call": "open.add", "args": {"a": i, "b": 7}})).collect();
+    let args = json!({"path": secret});
+    let steps = json!([
+        {"call": "open.add", "args": {"a": 20, "b": 22}},
+        {"call": "locked.read-file", "args": args},
+        {"call": "open.read-file", "args": args},
+        {"call": "locked.spin", "args": {}},
+        {"call": "locked.add", "args": {"a": 1, "b": 1}},
+        {"parallel": calls},
+    ]);
+    let report = drive_http(&py, &server.url, steps);
+    assert_eq!(report["serverName"], "cordon");
+    let tools = report["tools"].as_array().unwrap();
+    let add = tools.iter().find(|t| t["name"] == "open.add").unwrap();
+    assert_eq!(add["inputSchema"]["required"], json!(["a", "b"]));
+    let r = &report["results"];
+    assert_eq!(r[0]["structured"], json!({"result": 42}), "{}", r[0]);
+    assert_eq!(r[1]["isError"], json!(true));
+    assert!(text(&r[1]).contains("/filesystem/deniedPaths/0"), "{}", r[1]);
+    assert_eq!(r[2]["structured"], json!({"result": "http secret"}), "{}", r[2]);
+    assert_eq!(r[3]["isError"], json!(true));
+    assert!(text(&r[3]).contains("process.timeout (300 ms)"), "{}", r[3]);
+    assert_eq!(r[4]["structured"], json!({"result": 2}));
+    let many = r[5].as_array().unwrap();
+    assert_eq!(many.len(), 100);
+    for (i, m) in many.iter().enumerate() {
+        assert_eq!(m["structured"], json!({"result": i + 7}), "call {i}: {m}");
+    }
+}
+
+#[test]
+fn mcp_http_refuses_non_loopback_without_the_flag_and_foreign_hosts() {
+    // Refused before serving...
+    refused(&["--http=0.0.0.0:0", &tool_arg("a", TYPED_WASIP2, None)], &["not a loopback address", "--allow-remote"]);
+    refused(&["--http=nonsense", &tool_arg("a", TYPED_WASIP2, None)], &["expected PORT or IP:PORT"]);
+    // ...and served with the flag (the twin).
+    let remote = http_server(&["--http=0.0.0.0:0".into(), "--allow-remote".into(), tool_arg("a", TYPED_WASIP2, None)]);
+    assert!(remote.is_ok(), "{:?}", remote.err());
+    drop(remote);
+    // A request whose Host is not loopback (DNS rebinding) is refused; loopback is served.
+    let server = http_server(&["--http=0".into(), tool_arg("a", TYPED_WASIP2, None)]).unwrap();
+    let addr = server.url.trim_start_matches("http://").trim_end_matches("/mcp").to_string();
+    let post = |host: &str| {
+        use std::io::{Read as _, Write as _};
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_string()
+    };
+    let foreign = post("attacker.example");
+    assert!(!foreign.contains(" 200 "), "a foreign Host was served: {foreign}");
+    let local = post(&addr);
+    assert!(local.contains(" 200 "), "loopback Host refused: {local}");
 }

@@ -311,6 +311,18 @@ fn huge_or_deep_json_arguments_are_refused_before_the_call() {
 }
 
 #[test]
+fn a_typed_call_refuses_a_policy_asking_for_a_native_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy_file(dir.path(), "p.json", &json!({"version": "0.8.0-alpha", "containment": "bubblewrap"}));
+    let out = call(Some(&p), "add", r#"{"a": 1, "b": 1}"#);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(stderr(&out).contains("typed calls run only on the wasm backend"), "{}", stderr(&out));
+    // The twin: `process` containment is the wasm backend here.
+    let p = policy_file(dir.path(), "q.json", &json!({"version": "0.8.0-alpha", "containment": "process"}));
+    assert_eq!(json_out(&call(Some(&p), "add", r#"{"a": 1, "b": 1}"#), 0), json!(2));
+}
+
+#[test]
 fn a_typed_call_cannot_grant_itself_cordons_cache() {
     let dir = tempfile::tempdir().unwrap();
     let cache = crate::support::cache_dir();

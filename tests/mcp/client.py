@@ -4,13 +4,15 @@ Reads a JSON plan on stdin:
   {"server": [argv...]} (stdio) or {"url": "http://127.0.0.1:PORT/mcp"} (streamable HTTP),
   "steps": [{"call": NAME, "args": {...}} | {"parallel": [{"call": NAME, "args": {...}}, ...]}]
 Prints one JSON object: the initialize result, the tools listed, and each step's result
-(a list for a parallel step), every result as {"isError", "text", "structured"}.
+(a list for a parallel step), every result as {"isError", "text", "structured"}, and each
+step's wall time in seconds ("elapsed").
 """
 
 import asyncio
 import json
 import os
 import sys
+import time
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -37,12 +39,15 @@ async def drive(session, plan):
         "serverName": init.server_info.name,
         "tools": [t.model_dump(by_alias=True, exclude_none=True) for t in listed.tools],
         "results": [],
+        "elapsed": [],
     }
     for step in plan.get("steps", []):
+        started = time.monotonic()
         if "parallel" in step:
             out["results"].append(list(await asyncio.gather(*(one(session, s) for s in step["parallel"]))))
         else:
             out["results"].append(await one(session, step))
+        out["elapsed"].append(time.monotonic() - started)
     return out
 
 

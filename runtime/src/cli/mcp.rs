@@ -17,7 +17,8 @@ Examples:
   cordon mcp --tool typed=typed.wasm:typed.policy.json --tool grep=search.wasm:docs.json
   cordon mcp --manifest tools.json --max-in-flight 32";
 
-/// Serve wasm tools over MCP (stdio), each call under its tool's policy.
+/// Serve wasm tools over MCP (stdio, or streamable HTTP with --http), each call under its
+/// tool's policy.
 #[derive(Debug, Args)]
 #[command(after_help = MCP_HELP)]
 pub struct McpCommand {
@@ -30,6 +31,14 @@ pub struct McpCommand {
     /// Calls run at once; further calls wait for a slot.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_IN_FLIGHT)]
     pub max_in_flight: usize,
+    /// Serve streamable HTTP on ADDR (`PORT`, `HOST:PORT`; the host defaults to 127.0.0.1)
+    /// instead of stdio. The URL is printed on stderr.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Allow --http on an address that is not loopback (any client that reaches it can run
+    /// the tools).
+    #[arg(long, requires = "http")]
+    pub allow_remote: bool,
     /// Append audit events (tagged with the MCP tool and call id) to FILE; overrides each
     /// policy's `cordon.audit.path`.
     #[arg(long, value_name = "FILE")]
@@ -58,13 +67,33 @@ fn parse_tool(arg: &str) -> Result<ToolSpec, RuntimeError> {
     Ok(ToolSpec { name: name.into(), path: path.into(), policy, description: None })
 }
 
+/// `PORT` or `HOST:PORT` (an IP); refuses a non-loopback address without `allow_remote`.
+fn http_addr(arg: &str, allow_remote: bool) -> Result<std::net::SocketAddr, RuntimeError> {
+    let bad = |why: String| RuntimeError::Request(format!("--http {arg}: {why}"));
+    let addr: std::net::SocketAddr = match arg.parse::<u16>() {
+        Ok(port) => (std::net::Ipv4Addr::LOCALHOST, port).into(),
+        Err(_) => {
+            let spelled = arg.replacen("localhost:", "127.0.0.1:", 1);
+            spelled.parse().map_err(|_| bad("expected PORT or IP:PORT (for example 127.0.0.1:8080)".into()))?
+        }
+    };
+    if !addr.ip().is_loopback() && !allow_remote {
+        return Err(bad(format!(
+            "{} is not a loopback address; anyone who reaches it could call the tools. Pass --allow-remote to serve it anyway",
+            addr.ip()
+        )));
+    }
+    Ok(addr)
+}
+
 impl McpCommand {
     /// Serves until the client goes away.
     ///
     /// # Errors
     /// A tool or policy is refused (nothing is served), or the transport fails.
     pub fn execute(self) -> Result<u8, RuntimeError> {
-        let McpCommand { tools, manifest, max_in_flight, audit } = self;
+        let McpCommand { tools, manifest, max_in_flight, http, allow_remote, audit } = self;
+        let http = http.as_deref().map(|a| http_addr(a, allow_remote)).transpose()?;
         let mut specs = Vec::new();
         if let Some(m) = &manifest {
             specs.extend(crate::mcp::manifest::load(m)?);
@@ -86,7 +115,17 @@ impl McpCommand {
             .enable_all()
             .build()
             .map_err(|e| RuntimeError::Internal(format!("async runtime: {e}")))?;
-        rt.block_on(server.serve_stdio())?;
+        match http {
+            None => rt.block_on(server.serve_stdio())?,
+            Some(addr) => rt.block_on(async {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| RuntimeError::Request(format!("--http {addr}: {e}")))?;
+                let local = listener.local_addr().map_err(|e| RuntimeError::Internal(e.to_string()))?;
+                eprintln!("cordon: serving MCP on http://{local}/mcp");
+                server.serve_http(listener).await
+            })?,
+        }
         rt.shutdown_background();
         Ok(0)
     }

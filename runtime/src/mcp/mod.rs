@@ -151,6 +151,43 @@ impl McpServer {
         Ok(())
     }
 
+    /// Serves MCP over streamable HTTP on `listener` (every path), until the process ends.
+    /// `Host` must name a loopback address (or, for a non-loopback listener, its own IP);
+    /// a browser `Origin` must be a loopback one.
+    ///
+    /// # Errors
+    /// The listener's address cannot be read.
+    pub async fn serve_http(self, listener: tokio::net::TcpListener) -> Result<(), RuntimeError> {
+        use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+        use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+        let local = listener.local_addr().map_err(|e| RuntimeError::Internal(format!("mcp http: {e}")))?;
+        let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+        if !local.ip().is_loopback() && !local.ip().is_unspecified() {
+            hosts.push(local.ip().to_string());
+        }
+        let mut config = StreamableHttpServerConfig::default().with_allowed_hosts(hosts);
+        config.allowed_origins =
+            vec!["http://localhost:*".into(), "http://127.0.0.1:*".into(), "http://[::1]:*".into()];
+        let server = self.clone();
+        let service =
+            StreamableHttpService::new(move || Ok(server.clone()), Arc::new(LocalSessionManager::default()), config);
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(s) => s,
+                // A failed accept (out of descriptors, a reset) ends that connection only.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let svc = hyper_util::service::TowerToHyperService::new(service.clone());
+            tokio::spawn(async move {
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+            });
+        }
+    }
+
     /// One call, answered as MCP wants it: cordon's refusals and the tool's failures as
     /// results with `isError`.
     async fn answer(&self, entry: &Entry, args: Option<JsonObject>, call_id: String) -> CallToolResult {
