@@ -118,7 +118,7 @@ pub fn call_tool(req: CallRequest<'_>) -> Result<CallOutcome, RuntimeError> {
     let outcome = &typed.output.outcome;
     let label = tool.display().to_string();
     if let Some(path) = &audit_path {
-        let events = crate::audit::from_outcome(outcome, &plan, &label, &[], policy.audit.allows);
+        let events = crate::audit::from_outcome(outcome, &plan, &label, &withheld_env(&plan), policy.audit.allows);
         crate::audit::append(path, &events)?;
     }
     let code = match (&typed.returned, outcome.code) {
@@ -176,6 +176,14 @@ pub fn describe_export(e: &wasm::typed::Export) -> Value {
         }
     }
     v
+}
+
+/// The host environment variables a run under `plan` does not get (named in one audit
+/// event, never with values), as `cordon run` reports them.
+pub fn withheld_env(plan: &cordon_plan::wasi::WasiPlan) -> Vec<String> {
+    let granted: std::collections::HashSet<&str> =
+        plan.env.iter().map(|(k, _)| k.as_str()).chain(plan.inherit_env.iter().map(String::as_str)).collect();
+    std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()).filter(|k| !granted.contains(k.as_str())).collect()
 }
 
 /// cordon's lines about a wasm run: limits reached and traps.

@@ -218,6 +218,7 @@ fn every_component_has_a_host_test() {
         ("fetch", "wasm_cli::fetch_tool_gets_a_granted_url_and_is_refused_a_denied_one"),
         ("probe", "conformance::conformance_table_passes_on_wasm_p2"),
         ("search", "wasm_cli::search_tool_finds_matches_in_sources_and_none_under_git"),
+        ("typed", "typed_cli::every_wit_type_kind_round_trips_through_json"),
     ];
     let mut found: Vec<String> = std::fs::read_dir(root().join("components"))
         .unwrap()

@@ -68,6 +68,7 @@ struct Entry {
     listing: McpTool,
     allows: bool,
     audit: Option<PathBuf>,
+    withheld: Vec<String>,
 }
 
 /// The server: the tools, their plans, and the bound on calls in flight.
@@ -235,7 +236,7 @@ impl McpServer {
         }
         if let Some(path) = &entry.audit {
             let mut events =
-                crate::audit::from_outcome(&outcome.outcome, &entry.plan, &entry.mcp_name, &[], entry.allows);
+                crate::audit::from_outcome(&outcome.outcome, &entry.plan, &entry.mcp_name, &entry.withheld, entry.allows);
             for e in &mut events {
                 e.tool = Some(entry.mcp_name.clone());
                 e.call_id = Some(call_id.clone());
@@ -360,6 +361,7 @@ fn load(runtime: &Runtime, spec: &ToolSpec, audit: Option<&Path>) -> Result<Vec<
         listing,
         allows,
         audit: audit_path.clone(),
+        withheld: crate::call::withheld_env(&plan),
     };
     let mut out = Vec::new();
     if tool.is_command() {
@@ -445,6 +447,11 @@ impl rmcp::ServerHandler for McpServer {
         let Some(entry) = self.entries.iter().find(|e| e.mcp_name == request.name) else {
             return Err(ErrorData::invalid_params(format!("no tool named `{}`", request.name), None));
         };
-        Ok(self.answer(entry, request.arguments, context.id.to_string()).await.into())
+        // A call the client cancels stops: its instance is dropped and its slot freed.
+        let answer = tokio::select! {
+            r = self.answer(entry, request.arguments, context.id.to_string()) => r,
+            () = context.ct.cancelled() => error_result(vec!["cordon: the client cancelled the call".into()]),
+        };
+        Ok(answer.into())
     }
 }
