@@ -228,6 +228,20 @@ fn mcp_calls_past_the_in_flight_bound_wait_for_a_slot() {
 }
 
 #[test]
+fn mcp_a_cancelled_call_frees_its_slot() {
+    let Some(py) = python() else { return };
+    // No timeout in the policy: the spin would run forever and hold the only slot.
+    let steps = json!([
+        {"call": "s.spin", "args": {}, "timeout": 1},
+        {"call": "s.add", "args": {"a": 4, "b": 5}, "timeout": 20},
+    ]);
+    let report = drive(&py, &[tool_arg("s", TYPED_WASIP2, None), "--max-in-flight=1".into()], steps);
+    let r = &report["results"];
+    assert!(r[0]["protocolError"].is_string(), "the spin was answered: {}", r[0]);
+    assert_eq!(r[1]["structured"], json!({"result": 9}), "{}", r[1]);
+}
+
+#[test]
 fn mcp_serves_a_command_component_with_args_and_stdin() {
     let Some(py) = python() else { return };
     let steps = json!([

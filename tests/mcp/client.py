@@ -25,7 +25,7 @@ def result_json(r):
 
 async def one(session, step):
     try:
-        r = await session.call_tool(step["call"], step.get("args") or {})
+        r = await session.call_tool(step["call"], step.get("args") or {}, read_timeout_seconds=step.get("timeout"))
         return result_json(r)
     except Exception as e:  # a protocol error: reported, the run goes on
         return {"protocolError": str(e)}

@@ -235,8 +235,13 @@ impl McpServer {
             result.content.extend(notes.into_iter().chain(denials).map(ContentBlock::text));
         }
         if let Some(path) = &entry.audit {
-            let mut events =
-                crate::audit::from_outcome(&outcome.outcome, &entry.plan, &entry.mcp_name, &entry.withheld, entry.allows);
+            let mut events = crate::audit::from_outcome(
+                &outcome.outcome,
+                &entry.plan,
+                &entry.mcp_name,
+                &entry.withheld,
+                entry.allows,
+            );
             for e in &mut events {
                 e.tool = Some(entry.mcp_name.clone());
                 e.call_id = Some(call_id.clone());
