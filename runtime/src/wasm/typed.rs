@@ -836,3 +836,7 @@ pub fn to_json(ty: &Type, v: &Val) -> Value {
         _ => Value::Null,
     }
 }
+
+#[cfg(test)]
+#[path = "typed_tests.rs"]
+mod tests;
