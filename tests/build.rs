@@ -8,12 +8,12 @@ use std::process::Command;
 
 /// (target triple, packages) built in release mode.
 const BUILDS: &[(&str, &[&str])] =
-    &[("wasm32-wasip2", &["probe", "search", "fetch"]), ("wasm32-wasip1", &["probe"]), ("host", &["probe"])];
+    &[("wasm32-wasip2", &["probe", "search", "fetch", "typed"]), ("wasm32-wasip1", &["probe"]), ("host", &["probe"])];
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let components = root.join("components");
-    for p in ["Cargo.toml", "probe", "search", "fetch"] {
+    for p in ["Cargo.toml", "probe", "search", "fetch", "typed"] {
         println!("cargo:rerun-if-changed={}", components.join(p).display());
     }
     println!("cargo:rerun-if-changed={}", root.join("host-bindings/wit").display());

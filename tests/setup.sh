@@ -57,3 +57,15 @@ if [ "$(uname -s)" = Linux ] && ! have bwrap; then
     echo "setup: bubblewrap not installed and no apt-get as root; native Linux tests will say so" >&2
   fi
 fi
+
+# The MCP tests drive `cordon mcp` with the official Python SDK (`mcp` from PyPI), in a venv
+# of its own ($CORDON_TEST_VENV, default ~/.cache/cordon-tests/venv).
+venv="${CORDON_TEST_VENV:-$HOME/.cache/cordon-tests/venv}"
+if have python3; then
+  if ! "$venv/bin/python" -c 'import mcp' >/dev/null 2>&1; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'mcp>=2.3,<3' >/dev/null
+  fi
+else
+  echo "setup: python3 not found; the MCP tests will skip" >&2
+fi

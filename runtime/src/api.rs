@@ -203,7 +203,7 @@ impl Runtime {
             }
             None => (compile()?, Source::Compiled, None),
         };
-        let pre = wasm::prepare(&self.linker, &component, name)?;
+        let pre = wasm::prepare(&self.engine, &self.linker, &component, name)?;
         let mut protected: Vec<Protected> = self.protected_dirs().iter().map(|d| Protected::cache(d)).collect();
         if cfg!(target_os = "linux") {
             protected.push(Protected::own_process());
@@ -337,6 +337,86 @@ impl Tool {
     }
 }
 
+/// One typed call: an exported function and its arguments as JSON.
+#[derive(Debug, Clone)]
+pub struct TypedCall {
+    /// The function: `func`, or `interface#func` (see [`Tool::exports`]).
+    pub func: String,
+    /// The arguments: a JSON object keyed by WIT parameter name (`null` for none).
+    pub args: serde_json::Value,
+    /// Where the tool's own stdout and stderr go: captured (default) or written through.
+    pub output: OutputMode,
+    /// Record granted filesystem calls too.
+    pub record_grants: bool,
+}
+
+impl TypedCall {
+    /// A call of `func` with `args`, output captured.
+    pub fn new(func: impl Into<String>, args: serde_json::Value) -> Self {
+        Self { func: func.into(), args, output: OutputMode::Capture, record_grants: false }
+    }
+}
+
+/// How a typed call ended.
+#[derive(Debug)]
+pub struct TypedOutput {
+    /// What the function returned, when it returned (`None` after a trap, timeout or limit;
+    /// [`Output::outcome`]'s code and fields say which).
+    pub returned: Option<wasm::typed::Returned>,
+    /// The tool's stdout, stderr and run outcome, as for a command.
+    pub output: Output,
+}
+
+impl Tool {
+    /// The tool's exported functions, with their types and JSON Schemas.
+    pub fn exports(&self) -> &[wasm::typed::Export] {
+        self.pre.exports()
+    }
+
+    /// True when the tool is a command (exports `wasi:cli/run`), runnable with [`Tool::run`].
+    pub fn is_command(&self) -> bool {
+        self.pre.is_command()
+    }
+
+    /// The tool's name as loaded.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Calls one exported function under `policy`, in a fresh instance, with the same
+    /// context, limits, timeout and protected paths as [`Tool::run`].
+    ///
+    /// # Errors
+    /// [`RuntimeError::Call`] when the function does not exist, cannot take JSON (resources),
+    /// or the arguments do not match its parameters (nothing ran); otherwise as [`Tool::run`].
+    pub async fn call(&self, policy: &Policy, call: TypedCall) -> Result<TypedOutput, RuntimeError> {
+        let plan = cordon_plan::wasi::plan(policy)?;
+        self.call_plan(&plan, call).await
+    }
+
+    /// As [`Tool::call`], under an already computed plan.
+    ///
+    /// # Errors
+    /// As [`Tool::call`].
+    pub async fn call_plan(&self, plan: &WasiPlan, call: TypedCall) -> Result<TypedOutput, RuntimeError> {
+        let TypedCall { func, args, output, record_grants } = call;
+        let export = wasm::typed::find(self.exports(), &func)?;
+        let params = export.params_from_json(&args)?;
+        let (out, err) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+        let (stdout, stderr) = match output {
+            OutputMode::Capture => (Target::Capture(out.clone()), Target::Capture(err.clone())),
+            OutputMode::Inherit => (Target::Stderr, Target::Stderr),
+        };
+        let entry = wasm::CallEntry::Func { export, params };
+        let mut outcome = self.exec(plan, &[], wasm::Stdin::Empty, stdout, stderr, record_grants, entry).await?;
+        let returned = outcome.returned.take().map(|vals| wasm::typed::returned(export, &vals));
+        let take =
+            |m: &Arc<Mutex<Vec<u8>>>| std::mem::take(&mut *m.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let output = Output { code: outcome.code, stdout: take(&out), stderr: take(&err), outcome };
+        Ok(TypedOutput { returned, output })
+    }
+}
+
 impl Tool {
     /// The run itself, with stdio as given (the CLI passes its own stdin through).
     pub(crate) async fn run_raw(
@@ -348,8 +428,32 @@ impl Tool {
         stderr: Target,
         record_grants: bool,
     ) -> Result<wasm::RunOutcome, RuntimeError> {
-        // Every run passes here (the library's and the CLI's): the one place the cache is guarded.
+        if !self.pre.is_command() {
+            return Err(RuntimeError::ToolCannotRun {
+                path: self.name.clone().into(),
+                reason:
+                    "it does not export wasi:cli/run; call its functions with `cordon call` (`cordon tools` lists them)"
+                        .into(),
+            });
+        }
+        self.exec(plan, argv, stdin, stdout, stderr, record_grants, wasm::CallEntry::Command).await
+    }
+
+    /// Every run and typed call passes here (the library's and the CLI's): the one place the
+    /// cache is guarded.
+    #[expect(clippy::too_many_arguments, reason = "private; each caller passes its own stdio and entry")]
+    async fn exec(
+        &self,
+        plan: &WasiPlan,
+        argv: &[String],
+        stdin: wasm::Stdin,
+        stdout: Target,
+        stderr: Target,
+        record_grants: bool,
+        entry: wasm::CallEntry<'_>,
+    ) -> Result<wasm::RunOutcome, RuntimeError> {
         crate::protect::refuse_reach(&plan.fs, &self.protected)?;
-        wasm::run(&self.engine, WasmRun { plan, tool: &self.pre, argv, stdin, stdout, stderr, record_grants }).await
+        wasm::run(&self.engine, WasmRun { plan, tool: &self.pre, argv, stdin, stdout, stderr, record_grants, entry })
+            .await
     }
 }

@@ -26,6 +26,12 @@ pub struct AuditEvent {
     pub decision: &'static str,
     /// JSON pointer of the deciding policy entry, or the default that decided.
     pub rule: String,
+    /// The MCP tool the event came from (`cordon mcp` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// The MCP request id of the call (`cordon mcp` only).
+    #[serde(skip_serializing_if = "Option::is_none", rename = "callId")]
+    pub call_id: Option<String>,
 }
 
 impl AuditEvent {
@@ -52,6 +58,8 @@ impl AuditEvent {
             target: target.into(),
             decision: if allowed { "allow" } else { "deny" },
             rule: rule.into(),
+            tool: None,
+            call_id: None,
         }
     }
 }

@@ -30,6 +30,10 @@ pub enum RuntimeError {
     /// The requested backend is not on this host.
     #[error("{0}")]
     Unavailable(String),
+    /// A typed call cannot be made: no such function, bad arguments, or a type JSON cannot
+    /// carry.
+    #[error(transparent)]
+    Call(#[from] crate::wasm::typed::CallError),
     /// Bad command line request (for example shell syntax where a wasm path is expected).
     #[error("{0}")]
     Request(String),
@@ -75,6 +79,9 @@ impl RuntimeError {
     pub fn exit_code(&self) -> u8 {
         match self {
             RuntimeError::ToolNotFound(_) => 127,
+            RuntimeError::Call(crate::wasm::typed::CallError::Unsupported { .. }) => 126,
+            // As a usage error: nothing ran.
+            RuntimeError::Call(_) => 2,
             RuntimeError::ToolCannotRun { .. } => 126,
             RuntimeError::CompileTimeout { .. } => 124,
             RuntimeError::Policy(_)
@@ -92,7 +99,10 @@ impl RuntimeError {
     pub fn mxc_code(&self) -> &'static str {
         match self {
             RuntimeError::Policy(_) | RuntimeError::Grant { .. } => "policy_validation",
-            RuntimeError::ReadPolicy { .. } | RuntimeError::Base64(_) | RuntimeError::Request(_) => "malformed_request",
+            RuntimeError::ReadPolicy { .. }
+            | RuntimeError::Base64(_)
+            | RuntimeError::Request(_)
+            | RuntimeError::Call(_) => "malformed_request",
             RuntimeError::Plan(PlanError::NotBuilt(_)) | RuntimeError::Unavailable(_) => "backend_unavailable",
             RuntimeError::Plan(_) => "unsupported_containment",
             RuntimeError::ToolNotFound(_)

@@ -11,11 +11,13 @@
 
 pub mod api;
 pub mod audit;
+pub mod call;
 pub mod cli;
 pub mod command;
 mod error;
 pub mod explain;
 mod host_env;
+pub mod mcp;
 mod native;
 mod protect;
 pub mod run;

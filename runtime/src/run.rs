@@ -194,20 +194,8 @@ fn run_inner(req: RunRequest<'_>) -> Result<Outcome, RuntimeError> {
             helper: helper.as_deref(),
         });
     }
-    // Without `process.cwd`, a wasm tool works in the caller's directory when a grant lets
-    // it read there (as `wasmtime run --dir .` would), and in none otherwise.
-    let with_cwd;
-    let policy = match std::env::current_dir() {
-        Ok(here)
-            if policy.process.cwd.is_none() && policy.filesystem.decide(&here).is_some_and(|r| r.access.can_read()) =>
-        {
-            let mut p = policy.clone();
-            p.process.cwd = Some(here);
-            with_cwd = p;
-            &with_cwd
-        }
-        _ => policy,
-    };
+    let with_cwd = with_caller_cwd(policy);
+    let policy = &*with_cwd;
     let plan = cordon_plan::plan(policy, backend, &crate::host_env::SystemFacts)?;
     if dry_run {
         return Ok(Outcome { plan: Some(crate::explain::explain(policy, Some(&plan))), ..Outcome::default() });
@@ -355,9 +343,24 @@ fn thread_cpu_time() -> Option<std::time::Duration> {
     }
 }
 
+/// Without `process.cwd`, a wasm tool works in the caller's directory when a grant lets it
+/// read there (as `wasmtime run --dir .` would), and in none otherwise.
+pub(crate) fn with_caller_cwd(policy: &Policy) -> std::borrow::Cow<'_, Policy> {
+    match std::env::current_dir() {
+        Ok(here)
+            if policy.process.cwd.is_none() && policy.filesystem.decide(&here).is_some_and(|r| r.access.can_read()) =>
+        {
+            let mut p = policy.clone();
+            p.process.cwd = Some(here);
+            std::borrow::Cow::Owned(p)
+        }
+        _ => std::borrow::Cow::Borrowed(policy),
+    }
+}
+
 /// Loads `tool`, saying so on stderr when the compile is slow; with a timeout, on a worker
 /// thread, waiting at most that long for it.
-fn load_within(
+pub(crate) fn load_within(
     runtime: &crate::api::Runtime,
     tool: &Path,
     timeout: Option<std::time::Duration>,

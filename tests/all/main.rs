@@ -28,6 +28,12 @@ mod cache;
 // The wasm filesystem layer against planted links, parent rules, FIFOs and `.`.
 mod wasm_fs;
 
+// `cordon tools` and `cordon call`: typed exports through JSON, under the policy.
+mod typed_cli;
+
+// `cordon mcp` driven by the official MCP Python SDK.
+mod mcp;
+
 // The command line as a new user meets it: flags, help, summaries, odd policies.
 mod cli;
 

@@ -2,10 +2,13 @@
 
 mod backends;
 mod cache;
+mod call;
 mod common;
 mod compile;
+mod mcp;
 mod policy;
 mod run;
+mod tools;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -42,6 +45,12 @@ pub enum Command {
     Backends(backends::BackendsCommand),
     /// List or clean the compiled-code cache (size-capped, least recently used evicted first).
     Cache(cache::CacheCommand),
+    /// Print a wasm tool's exported functions with JSON Schemas of their WIT types.
+    Tools(tools::ToolsCommand),
+    /// Call one exported function of a wasm tool under a policy; the result as JSON.
+    Call(call::CallCommand),
+    /// Serve wasm tools over the Model Context Protocol (stdio), each under its policy.
+    Mcp(mcp::McpCommand),
 }
 
 /// Parses the process arguments, runs the command and returns its exit code.
@@ -54,6 +63,9 @@ pub fn main() -> ExitCode {
         Command::Compile(cmd) => cmd.execute(),
         Command::Backends(cmd) => cmd.execute(),
         Command::Cache(cmd) => cmd.execute(),
+        Command::Tools(cmd) => cmd.execute(),
+        Command::Call(cmd) => cmd.execute(),
+        Command::Mcp(cmd) => cmd.execute(),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -7,6 +7,7 @@ mod engine;
 mod limits;
 mod load;
 mod output;
+pub mod typed;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -121,21 +122,59 @@ fn link(engine: &WasmEngine) -> wasmtime::Result<Linker<StoreData>> {
     Ok(linker)
 }
 
-/// A tool ready to instantiate: compiled and linked once, run many times.
-pub type ToolPre = wasmtime_wasi::p2::bindings::CommandPre<StoreData>;
+/// A tool ready to instantiate: compiled and linked once, run many times. A component that
+/// exports `wasi:cli/run` is a command (`cordon run`); any component's exported functions
+/// can be called with typed arguments (`cordon call`).
+#[derive(Clone)]
+pub struct ToolPre {
+    instance: wasmtime::component::InstancePre<StoreData>,
+    command: Result<wasmtime_wasi::p2::bindings::CommandPre<StoreData>, String>,
+    exports: Arc<Vec<typed::Export>>,
+}
+
+impl ToolPre {
+    /// The exported functions, with their types.
+    pub fn exports(&self) -> &[typed::Export] {
+        &self.exports
+    }
+
+    /// True when the tool exports `wasi:cli/run` (it runs as a command).
+    pub fn is_command(&self) -> bool {
+        self.command.is_ok()
+    }
+}
 
 /// Links a compiled tool against cordon's WASI host.
 ///
 /// # Errors
-/// [`RuntimeError::ToolCannotRun`] when the tool imports something the host does not offer
-/// or is not a `wasi:cli/command`.
-pub fn prepare(linker: &Linker<StoreData>, component: &Component, name: &str) -> Result<ToolPre, RuntimeError> {
+/// [`RuntimeError::ToolCannotRun`] when the tool imports something the host does not offer.
+pub fn prepare(
+    engine: &WasmEngine,
+    linker: &Linker<StoreData>,
+    component: &Component,
+    name: &str,
+) -> Result<ToolPre, RuntimeError> {
     let cannot = |e: wasmtime::Error| RuntimeError::ToolCannotRun {
         path: name.into(),
-        reason: format!("not a WASI 0.2 command this host can link: {e:#}"),
+        reason: format!("not a WASI 0.2 component this host can link: {e:#}"),
     };
-    let pre = linker.instantiate_pre(component).map_err(cannot)?;
-    ToolPre::new(pre).map_err(cannot)
+    let instance = linker.instantiate_pre(component).map_err(cannot)?;
+    let command = wasmtime_wasi::p2::bindings::CommandPre::new(instance.clone()).map_err(|e| format!("{e:#}"));
+    let exports = Arc::new(typed::exports(engine.engine(), component));
+    Ok(ToolPre { instance, command, exports })
+}
+
+/// What a run calls in the instance.
+pub enum CallEntry<'a> {
+    /// `wasi:cli/run`, with the argv of [`WasmRun`].
+    Command,
+    /// One exported function with these (already typed) arguments.
+    Func {
+        /// The function.
+        export: &'a typed::Export,
+        /// Its arguments.
+        params: Vec<wasmtime::component::Val>,
+    },
 }
 
 /// One run of a tool.
@@ -154,6 +193,8 @@ pub struct WasmRun<'a> {
     pub stderr: Target,
     /// Record granted filesystem calls too (for audit logs with `allows`).
     pub record_grants: bool,
+    /// What to call.
+    pub entry: CallEntry<'a>,
 }
 
 /// How a run ended.
@@ -175,6 +216,8 @@ pub struct RunOutcome {
     pub memory_limit_hit: bool,
     /// Every network decision (names and addresses), allowed or not.
     pub net_events: Vec<NetEvent>,
+    /// What an [`CallEntry::Func`] call returned (`None` when it did not return).
+    pub returned: Option<Vec<wasmtime::component::Val>>,
 }
 
 /// Runs a tool to completion. Needs a Tokio runtime.
@@ -183,7 +226,7 @@ pub struct RunOutcome {
 /// The context cannot be built (a granted path is missing) or the tool does not
 /// instantiate (for example it imports something WASI does not offer).
 pub async fn run(engine: &WasmEngine, req: WasmRun<'_>) -> Result<RunOutcome, RuntimeError> {
-    let WasmRun { plan, tool, argv, stdin, stdout, stderr, record_grants } = req;
+    let WasmRun { plan, tool, argv, stdin, stdout, stderr, record_grants, entry } = req;
     let budget = output::Budget::new(plan.max_output_bytes);
     let net = NetGuard::new(plan.network.clone());
     let mut built =
@@ -217,9 +260,27 @@ pub async fn run(engine: &WasmEngine, req: WasmRun<'_>) -> Result<RunOutcome, Ru
         Ok(UpdateDeadline::Yield(1))
     });
 
+    let mut returned = None;
     let call = async {
-        let command = tool.instantiate_async(&mut store).await?;
-        command.wasi_cli_run().call_run(&mut store).await
+        match entry {
+            CallEntry::Command => {
+                let pre = tool.command.as_ref().map_err(|why| {
+                    wasmtime::Error::new(NotCommand(format!("it does not export wasi:cli/run: {why}")))
+                })?;
+                let command = pre.instantiate_async(&mut store).await?;
+                command.wasi_cli_run().call_run(&mut store).await
+            }
+            CallEntry::Func { export, params } => {
+                let instance = tool.instance.instantiate_async(&mut store).await?;
+                let func = instance
+                    .get_func(&mut store, export.index())
+                    .ok_or_else(|| wasmtime::Error::msg(format!("export `{}` is not a function", export.name)))?;
+                let mut results = vec![wasmtime::component::Val::Bool(false); export.result_count()];
+                func.call_async(&mut store, &params, &mut results).await?;
+                returned = Some(results);
+                Ok(Ok(()))
+            }
+        }
     };
     // The epoch callback stops a guest that computes; this stops one blocked in a host call.
     let result = match plan.timeout {
@@ -230,6 +291,11 @@ pub async fn run(engine: &WasmEngine, req: WasmRun<'_>) -> Result<RunOutcome, Ru
     };
 
     let (mut code, mut stop, mut trap) = (0u8, None, None);
+    if let Err(e) = &result
+        && let Some(NotCommand(why)) = e.downcast_ref::<NotCommand>()
+    {
+        return Err(RuntimeError::ToolCannotRun { path: "tool".into(), reason: why.clone() });
+    }
     match result {
         Ok(Ok(())) => {}
         Ok(Err(())) => code = 1,
@@ -261,8 +327,21 @@ pub async fn run(engine: &WasmEngine, req: WasmRun<'_>) -> Result<RunOutcome, Ru
         fs_grants: data.fs.grants().to_vec(),
         memory_limit_hit: data.memory.hit,
         net_events: net.events(),
+        returned,
     })
 }
+
+/// The tool is not a command (found only when it is run as one).
+#[derive(Debug)]
+struct NotCommand(String);
+
+impl std::fmt::Display for NotCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotCommand {}
 
 /// A trap because host resources held for the guest reached `memoryBytes` or
 /// [`MAX_RESOURCES`].

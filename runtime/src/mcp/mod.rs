@@ -1,0 +1,462 @@
+//! `cordon mcp`: a Model Context Protocol server (through the official Rust SDK, `rmcp`)
+//! whose tools are wasm components, each under its own policy.
+//!
+//! Each exported function of a component is one MCP tool, named `NAME.func` (or
+//! `NAME.interface.func` for a function in an exported interface), with its inputSchema from
+//! WIT. A component that exports `wasi:cli/run` is one tool, `NAME`, taking `args` and
+//! optional `stdin` and returning `stdout`, `stderr` and `exitCode`. Every call runs in a
+//! fresh instance through the library (one engine, `InstancePre`, the compiled-code cache)
+//! under the tool's plan, computed once at start. Denials, limits, traps and timeouts are
+//! tool results with `isError: true` and cordon's message; the server keeps serving. At
+//! most `max_in_flight` calls run at once; the others wait for a slot.
+
+pub mod manifest;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cordon_plan::wasi::WasiPlan;
+use cordon_plan::{Backend, Plan};
+use cordon_policy::{Containment, Policy};
+use rmcp::ErrorData;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, JsonObject, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool as McpTool,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use serde_json::{Value, json};
+
+use crate::RuntimeError;
+use crate::api::{Call, OutputMode, Runtime, Tool, TypedCall};
+use crate::wasm::typed::Returned;
+
+/// Captured output of one call when the policy sets no `maxOutputBytes`: the server holds
+/// every call's output in memory until it answers.
+pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 16 << 20;
+
+/// Calls run at once by default.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 16;
+
+/// One tool to serve, as the command line or a manifest names it.
+#[derive(Debug, Clone)]
+pub struct ToolSpec {
+    /// The name (MCP tool names start with it).
+    pub name: String,
+    /// The wasm file.
+    pub path: PathBuf,
+    /// The policy every call runs under.
+    pub policy: Policy,
+    /// What the tool does, for the client (`None`: a description made from its type).
+    pub description: Option<String>,
+}
+
+/// What one MCP tool calls.
+#[derive(Debug, Clone)]
+enum Target {
+    /// An exported function, by its full name.
+    Func(String),
+    /// `wasi:cli/run`.
+    Command,
+}
+
+struct Entry {
+    mcp_name: String,
+    owner: String,
+    tool: Tool,
+    plan: Arc<WasiPlan>,
+    target: Target,
+    listing: McpTool,
+    allows: bool,
+    audit: Option<PathBuf>,
+    withheld: Vec<String>,
+}
+
+/// The server: the tools, their plans, and the bound on calls in flight.
+#[derive(Clone)]
+pub struct McpServer {
+    entries: Arc<Vec<Entry>>,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl std::fmt::Debug for McpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServer").field("tools", &self.entries.len()).finish_non_exhaustive()
+    }
+}
+
+/// Characters MCP tool names may hold (the spec's recommendation); others become `_`.
+fn mcp_safe(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') { c } else { '_' }).collect()
+}
+
+/// `cordon:typed/kinds@0.1.0` → `kinds`.
+fn short_interface(iface: &str) -> &str {
+    let tail = iface.rsplit_once('/').map_or(iface, |(_, t)| t);
+    tail.split_once('@').map_or(tail, |(n, _)| n)
+}
+
+fn object(v: Value) -> Arc<JsonObject> {
+    match v {
+        Value::Object(m) => Arc::new(m),
+        _ => Arc::new(JsonObject::new()),
+    }
+}
+
+impl McpServer {
+    /// Loads and plans every tool. Nothing is served when any tool or policy is refused.
+    ///
+    /// # Errors
+    /// A tool is missing or cannot be linked, a policy cannot be enforced on wasm, a grant
+    /// would reach cordon's own files, two tools end up with one MCP name, or
+    /// `max_in_flight` is 0.
+    pub fn new(
+        runtime: &Runtime,
+        specs: &[ToolSpec],
+        max_in_flight: usize,
+        audit: Option<&Path>,
+    ) -> Result<Self, RuntimeError> {
+        if max_in_flight == 0 {
+            return Err(RuntimeError::Request("--max-in-flight must be at least 1".into()));
+        }
+        let mut entries: Vec<Entry> = Vec::new();
+        for spec in specs {
+            for e in load(runtime, spec, audit)? {
+                if let Some(other) = entries.iter().find(|o| o.mcp_name == e.mcp_name) {
+                    return Err(RuntimeError::Request(format!(
+                        "two tools are both named `{}` (from `{}` and `{}`); give them different names",
+                        e.mcp_name, other.owner, e.owner
+                    )));
+                }
+                entries.push(e);
+            }
+        }
+        Ok(Self { entries: Arc::new(entries), permits: Arc::new(tokio::sync::Semaphore::new(max_in_flight)) })
+    }
+
+    /// The MCP tools served, as `tools/list` returns them.
+    pub fn tools(&self) -> Vec<McpTool> {
+        self.entries.iter().map(|e| e.listing.clone()).collect()
+    }
+
+    /// Serves MCP on stdin and stdout until the client closes them.
+    ///
+    /// # Errors
+    /// The transport fails to start.
+    pub async fn serve_stdio(self) -> Result<(), RuntimeError> {
+        use rmcp::ServiceExt as _;
+        let running = self
+            .serve(rmcp::transport::stdio())
+            .await
+            .map_err(|e| RuntimeError::Internal(format!("mcp: starting on stdio: {e}")))?;
+        running.waiting().await.map_err(|e| RuntimeError::Internal(format!("mcp: {e}")))?;
+        Ok(())
+    }
+
+    /// Serves MCP over streamable HTTP on `listener` (every path), until the process ends.
+    /// `Host` must name a loopback address (or, for a non-loopback listener, its own IP);
+    /// a browser `Origin` must be a loopback one.
+    ///
+    /// # Errors
+    /// The listener's address cannot be read.
+    pub async fn serve_http(self, listener: tokio::net::TcpListener) -> Result<(), RuntimeError> {
+        use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+        use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+        let local = listener.local_addr().map_err(|e| RuntimeError::Internal(format!("mcp http: {e}")))?;
+        let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+        if !local.ip().is_loopback() && !local.ip().is_unspecified() {
+            hosts.push(local.ip().to_string());
+        }
+        let mut config = StreamableHttpServerConfig::default().with_allowed_hosts(hosts);
+        config.allowed_origins =
+            vec!["http://localhost:*".into(), "http://127.0.0.1:*".into(), "http://[::1]:*".into()];
+        let server = self.clone();
+        let service =
+            StreamableHttpService::new(move || Ok(server.clone()), Arc::new(LocalSessionManager::default()), config);
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(s) => s,
+                // A failed accept (out of descriptors, a reset) ends that connection only.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let svc = hyper_util::service::TowerToHyperService::new(service.clone());
+            tokio::spawn(async move {
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+            });
+        }
+    }
+
+    /// One call, answered as MCP wants it: cordon's refusals and the tool's failures as
+    /// results with `isError`.
+    async fn answer(&self, entry: &Entry, args: Option<JsonObject>, call_id: String) -> CallToolResult {
+        // Back-pressure: a call past the bound waits for a slot (the semaphore is never closed).
+        let Ok(_permit) = self.permits.acquire().await else {
+            return error_result(vec!["cordon: the server is shutting down".into()]);
+        };
+        let record_grants = entry.audit.is_some() && entry.allows;
+        let args = args.unwrap_or_default();
+        let (outcome, result) = match &entry.target {
+            Target::Func(func) => {
+                let call = TypedCall {
+                    func: func.clone(),
+                    args: Value::Object(args),
+                    output: OutputMode::Capture,
+                    record_grants,
+                };
+                match entry.tool.call_plan(&entry.plan, call).await {
+                    Err(e) => return error_result(vec![format!("cordon: {e}")]),
+                    Ok(typed) => {
+                        let result = typed_result(typed.returned.as_ref(), &typed.output);
+                        (typed.output, result)
+                    }
+                }
+            }
+            Target::Command => {
+                let call = match command_call(&entry.owner, args) {
+                    Ok(c) => Call { record_grants, ..c },
+                    Err(why) => return error_result(vec![format!("cordon: {why}")]),
+                };
+                match entry.tool.run_plan(&entry.plan, call).await {
+                    Err(e) => return error_result(vec![format!("cordon: {e}")]),
+                    Ok(out) => {
+                        let result = command_result(&out);
+                        (out, result)
+                    }
+                }
+            }
+        };
+        let mut result = result;
+        let notes = crate::call::notes(&outcome.outcome, &entry.plan, &entry.mcp_name);
+        let denials = crate::call::denials(&outcome.outcome);
+        if !notes.is_empty() || !denials.is_empty() {
+            result.content.extend(notes.into_iter().chain(denials).map(ContentBlock::text));
+        }
+        if let Some(path) = &entry.audit {
+            let mut events = crate::audit::from_outcome(
+                &outcome.outcome,
+                &entry.plan,
+                &entry.mcp_name,
+                &entry.withheld,
+                entry.allows,
+            );
+            for e in &mut events {
+                e.tool = Some(entry.mcp_name.clone());
+                e.call_id = Some(call_id.clone());
+            }
+            if let Err(e) = crate::audit::append(path, &events) {
+                result.content.push(ContentBlock::text(format!("cordon: {e}")));
+                result.is_error = Some(true);
+            }
+        }
+        result
+    }
+}
+
+fn error_result(lines: Vec<String>) -> CallToolResult {
+    CallToolResult::error(lines.into_iter().map(ContentBlock::text).collect())
+}
+
+/// A typed call's answer: the result as `{"result": …}` structured content and as text; a
+/// `result` error, a trap, a timeout or a limit as `isError`.
+fn typed_result(returned: Option<&Returned>, out: &crate::api::Output) -> CallToolResult {
+    let mut r = match returned {
+        Some(Returned::Ok(v)) if out.code == 0 => {
+            let mut r = CallToolResult::structured(json!({ "result": v }));
+            r.content = vec![ContentBlock::text(v.to_string())];
+            r
+        }
+        Some(Returned::Err(e)) => CallToolResult::error(vec![ContentBlock::text(e.to_string())]),
+        Some(Returned::Ok(_)) | None => CallToolResult::error(Vec::new()),
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if r.is_error == Some(true) && !stderr.is_empty() {
+        r.content.push(ContentBlock::text(format!("tool stderr:\n{stderr}")));
+    }
+    r
+}
+
+/// A command's answer: stdout, stderr and the exit code; `isError` when it is not 0.
+fn command_result(out: &crate::api::Output) -> CallToolResult {
+    let v = json!({
+        "stdout": String::from_utf8_lossy(&out.stdout),
+        "stderr": String::from_utf8_lossy(&out.stderr),
+        "exitCode": out.code,
+    });
+    let mut r = CallToolResult::structured(v.clone());
+    r.content = vec![ContentBlock::text(v.to_string())];
+    if out.code != 0 {
+        r.is_error = Some(true);
+    }
+    r
+}
+
+/// `{"args": [..], "stdin": ".."}` → a [`Call`] with argv\[0\] = the tool's name.
+fn command_call(name: &str, args: JsonObject) -> Result<Call, String> {
+    if let Some(k) = args.keys().find(|k| *k != "args" && *k != "stdin") {
+        return Err(format!("unknown parameter `{k}`; the parameters are: args (array of strings), stdin (string)"));
+    }
+    let mut argv = vec![name.to_string()];
+    match args.get("args") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for (i, a) in items.iter().enumerate() {
+                match a {
+                    Value::String(s) => argv.push(s.clone()),
+                    other => return Err(format!("parameter `args` at /{i}: expected string, got {other}")),
+                }
+            }
+        }
+        Some(other) => return Err(format!("parameter `args`: expected array of strings, got {other}")),
+    }
+    let stdin = match args.get("stdin") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => s.clone().into_bytes(),
+        Some(other) => return Err(format!("parameter `stdin`: expected string, got {other}")),
+    };
+    Ok(Call { args: argv, stdin, output: OutputMode::Capture, record_grants: false })
+}
+
+/// Plans and loads one spec into its MCP tools.
+fn load(runtime: &Runtime, spec: &ToolSpec, audit: Option<&Path>) -> Result<Vec<Entry>, RuntimeError> {
+    let ToolSpec { name, path, policy, description } = spec;
+    let refused = |why: String| RuntimeError::Request(format!("tool `{name}` ({}): {why}", path.display()));
+    if name.is_empty() || mcp_safe(name) != *name {
+        return Err(refused("a tool name may hold only letters, digits, `_`, `-` and `.`".into()));
+    }
+    match policy.containment {
+        None | Some(Containment::Process) => {}
+        Some(other) => {
+            return Err(refused(format!(
+                "containment `{other:?}` asks for a native sandbox; wasm tools are served on the wasm backend only"
+            )));
+        }
+    }
+    let audit_path = audit
+        .map(Path::to_path_buf)
+        .or_else(|| policy.audit.path.clone())
+        .map(|p| std::path::absolute(&p).unwrap_or(p));
+    let cache_dir = crate::wasm::Cache::default_dir();
+    let protected = crate::protect::for_run(cache_dir.as_deref(), audit_path.as_deref());
+    crate::protect::refuse_reach(&policy.filesystem, &protected)?;
+    crate::protect::refuse_paths(None, audit_path.as_deref(), &protected)?;
+    if let Some(p) = &audit_path {
+        crate::audit::open(p)?;
+    }
+    let with_cwd = crate::run::with_caller_cwd(policy);
+    let Plan::Wasm(plan) = cordon_plan::plan(&with_cwd, Backend::Wasm, &crate::host_env::SystemFacts)? else {
+        return Err(RuntimeError::Internal("planned a native backend for a wasm tool".into()));
+    };
+    let mut plan = *plan;
+    // Output is held in memory until the call is answered: bounded even when the policy
+    // sets no cap (a tighter cap than asked, never a looser one).
+    plan.max_output_bytes =
+        Some(plan.max_output_bytes.map_or(DEFAULT_MAX_OUTPUT_BYTES, |m| m.min(DEFAULT_MAX_OUTPUT_BYTES)));
+    let plan = Arc::new(plan);
+    let tool = runtime.load_file(path)?;
+    let allows = policy.audit.allows;
+    let entry = |mcp_name: String, target: Target, listing: McpTool| Entry {
+        mcp_name,
+        owner: name.clone(),
+        tool: tool.clone(),
+        plan: plan.clone(),
+        target,
+        listing,
+        allows,
+        audit: audit_path.clone(),
+        withheld: crate::call::withheld_env(&plan),
+    };
+    let mut out = Vec::new();
+    if tool.is_command() {
+        let input = json!({
+            "type": "object",
+            "properties": {
+                "args": {"type": "array", "items": {"type": "string"}, "description": "arguments after the program name"},
+                "stdin": {"type": "string", "description": "what the tool reads on stdin"}
+            },
+            "additionalProperties": false
+        });
+        let output = json!({
+            "type": "object",
+            "properties": {"stdout": {"type": "string"}, "stderr": {"type": "string"}, "exitCode": {"type": "integer"}},
+            "required": ["stdout", "stderr", "exitCode"]
+        });
+        let desc = description.clone().unwrap_or_else(|| format!("Runs the {name} command under its cordon policy."));
+        let mut listing = McpTool::new(name.clone(), desc, object(input));
+        listing.output_schema = Some(object(output));
+        out.push(entry(name.clone(), Target::Command, listing));
+        return Ok(out);
+    }
+    for export in tool.exports() {
+        if export.unsupported().is_some() {
+            // Resources and their methods cannot be called with JSON; they are not listed.
+            continue;
+        }
+        let mcp_name = match &export.interface {
+            None => format!("{name}.{}", mcp_safe(&export.func)),
+            Some(iface) => format!("{name}.{}.{}", mcp_safe(short_interface(iface)), mcp_safe(&export.func)),
+        };
+        let (Some(input), Some(result)) = (export.input_schema(), export.output_schema()) else { continue };
+        let mut result = result;
+        if let Value::Object(m) = &mut result {
+            m.remove("$schema");
+        }
+        let output = json!({
+            "type": "object",
+            "properties": {"result": result},
+            "required": ["result"],
+        });
+        let what = match &export.interface {
+            None => format!("`{}`", export.func),
+            Some(i) => format!("`{}` of `{i}`", export.func),
+        };
+        let desc = match description {
+            Some(d) => format!("{d} (function {what})"),
+            None => format!("Calls {what} of the {name} tool under its cordon policy."),
+        };
+        let mut listing = McpTool::new(mcp_name.clone(), desc, object(input));
+        listing.output_schema = Some(object(output));
+        out.push(entry(mcp_name, Target::Func(export.name.clone()), listing));
+    }
+    if out.is_empty() {
+        return Err(refused("it exports no function JSON can call and is not a command".into()));
+    }
+    Ok(out)
+}
+
+impl rmcp::ServerHandler for McpServer {
+    fn get_info(&self) -> ServerConfig {
+        let mut info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build());
+        info.server_info = rmcp::model::Implementation::new("cordon", env!("CARGO_PKG_VERSION"));
+        info.instructions = Some(
+            "Each tool runs in a fresh WebAssembly sandbox with exactly the access its cordon policy grants.".into(),
+        );
+        info
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult { tools: self.tools(), ..Default::default() })
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let Some(entry) = self.entries.iter().find(|e| e.mcp_name == request.name) else {
+            return Err(ErrorData::invalid_params(format!("no tool named `{}`", request.name), None));
+        };
+        // A call the client cancels stops: its instance is dropped and its slot freed.
+        let answer = tokio::select! {
+            r = self.answer(entry, request.arguments, context.id.to_string()) => r,
+            () = context.ct.cancelled() => error_result(vec!["cordon: the client cancelled the call".into()]),
+        };
+        Ok(answer.into())
+    }
+}
