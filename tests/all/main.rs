@@ -28,6 +28,9 @@ mod cache;
 // The wasm filesystem layer against planted links, parent rules, FIFOs and `.`.
 mod wasm_fs;
 
+// Wasm preopens opened by handle: a link swapped in after the policy loaded refuses the run.
+mod wasm_preopen;
+
 // The command line as a new user meets it: flags, help, summaries, odd policies.
 mod cli;
 
