@@ -208,6 +208,8 @@ impl FsGuard {
                 ErrorCode::Access.into()
             }
             Refusal::Loop => ErrorCode::Loop.into(),
+            Refusal::NoEntry => ErrorCode::NoEntry.into(),
+            Refusal::NotDirectory => ErrorCode::NotDirectory.into(),
         }
     }
 
@@ -246,6 +248,11 @@ impl LinkReader for HostLinks<'_> {
         let host = self.0.host_path(guest)?;
         let meta = std::fs::symlink_metadata(&host).ok()?;
         if meta.file_type().is_symlink() { std::fs::read_link(&host).ok() } else { None }
+    }
+    fn is_dir(&self, guest: &Path) -> Option<bool> {
+        // Outside every mount nothing is reachable: as if not there.
+        let host = self.0.host_path(guest)?;
+        std::fs::symlink_metadata(&host).ok().map(|m| m.is_dir())
     }
 }
 
