@@ -148,6 +148,8 @@ fn bench(c: &mut Criterion) {
     g.bench_function("bare wasmtime-wasi (floor)", |b| {
         b.iter(|| {
             let mut ctx = WasiCtx::builder();
+            // As cordon's context: filesystem calls on the current thread, not a blocking pool.
+            ctx.allow_blocking_current_thread(true);
             ctx.args(&args);
             let _ = ctx.preopened_dir(&data, data.display().to_string(), FsPerms::ReadOnly);
             let mut store = Store::new(
