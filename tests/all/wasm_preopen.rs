@@ -247,3 +247,77 @@ fn a_granted_file_is_opened_without_links_and_only_under_its_own_name() {
     assert_eq!(lines(&out)[0]["ok"], true, "{:?}", lines(&out));
     assert_eq!(t.read("d/f.txt"), "again");
 }
+
+#[test]
+fn a_swap_during_the_run_leaves_the_preopen_on_the_directory_it_opened() {
+    // The tool moves the directory above a nested grant away and leaves a link to
+    // `outside` in its place, then writes through the grant in the same run: the preopen is
+    // the handle opened at the start, so the write lands in the moved directory, never in
+    // `outside`.
+    for probe in PROBES {
+        let tool = tool(probe);
+        let t = T::new();
+        t.write("w/build/out/f.txt", "granted");
+        t.write("outside/out/f.txt", "outside");
+        let policy = t.load(serde_json::json!({ "filesystem": { "readwritePaths": [t.p("w"), t.p("w/build/out")] } }));
+        let ops = [
+            "rename",
+            &t.p("w/build"),
+            &t.p("w/build.old"),
+            "+",
+            "symlink",
+            "../outside",
+            &t.p("w/build"),
+            "+",
+            "write",
+            &t.p("w/build/out/f.txt"),
+            "written",
+        ];
+        let out = call(&tool, &policy, &ops).unwrap();
+        let r = lines(&out);
+        assert!(r[0]["ok"] == true && r[1]["ok"] == true, "{probe}: {r:?}");
+        assert_eq!(t.read("outside/out/f.txt"), "outside", "{probe}: {r:?}");
+        assert_eq!(r[2]["ok"], true, "{probe}: {r:?}");
+        assert_eq!(t.read("w/build.old/out/f.txt"), "written", "{probe}");
+    }
+}
+
+#[test]
+fn an_honest_symlink_in_a_grant_is_resolved_at_load_and_the_run_uses_its_target() {
+    // A policy path that is a symlink outside every writable grant is resolved when the
+    // policy loads; the walk runs on the resolved path and finds no link.
+    for probe in PROBES {
+        let tool = tool(probe);
+        let t = T::new();
+        t.write("real/sub/f.txt", "through the link");
+        std::os::unix::fs::symlink("real", t.root.join("lnk")).unwrap();
+        std::fs::create_dir(t.root.join("links")).unwrap();
+        std::os::unix::fs::symlink("../real/sub/f.txt", t.root.join("links/f.txt")).unwrap();
+        let policy = t.load(serde_json::json!({ "filesystem": {
+            "readonlyPaths": [t.p("lnk"), t.p("links/f.txt")],
+            "readwritePaths": [t.p("lnk/sub")]
+        } }));
+        let out = call(
+            &tool,
+            &policy,
+            &[
+                "read",
+                &t.p("lnk/sub/f.txt"),
+                "+",
+                "write",
+                &t.p("lnk/sub/g.txt"),
+                "w",
+                "+",
+                "read",
+                &t.p("links/f.txt"),
+            ],
+        )
+        .unwrap();
+        let r = lines(&out);
+        assert_eq!(r[0]["value"], "through the link", "{probe}: {r:?}");
+        assert_eq!(r[1]["ok"], true, "{probe}: {r:?}");
+        assert_eq!(t.read("real/sub/g.txt"), "w", "{probe}");
+        // A granted file that is a link to a file of the same name reads its target.
+        assert_eq!(r[2]["value"], "through the link", "{probe}: {r:?}");
+    }
+}
