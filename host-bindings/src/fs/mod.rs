@@ -88,6 +88,9 @@ pub struct CwdError {
     pub resolved: PathBuf,
     /// What the open beneath its mount said.
     pub source: std::io::Error,
+    /// True when that was a symlink on the way (`ELOOP`): the tree changed since the
+    /// resolution read it.
+    pub link_on_the_way: bool,
 }
 
 impl FsGuard {
@@ -163,7 +166,10 @@ impl FsGuard {
             {
                 return Ok(None);
             }
-            Err(source) => return Err(CwdError { resolved, source }),
+            Err(source) => {
+                let link_on_the_way = source.raw_os_error() == Some(Errno::LOOP.raw_os_error());
+                return Err(CwdError { resolved, source, link_on_the_way });
+            }
         };
         let writable = self.decider.rules().access(&resolved) == cordon_policy::Access::ReadWrite;
         let perms = if writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };

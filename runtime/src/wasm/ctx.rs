@@ -116,10 +116,14 @@ pub fn build(req: CtxRequest<'_>) -> Result<Built, RuntimeError> {
         guard.preopen_cwd(cwd).map_err(|e| RuntimeError::Grant {
             pointer: "/process/cwd".into(),
             path: e.resolved.clone(),
-            reason: format!(
-                "the working directory cannot be opened without following links ({}): it changed since the policy was loaded; run again",
-                e.source
-            ),
+            reason: if e.link_on_the_way {
+                format!(
+                    "the working directory cannot be opened without following links ({}): a symlink turned up on the way since it was resolved; run again",
+                    e.source
+                )
+            } else {
+                format!("the working directory cannot be opened: {}", e.source)
+            },
         })?;
     }
     Ok(Built { wasi: b.build(), guard })
