@@ -1,9 +1,22 @@
-//! Per-open cost of cordon's filesystem layer: the probe opens and reads a file five
-//! directories deep 1,000 times in one call (`probe readloop PATH 1000`), through cordon
-//! (resolve, decide, pin the parent beneath the preopen without following links, open the
-//! last name) and through a bare Wasmtime embedding with the same preopen (wasmtime-wasi
-//! alone), both in the same run. The budget (issue 12): cordon at most 1.2× the layer it
-//! replaced; the bare line is the floor. Run: `cargo bench -p cordon-benches --bench wasm_fs`.
+//! Per-open cost of cordon's filesystem layer, open + read of a file five directories deep.
+//! The budget (issue 12): the handle walk costs at most 1.2× the per-open cost before it.
+//!
+//! - `fs/open-read-5-deep` measures exactly that, on the host, in one run: the layer's work
+//!   for one guest `open-at` + `read` **with the handle walk** (resolve and decide, open the
+//!   parent beneath the preopen with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, open
+//!   the last name beneath it without following, read) against the same **with a plain path
+//!   open** (resolve and decide, then the whole path opened beneath the preopen with
+//!   `openat2(RESOLVE_BENEATH)`, which is what handing the string to wasmtime-wasi did), and
+//!   a bare `openat` + read as the floor.
+//! - `wasm/open-read-5-deep-x1000` is the whole thing a tool feels: the probe opens and reads
+//!   the file 1,000 times in one call (`probe readloop PATH 1000`), through cordon and through
+//!   a bare Wasmtime embedding with the same preopen (wasmtime-wasi alone, no policy layer).
+//!
+//! Run: `cargo bench -p cordon-benches --bench wasm_fs` (add `-- --measurement-time 3` for a
+//! short run).
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
 
 use cordon_policy::{LexicalHost, Policy};
 use cordon_runtime::api::{Call, Runtime};
@@ -14,6 +27,69 @@ use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 const READS: &str = "1000";
+
+/// Reads links as the layer does for an identity mount (guest path = host path): one
+/// `lstat` per component, `readlink` for links.
+struct HostLinks;
+
+impl cordon_host::fs::LinkReader for HostLinks {
+    fn read_link(&self, guest: &Path) -> Option<PathBuf> {
+        let meta = std::fs::symlink_metadata(guest).ok()?;
+        if meta.file_type().is_symlink() { std::fs::read_link(guest).ok() } else { None }
+    }
+    fn is_dir(&self, guest: &Path) -> Option<bool> {
+        std::fs::symlink_metadata(guest).ok().map(|m| m.is_dir())
+    }
+}
+
+/// Reads the whole file through `fd`.
+fn read_all(fd: rustix::fd::OwnedFd) -> usize {
+    let mut f = std::fs::File::from(fd);
+    let mut buf = Vec::with_capacity(64);
+    f.read_to_end(&mut buf).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The layer's per-open work on the host, with the handle walk and with a plain path open.
+fn host_level(c: &mut Criterion, data: &Path, policy: &Policy) {
+    use cordon_host::fs::{Decider, Need};
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let base = std::fs::File::open(data).unwrap_or_else(|e| panic!("{e}"));
+    let decider = Decider::new(policy.filesystem.clone());
+    let rel = "a/b/c/d/e/f.txt";
+    let decide = || {
+        let resolved = decider.resolve(data, rel, true, &HostLinks).unwrap_or_else(|e| panic!("{e:?}"));
+        decider.check(&resolved, Need::Read).unwrap_or_else(|e| panic!("{e:?}"));
+        resolved
+    };
+    let file = OFlags::RDONLY | OFlags::CLOEXEC;
+    let mut g = c.benchmark_group("fs/open-read-5-deep");
+    g.bench_function("handle walk (resolve, decide, parent pinned, last name not followed)", |b| {
+        b.iter(|| {
+            let resolved = decide();
+            let rel = resolved.strip_prefix(data).unwrap_or_else(|e| panic!("{e}"));
+            let parent = cordon_host::fs::pin::open_dir_beneath(&base, rel.parent().unwrap_or(Path::new("")))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let name = rel.file_name().unwrap_or_else(|| panic!("no name"));
+            let how = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+            let fd = rustix::fs::openat2(&parent, name, file | OFlags::NOFOLLOW, Mode::empty(), how)
+                .unwrap_or_else(|e| panic!("{e}"));
+            read_all(fd)
+        })
+    });
+    g.bench_function("plain path open (resolve, decide, whole path beneath the preopen)", |b| {
+        b.iter(|| {
+            let resolved = decide();
+            let rel = resolved.strip_prefix(data).unwrap_or_else(|e| panic!("{e}"));
+            let how = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+            let fd = rustix::fs::openat2(&base, rel, file, Mode::empty(), how).unwrap_or_else(|e| panic!("{e}"));
+            read_all(fd)
+        })
+    });
+    g.bench_function("bare openat + read (floor)", |b| {
+        b.iter(|| read_all(rustix::fs::openat(&base, rel, file, Mode::empty()).unwrap_or_else(|e| panic!("{e}"))))
+    });
+    g.finish();
+}
 
 struct Bare {
     ctx: WasiCtx,
@@ -49,6 +125,7 @@ fn bench(c: &mut Criterion) {
         .build(&LexicalHost::default())
         .unwrap_or_else(|e| panic!("{e}"));
     let plan = cordon_plan::wasi::plan(&policy).unwrap_or_else(|e| panic!("{e}"));
+    host_level(c, &data, &policy);
     let args = ["probe", "readloop", file.as_str(), READS];
 
     let mut g = c.benchmark_group("wasm/open-read-5-deep-x1000");
@@ -71,6 +148,8 @@ fn bench(c: &mut Criterion) {
     g.bench_function("bare wasmtime-wasi (floor)", |b| {
         b.iter(|| {
             let mut ctx = WasiCtx::builder();
+            // As cordon's context: filesystem calls on the current thread, not a blocking pool.
+            ctx.allow_blocking_current_thread(true);
             ctx.args(&args);
             let _ = ctx.preopened_dir(&data, data.display().to_string(), FsPerms::ReadOnly);
             let mut store = Store::new(

@@ -34,6 +34,9 @@ mod typed_cli;
 // `cordon mcp` driven by the official MCP Python SDK.
 mod mcp;
 
+// Wasm preopens opened by handle: a link swapped in after the policy loaded refuses the run.
+mod wasm_preopen;
+
 // The command line as a new user meets it: flags, help, summaries, odd policies.
 mod cli;
 

@@ -268,3 +268,44 @@ fn without_the_swap_the_same_reads_succeed_and_the_link_alone_is_refused() {
         assert!(denied(&r[1]), "{tool}: {}", r[1]);
     }
 }
+
+#[test]
+fn dot_dot_after_a_file_or_a_missing_name_fails_as_the_kernel_says() {
+    // The kernel needs every name before `..` to be a directory: `f.txt/..` and `nope/..`
+    // fail rather than name the directory holding them (found by the resolver's property
+    // test against the kernel). So does a link whose target ends in `/` when it is a file.
+    for tool in PROBES {
+        let t = T::new();
+        t.write("w/f.txt", "file");
+        t.write("w/d/g.txt", "granted");
+        t.write("w/g.txt", "granted");
+        std::os::unix::fs::symlink("f.txt/", t.root.join("w/slash")).unwrap();
+        let policy = t.policy(serde_json::json!({"filesystem": {"readonlyPaths": [t.p("w")]}}));
+        let r = probe(
+            tool,
+            &policy,
+            &[
+                "read",
+                &t.p("w/f.txt/../g.txt"),
+                "+",
+                "read",
+                &t.p("w/nope/../g.txt"),
+                "+",
+                "read",
+                &t.p("w/slash"),
+                "+",
+                "read",
+                &t.p("w/d/../g.txt"),
+                "+",
+                "read",
+                &t.p("w/f.txt"),
+            ],
+        );
+        for v in &r[..3] {
+            assert!(!ok(v) && !denied(v), "{tool}: fails, and not as a policy denial: {v}");
+        }
+        // The twins: through a real directory, and the file by its name.
+        assert_eq!(r[3]["value"], "granted", "{tool}: {}", r[3]);
+        assert_eq!(r[4]["value"], "file", "{tool}: {}", r[4]);
+    }
+}

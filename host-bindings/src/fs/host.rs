@@ -236,10 +236,15 @@ fn follows(flags: types::PathFlags) -> bool {
 
 impl preopens::Host for CordonFsView<'_> {
     fn get_directories(&mut self) -> wasmtime::Result<Vec<(Resource<Descriptor>, String)>> {
-        let dirs = preopens::Host::get_directories(&mut self.inner)?;
-        for (fd, name) in &dirs {
-            let guest = self.guard.aliases.get(name).cloned().unwrap_or_else(|| PathBuf::from(name));
+        // Only cordon's own handles (opened without following links when the run started);
+        // wasmtime-wasi's list, which `WasiCtxBuilder::preopened_dir` fills by path, is never
+        // handed out.
+        let mut dirs = Vec::with_capacity(self.guard.preopens.0.len());
+        for (dir, name) in self.guard.preopens.0.clone() {
+            let fd = self.inner.table.push(Descriptor::Dir(dir))?;
+            let guest = self.guard.aliases.get(&name).cloned().unwrap_or_else(|| PathBuf::from(&name));
             self.guard.paths.insert(fd.rep(), guest);
+            dirs.push((fd, name));
         }
         Ok(dirs)
     }

@@ -7,25 +7,51 @@
 //! a trap.
 
 mod host;
-mod pin;
+pub mod pin;
 pub mod resolve;
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cordon_policy::FsRules;
 use wasmtime::component::{HasData, Linker};
-use wasmtime_wasi::filesystem::WasiFilesystemCtxView;
+use wasmtime_wasi::filesystem::{Dir, WasiFilesystemCtxView};
+use wasmtime_wasi::{FsPerms, OpenMode};
 
 pub use resolve::{Decider, LinkReader, Need, Refusal};
 
-/// A preopened directory: where the guest sees it and which host directory backs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mount {
+/// A preopened directory: where the guest sees it, which host directory backs it, and the
+/// handle cordon opened on it (every call below the mount is made beneath that handle).
+#[derive(Debug, Clone)]
+struct Mount {
     /// Guest path.
-    pub guest: PathBuf,
-    /// Host directory.
-    pub host: PathBuf,
+    guest: PathBuf,
+    /// Host directory, as the policy resolved it: symlinks are read through it.
+    host: PathBuf,
+    /// The directory itself, opened by the caller without following links.
+    dir: Arc<File>,
+}
+
+/// The directories `get-directories` hands the guest, in order: every one a
+/// handle cordon opened, never a path handed to wasmtime-wasi to open.
+#[derive(Clone, Default)]
+struct Preopens(Vec<(Dir, String)>);
+
+impl std::fmt::Debug for Preopens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|(_, name)| name)).finish()
+    }
+}
+
+/// The access wasmtime-wasi's own checks allow below a preopen: the most cordon's layer may
+/// grant there (it refines per path).
+fn open_mode(perms: FsPerms) -> OpenMode {
+    match perms {
+        FsPerms::ReadOnly => OpenMode::READ,
+        FsPerms::ReadWrite => OpenMode::READ | OpenMode::WRITE,
+    }
 }
 
 /// One refused (or, when recorded, granted) call, for messages and audit events.
@@ -51,43 +77,111 @@ pub struct FsGuard {
     grants: Option<Vec<FsDenial>>,
     /// Preopens whose name is not their guest path (`.` for the working directory).
     aliases: HashMap<String, PathBuf>,
+    preopens: Preopens,
+    blocking: bool,
+}
+
+/// Why [`FsGuard::preopen_cwd`] could not open the working directory.
+#[derive(Debug)]
+pub struct CwdError {
+    /// The guest path the working directory resolved to.
+    pub resolved: PathBuf,
+    /// What the open beneath its mount said.
+    pub source: std::io::Error,
+    /// True when that was a symlink on the way (`ELOOP`): the tree changed since the
+    /// resolution read it.
+    pub link_on_the_way: bool,
 }
 
 impl FsGuard {
-    /// A guard deciding with `rules`, reading symlinks through `mounts`.
-    pub fn new(rules: FsRules, mut mounts: Vec<Mount>) -> Self {
-        // Deepest first, so the first match is the most specific.
-        mounts.sort_by_key(|m| std::cmp::Reverse(m.guest.components().count()));
+    /// A guard deciding with `rules`, with no preopens yet (add them with [`Self::mount`]).
+    pub fn new(rules: FsRules) -> Self {
         Self {
             decider: Decider::new(rules),
-            mounts,
+            mounts: Vec::new(),
             paths: HashMap::new(),
             denials: Vec::new(),
             grants: None,
             aliases: HashMap::new(),
+            preopens: Preopens::default(),
+            blocking: false,
         }
     }
 
-    /// Resolves the guest directory `guest` as the kernel would (symlinks followed in guest
-    /// paths, every step checked) and returns the resolved guest path and the host directory
-    /// behind it, when the policy lets the tool read it. `None` when it is denied, outside
-    /// every mount or not there.
-    ///
-    /// # Ambient Authority
-    /// Reads symlinks and metadata on host paths inside the mounts.
-    pub fn readable_dir(&self, guest: &Path) -> Option<(PathBuf, PathBuf)> {
-        let text = guest.to_str()?;
-        let resolved = self.decider.resolve(Path::new("/"), text, true, &HostLinks(self)).ok()?;
-        self.decider.check(&resolved, Need::Read).ok()?;
-        let host = self.host_path(&resolved)?;
-        let meta = std::fs::symlink_metadata(&host).ok()?;
-        meta.is_dir().then_some((resolved, host))
+    /// Lets wasmtime-wasi run blocking filesystem calls on the current thread (as
+    /// `WasiCtxBuilder::allow_blocking_current_thread`; set it the same way). Off by default.
+    pub fn allow_blocking_current_thread(&mut self, allow: bool) -> &mut Self {
+        self.blocking = allow;
+        self
     }
 
-    /// Records that the preopen named `name` stands for the guest directory `guest` (the
-    /// working directory is preopened as `.`).
-    pub fn alias(&mut self, name: &str, guest: PathBuf) {
-        self.aliases.insert(name.to_string(), guest);
+    /// Preopens the directory `dir` at the guest path `guest`. `dir` must be a handle the
+    /// caller opened on the host directory `host` without following any link (for example
+    /// with [`pin::open_ambient_nofollow`]); the guest's calls below `guest` are made beneath
+    /// it, and `host` is only used to read symlinks for the resolution. `perms` is the most
+    /// wasmtime-wasi lets through below it; cordon's rules decide each path.
+    pub fn mount(&mut self, guest: PathBuf, host: PathBuf, dir: File, perms: FsPerms) {
+        let dir = Dir::new(dir, perms, open_mode(perms), self.blocking);
+        self.preopens.0.push((dir.clone(), guest.to_string_lossy().into_owned()));
+        self.mounts.push(Mount { guest, host, dir: dir.dir });
+        // Deepest first, so the first match is the most specific.
+        self.mounts.sort_by_key(|m| std::cmp::Reverse(m.guest.components().count()));
+    }
+
+    /// True when a preopen is mounted at exactly `guest`.
+    pub fn is_mounted(&self, guest: &Path) -> bool {
+        self.mounts.iter().any(|m| m.guest == guest)
+    }
+
+    /// Preopens the working directory `guest` as `.`: resolved as the kernel would (symlinks
+    /// followed in guest paths, every step checked), and then opened beneath the handle of
+    /// the mount that holds it with no symlink on the way, so `.` is the directory that was
+    /// decided on. Calls on `.` are decided on the resolved path, with the same rules.
+    ///
+    /// `Ok(None)` (no `.` preopen) when the policy does not let the tool read it, it lies
+    /// outside every mount, or it is not there or not a directory.
+    ///
+    /// # Errors
+    /// When the resolved directory cannot be opened beneath its mount for another reason: a
+    /// symlink turned up on the way since the resolution read it (the tree is changing).
+    ///
+    /// # Ambient Authority
+    /// Reads symlinks on host paths inside the mounts.
+    pub fn preopen_cwd(&mut self, guest: &Path) -> Result<Option<PathBuf>, CwdError> {
+        use rustix::io::Errno;
+        let Some(text) = guest.to_str() else { return Ok(None) };
+        let Ok(resolved) = self.decider.resolve(Path::new("/"), text, true, &HostLinks(self)) else {
+            return Ok(None);
+        };
+        if self.decider.check(&resolved, Need::Read).is_err() {
+            return Ok(None);
+        }
+        let Some((mount, rel)) = self.mount_of(&resolved) else { return Ok(None) };
+        let opened =
+            if rel.as_os_str().is_empty() { mount.dir.try_clone() } else { pin::open_dir_beneath(&mount.dir, &rel) };
+        let dir = match opened {
+            Ok(dir) => dir,
+            Err(e)
+                if [Errno::NOENT, Errno::NOTDIR].map(Errno::raw_os_error).contains(&e.raw_os_error().unwrap_or(0)) =>
+            {
+                return Ok(None);
+            }
+            Err(source) => {
+                let link_on_the_way = source.raw_os_error() == Some(Errno::LOOP.raw_os_error());
+                return Err(CwdError { resolved, source, link_on_the_way });
+            }
+        };
+        let writable = self.decider.rules().access(&resolved) == cordon_policy::Access::ReadWrite;
+        let perms = if writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+        let dir = Dir::new(dir, perms, open_mode(perms), self.blocking);
+        self.preopens.0.push((dir, ".".to_string()));
+        self.aliases.insert(".".to_string(), resolved.clone());
+        Ok(Some(resolved))
+    }
+
+    /// The most specific mount holding the guest path, and the path relative to it.
+    fn mount_of(&self, guest: &Path) -> Option<(&Mount, PathBuf)> {
+        self.mounts.iter().find_map(|m| guest.strip_prefix(&m.guest).ok().map(|rest| (m, rest.to_path_buf())))
     }
 
     /// Every call refused so far, in order.
@@ -120,6 +214,8 @@ impl FsGuard {
                 ErrorCode::Access.into()
             }
             Refusal::Loop => ErrorCode::Loop.into(),
+            Refusal::NoEntry => ErrorCode::NoEntry.into(),
+            Refusal::NotDirectory => ErrorCode::NotDirectory.into(),
         }
     }
 
@@ -158,6 +254,11 @@ impl LinkReader for HostLinks<'_> {
         let host = self.0.host_path(guest)?;
         let meta = std::fs::symlink_metadata(&host).ok()?;
         if meta.file_type().is_symlink() { std::fs::read_link(&host).ok() } else { None }
+    }
+    fn is_dir(&self, guest: &Path) -> Option<bool> {
+        // Outside every mount nothing is reachable: as if not there.
+        let host = self.0.host_path(guest)?;
+        std::fs::symlink_metadata(&host).ok().map(|m| m.is_dir())
     }
 }
 

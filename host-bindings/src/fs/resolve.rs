@@ -15,6 +15,11 @@ const MAX_HOPS: usize = 40;
 pub trait LinkReader {
     /// The link target, as stored in the link.
     fn read_link(&self, guest: &Path) -> Option<PathBuf>;
+    /// Whether something is at the guest path and is a directory: `Some(true)`, `Some(false)`
+    /// for another object, `None` for nothing there. Asked only before `..` leaves a path
+    /// entered by name, which the kernel requires to be a directory (`missing/..` and
+    /// `file/..` fail; they do not name the parent).
+    fn is_dir(&self, guest: &Path) -> Option<bool>;
 }
 
 /// Why a resolution failed.
@@ -30,6 +35,10 @@ pub enum Refusal {
     },
     /// Too many symlinks.
     Loop,
+    /// `..` after a name that is not there.
+    NoEntry,
+    /// `..` after a name that is not a directory.
+    NotDirectory,
 }
 
 /// What a call needs of its target.
@@ -112,12 +121,26 @@ impl Decider {
         let mut queue: VecDeque<OsString> = VecDeque::new();
         push_front(&mut queue, Path::new(rel), &mut cur);
         let mut hops = 0;
+        // True while `cur` is known to be a directory: the base, `/`, and every parent of
+        // one; false once a name was entered whose kind nobody looked at.
+        let mut known_dir = true;
+        // Set when the last name was a link whose target ends in `/` or `/.`: the kernel then
+        // requires the end to be a directory.
+        let mut must_be_dir = false;
         while let Some(c) = queue.pop_front() {
             if c == "." {
                 continue;
             }
             if c == ".." {
+                if !known_dir {
+                    match links.is_dir(&cur) {
+                        Some(true) => {}
+                        Some(false) => return Err(Refusal::NotDirectory),
+                        None => return Err(Refusal::NoEntry),
+                    }
+                }
                 cur.pop();
+                known_dir = true;
                 self.check(&cur, Need::Traverse)?;
                 continue;
             }
@@ -130,14 +153,27 @@ impl Decider {
                 if hops > MAX_HOPS {
                     return Err(Refusal::Loop);
                 }
+                if last && ends_in_dir_marker(&target.to_string_lossy()) {
+                    must_be_dir = true;
+                }
                 // The link itself lives in `cur`, which was checked on the way here.
-                push_front(&mut queue, &target, &mut cur);
+                if push_front(&mut queue, &target, &mut cur) {
+                    known_dir = true;
+                }
                 continue;
             }
             if !last {
                 self.check(&next, Need::Traverse)?;
             }
             cur = next;
+            known_dir = false;
+        }
+        if must_be_dir && !known_dir {
+            match links.is_dir(&cur) {
+                Some(true) => {}
+                Some(false) => return Err(Refusal::NotDirectory),
+                None => return Err(Refusal::NoEntry),
+            }
         }
         Ok(cur)
     }
@@ -150,14 +186,17 @@ pub(crate) fn ends_in_dir_marker(rel: &str) -> bool {
     trimmed.len() != rel.len() || trimmed == "." || trimmed.ends_with("/.")
 }
 
-/// Puts `path`'s components at the front of `queue`; an absolute path restarts from `/`.
-fn push_front(queue: &mut VecDeque<OsString>, path: &Path, cur: &mut PathBuf) {
+/// Puts `path`'s components at the front of `queue`; an absolute path restarts from `/`
+/// (and then returns true).
+fn push_front(queue: &mut VecDeque<OsString>, path: &Path, cur: &mut PathBuf) -> bool {
     let mut parts: Vec<OsString> = Vec::new();
+    let mut restarted = false;
     for c in path.components() {
         match c {
             Component::RootDir | Component::Prefix(_) => {
                 *cur = PathBuf::from("/");
                 parts.clear();
+                restarted = true;
             }
             Component::CurDir => {}
             Component::ParentDir => parts.push("..".into()),
@@ -167,8 +206,13 @@ fn push_front(queue: &mut VecDeque<OsString>, path: &Path, cur: &mut PathBuf) {
     for p in parts.into_iter().rev() {
         queue.push_front(p);
     }
+    restarted
 }
 
 #[cfg(test)]
 #[path = "resolve_tests.rs"]
 mod tests;
+
+#[cfg(all(test, target_os = "linux"))]
+#[path = "resolve_kernel_tests.rs"]
+mod kernel_tests;

@@ -12,6 +12,9 @@ impl LinkReader for Links {
     fn read_link(&self, guest: &Path) -> Option<PathBuf> {
         self.0.get(guest).cloned()
     }
+    fn is_dir(&self, _: &Path) -> Option<bool> {
+        Some(true)
+    }
 }
 
 fn decider(json: &str) -> Decider {

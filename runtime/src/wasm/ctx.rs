@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cordon_host::fs::{FsGuard, Mount};
+use cordon_host::fs::FsGuard;
 use cordon_host::net::NetGuard;
 use cordon_plan::wasi::WasiPlan;
 use cordon_policy::Access;
@@ -93,65 +93,107 @@ pub fn build(req: CtxRequest<'_>) -> Result<Built, RuntimeError> {
     b.stdout(Sink::new(stdout, budget.clone()));
     b.stderr(Sink::new(stderr, budget.clone()));
 
-    let mut mounts: Vec<Mount> = Vec::new();
-    for p in &plan.preopens {
-        let meta = std::fs::metadata(&p.host).map_err(|e| RuntimeError::Grant {
-            pointer: p.pointer.clone(),
-            path: p.host.clone(),
-            reason: format!("{e}; create it or remove it from the policy"),
-        })?;
-        // A granted file is reached through its parent directory, which the layer keeps
-        // closed except for the granted file itself.
-        let (guest, host) =
-            if meta.is_dir() { (p.guest.clone(), p.host.clone()) } else { (parent(&p.guest), parent(&p.host)) };
-        if mounts.iter().any(|m| m.guest == guest) {
-            // Already mounted (several granted files in one directory).
-            continue;
-        }
-        // The most the layer may allow below this mount; it refines per path.
-        let writable = p.access == Access::ReadWrite
-            || (!meta.is_dir()
-                && plan.preopens.iter().any(|q| parent(&q.guest) == guest && q.access == Access::ReadWrite));
-        let perms = if writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
-        b.preopened_dir(&host, guest.to_string_lossy(), perms).map_err(|e| RuntimeError::Grant {
-            pointer: p.pointer.clone(),
-            path: host.clone(),
-            reason: format!("{e:#}"),
-        })?;
-        mounts.push(Mount { guest, host });
+    let mut guard = FsGuard::new(plan.fs.clone());
+    guard.allow_blocking_current_thread(true);
+    for m in open_mounts(plan)? {
+        let perms = if m.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+        guard.mount(m.guest, m.host, m.dir, perms);
     }
     // Everything outside the grants is reached through an empty, unwritable directory
     // preopened as `/`: a path no grant covers then comes to the layer, which refuses and
     // records it (instead of wasi-libc failing with "not found" before any host call), and
     // were the layer ever wrong there would still be nothing behind it.
-    if !mounts.iter().any(|m| m.guest == Path::new("/"))
-        && let Some(empty) = empty_root()
+    if !guard.is_mounted(Path::new("/"))
+        && let Some((path, dir)) = empty_root()
     {
-        b.preopened_dir(&empty, "/", FsPerms::ReadOnly).map_err(|e| RuntimeError::Grant {
-            pointer: "/filesystem".into(),
-            path: empty.clone(),
-            reason: format!("cordon's empty root: {e:#}"),
-        })?;
-        mounts.push(Mount { guest: PathBuf::from("/"), host: empty });
+        guard.mount(PathBuf::from("/"), path, dir, FsPerms::ReadOnly);
     }
-    let mut guard = FsGuard::new(plan.fs.clone(), mounts);
     // The working directory is also preopened as `.`, so relative paths work as under
     // `wasmtime run --dir host::.`. It is resolved through the layer first (a symlink on the
-    // way is followed in guest paths and checked), and every call on `.` is decided on the
-    // resolved guest path, with the same rules.
-    if let Some(cwd) = &plan.cwd
-        && let Some((resolved, host)) = guard.readable_dir(cwd)
-    {
-        let writable = plan.fs.decide(&resolved).is_some_and(|r| r.access == Access::ReadWrite);
-        let perms = if writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
-        b.preopened_dir(&host, ".", perms).map_err(|e| RuntimeError::Grant {
+    // way is followed in guest paths and checked), opened beneath its mount's handle with no
+    // link on the way, and every call on `.` is decided on the resolved guest path.
+    if let Some(cwd) = &plan.cwd {
+        guard.preopen_cwd(cwd).map_err(|e| RuntimeError::Grant {
             pointer: "/process/cwd".into(),
-            path: host.clone(),
-            reason: format!("{e:#}"),
+            path: e.resolved.clone(),
+            reason: if e.link_on_the_way {
+                format!(
+                    "the working directory cannot be opened without following links ({}): a symlink turned up on the way since it was resolved; run again",
+                    e.source
+                )
+            } else {
+                format!("the working directory cannot be opened: {}", e.source)
+            },
         })?;
-        guard.alias(".", resolved);
     }
     Ok(Built { wasi: b.build(), guard })
+}
+
+/// One preopen to make: the guest directory, the host directory behind it, the handle on it.
+struct Opened {
+    guest: PathBuf,
+    host: PathBuf,
+    dir: std::fs::File,
+    writable: bool,
+}
+
+/// Opens every grant of the plan from `/` without following links (the host path is the one
+/// the policy resolved, so a symlink on the way means the tree changed since it loaded) and
+/// returns one mount per guest directory: a granted directory is its own mount, a granted
+/// file is reached through its parent directory, which the layer keeps closed except for the
+/// granted file itself.
+///
+/// # Ambient Authority
+/// Opens the granted host paths.
+fn open_mounts(plan: &WasiPlan) -> Result<Vec<Opened>, RuntimeError> {
+    use cordon_host::fs::pin::{NoFollowError, ObjectKind, open_ambient_nofollow};
+    let mut mounts: Vec<Opened> = Vec::new();
+    for p in &plan.preopens {
+        let grant = |reason: String| RuntimeError::Grant { pointer: p.pointer.clone(), path: p.host.clone(), reason };
+        let walked = open_ambient_nofollow(&p.host).map_err(|e| match e {
+            NoFollowError::Link { .. } => grant(format!(
+                "{e}: the path had no symlink when the policy was loaded, so the tree changed since (a tool with a \
+                 writable grant could have planted it); refused rather than followed; run again, or grant the real path"
+            )),
+            NoFollowError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                grant(format!("{e}; create it or remove it from the policy"))
+            }
+            NoFollowError::Io { .. } | NoFollowError::NotClean => grant(format!("cannot be opened: {e}")),
+        })?;
+        let writable = p.access == Access::ReadWrite;
+        let (guest, host, dir) = if walked.kind == ObjectKind::Directory {
+            (p.guest.clone(), p.host.clone(), walked.object)
+        } else {
+            // Reached as `parent(guest)/name` → `parent(host)/name`: only right when the name
+            // is the same on both sides (a granted file that is a symlink to a file of another
+            // name would serve `parent(host)/name`, which no rule grants).
+            if p.guest.file_name() != p.host.file_name() {
+                return Err(grant(format!(
+                    "{} is a symlink to a file of another name; wasm reaches a granted file through its directory, \
+                     so grant {} itself instead",
+                    p.guest.display(),
+                    p.host.display()
+                )));
+            }
+            (parent(&p.guest), parent(&p.host), walked.parent)
+        };
+        match mounts.iter_mut().find(|m| m.guest == guest) {
+            // Several grants in one directory (a directory and files in it, or several files):
+            // one mount, writable when any of them is (the layer decides each path).
+            Some(m) if m.host == host => m.writable |= writable,
+            Some(m) => {
+                return Err(grant(format!(
+                    "wasm would reach it through {} (backed by {}), which another grant backs by {}; grant the real \
+                     path instead",
+                    guest.display(),
+                    host.display(),
+                    m.host.display()
+                )));
+            }
+            None => mounts.push(Opened { guest, host, dir, writable }),
+        }
+    }
+    Ok(mounts)
 }
 
 fn parent(p: &Path) -> PathBuf {
@@ -159,12 +201,15 @@ fn parent(p: &Path) -> PathBuf {
 }
 
 /// cordon's empty root: `$TMPDIR/cordon-empty-UID`, an empty directory of this user's with
-/// mode 0500, made once and checked before every run. `None` (no root preopen: paths outside
-/// every grant then fail in the guest as "not found", unrecorded) when it cannot be trusted.
+/// mode 0500, made once and checked before every run, on the handle that is preopened: the
+/// temporary directory is resolved, the root opened from `/` without following any link, and
+/// its owner, mode and emptiness read through that handle. `None` (no root preopen: paths
+/// outside every grant then fail in the guest as "not found", unrecorded) when it cannot be
+/// trusted, a symlink among them.
 ///
 /// # Ambient Authority
 /// Creates and inspects one directory in the temporary directory.
-fn empty_root() -> Option<PathBuf> {
+fn empty_root() -> Option<(PathBuf, std::fs::File)> {
     // Checked before every run, not once per process: a tool granted the temporary
     // directory could fill or replace it between two runs of a long-lived embedder.
     make_empty_root()
@@ -183,20 +228,27 @@ pub fn empty_root_path() -> PathBuf {
 }
 
 #[cfg(unix)]
-fn make_empty_root() -> Option<PathBuf> {
+fn make_empty_root() -> Option<(PathBuf, std::fs::File)> {
+    use cordon_host::fs::pin::{ObjectKind, is_empty_dir, open_ambient_nofollow};
     use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
     let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok()?;
-    let dir = empty_root_path();
+    let written = empty_root_path();
+    // The temporary directory's own path may hold honest links (`/tmp -> /private/tmp`);
+    // resolved here, then walked without following any.
+    let dir = std::fs::canonicalize(written.parent()?).ok()?.join(written.file_name()?);
     if std::fs::DirBuilder::new().mode(0o500).create(&dir).is_err() {
         // Already there (or not creatable): used only when it is exactly what cordon makes.
     }
-    let meta = std::fs::symlink_metadata(&dir).ok()?;
-    let trusted = meta.is_dir() && meta.uid() == uid && meta.permissions().mode() & 0o777 == 0o500;
-    let empty = std::fs::read_dir(&dir).ok()?.next().is_none();
-    (trusted && empty).then_some(dir)
+    let walked = open_ambient_nofollow(&dir).ok()?;
+    let meta = walked.object.metadata().ok()?;
+    let trusted = walked.kind == ObjectKind::Directory
+        && meta.uid() == uid
+        && meta.permissions().mode() & 0o777 == 0o500
+        && is_empty_dir(&walked.object).ok()?;
+    trusted.then_some((dir, walked.object))
 }
 
 #[cfg(not(unix))]
-fn make_empty_root() -> Option<PathBuf> {
+fn make_empty_root() -> Option<(PathBuf, std::fs::File)> {
     None
 }
