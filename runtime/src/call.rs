@@ -239,7 +239,8 @@ pub fn denials(outcome: &RunOutcome) -> Vec<String> {
     fs.chain(net).collect()
 }
 
-fn summary(outcome: &RunOutcome) -> crate::summary::RunSummary {
+/// The counts for the one summary line of a wasm run.
+pub(crate) fn summary(outcome: &RunOutcome) -> crate::summary::RunSummary {
     let mut s = crate::summary::RunSummary {
         fs: outcome.fs_denials.len(),
         timeout: outcome.stop == Some(wasm::Stop::Timeout),

@@ -217,6 +217,7 @@ fn run_inner(req: RunRequest<'_>) -> Result<Outcome, RuntimeError> {
         out.debug
             .push(format!("cordon: refused the cached entry for {}: {why}; recompiled and rewrote it", tool.display()));
     }
+    let planned: &cordon_plan::wasi::WasiPlan = &plan;
     let remaining;
     let plan = match plan.timeout {
         Some(t) => {
@@ -252,78 +253,15 @@ fn run_inner(req: RunRequest<'_>) -> Result<Outcome, RuntimeError> {
         (None, None) => Cause::Exited(outcome.code),
     };
     if let Some(path) = &audit_path {
-        let granted: std::collections::HashSet<&str> =
-            plan.env.iter().map(|(k, _)| k.as_str()).chain(plan.inherit_env.iter().map(String::as_str)).collect();
-        let withheld: Vec<String> = std::env::vars_os()
-            .filter_map(|(k, _)| k.into_string().ok())
-            .filter(|k| !granted.contains(k.as_str()))
-            .collect();
+        let withheld = crate::call::withheld_env(plan);
         let events =
             crate::audit::from_outcome(&outcome, plan, &tool.display().to_string(), &withheld, policy.audit.allows);
         crate::audit::append(path, &events)?;
     }
-    if let Some(stop) = outcome.stop {
-        match stop {
-            wasm::Stop::Timeout => out.notes.push(format!(
-                "cordon: stopped {} after process.timeout ({} ms); exit {}",
-                tool.display(),
-                timeout.map_or(0, |t| t.as_millis()),
-                wasm::TIMEOUT_EXIT
-            )),
-            wasm::Stop::Cpu => out.notes.push(format!(
-                "cordon: stopped {} after cordon.limits.cpuMs ({} ms of CPU); exit {}",
-                tool.display(),
-                plan.cpu.map_or(0, |t| t.as_millis()),
-                wasm::CPU_EXIT
-            )),
-        }
-    }
-    if let Some(trap) = &outcome.trap {
-        out.notes.push(format!("cordon: {} ended with a {trap}; exit {}", tool.display(), wasm::TRAP_EXIT));
-    }
-    if outcome.memory_limit_hit {
-        match plan.memory_bytes {
-            Some(limit) => out.notes.push(format!(
-                "cordon: {} asked for more memory than cordon.limits.memoryBytes ({limit} bytes) allows",
-                tool.display()
-            )),
-            // Without a memory limit only the cap on live resources can be reached.
-            None => out.notes.push(format!(
-                "cordon: {} held more than the {} live host resources a wasm tool may hold",
-                tool.display(),
-                wasm::MAX_RESOURCES
-            )),
-        }
-    }
-    if outcome.discarded_output > 0 {
-        out.notes.push(format!(
-            "cordon: output reached cordon.limits.maxOutputBytes ({} bytes); {} further bytes were discarded",
-            plan.max_output_bytes.unwrap_or(0),
-            outcome.discarded_output
-        ));
-    }
-    for d in &outcome.fs_denials {
-        out.debug.push(format!(
-            "cordon: denied {} {} ({})",
-            d.op,
-            d.path.display(),
-            d.rule.as_deref().unwrap_or("no rule grants it")
-        ));
-    }
-    for e in outcome.net_events.iter().filter(|e| !e.decision.allowed) {
-        out.debug.push(format!("cordon: denied {} {} ({})", e.op, e.target, e.decision.rule));
-    }
-    out.summary = crate::summary::RunSummary {
-        fs: outcome.fs_denials.len(),
-        timeout: outcome.stop == Some(wasm::Stop::Timeout),
-        cpu: outcome.stop == Some(wasm::Stop::Cpu),
-        memory: outcome.memory_limit_hit,
-        output: outcome.discarded_output > 0,
-        ..Default::default()
-    };
-    for e in outcome.net_events.iter().filter(|e| !e.decision.allowed) {
-        out.summary.count_net(e.kind);
-    }
+    // Notes name the limits as the policy set them (not what was left after compiling).
+    out.notes = crate::call::notes(&outcome, planned, &tool.display().to_string());
+    out.debug.extend(crate::call::denials(&outcome));
+    out.summary = crate::call::summary(&outcome);
     Ok(out)
 }
 
