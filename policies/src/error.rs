@@ -64,7 +64,9 @@ pub enum PolicyErrorKind {
         found: String,
     },
     /// A field that needs a newer schema version.
-    #[error("`{field}` needs schema version 0.8 or later; set \"version\": \"0.8.0-alpha\" or remove it")]
+    #[error(
+        "`{field}`: sections like this require schema version 0.8 or later; set \"version\": \"0.8.0-alpha\" or remove it"
+    )]
     NeedsVersion08 {
         /// The field.
         field: &'static str,

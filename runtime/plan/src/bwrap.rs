@@ -319,9 +319,13 @@ pub fn plan(
     let ingress_allowed =
         ingress.default == cordon_policy::Action::Allow || ingress.host_loopback == cordon_policy::Action::Allow;
     if ingress_allowed && !share_net {
+        // MXC's own wording first, so scripts written against MXC recognise the refusal.
+        let which = if ingress.default == cordon_policy::Action::Allow { "default" } else { "hostLoopback" };
         return Err(unenforceable(
             "/network/ingress",
-            "a native command's network namespace is private, so inbound and host-loopback traffic cannot reach it; run the tool as wasm",
+            &format!(
+                "network.ingress.{which}='allow' is not supported: a native command's network namespace is private, so inbound and host-loopback traffic cannot reach it; run the tool as wasm"
+            ),
         ));
     }
 

@@ -69,6 +69,10 @@ pub struct RunCommand {
     /// Accepted for MXC compatibility; cordon reads only what it understands of `experimental`.
     #[arg(long)]
     pub experimental: bool,
+    /// Accepted for MXC compatibility (`lxc-exec --allow-testing-features`): allows MXC's
+    /// `builtinTestServer` proxy, which is cordon's own filtering proxy here.
+    #[arg(long)]
+    pub allow_testing_features: bool,
     /// Without --policy/--config/--config-base64: CONFIG, then the command (optionally after
     /// `--`). With one of them: the command and its arguments.
     /// Anything after the first word is the tool's (an unknown flag before it is a usage
@@ -93,6 +97,7 @@ impl RunCommand {
             debug,
             quiet,
             experimental: _,
+            allow_testing_features: _,
             mut args,
         } = self;
         let source = match (policy.or(config), config_base64) {
