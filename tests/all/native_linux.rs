@@ -1760,3 +1760,26 @@ fn raw_dns_goes_through_cordon_and_denied_names_get_nxdomain() {
     assert_eq!(stdout(&out), "rcode 3\n", "{}", stderr(&out));
     assert_eq!(crate::netfix::queries_for("denied-px.test"), 0, "a denied name reached the resolver");
 }
+
+/// A loopback service the tool runs inside the sandbox stays the sandbox's own under the
+/// capture: reachable with no rule, while the same port on the host's loopback, where
+/// nothing inside listens, is decided by the policy (and refused here).
+#[test]
+fn a_loopback_service_inside_the_sandbox_stays_reachable_under_the_capture() {
+    if !have_capture() {
+        return;
+    }
+    let host_only = tiny_server();
+    let t = T::new();
+    let p = t.policy(serde_json::json!({
+        "version": "0.8.0-alpha",
+        "network": {"egress": {"allow": [{"to": [{"cidr": "10.0.0.0/8"}]}]}},
+    }));
+    let script = format!(
+        "import socket, threading\nl = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen()\nport = l.getsockname()[1]\ndef serve():\n    c, _ = l.accept(); c.sendall(b'inside'); c.close()\nthreading.Thread(target=serve, daemon=True).start()\ns = socket.create_connection(('127.0.0.1', port), timeout=5)\nprint(s.recv(10).decode())\ntry:\n    h = socket.create_connection(('127.0.0.1', {host_only}), timeout=5); h.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n'); print('host', h.recv(100))\nexcept OSError as e:\n    print('host refused', e.errno)\n"
+    );
+    let out = sandboxed(&p, &["/usr/bin/python3", "-c", &script]);
+    let text = stdout(&out);
+    assert!(text.starts_with("inside\n"), "{text}{}", stderr(&out));
+    assert!(text.contains("host refused"), "{text}");
+}

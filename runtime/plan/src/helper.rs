@@ -90,6 +90,10 @@ pub struct Capture {
 /// The UDP port of the relay's DNS stub inside the sandbox.
 pub const DNS_PORT: u16 = 3153;
 
+/// The source address the relay uses to reach a loopback service the tool runs inside the
+/// sandbox (exempt from the redirect, and only towards loopback, which stays inside).
+pub const INSIDE_SOURCE: &str = "127.0.0.2";
+
 /// The loopback port of the relay's transparent listener inside the sandbox.
 pub const CAPTURE_PORT: u16 = 3129;
 
@@ -99,7 +103,7 @@ impl Capture {
     pub fn new(proxy_port: u16, ip: PathBuf, nft: PathBuf) -> Self {
         let port = CAPTURE_PORT;
         let ruleset = format!(
-            "table inet cordon {{\n  chain out {{\n    type nat hook output priority -100; policy accept;\n    ip daddr 127.0.0.1 tcp dport {{ {proxy_port}, {port} }} return\n    ip6 daddr ::1 tcp dport {port} return\n    meta l4proto tcp redirect to :{port}\n    udp dport 53 redirect to :{DNS_PORT}\n  }}\n  chain filter {{\n    type filter hook output priority 0; policy accept;\n    ip daddr 127.0.0.1 udp dport {DNS_PORT} accept\n    ip saddr 127.0.0.1 udp sport {DNS_PORT} accept\n    meta l4proto udp drop\n  }}\n}}\n"
+            "table inet cordon {{\n  chain out {{\n    type nat hook output priority -100; policy accept;\n    ip daddr 127.0.0.1 tcp dport {{ {proxy_port}, {port} }} return\n    ip saddr {INSIDE_SOURCE} ip daddr 127.0.0.0/8 return\n    ip6 daddr ::1 tcp dport {port} return\n    meta l4proto tcp redirect to :{port}\n    udp dport 53 redirect to :{DNS_PORT}\n  }}\n  chain filter {{\n    type filter hook output priority 0; policy accept;\n    ip daddr 127.0.0.1 udp dport {DNS_PORT} accept\n    ip saddr 127.0.0.1 udp sport {DNS_PORT} accept\n    meta l4proto udp drop\n  }}\n}}\n"
         );
         Self { port, ip, nft, dns_port: DNS_PORT, ruleset }
     }

@@ -248,13 +248,75 @@ fn reset(conn: std::net::TcpStream) {
     drop(conn);
 }
 
+/// A connection to `dest` inside the sandbox, when it is a loopback IPv4 address a process
+/// of the sandbox listens on (from `INSIDE_SOURCE`, which the redirect leaves alone).
+fn inside_service(dest: std::net::SocketAddr) -> Option<std::net::TcpStream> {
+    let std::net::IpAddr::V4(v4) = dest.ip() else { return None };
+    if !v4.is_loopback() {
+        return None;
+    }
+    let source: std::net::Ipv4Addr = cordon_plan::helper::INSIDE_SOURCE.parse().ok()?;
+    let s = socket2_connect(source, dest)?;
+    Some(s)
+}
+
+/// `connect` from `source` (bound first, any port).
+fn socket2_connect(source: std::net::Ipv4Addr, dest: std::net::SocketAddr) -> Option<std::net::TcpStream> {
+    use std::os::fd::FromRawFd as _;
+    // SAFETY: socket() takes integers; the result is checked and owned below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` is a fresh socket owned by nothing else.
+    let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+    let sin = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from(ip).to_be() },
+        sin_zero: [0; 8],
+    };
+    let std::net::IpAddr::V4(d) = dest.ip() else { return None };
+    let (src, dst) = (sin(source, 0), sin(d, dest.port()));
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: bind and connect read a sockaddr_in of the size passed.
+    let ok = unsafe {
+        libc::bind(fd, (&raw const src).cast(), len) == 0 && libc::connect(fd, (&raw const dst).cast(), len) == 0
+    };
+    ok.then_some(stream)
+}
+
+/// Two ends of a relayed connection.
+trait Duplex: std::io::Read + std::io::Write + Send + Sized + 'static {
+    fn dup(&self) -> std::io::Result<Self>;
+    fn close_write(&self);
+}
+
+impl Duplex for std::net::TcpStream {
+    fn dup(&self) -> std::io::Result<Self> {
+        self.try_clone()
+    }
+    fn close_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+impl Duplex for std::os::unix::net::UnixStream {
+    fn dup(&self) -> std::io::Result<Self> {
+        self.try_clone()
+    }
+    fn close_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
 /// Copies both ways until each side is done.
-fn pipe(conn: std::net::TcpStream, up: std::os::unix::net::UnixStream) {
-    let (Ok(mut c2), Ok(mut up2)) = (conn.try_clone(), up.try_clone()) else { return };
+fn pipe(conn: std::net::TcpStream, up: impl Duplex) {
+    let (Ok(mut c2), Ok(mut up2)) = (conn.try_clone(), up.dup()) else { return };
     let (mut c1, mut up1) = (conn, up);
     let t = std::thread::spawn(move || {
         let _ = std::io::copy(&mut c2, &mut up2);
-        let _ = up2.shutdown(std::net::Shutdown::Write);
+        up2.close_write();
     });
     let _ = std::io::copy(&mut up1, &mut c1);
     let _ = c1.shutdown(std::net::Shutdown::Write);
@@ -293,6 +355,13 @@ fn start_relay(relay: &cordon_plan::helper::Relay) -> Result<(), String> {
                         let socket = socket.clone();
                         std::thread::spawn(move || {
                             let Some(dest) = original_destination(&conn) else { return reset(conn) };
+                            // A loopback service the tool itself runs inside the sandbox is the
+                            // sandbox's own: reached there, with no policy involved. Only
+                            // when nothing listens inside does loopback mean the host's, under
+                            // the policy's rules like every other address.
+                            if let Some(inside) = inside_service(dest) {
+                                return pipe(conn, inside);
+                            }
                             let Ok(mut up) = std::os::unix::net::UnixStream::connect(&socket) else {
                                 return reset(conn);
                             };
