@@ -848,7 +848,7 @@ fn dry_run_shows_the_tools_own_bind_that_the_run_uses() {
     let mut c = cordon();
     c.args(["run", "--dry-run", "--policy"]).arg(&open).args(["--", &tool]);
     let plan = stdout(&run(c));
-    assert!(plan.contains(&format!("--ro-bind {tool} {tool}")), "the plan names the bind:\n{plan}");
+    assert!(plan.contains(&format!("--ro-bind-fd {{fd:{tool}}} {tool}")), "the plan names the bind:\n{plan}");
     assert!(plan.contains(&format!("landlock read-only {tool}")), "{plan}");
     // What the plan shows is what runs: the tool runs.
     let out = sandboxed(&open, &[&tool]);
@@ -858,7 +858,7 @@ fn dry_run_shows_the_tools_own_bind_that_the_run_uses() {
     let mut c = cordon();
     c.args(["run", "--dry-run", "--policy"]).arg(&denied).args(["--", &tool]);
     let plan = stdout(&run(c));
-    assert!(!plan.contains(&format!("--ro-bind {tool} {tool}")), "{plan}");
+    assert!(!plan.contains(&format!("{{fd:{tool}}}")), "{plan}");
     let out = sandboxed(&denied, &[&tool]);
     assert!(!stdout(&out).contains("RAN"), "{}", stderr(&out));
 }

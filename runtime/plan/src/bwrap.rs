@@ -31,10 +31,6 @@ pub enum Source {
     /// and binds by descriptor (`--bind-fd`/`--ro-bind-fd`): the kernel mounts exactly the
     /// object cordon opened, and a link swapped in since planning refuses the run.
     Pinned(PathBuf),
-    /// A host path no grant of the policy makes writable (so no tool could have planted a
-    /// link there), bound by path: the command itself when it lies outside every writable
-    /// grant (its sandbox path may pass through the baseline's links, `/bin/sh`).
-    Host(PathBuf),
     /// The runner's empty directory with mode 000: covers a denied directory.
     DenyDir,
     /// The runner's empty file with mode 000: covers a denied file.
@@ -54,7 +50,6 @@ impl Source {
         match self {
             Source::System(p) => s(p),
             Source::Pinned(p) => format!("{{fd:{}}}", s(p)),
-            Source::Host(p) => s(p),
             Source::DenyDir => "{deny-dir}".into(),
             Source::DenyFile => "{deny-file}".into(),
             Source::Helper => "{helper}".into(),
@@ -473,16 +468,20 @@ pub fn plan(
     // unless the policy denies it.
     let visible = |p: &Path| filesystem.decide(p).is_none_or(|r| r.access != Access::Deny);
     if let Some(t) = tool.filter(|t| visible(&t.path) && visible(&t.host)) {
-        // Inside a writable grant it is opened without following links (a link there could
-        // be planted); elsewhere it is bound by path, since bubblewrap's descriptor binds
-        // refuse a destination reached through a link such as the baseline's `/bin`.
+        // A system command (`/bin/sh`, `/usr/bin/python3`) is already there: the read-only
+        // baseline shows the host's own object at that path, and no grant makes it writable.
+        // Anything else is opened without following links and bound by descriptor. (A
+        // descriptor bind refuses a destination reached through a link, such as `/bin` in
+        // the sandbox: that is why a baseline path gets no bind of its own.)
         let writable = |p: &Path| filesystem.decide(p).is_some_and(|r| r.access == Access::ReadWrite);
-        let source = if writable(&t.path) || writable(&t.host) {
-            Source::Pinned(t.host.clone())
-        } else {
-            Source::Host(t.host.clone())
-        };
-        mounts.push(Mount::Bind { source, dest: t.path.clone(), writable: false });
+        let system = |p: &Path| crate::baseline::SYSTEM_RO.iter().any(|b| p.starts_with(b));
+        let shown_by_baseline = system(&t.host)
+            && (system(&t.path) || crate::baseline::LINKS.iter().any(|(_, link)| t.path.starts_with(link)))
+            && !writable(&t.path)
+            && !writable(&t.host);
+        if !shown_by_baseline {
+            mounts.push(Mount::Bind { source: Source::Pinned(t.host.clone()), dest: t.path.clone(), writable: false });
+        }
         landlock.push((t.path.clone(), Access::ReadOnly));
     }
     // Transparent capture, with cordon's own proxy deciding (a user's proxy gets only what
@@ -494,7 +493,12 @@ pub fn plan(
         tool_at(&["/usr/sbin/ip", "/usr/bin/ip"]),
         tool_at(&["/usr/sbin/nft"]),
     ) {
-        (true, Some(ip), Some(nft)) => Some(crate::helper::Capture::new(PROXY_PORT, ip, nft)),
+        (true, Some(ip), Some(nft)) => Some(crate::helper::Capture::new(
+            PROXY_PORT,
+            ip,
+            nft,
+            facts.kind(Path::new("/proc/sys/net/ipv6")).is_some(),
+        )),
         _ => None,
     };
     if capture.is_some() {
@@ -581,6 +585,37 @@ mod tests {
         assert!(transit < pub_dir, "{joined}");
         assert!(!joined.contains("--share-net"));
         assert!(joined.contains("--cap-drop ALL"));
+    }
+
+    #[test]
+    fn the_command_is_bound_by_descriptor_unless_the_baseline_already_shows_it() {
+        let policy = p(r#"{"filesystem":{"readwritePaths":["/w"],"readonlyPaths":["/r"]}}"#);
+        let tool = |path: &str, host: &str| crate::ToolFacts { path: path.into(), host: host.into() };
+        let binds = |t: &crate::ToolFacts| {
+            plan(&policy, Some(t), &crate::assume_dirs)
+                .unwrap()
+                .mounts
+                .into_iter()
+                .filter(|m| matches!(m, Mount::Bind { dest, .. } if *dest == t.path))
+                .collect::<Vec<_>>()
+        };
+        // A system command: the read-only baseline shows the host's object there already.
+        assert!(binds(&tool("/bin/sh", "/usr/bin/dash")).is_empty());
+        assert!(binds(&tool("/usr/bin/python3", "/usr/bin/python3.11")).is_empty());
+        // Anything else is opened without following links: in a writable grant, in a
+        // read-only one, or named through a link from elsewhere.
+        for t in [tool("/w/run.sh", "/w/run.sh"), tool("/r/run.sh", "/r/run.sh"), tool("/opt/x", "/usr/bin/dash")] {
+            assert_eq!(
+                binds(&t),
+                vec![Mount::Bind { source: Source::Pinned(t.host.clone()), dest: t.path.clone(), writable: false }],
+                "{t:?}"
+            );
+        }
+        // A system path a grant makes writable is pinned too.
+        let rw_usr = p(r#"{"filesystem":{"readwritePaths":["/usr/local"]}}"#);
+        let t = tool("/usr/local/bin/x", "/usr/local/bin/x");
+        let m = plan(&rw_usr, Some(&t), &crate::assume_dirs).unwrap().mounts;
+        assert!(m.iter().any(|m| matches!(m, Mount::Bind { source: Source::Pinned(h), .. } if *h == t.host)));
     }
 
     #[test]

@@ -85,6 +85,9 @@ pub struct Capture {
     pub dns_port: u16,
     /// The nftables ruleset (`nft -f -`).
     pub ruleset: String,
+    /// The host's kernel has IPv6: `::/0` is routed to loopback too and the relay listens on
+    /// `::1` (a host fact read when planning).
+    pub ipv6: bool,
 }
 
 /// The UDP port of the relay's DNS stub inside the sandbox.
@@ -100,12 +103,12 @@ pub const CAPTURE_PORT: u16 = 3129;
 impl Capture {
     /// The capture for a sandbox whose relay listens on `proxy_port` (left alone) and
     /// `CAPTURE_PORT`, with `ip` and `nft` at those paths.
-    pub fn new(proxy_port: u16, ip: PathBuf, nft: PathBuf) -> Self {
+    pub fn new(proxy_port: u16, ip: PathBuf, nft: PathBuf, ipv6: bool) -> Self {
         let port = CAPTURE_PORT;
         let ruleset = format!(
             "table inet cordon {{\n  chain out {{\n    type nat hook output priority -100; policy accept;\n    ip daddr 127.0.0.1 tcp dport {{ {proxy_port}, {port} }} return\n    ip saddr {INSIDE_SOURCE} ip daddr 127.0.0.0/8 return\n    ip6 daddr ::1 tcp dport {port} return\n    meta l4proto tcp redirect to :{port}\n    udp dport 53 redirect to :{DNS_PORT}\n  }}\n  chain filter {{\n    type filter hook output priority 0; policy accept;\n    ip daddr 127.0.0.1 udp dport {DNS_PORT} accept\n    ip saddr 127.0.0.1 udp sport {DNS_PORT} accept\n    meta l4proto udp drop\n  }}\n}}\n"
         );
-        Self { port, ip, nft, dns_port: DNS_PORT, ruleset }
+        Self { port, ip, nft, dns_port: DNS_PORT, ruleset, ipv6 }
     }
 }
 

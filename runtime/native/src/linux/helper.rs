@@ -67,8 +67,9 @@ fn install_capture(c: &cordon_plan::helper::Capture) -> Result<(), String> {
     };
     run(Command::new(&c.ip).args(["link", "set", "lo", "up"]), "ip link set lo up", None)?;
     run(Command::new(&c.ip).args(["route", "add", "local", "0.0.0.0/0", "dev", "lo"]), "ip route", None)?;
-    // A kernel without IPv6 has no `::/0` to route; IPv6 sockets then reach nothing at all.
-    if std::path::Path::new("/proc/sys/net/ipv6").exists() {
+    // Planned from the host: a kernel without IPv6 has no `::/0` to route (IPv6 sockets then
+    // reach nothing at all).
+    if c.ipv6 {
         run(Command::new(&c.ip).args(["-6", "route", "add", "local", "::/0", "dev", "lo"]), "ip -6 route", None)?;
     }
     run(Command::new(&c.nft).args(["-f", "-"]), "nft", Some(&c.ruleset))
@@ -334,8 +335,8 @@ fn start_relay(relay: &cordon_plan::helper::Relay) -> Result<(), String> {
     if let Some(c) = &relay.capture {
         dns = Some(std::net::UdpSocket::bind(("127.0.0.1", c.dns_port)).map_err(|e| format!("relay: dns: {e}"))?);
         captured.push(std::net::TcpListener::bind(("127.0.0.1", c.port)).map_err(|e| format!("relay: {e}"))?);
-        if let Ok(l) = std::net::TcpListener::bind(("::1", c.port)) {
-            captured.push(l);
+        if c.ipv6 {
+            captured.push(std::net::TcpListener::bind(("::1", c.port)).map_err(|e| format!("relay: [::1]: {e}"))?);
         }
     }
     // SAFETY: the helper is single-threaded here, so forking is sound; the child only runs

@@ -284,7 +284,7 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
     let mut pins: Vec<std::os::fd::OwnedFd> = Vec::new();
     let mut args = plan.argv(|src| {
         Ok::<_, NativeError>(match src {
-            Source::System(p) | Source::Host(p) => p.to_string_lossy().into_owned(),
+            Source::System(p) => p.to_string_lossy().into_owned(),
             Source::Pinned(host) => {
                 let fd = super::pin::open_pinned(host).map_err(|why| NativeError::Unenforceable {
                     rule: "/filesystem".into(),
