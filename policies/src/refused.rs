@@ -10,6 +10,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::decide::{LOCAL_V4, LOCAL_V6};
 use crate::model::{Action, Network};
 use crate::net::{IpNet, Protocol};
 
@@ -46,23 +47,6 @@ pub struct Refusal {
     /// answer.
     pub loopback: bool,
 }
-
-/// IPv4 local ranges ([`is_local`]), as networks: their edges cut the address space.
-const LOCAL_V4: &[(u32, u8)] = &[
-    (0x0000_0000, 8),
-    (0x0a00_0000, 8),
-    (0x6440_0000, 10),
-    (0x7f00_0000, 8),
-    (0xa9fe_0000, 16),
-    (0xac10_0000, 12),
-    (0xc0a8_0000, 16),
-    (0xe000_0000, 4),
-    (0xf000_0000, 4),
-];
-
-/// IPv6 local ranges without an IPv4 address inside.
-const LOCAL_V6: &[(u128, u8)] =
-    &[(0xfc00 << 112, 7), (0xfe80 << 112, 10), (0xfec0 << 112, 10), (0xff00 << 112, 8), (0, 128), (1, 128)];
 
 /// IPv6 ranges (inclusive) whose addresses carry an IPv4 address — compatible (`::a.b.c.d`
 /// but `::` and `::1`), mapped, NAT64 —: never in a [`Refusal`]. The relay decides them one
