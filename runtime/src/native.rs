@@ -35,6 +35,8 @@ pub struct NativeRequest<'a> {
     pub audit: Option<&'a std::path::Path>,
     /// Where `cordon-helper` is; `None`: next to the running executable.
     pub helper: Option<&'a std::path::Path>,
+    /// stdin, output and audit tags, when not cordon's own.
+    pub io: &'a crate::run::NativeIo,
 }
 
 /// Runs a native command under `policy` on this host's native backend.
@@ -43,7 +45,7 @@ pub struct NativeRequest<'a> {
 /// 125 when the backend is missing or cannot enforce the policy, or `cordon-helper` is not
 /// where it should be.
 pub fn run_native(req: NativeRequest<'_>) -> Result<crate::run::Outcome, RuntimeError> {
-    let NativeRequest { policy, backend, argv, dry_run, audit, helper } = req;
+    let NativeRequest { policy, backend, argv, dry_run, audit, helper, io } = req;
     // A command named by path is made visible by the plan itself (so `--dry-run` shows it).
     let tool = argv[0].contains('/').then(|| {
         let path = std::path::absolute(&argv[0]).unwrap_or_else(|_| argv[0].clone().into());
@@ -56,7 +58,7 @@ pub fn run_native(req: NativeRequest<'_>) -> Result<crate::run::Outcome, Runtime
         return Ok(crate::run::Outcome { plan: Some(text), ..Default::default() });
     }
     let mut out = crate::run::Outcome { audit: audit.map(std::path::Path::to_path_buf), ..Default::default() };
-    out.code = imp(policy, plan, argv, Report { audit, helper }, &mut out)?;
+    out.code = imp(policy, plan, argv, Report { audit, helper, io }, &mut out)?;
     if out.cause == crate::run::Cause::NotRun {
         out.cause = crate::run::Cause::Exited(out.code);
     }
@@ -71,6 +73,37 @@ struct Report<'a> {
     /// Where `cordon-helper` is, if the caller said.
     #[cfg_attr(not(target_os = "linux"), expect(dead_code, reason = "only the Linux runners start the helper"))]
     helper: Option<&'a std::path::Path>,
+    /// stdin, output, audit tags.
+    io: &'a crate::run::NativeIo,
+}
+
+impl Report<'_> {
+    #[cfg(target_os = "linux")]
+    fn stdin(&self) -> cordon_native::linux::Stdio {
+        self.io.stdin.clone().map_or(cordon_native::linux::Stdio::Inherit, cordon_native::linux::Stdio::Bytes)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn tagged(&self, mut events: Vec<crate::audit::AuditEvent>) -> Vec<crate::audit::AuditEvent> {
+        if let Some((tool, call)) = &self.io.tag {
+            for e in &mut events {
+                e.tool = Some(tool.clone());
+                e.call_id = Some(call.clone());
+            }
+        }
+        events
+    }
+
+    /// The macOS and Windows runners pass cordon's own stdio through and nothing else.
+    #[cfg(not(target_os = "linux"))]
+    fn refuse_io(&self, backend: Backend) -> Result<(), RuntimeError> {
+        if self.io.capture || self.io.stdin.is_some() {
+            return Err(RuntimeError::Unavailable(format!(
+                "the {backend:?} runner passes cordon's own stdin and output through; it cannot take stdin bytes or capture output yet"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// `cordon-helper`, by the one rule: where the caller says, else next to the running
@@ -115,13 +148,15 @@ fn imp(
     let plan = match plan {
         Plan::Landlock(plan) => {
             let helper = locate_helper(rep.helper)?;
-            let out = cordon_native::linux::run_landlock(&plan, argv, &helper, cordon_native::linux::Stdio::Inherit)
+            let mut out = cordon_native::linux::run_landlock(&plan, argv, &helper, rep.stdin(), rep.io.capture)
                 .map_err(|e| native_error(Backend::Landlock, e))?;
+            o.stdout = std::mem::take(&mut out.stdout);
+            o.stderr = std::mem::take(&mut out.stderr);
             // What the helper was given, word for word: `--debug` shows it beside `--dry-run`'s.
             o.debug.push(format!("cordon: ran cordon-helper {}", out.executed.join(" ")));
             report(policy, argv, &out, o);
             if let Some(path) = rep.audit {
-                crate::audit::append(path, &native_events(policy, argv, &out, "landlock"))?;
+                crate::audit::append(path, &rep.tagged(native_events(policy, argv, &out, "landlock")))?;
             }
             return Ok(out.code);
         }
@@ -132,19 +167,22 @@ fn imp(
     };
     let helper = locate_helper(rep.helper)?;
     let scratch = scratch_base();
-    let out = cordon_native::linux::run(cordon_native::linux::NativeRun {
+    let mut out = cordon_native::linux::run(cordon_native::linux::NativeRun {
         plan: &plan,
         argv,
         helper_exe: &helper,
-        stdin: cordon_native::linux::Stdio::Inherit,
+        stdin: rep.stdin(),
+        capture: rep.io.capture,
         scratch_base: scratch.as_deref(),
     })
     .map_err(|e| native_error(Backend::Bubblewrap, e))?;
+    o.stdout = std::mem::take(&mut out.stdout);
+    o.stderr = std::mem::take(&mut out.stderr);
     // What ran, word for word (env values masked): `--debug` shows it beside `--dry-run`'s.
     o.debug.push(format!("cordon: ran bwrap {}", out.executed.join(" ")));
     report(policy, argv, &out, o);
     if let Some(path) = rep.audit {
-        crate::audit::append(path, &native_events(policy, argv, &out, "bubblewrap"))?;
+        crate::audit::append(path, &rep.tagged(native_events(policy, argv, &out, "bubblewrap")))?;
     }
     Ok(out.code)
 }
@@ -285,6 +323,7 @@ fn imp(
     _o: &mut crate::run::Outcome,
 ) -> Result<u8, RuntimeError> {
     let Plan::Seatbelt(plan) = plan else { return Err(RuntimeError::Internal("expected a seatbelt plan".into())) };
+    rep.refuse_io(Backend::Seatbelt)?;
     if rep.audit.is_some() {
         // The runner observes nothing it could record yet; an empty log would claim a clean run.
         return Err(RuntimeError::Plan(cordon_plan::PlanError::Unenforceable {
@@ -301,10 +340,11 @@ fn imp(
     _policy: &Policy,
     plan: Plan,
     argv: &[String],
-    _rep: Report<'_>,
+    rep: Report<'_>,
     _o: &mut crate::run::Outcome,
 ) -> Result<u8, RuntimeError> {
     let Plan::Windows(plan) = plan else { return Err(RuntimeError::Internal("expected a windows plan".into())) };
+    rep.refuse_io(Backend::Windows)?;
     cordon_native::windows::run(&plan, argv).map_err(|e| native_error(Backend::Windows, e))
 }
 

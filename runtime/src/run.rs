@@ -58,6 +58,10 @@ pub struct Outcome {
     pub audit: Option<PathBuf>,
     /// Wall time from the request to the end of the run.
     pub wall: std::time::Duration,
+    /// The tool's stdout, when the request asked to capture it (native runs for `cordon mcp`).
+    pub stdout: Vec<u8>,
+    /// The tool's stderr, when captured.
+    pub stderr: Vec<u8>,
 }
 
 /// A request to run one command under a policy.
@@ -77,6 +81,21 @@ pub struct RunRequest<'a> {
     /// Where `cordon-helper` is, for native commands; `None`: next to the running
     /// executable (an embedder whose program is not installed beside the helper says where).
     pub helper: Option<PathBuf>,
+    /// A native command's stdin and output: by default cordon's own, passed through.
+    pub io: NativeIo,
+}
+
+/// A native command's stdio when it is not cordon's own (`cordon mcp` serving a native tool).
+#[derive(Debug, Clone, Default)]
+pub struct NativeIo {
+    /// What the tool reads on stdin (`None`: cordon's stdin).
+    pub stdin: Option<Vec<u8>>,
+    /// Keep stdout and stderr in [`Outcome::stdout`] and [`Outcome::stderr`], under the output
+    /// cap, instead of writing them through. Refused for a wasm tool (the library captures
+    /// those: [`crate::api::Tool::run`]).
+    pub capture: bool,
+    /// Tag every audit event with this tool name and call id.
+    pub tag: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for RunRequest<'_> {
@@ -105,7 +124,7 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<Outcome, RuntimeError> {
 }
 
 fn run_inner(req: RunRequest<'_>) -> Result<Outcome, RuntimeError> {
-    let RunRequest { policy, command, backend, dry_run, notify, audit, helper } = req;
+    let RunRequest { policy, command, backend, dry_run, notify, audit, helper, io } = req;
     let say = |line: &str| {
         if let Some(n) = &notify {
             n(line);
@@ -192,7 +211,14 @@ fn run_inner(req: RunRequest<'_>) -> Result<Outcome, RuntimeError> {
             dry_run,
             audit: audit_path.as_deref(),
             helper: helper.as_deref(),
+            io: &io,
         });
+    }
+    if io.capture || io.stdin.is_some() {
+        return Err(RuntimeError::Request(format!(
+            "{} is a wasm tool: serve it as a wasm tool (`path`), not as a native command",
+            argv[0]
+        )));
     }
     let with_cwd = with_caller_cwd(policy);
     let policy = &*with_cwd;

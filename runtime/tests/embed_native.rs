@@ -26,6 +26,7 @@ fn request<'a>(policy: &'a cordon_policy::Policy, out: &Path, helper: Option<Pat
         notify: None,
         audit: None,
         helper,
+        io: Default::default(),
     }
 }
 
@@ -83,6 +84,7 @@ fn a_grant_swapped_for_a_link_after_loading_is_refused_on_both_backends() {
             notify: None,
             audit: None,
             helper: Some(helper.clone()),
+            io: Default::default(),
         };
         let read = format!("grep -q '^granted' {}", d.join("g/file").display());
         // The twin: unchanged, the grant is read.
@@ -128,6 +130,7 @@ fn the_outcome_names_the_cause() {
             notify: None,
             audit: None,
             helper: Some(helper.clone()),
+            io: Default::default(),
         })
         .unwrap()
     };
@@ -146,6 +149,7 @@ fn the_outcome_names_the_cause() {
         notify: None,
         audit: None,
         helper: None,
+        io: Default::default(),
     })
     .unwrap();
     assert_eq!(plan.cause, Cause::NotRun);

@@ -313,6 +313,74 @@ fn mcp_manifest_serves_tools_with_file_and_inline_policies() {
     assert_eq!(r[2]["isError"], json!(true), "{}", r[2]);
 }
 
+/// A native command from the manifest is a tool too: each call runs it on this host's native
+/// backend under its policy, its `args` after the command and `stdin` fed to it, the output
+/// captured; a read the policy denies fails inside the sandbox (its twin under a granting
+/// policy succeeds), a refused connection comes back with cordon's line naming the rule, and
+/// a call past its timeout is answered `isError` while the next is served.
+#[test]
+fn mcp_serves_native_command_tools_under_their_policies() {
+    let Some(py) = python() else { return };
+    if !std::path::Path::new("/usr/bin/bwrap").exists() {
+        assert!(std::env::var_os("CORDON_REQUIRE_ALL").is_none(), "bubblewrap is missing");
+        eprintln!("skipped: bubblewrap is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().canonicalize().unwrap().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("f.txt"), "native file").unwrap();
+    std::fs::write(data.join("secret.txt"), "secret").unwrap();
+    let manifest = dir.path().join("tools.json");
+    let grant = json!({"version": "0.8.0-alpha", "process": {"timeout": 20000},
+        "filesystem": {"readonlyPaths": [data], "deniedPaths": [data.join("secret.txt")]}});
+    let open =
+        json!({"version": "0.8.0-alpha", "process": {"timeout": 20000}, "filesystem": {"readonlyPaths": [data]}});
+    std::fs::write(
+        &manifest,
+        json!({"tools": [
+            {"name": "cat", "command": ["/bin/cat"], "policy": grant, "description": "Reads files."},
+            {"name": "cat-open", "command": ["/bin/cat"], "policy": open},
+            {"name": "net", "command": ["/usr/bin/python3", "-c",
+                "import socket\ntry:\n    socket.create_connection(('192.0.2.1', 80), timeout=5)\nexcept OSError as e:\n    print('refused', e.errno)"],
+             "policy": {"version": "0.8.0-alpha", "network": {"egress": {"allow": [{"to": [{"cidr": "127.0.0.1/32"}]}]}}}},
+            {"name": "slow", "command": ["/bin/sleep", "5"], "policy": {"version": "0.8.0-alpha", "process": {"timeout": 300}}}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let steps = json!([
+        {"call": "cat", "args": {"args": [data.join("f.txt")]}},
+        {"call": "cat", "args": {"args": [data.join("secret.txt")]}},
+        {"call": "cat-open", "args": {"args": [data.join("secret.txt")]}},
+        {"call": "cat", "args": {"stdin": "from stdin"}},
+        {"call": "net", "args": {}},
+        {"call": "slow", "args": {}},
+        {"call": "cat", "args": {"args": [data.join("f.txt")]}},
+    ]);
+    let report = drive(&py, &[format!("--manifest={}", manifest.display())], steps);
+    let tools = report["tools"].as_array().unwrap();
+    let cat = tools.iter().find(|t| t["name"] == "cat").unwrap();
+    assert_eq!(cat["description"], "Reads files.");
+    assert!(
+        cat["inputSchema"]["properties"]["args"].is_object() && cat["outputSchema"]["required"].is_array(),
+        "{cat}"
+    );
+    let r = &report["results"];
+    assert_eq!(r[0]["structured"], json!({"stdout": "native file", "stderr": "", "exitCode": 0}), "{}", r[0]);
+    // Denied inside the sandbox: cat fails; the twin under a policy granting it reads it.
+    assert_eq!(r[1]["isError"], json!(true), "{}", r[1]);
+    assert_ne!(r[1]["structured"]["exitCode"], json!(0), "{}", r[1]);
+    assert!(!text(&r[1]).contains("secret\""), "{}", r[1]);
+    assert_eq!(r[2]["structured"]["stdout"], "secret", "{}", r[2]);
+    assert_eq!(r[3]["structured"]["stdout"], "from stdin", "{}", r[3]);
+    assert!(r[4]["structured"]["stdout"].as_str().unwrap().contains("refused 111"), "{}", r[4]);
+    assert!(text(&r[4]).contains("192.0.2.1:80") && text(&r[4]).contains("/network/egress/default"), "{}", r[4]);
+    assert_eq!(r[5]["isError"], json!(true), "{}", r[5]);
+    assert_eq!(r[5]["structured"]["exitCode"], json!(124), "{}", r[5]);
+    assert_eq!(r[6]["structured"]["stdout"], "native file", "the server keeps serving: {}", r[6]);
+}
+
 /// `cordon mcp` with a bad manifest or tool exits 125 before serving, naming the problem.
 fn refused(args: &[&str], wants: &[&str]) {
     let mut c = cordon();
@@ -337,8 +405,10 @@ fn mcp_refuses_bad_manifests_and_tools_before_serving() {
     refused(&["--manifest", &unknown], &["u.json", "/tools/0", "unknown field `polcy`"]);
     let neither = m("n.json", json!({"tools": [{"name": "a"}]}));
     refused(&["--manifest", &neither], &["/tools/0", "give `path`"]);
-    let native = m("c.json", json!({"tools": [{"name": "a", "command": ["/bin/ls"]}]}));
-    refused(&["--manifest", &native], &["/tools/0/command", "not served"]);
+    let empty = m("c.json", json!({"tools": [{"name": "a", "command": []}]}));
+    refused(&["--manifest", &empty], &["/tools/0/command", "empty"]);
+    let wasm_as_command = m("w.json", json!({"tools": [{"name": "a", "command": [TYPED_WASIP2]}]}));
+    refused(&["--manifest", &wasm_as_command], &["tool `a`", "given as `path`"]);
     let badpol = m(
         "b.json",
         json!({"tools": [{"name": "a", "path": TYPED_WASIP2, "policy": {"filesystem": {"readonlyPaths": ["rel"]}}}]}),

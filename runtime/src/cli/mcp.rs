@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::RuntimeError;
-use crate::mcp::{DEFAULT_MAX_IN_FLIGHT, McpServer, ToolSpec};
+use crate::mcp::{DEFAULT_MAX_IN_FLIGHT, McpServer, ToolSource, ToolSpec};
 
 const MCP_HELP: &str = "\
 Each exported function of a tool is one MCP tool named NAME.func (NAME.interface.func inside
@@ -68,7 +68,7 @@ fn parse_tool(arg: &str) -> Result<ToolSpec, RuntimeError> {
         None => cordon_policy::Policy::default(),
         Some(p) => crate::PolicySource::from_arg(Path::new(p)).load(&crate::SystemHost)?,
     };
-    Ok(ToolSpec { name: name.into(), path: path.into(), policy, description: None })
+    Ok(ToolSpec { name: name.into(), source: ToolSource::Wasm(path.into()), policy, description: None })
 }
 
 /// `PORT` or `HOST:PORT` (an IP); refuses a non-loopback address without `allow_remote`.
@@ -118,7 +118,7 @@ impl McpCommand {
         if let Some(why) = runtime.cache_problem() {
             eprintln!("cordon: not caching compiled code: {why}");
         }
-        let server = McpServer::new(&runtime, &specs, audit.as_deref())?;
+        let server = McpServer::new(&runtime, &specs, audit.as_deref())?.native_in_flight(max_in_flight);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

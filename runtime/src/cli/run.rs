@@ -135,6 +135,7 @@ impl RunCommand {
             notify: Some(notify),
             audit,
             helper: None,
+            io: Default::default(),
         })?;
         Ok(print_outcome(&out, debug, quiet))
     }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use cordon_policy::Policy;
 use serde::Deserialize;
 
-use super::ToolSpec;
+use super::{ToolSource, ToolSpec};
 use crate::RuntimeError;
 
 /// The JSON Schema of the manifest.
@@ -53,8 +53,8 @@ enum PolicyRef {
 ///
 /// # Errors
 /// [`RuntimeError::Request`] naming the manifest and the JSON pointer of the problem: not
-/// JSON, an unknown field, neither or both of `path` and `command`, a native `command` (not
-/// served yet), a policy that does not load.
+/// JSON, an unknown field, neither or both of `path` and `command`, an empty `command`, a
+/// policy that does not load.
 pub fn load(file: &Path) -> Result<Vec<ToolSpec>, RuntimeError> {
     let bad =
         |pointer: &str, why: String| RuntimeError::Request(format!("manifest {}: {pointer}: {why}", file.display()));
@@ -70,16 +70,14 @@ pub fn load(file: &Path) -> Result<Vec<ToolSpec>, RuntimeError> {
     for (i, t) in manifest.tools.into_iter().enumerate() {
         let at = |field: &str| format!("/tools/{i}{field}");
         let ManifestTool { name, path, command, policy, description } = t;
-        let path = match (path, command) {
-            (Some(p), None) => base.join(p),
-            (None, Some(_)) => {
-                return Err(bad(
-                    &at("/command"),
-                    "native command tools are not served by `cordon mcp` yet; give a wasm `path`".into(),
-                ));
+        let source = match (path, command) {
+            (Some(p), None) => ToolSource::Wasm(base.join(p)),
+            (None, Some(c)) if c.first().is_none_or(String::is_empty) => {
+                return Err(bad(&at("/command"), "empty; give the program and its arguments".into()));
             }
+            (None, Some(c)) => ToolSource::Native(c),
             (Some(_), Some(_)) => return Err(bad(&at(""), "give `path` or `command`, not both".into())),
-            (None, None) => return Err(bad(&at(""), "give `path` (a wasm tool)".into())),
+            (None, None) => return Err(bad(&at(""), "give `path` (a wasm tool) or `command` (a native one)".into())),
         };
         let policy = match policy {
             None => Policy::default(),
@@ -95,7 +93,7 @@ pub fn load(file: &Path) -> Result<Vec<ToolSpec>, RuntimeError> {
                 Policy::parse(&text, &crate::SystemHost).map_err(|e| bad(&at("/policy"), e.to_string()))?
             }
         };
-        specs.push(ToolSpec { name, path, policy, description });
+        specs.push(ToolSpec { name, source, policy, description });
     }
     Ok(specs)
 }

@@ -44,12 +44,31 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 16;
 pub struct ToolSpec {
     /// The name (MCP tool names start with it).
     pub name: String,
-    /// The wasm file.
-    pub path: PathBuf,
+    /// What runs: a wasm file, or a native command.
+    pub source: ToolSource,
     /// The policy every call runs under.
     pub policy: Policy,
     /// What the tool does, for the client (`None`: a description made from its type).
     pub description: Option<String>,
+}
+
+/// What a tool is.
+#[derive(Debug, Clone)]
+pub enum ToolSource {
+    /// A wasm component or module, run in-process through the library.
+    Wasm(PathBuf),
+    /// A native command (argv, the program first), run on this host's native backend like
+    /// `cordon run -- COMMAND…`; a call's `args` follow it.
+    Native(Vec<String>),
+}
+
+impl ToolSource {
+    fn shown(&self) -> String {
+        match self {
+            ToolSource::Wasm(p) => p.display().to_string(),
+            ToolSource::Native(argv) => argv.join(" "),
+        }
+    }
 }
 
 /// What one MCP tool calls.
@@ -61,12 +80,19 @@ enum Target {
     Command,
 }
 
+/// How an MCP tool runs.
+enum Kind {
+    /// In the wasm runtime, under its plan.
+    Wasm { tool: Tool, plan: Arc<WasiPlan>, target: Target },
+    /// On the native backend, under its policy (planned again at each call, from the host
+    /// as it is then, as `cordon run` does).
+    Native { command: Vec<String>, policy: Arc<Policy> },
+}
+
 struct Entry {
     mcp_name: String,
     owner: String,
-    tool: Tool,
-    plan: Arc<WasiPlan>,
-    target: Target,
+    kind: Kind,
     listing: McpTool,
     allows: bool,
     audit: Option<PathBuf>,
@@ -77,6 +103,8 @@ struct Entry {
 #[derive(Clone)]
 pub struct McpServer {
     entries: Arc<Vec<Entry>>,
+    /// Native calls at once (wasm calls wait in the runtime's pool).
+    native_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for McpServer {
@@ -122,7 +150,18 @@ impl McpServer {
                 entries.push(e);
             }
         }
-        Ok(Self { entries: Arc::new(entries) })
+        Ok(Self {
+            entries: Arc::new(entries),
+            native_slots: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_IN_FLIGHT)),
+        })
+    }
+
+    /// At most `n` native command calls run at once; the others wait, each up to its
+    /// policy's `process.timeout` (then it is answered "busy").
+    #[must_use]
+    pub fn native_in_flight(mut self, n: usize) -> Self {
+        self.native_slots = Arc::new(tokio::sync::Semaphore::new(n.max(1)));
+        self
     }
 
     /// The MCP tools served, as `tools/list` returns them.
@@ -184,9 +223,15 @@ impl McpServer {
     /// One call, answered as MCP wants it: cordon's refusals and the tool's failures as
     /// results with `isError`.
     async fn answer(&self, entry: &Entry, args: Option<JsonObject>, call_id: String) -> CallToolResult {
+        let (tool, plan, target) = match &entry.kind {
+            Kind::Wasm { tool, plan, target } => (tool, plan, target),
+            Kind::Native { command, policy } => {
+                return self.answer_native(entry, command, policy, args.unwrap_or_default(), call_id).await;
+            }
+        };
         let record_grants = entry.audit.is_some() && entry.allows;
         let args = args.unwrap_or_default();
-        let (outcome, result) = match &entry.target {
+        let (outcome, result) = match target {
             Target::Func(func) => {
                 let call = TypedCall {
                     func: func.clone(),
@@ -194,7 +239,7 @@ impl McpServer {
                     output: OutputMode::Capture,
                     record_grants,
                 };
-                match entry.tool.call_plan(&entry.plan, call).await {
+                match tool.call_plan(plan, call).await {
                     Err(e) => return error_result(vec![format!("cordon: {e}")]),
                     Ok(typed) => {
                         let result = typed_result(typed.returned.as_ref(), &typed.output);
@@ -207,7 +252,7 @@ impl McpServer {
                     Ok(c) => Call { record_grants, ..c },
                     Err(why) => return error_result(vec![format!("cordon: {why}")]),
                 };
-                match entry.tool.run_plan(&entry.plan, call).await {
+                match tool.run_plan(plan, call).await {
                     Err(e) => return error_result(vec![format!("cordon: {e}")]),
                     Ok(out) => {
                         let result = command_result(&out);
@@ -217,19 +262,14 @@ impl McpServer {
             }
         };
         let mut result = result;
-        let notes = crate::call::notes(&outcome.outcome, &entry.plan, &entry.mcp_name);
+        let notes = crate::call::notes(&outcome.outcome, plan, &entry.mcp_name);
         let denials = crate::call::denials(&outcome.outcome);
         if !notes.is_empty() || !denials.is_empty() {
             result.content.extend(notes.into_iter().chain(denials).map(ContentBlock::text));
         }
         if let Some(path) = &entry.audit {
-            let mut events = crate::audit::from_outcome(
-                &outcome.outcome,
-                &entry.plan,
-                &entry.mcp_name,
-                &entry.withheld,
-                entry.allows,
-            );
+            let mut events =
+                crate::audit::from_outcome(&outcome.outcome, plan, &entry.mcp_name, &entry.withheld, entry.allows);
             for e in &mut events {
                 e.tool = Some(entry.mcp_name.clone());
                 e.call_id = Some(call_id.clone());
@@ -240,6 +280,74 @@ impl McpServer {
             }
         }
         result
+    }
+}
+
+impl McpServer {
+    /// One call of a native command tool: `args` after the command, `stdin` bytes, output
+    /// captured under the cap; run as `cordon run` runs it (the same backend choice, plan,
+    /// protections and audit), in a blocking task.
+    async fn answer_native(
+        &self,
+        entry: &Entry,
+        command: &[String],
+        policy: &Arc<Policy>,
+        args: JsonObject,
+        call_id: String,
+    ) -> CallToolResult {
+        let call = match command_call(&entry.owner, args) {
+            Ok(c) => c,
+            Err(why) => return error_result(vec![format!("cordon: {why}")]),
+        };
+        let wait = policy.process.timeout;
+        let slot = match wait {
+            Some(w) => tokio::time::timeout(w, self.native_slots.clone().acquire_owned()).await.ok(),
+            None => Some(self.native_slots.clone().acquire_owned().await),
+        };
+        let Some(Ok(_slot)) = slot else {
+            return error_result(vec![
+                "cordon: busy: every native slot stayed in use for the call's whole process.timeout; nothing ran"
+                    .into(),
+            ]);
+        };
+        let argv: Vec<String> = command.iter().cloned().chain(call.args.into_iter().skip(1)).collect();
+        let (policy, audit, tag) = (policy.clone(), entry.audit.clone(), (entry.mcp_name.clone(), call_id));
+        let stdin = call.stdin;
+        let ran = tokio::task::spawn_blocking(move || {
+            crate::run::run_tool(crate::run::RunRequest {
+                policy: &policy,
+                command: argv,
+                backend: None,
+                dry_run: false,
+                notify: None,
+                audit,
+                helper: None,
+                io: crate::run::NativeIo { stdin: Some(stdin), capture: true, tag: Some(tag) },
+            })
+        })
+        .await;
+        let out = match ran {
+            Ok(Ok(out)) => out,
+            Ok(Err(e)) => return error_result(vec![format!("cordon: {e}")]),
+            Err(e) => return error_result(vec![format!("cordon: the run failed: {e}")]),
+        };
+        let v = json!({
+            "stdout": String::from_utf8_lossy(&out.stdout),
+            "stderr": String::from_utf8_lossy(&out.stderr),
+            "exitCode": out.code,
+        });
+        let mut r = CallToolResult::structured(v.clone());
+        r.content = vec![ContentBlock::text(v.to_string())];
+        if out.code != 0 {
+            r.is_error = Some(true);
+        }
+        // What cordon has to say: limits and notes, each refusal with its rule, the summary.
+        let lines = out.notes.iter().chain(out.debug.iter().filter(|l| l.contains("denied")));
+        r.content.extend(lines.map(|l| ContentBlock::text(l.clone())));
+        if let Some(line) = out.summary.line(out.audit.as_deref()) {
+            r.content.push(ContentBlock::text(line));
+        }
+        r
     }
 }
 
@@ -309,11 +417,20 @@ fn command_call(name: &str, args: JsonObject) -> Result<Call, String> {
 
 /// Plans and loads one spec into its MCP tools.
 fn load(runtime: &Runtime, spec: &ToolSpec, audit: Option<&Path>) -> Result<Vec<Entry>, RuntimeError> {
-    let ToolSpec { name, path, policy, description } = spec;
-    let refused = |why: String| RuntimeError::Request(format!("tool `{name}` ({}): {why}", path.display()));
+    let ToolSpec { name, source, policy, description } = spec;
+    let refused = |why: String| RuntimeError::Request(format!("tool `{name}` ({}): {why}", source.shown()));
     if name.is_empty() || mcp_safe(name) != *name {
         return Err(refused("a tool name may hold only letters, digits, `_`, `-` and `.`".into()));
     }
+    let path = match source {
+        ToolSource::Wasm(p) => p,
+        ToolSource::Native(command) => {
+            return load_native(spec, command, audit).map(|e| vec![e]).map_err(|e| match e {
+                RuntimeError::Request(why) => refused(why),
+                other => other,
+            });
+        }
+    };
     match policy.containment {
         None | Some(Containment::Process) => {}
         Some(other) => {
@@ -348,9 +465,7 @@ fn load(runtime: &Runtime, spec: &ToolSpec, audit: Option<&Path>) -> Result<Vec<
     let entry = |mcp_name: String, target: Target, listing: McpTool| Entry {
         mcp_name,
         owner: name.clone(),
-        tool: tool.clone(),
-        plan: plan.clone(),
-        target,
+        kind: Kind::Wasm { tool: tool.clone(), plan: plan.clone(), target },
         listing,
         allows,
         audit: audit_path.clone(),
@@ -358,19 +473,7 @@ fn load(runtime: &Runtime, spec: &ToolSpec, audit: Option<&Path>) -> Result<Vec<
     };
     let mut out = Vec::new();
     if tool.is_command() {
-        let input = json!({
-            "type": "object",
-            "properties": {
-                "args": {"type": "array", "items": {"type": "string"}, "description": "arguments after the program name"},
-                "stdin": {"type": "string", "description": "what the tool reads on stdin"}
-            },
-            "additionalProperties": false
-        });
-        let output = json!({
-            "type": "object",
-            "properties": {"stdout": {"type": "string"}, "stderr": {"type": "string"}, "exitCode": {"type": "integer"}},
-            "required": ["stdout", "stderr", "exitCode"]
-        });
+        let (input, output) = command_schemas();
         let desc = description.clone().unwrap_or_else(|| format!("Runs the {name} command under its cordon policy."));
         let mut listing = McpTool::new(name.clone(), desc, object(input));
         listing.output_schema = Some(object(output));
@@ -412,6 +515,73 @@ fn load(runtime: &Runtime, spec: &ToolSpec, audit: Option<&Path>) -> Result<Vec<
         return Err(refused("it exports no function JSON can call and is not a command".into()));
     }
     Ok(out)
+}
+
+/// The input and output schemas of a command tool (wasm `wasi:cli/run` or native).
+fn command_schemas() -> (Value, Value) {
+    let input = json!({
+        "type": "object",
+        "properties": {
+            "args": {"type": "array", "items": {"type": "string"}, "description": "arguments after the program name"},
+            "stdin": {"type": "string", "description": "what the tool reads on stdin"}
+        },
+        "additionalProperties": false
+    });
+    let output = json!({
+        "type": "object",
+        "properties": {"stdout": {"type": "string"}, "stderr": {"type": "string"}, "exitCode": {"type": "integer"}},
+        "required": ["stdout", "stderr", "exitCode"]
+    });
+    (input, output)
+}
+
+/// A native command tool: checked now as `cordon run` would check it (the policy plans on
+/// this host's native backend; no grant reaches cordon's own files), planned again at each
+/// call.
+fn load_native(spec: &ToolSpec, command: &[String], audit: Option<&Path>) -> Result<Entry, RuntimeError> {
+    let ToolSpec { name, policy, description, .. } = spec;
+    let Some(program) = command.first().filter(|p| !p.is_empty()) else {
+        return Err(RuntimeError::Request("`command` is empty; give the program and its arguments".into()));
+    };
+    if program.ends_with(".wasm") {
+        return Err(RuntimeError::Request("a wasm tool is given as `path`, not `command`".into()));
+    }
+    let audit_path = audit
+        .map(Path::to_path_buf)
+        .or_else(|| policy.audit.path.clone())
+        .map(|p| std::path::absolute(&p).unwrap_or(p));
+    let cache_dir = crate::wasm::Cache::default_dir();
+    let protected = crate::protect::for_run(cache_dir.as_deref(), audit_path.as_deref());
+    crate::protect::refuse_reach(&policy.filesystem, &protected)?;
+    if let Some(p) = &audit_path {
+        crate::audit::open(p)?;
+    }
+    // Output is held in memory until the call is answered: bounded even when the policy
+    // sets no cap (a tighter cap than asked, never a looser one).
+    let mut policy = policy.clone();
+    policy.limits.max_output_bytes =
+        Some(policy.limits.max_output_bytes.map_or(DEFAULT_MAX_OUTPUT_BYTES, |m| m.min(DEFAULT_MAX_OUTPUT_BYTES)));
+    // Refused now, not at the first call: a policy this host's native backend cannot enforce.
+    let backend = crate::native::host_backends()
+        .first()
+        .copied()
+        .ok_or_else(|| RuntimeError::Unavailable("no native backend on this host".into()))?;
+    cordon_plan::plan_for(&policy, backend, None, &crate::host_env::SystemFacts)?;
+    let (input, output) = command_schemas();
+    let desc = description
+        .clone()
+        .unwrap_or_else(|| format!("Runs `{}` natively under its cordon policy.", command.join(" ")));
+    let mut listing = McpTool::new(name.clone(), desc, object(input));
+    listing.output_schema = Some(object(output));
+    Ok(Entry {
+        mcp_name: name.clone(),
+        owner: name.clone(),
+        kind: Kind::Native { command: command.to_vec(), policy: Arc::new(policy) },
+        listing,
+        allows: spec.policy.audit.allows,
+        audit: audit_path,
+        withheld: Vec::new(),
+    })
 }
 
 impl rmcp::ServerHandler for McpServer {

@@ -23,6 +23,7 @@ pub fn run_landlock(
     argv: &[String],
     helper_exe: &Path,
     stdin: Stdio,
+    capture: bool,
 ) -> Result<NativeOutcome, NativeError> {
     // No scratch directory here, but a killed run of either backend may have left one.
     super::cgroup::sweep_scratch(&std::env::temp_dir());
@@ -46,14 +47,12 @@ pub fn run_landlock(
     if let Some(cwd) = &plan.process.cwd {
         cmd.current_dir(cwd);
     }
-    cmd.stdin(match stdin {
-        Stdio::Inherit => std::process::Stdio::inherit(),
-        Stdio::Null => std::process::Stdio::null(),
-    });
+    cmd.stdin(stdin.child());
     cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     join_at_exec(&mut cmd, &cgroup.procs_files(), true)?;
     let mut child =
         cmd.spawn().map_err(|source| NativeError::Spawn { what: helper_exe.display().to_string(), source })?;
+    stdin.feed(&mut child);
     let watch = || cgroup.limit_hit();
     let ended = supervise(Supervise {
         child: &mut child,
@@ -63,6 +62,7 @@ pub fn run_landlock(
         // Background processes the tool left behind do not outlive it either.
         after_exit: &|| cgroup.kill_all(),
         watch: Some(&watch as &dyn Fn() -> Option<TreeStop>),
+        capture,
     })?;
     let cpu = cgroup.cpu_total();
     drop(cgroup);

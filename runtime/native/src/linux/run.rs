@@ -16,12 +16,35 @@ use crate::proxy::{Proxy, ProxyEvent};
 use crate::NativeError;
 
 /// What the tool reads on stdin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stdio {
     /// cordon's stdin.
     Inherit,
     /// Nothing.
     Null,
+    /// These bytes, then end of file.
+    Bytes(Vec<u8>),
+}
+
+impl Stdio {
+    /// The child's stdin for this choice.
+    pub(crate) fn child(&self) -> std::process::Stdio {
+        match self {
+            Stdio::Inherit => std::process::Stdio::inherit(),
+            Stdio::Null => std::process::Stdio::null(),
+            Stdio::Bytes(_) => std::process::Stdio::piped(),
+        }
+    }
+
+    /// Feeds the bytes, if any, to the child's stdin from a thread (a tool that does not
+    /// read them does not block the run).
+    pub(crate) fn feed(self, child: &mut Child) {
+        if let (Stdio::Bytes(bytes), Some(mut pipe)) = (self, child.stdin.take()) {
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(&bytes);
+            });
+        }
+    }
 }
 
 /// One native run.
@@ -35,6 +58,9 @@ pub struct NativeRun<'a> {
     pub helper_exe: &'a Path,
     /// stdin.
     pub stdin: Stdio,
+    /// Keep stdout and stderr in [`NativeOutcome`] (under the output cap) instead of writing
+    /// them through to cordon's own.
+    pub capture: bool,
     /// Where the run's private scratch directory is made (the inaccessible objects, the proxy
     /// socket): a directory no grant of the policy reaches. `None`: the system's temporary
     /// directory.
@@ -65,6 +91,10 @@ pub struct NativeOutcome {
     /// What was started, as it was started, with env values masked: bwrap's options (the
     /// bubblewrap backend), for `--debug` and for comparing with `--dry-run`.
     pub executed: Vec<String>,
+    /// The tool's stdout, when captured.
+    pub stdout: Vec<u8>,
+    /// The tool's stderr, when captured.
+    pub stderr: Vec<u8>,
 }
 
 /// cordon's proxy serving one run, on a unix socket in the run's scratch directory.
@@ -282,7 +312,7 @@ pub(crate) fn detach_at_exec(cmd: &mut Command) {
 /// missing, a denied path does not exist inside a writable grant, or `maxProcesses` cannot be
 /// enforced; [`NativeError::Spawn`] when bwrap does not start.
 pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
-    let NativeRun { plan, argv, helper_exe, stdin, scratch_base } = req;
+    let NativeRun { plan, argv, helper_exe, stdin, capture, scratch_base } = req;
     let bwrap = probe_bwrap().map_err(|why| NativeError::Unavailable { backend: "bubblewrap", why })?;
     let name = super::cgroup::run_name();
     let scratch = Scratch::new(scratch_base, &name)?;
@@ -342,15 +372,13 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
     options.inherit_at_exec(&mut cmd);
     inherit_fds_at_exec(&mut cmd, pins.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect());
     cmd.env_clear();
-    cmd.stdin(match stdin {
-        Stdio::Inherit => std::process::Stdio::inherit(),
-        Stdio::Null => std::process::Stdio::null(),
-    });
+    cmd.stdin(stdin.child());
     cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     if let Some(cg) = &cgroup {
         join_at_exec(&mut cmd, &cg.procs_files(), false)?;
     }
     let mut child = cmd.spawn().map_err(|source| NativeError::Spawn { what: bwrap.display().to_string(), source })?;
+    stdin.feed(&mut child);
 
     let watch = || cgroup.as_ref().and_then(RunCgroup::limit_hit);
     let ended = supervise(Supervise {
@@ -368,6 +396,7 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
         },
         after_exit: &|| {},
         watch: cgroup.is_some().then_some(&watch as &dyn Fn() -> Option<TreeStop>),
+        capture,
     })?;
     let cpu = cgroup.as_ref().and_then(RunCgroup::cpu_total);
     drop(cgroup);
@@ -449,6 +478,8 @@ pub(crate) struct Supervise<'a> {
     /// Asked every [`TICK`] while the tool runs, and once after: `Some` is a limit of the
     /// whole tree passed, and the tool is stopped.
     pub watch: Option<&'a dyn Fn() -> Option<TreeStop>>,
+    /// Keep the output (under the cap) instead of writing it through.
+    pub capture: bool,
 }
 
 /// How often the tree's limits are checked.
@@ -460,6 +491,8 @@ pub(crate) struct Ended {
     timed_out: bool,
     tree: Option<TreeStop>,
     discarded: u64,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
 }
 
 impl Ended {
@@ -467,7 +500,7 @@ impl Ended {
     /// (SIGKILL, what the kernel's OOM killer sends) when a process of it was killed at the
     /// memory limit; else the tool's own, 128+N for signal N.
     pub(crate) fn outcome(self, proxy_events: Vec<ProxyEvent>) -> NativeOutcome {
-        let Self { status, timed_out, tree, discarded } = self;
+        let Self { status, timed_out, tree, discarded, stdout, stderr } = self;
         let code = match (timed_out, tree) {
             (true, _) => 124,
             (false, Some(TreeStop::Cpu)) => 152,
@@ -488,6 +521,8 @@ impl Ended {
             executed: Vec::new(),
             signal: status.signal(),
             cpu: None,
+            stdout,
+            stderr,
         }
     }
 }
@@ -495,10 +530,12 @@ impl Ended {
 /// Streams the child's output through the cap and waits for it under the timeout and the
 /// tree's limits.
 pub(crate) fn supervise(req: Supervise<'_>) -> Result<Ended, NativeError> {
-    let Supervise { child, timeout, max_output, stop, after_exit, watch } = req;
+    let Supervise { child, timeout, max_output, stop, after_exit, watch, capture } = req;
     let budget = Arc::new(Mutex::new((max_output, 0u64, 0u64))); // (limit, used, discarded)
+    let kept: [Arc<Mutex<Vec<u8>>>; 2] = Default::default();
     let pump =
         |mut from: Box<dyn std::io::Read + Send>, to_stdout: bool, budget: Arc<Mutex<(Option<u64>, u64, u64)>>| {
+            let keep = capture.then(|| kept[usize::from(!to_stdout)].clone());
             std::thread::spawn(move || {
                 let mut buf = vec![0u8; 65536];
                 loop {
@@ -517,7 +554,10 @@ pub(crate) fn supervise(req: Supervise<'_>) -> Result<Ended, NativeError> {
                         allowed as usize
                     };
                     if pass > 0 {
-                        let r = if to_stdout {
+                        let r = if let Some(k) = &keep {
+                            k.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(&buf[..pass]);
+                            Ok(())
+                        } else if to_stdout {
                             let mut o = std::io::stdout().lock();
                             o.write_all(&buf[..pass]).and_then(|()| o.flush())
                         } else {
@@ -590,5 +630,7 @@ pub(crate) fn supervise(req: Supervise<'_>) -> Result<Ended, NativeError> {
         let _ = t.join();
     }
     let discarded = budget.lock().map(|b| b.2).unwrap_or(0);
-    Ok(Ended { status, timed_out, tree, discarded })
+    let [stdout, stderr] =
+        kept.map(|k| std::mem::take(&mut *k.lock().unwrap_or_else(std::sync::PoisonError::into_inner)));
+    Ok(Ended { status, timed_out, tree, discarded, stdout, stderr })
 }
