@@ -36,6 +36,7 @@ use crate::wasm::{self, Cache, Source, StoreData, Target, ToolPre, WasmEngine, W
 pub struct RuntimeBuilder {
     pooling: Option<u32>,
     max_queued: Option<usize>,
+    fuel: bool,
     cache: CacheChoice,
     cache_max_bytes: Option<u64>,
 }
@@ -68,6 +69,15 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Count fuel: each call may then carry a fuel budget ([`Call::fuel`],
+    /// [`TypedCall::fuel`]), a deterministic measure of the code it executes (the same call
+    /// stops at the same point on every machine), checked beside the epoch's timeout and
+    /// `cpuMs`. Running out is exit 152 with `Stop::Fuel`. Costs some speed on every call.
+    pub fn fuel(mut self, on: bool) -> Self {
+        self.fuel = on;
+        self
+    }
+
     /// Keep compiled code in `dir`. By default: `$CORDON_CACHE_DIR`, `$XDG_CACHE_HOME/cordon`
     /// or `~/.cache/cordon`.
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -95,7 +105,8 @@ impl RuntimeBuilder {
     /// The engine cannot be configured, an explicitly given cache directory is unsafe, or
     /// `CORDON_CACHE_MAX_BYTES` is not a size (when no cap is given here).
     pub fn build(self) -> Result<Runtime, RuntimeError> {
-        let engine = WasmEngine::with_pool_queue(self.pooling, self.max_queued.unwrap_or(wasm::DEFAULT_MAX_QUEUED))?;
+        let engine =
+            WasmEngine::configured(self.pooling, self.max_queued.unwrap_or(wasm::DEFAULT_MAX_QUEUED), self.fuel)?;
         let linker = Arc::new(wasm::linker(&engine)?);
         let mut cache_problem = None;
         let max = match (&self.cache, self.cache_max_bytes) {
@@ -280,10 +291,15 @@ pub struct Call {
     pub args: Vec<String>,
     /// What the tool reads on stdin (empty: end of file at once).
     pub stdin: Vec<u8>,
+    /// Or a stream the tool reads as it asks (takes the place of `stdin`): see
+    /// [`wasm::StdinPipe::new`] and [`Tool::run_streaming`].
+    pub stdin_stream: Option<wasm::StdinPipe>,
     /// Captured (default) or written through.
     pub output: OutputMode,
     /// Record granted filesystem calls too.
     pub record_grants: bool,
+    /// A fuel budget, on a runtime built with [`RuntimeBuilder::fuel`].
+    pub fuel: Option<u64>,
 }
 
 impl Call {
@@ -337,17 +353,83 @@ impl Tool {
     /// # Errors
     /// As [`Tool::run`].
     pub async fn run_plan(&self, plan: &WasiPlan, call: Call) -> Result<Output, RuntimeError> {
-        let Call { args, stdin, output, record_grants } = call;
+        let Call { args, stdin, stdin_stream, output, record_grants, fuel } = call;
         let (out, err) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
         let (stdout, stderr) = match output {
             OutputMode::Capture => (Target::Capture(out.clone()), Target::Capture(err.clone())),
             OutputMode::Inherit => (Target::Stdout, Target::Stderr),
         };
-        let stdin = if stdin.is_empty() { wasm::Stdin::Empty } else { wasm::Stdin::Bytes(stdin) };
-        let outcome = self.run_raw(plan, &args, stdin, stdout, stderr, record_grants).await?;
+        let stdin = match stdin_stream {
+            Some(s) => wasm::Stdin::Stream(s),
+            None if stdin.is_empty() => wasm::Stdin::Empty,
+            None => wasm::Stdin::Bytes(stdin),
+        };
+        let outcome = self.run_fueled(plan, &args, stdin, (stdout, stderr), record_grants, fuel).await?;
         let take =
             |m: &Arc<Mutex<Vec<u8>>>| std::mem::take(&mut *m.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         Ok(Output { code: outcome.code, stdout: take(&out), stderr: take(&err), outcome })
+    }
+}
+
+/// A run whose output is read while it goes on ([`Tool::run_streaming`]).
+#[derive(Debug)]
+pub struct Streaming {
+    /// The tool's stdout, as it writes it; end of file when the run ends.
+    pub stdout: tokio::io::DuplexStream,
+    /// The tool's stderr.
+    pub stderr: tokio::io::DuplexStream,
+    /// The run: await it for the outcome (its `stdout` and `stderr` are empty: the bytes
+    /// went to the streams). Dropping it stops the run.
+    pub done: RunHandle,
+}
+
+/// A run under way; dropping it cancels the run (its instance is dropped, its pool slot
+/// freed).
+#[derive(Debug)]
+pub struct RunHandle(tokio::task::JoinHandle<Result<Output, RuntimeError>>);
+
+impl Drop for RunHandle {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl std::future::Future for RunHandle {
+    type Output = Result<Output, RuntimeError>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|r| match r {
+            Ok(out) => out,
+            Err(e) => Err(RuntimeError::Internal(format!("the run ended abnormally: {e}"))),
+        })
+    }
+}
+
+/// Bytes buffered between the tool and the reader of each stream before the tool waits.
+pub const STREAM_BUFFER: usize = 64 * 1024;
+
+impl Tool {
+    /// Starts one call under `plan` on the current Tokio runtime and returns its output
+    /// streams at once: the caller reads them while the tool runs (a tool that writes faster
+    /// waits for the reader; `maxOutputBytes` caps the total as usual). stdin is the call's
+    /// (bytes, or a stream: [`Call::stdin_stream`]); [`Call::output`] is ignored.
+    pub fn run_streaming(&self, plan: Arc<WasiPlan>, call: Call) -> Streaming {
+        let (out_w, out_r) = tokio::io::duplex(STREAM_BUFFER);
+        let (err_w, err_r) = tokio::io::duplex(STREAM_BUFFER);
+        let tool = self.clone();
+        let task = tokio::spawn(async move {
+            let Call { args, stdin, stdin_stream, record_grants, fuel, .. } = call;
+            let stdin = match stdin_stream {
+                Some(s) => wasm::Stdin::Stream(s),
+                None if stdin.is_empty() => wasm::Stdin::Empty,
+                None => wasm::Stdin::Bytes(stdin),
+            };
+            let (stdout, stderr) =
+                (Target::Stream(Arc::new(Mutex::new(out_w))), Target::Stream(Arc::new(Mutex::new(err_w))));
+            let outcome = tool.run_fueled(&plan, &args, stdin, (stdout, stderr), record_grants, fuel).await?;
+            Ok(Output { code: outcome.code, stdout: Vec::new(), stderr: Vec::new(), outcome })
+        });
+        Streaming { stdout: out_r, stderr: err_r, done: RunHandle(task) }
     }
 }
 
@@ -362,12 +444,14 @@ pub struct TypedCall {
     pub output: OutputMode,
     /// Record granted filesystem calls too.
     pub record_grants: bool,
+    /// A fuel budget, on a runtime built with [`RuntimeBuilder::fuel`].
+    pub fuel: Option<u64>,
 }
 
 impl TypedCall {
     /// A call of `func` with `args`, output captured.
     pub fn new(func: impl Into<String>, args: serde_json::Value) -> Self {
-        Self { func: func.into(), args, output: OutputMode::Capture, record_grants: false }
+        Self { func: func.into(), args, output: OutputMode::Capture, record_grants: false, fuel: None }
     }
 }
 
@@ -413,7 +497,7 @@ impl Tool {
     /// # Errors
     /// As [`Tool::call`].
     pub async fn call_plan(&self, plan: &WasiPlan, call: TypedCall) -> Result<TypedOutput, RuntimeError> {
-        let TypedCall { func, args, output, record_grants } = call;
+        let TypedCall { func, args, output, record_grants, fuel } = call;
         let export = wasm::typed::find(self.exports(), &func)?;
         let params = export.params_from_json(&args)?;
         let (out, err) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
@@ -422,7 +506,8 @@ impl Tool {
             OutputMode::Inherit => (Target::Stderr, Target::Stderr),
         };
         let entry = wasm::CallEntry::Func { export, params };
-        let mut outcome = self.exec(plan, &[], wasm::Stdin::Empty, stdout, stderr, record_grants, entry).await?;
+        let mut outcome =
+            self.exec(plan, &[], wasm::Stdin::Empty, (stdout, stderr), record_grants, entry, fuel).await?;
         let returned = outcome.returned.take().map(|vals| wasm::typed::returned(export, &vals));
         let take =
             |m: &Arc<Mutex<Vec<u8>>>| std::mem::take(&mut *m.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
@@ -450,7 +535,28 @@ impl Tool {
                         .into(),
             });
         }
-        self.exec(plan, argv, stdin, stdout, stderr, record_grants, wasm::CallEntry::Command).await
+        self.run_fueled(plan, argv, stdin, (stdout, stderr), record_grants, None).await
+    }
+
+    /// [`Tool::run_raw`] with a fuel budget.
+    async fn run_fueled(
+        &self,
+        plan: &WasiPlan,
+        argv: &[String],
+        stdin: wasm::Stdin,
+        out: (Target, Target),
+        record_grants: bool,
+        fuel: Option<u64>,
+    ) -> Result<wasm::RunOutcome, RuntimeError> {
+        if !self.pre.is_command() {
+            return Err(RuntimeError::ToolCannotRun {
+                path: self.name.clone().into(),
+                reason:
+                    "it does not export wasi:cli/run; call its functions with `cordon call` (`cordon tools` lists them)"
+                        .into(),
+            });
+        }
+        self.exec(plan, argv, stdin, out, record_grants, wasm::CallEntry::Command, fuel).await
     }
 
     /// Every run and typed call passes here (the library's and the CLI's): the one place the
@@ -461,10 +567,10 @@ impl Tool {
         plan: &WasiPlan,
         argv: &[String],
         stdin: wasm::Stdin,
-        stdout: Target,
-        stderr: Target,
+        (stdout, stderr): (Target, Target),
         record_grants: bool,
         entry: wasm::CallEntry<'_>,
+        fuel: Option<u64>,
     ) -> Result<wasm::RunOutcome, RuntimeError> {
         crate::protect::refuse_reach(&plan.fs, &self.protected)?;
         // Held until the run's store is gone: the pool slot it occupies.
@@ -472,7 +578,7 @@ impl Tool {
         let span = tracing::info_span!("cordon.call", tool = %self.name);
         let mut outcome = wasm::run(
             &self.engine,
-            WasmRun { plan, tool: &self.pre, argv, stdin, stdout, stderr, record_grants, entry },
+            WasmRun { plan, tool: &self.pre, argv, stdin, stdout, stderr, record_grants, entry, fuel },
         )
         .instrument(span)
         .await?;

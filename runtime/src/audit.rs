@@ -190,6 +190,9 @@ pub fn from_outcome(
         Some(crate::wasm::Stop::Cpu) => {
             ev.push(AuditEvent::new(now, "limit", "cpu", tool, false, "/cordon/limits/cpuMs"))
         }
+        Some(crate::wasm::Stop::Fuel) => {
+            ev.push(AuditEvent::new(now, "limit", "fuel", tool, false, "(the call's fuel)"))
+        }
         None => {}
     }
     if o.memory_limit_hit {

@@ -110,7 +110,7 @@ pub fn call_tool(req: CallRequest<'_>) -> Result<CallOutcome, RuntimeError> {
         .build()
         .map_err(|e| RuntimeError::Internal(format!("async runtime: {e}")))?;
     let record_grants = audit_path.is_some() && policy.audit.allows;
-    let call = TypedCall { func, args, output: OutputMode::Inherit, record_grants };
+    let call = TypedCall { func, args, output: OutputMode::Inherit, record_grants, fuel: None };
     let result = rt.block_on(loaded.call_plan(&plan, call));
     rt.shutdown_background();
     let typed = result?;
@@ -200,6 +200,9 @@ pub fn notes(outcome: &RunOutcome, plan: &cordon_plan::wasi::WasiPlan, tool: &st
             plan.cpu.map_or(0, |t| t.as_millis()),
             wasm::CPU_EXIT
         )),
+        Some(wasm::Stop::Fuel) => {
+            notes.push(format!("cordon: stopped {tool} when its fuel budget ran out; exit {}", wasm::CPU_EXIT));
+        }
         None => {}
     }
     if let Some(trap) = &outcome.trap {

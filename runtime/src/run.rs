@@ -274,7 +274,7 @@ fn run_inner(req: RunRequest<'_>) -> Result<Outcome, RuntimeError> {
     out.code = outcome.code;
     out.cause = match (&outcome.stop, &outcome.trap) {
         (Some(wasm::Stop::Timeout), _) => Cause::Timeout,
-        (Some(wasm::Stop::Cpu), _) => Cause::Cpu,
+        (Some(wasm::Stop::Cpu | wasm::Stop::Fuel), _) => Cause::Cpu,
         (None, Some(trap)) => Cause::Trap(trap.clone()),
         (None, None) => Cause::Exited(outcome.code),
     };

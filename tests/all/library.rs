@@ -181,3 +181,86 @@ fn a_cached_tool_reports_the_cache_hit() {
     let out = rt.block_on(second.run(&policy(20_000), Call::new(["probe", "exit", "0"]))).unwrap();
     assert!(out.outcome.metrics.cache_hit);
 }
+
+/// A tool's output is read while it runs: each line the tool echoes from stdin arrives
+/// before the next line is sent (the tool is still running, waiting for it).
+#[test]
+fn a_streaming_tool_is_read_line_by_line_as_it_runs() {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    let runtime = Runtime::builder().no_cache().build().unwrap();
+    let tool = tool(&runtime);
+    let plan = std::sync::Arc::new(cordon_plan::wasi::plan(&policy(20_000)).unwrap());
+    rt().block_on(async {
+        let (mut feed, stdin) = tokio::io::duplex(1024);
+        let mut call = Call::new(["probe", "echo-lines"]);
+        call.stdin_stream = Some(cordon_runtime::wasm::StdinPipe::new(stdin));
+        let s = tool.run_streaming(plan, call);
+        let mut lines = tokio::io::BufReader::new(s.stdout).lines();
+        let next = async |lines: &mut tokio::io::Lines<_>| {
+            tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.expect("a line in time").unwrap()
+        };
+        for word in ["first", "second"] {
+            feed.write_all(format!("{word}\n").as_bytes()).await.unwrap();
+            assert_eq!(next(&mut lines).await, Some(format!("> {word}")));
+        }
+        drop(feed);
+        let report = next(&mut lines).await.unwrap();
+        assert!(report.contains("\"op\":\"echo-lines\"") && report.contains("\"value\":\"2\""), "{report}");
+        assert_eq!(next(&mut lines).await, None, "the stream ends with the run");
+        let out = s.done.await.unwrap();
+        assert_eq!(out.code, 0);
+    });
+}
+
+/// The output cap holds on streams: a tool printing 100 kB under a 1,000-byte cap streams
+/// 1,000 bytes and the rest is counted as discarded; its twin without a cap streams all.
+#[test]
+fn the_output_cap_holds_on_streams() {
+    use tokio::io::AsyncReadExt as _;
+    let runtime = Runtime::builder().no_cache().build().unwrap();
+    let tool = tool(&runtime);
+    let read_all = |cap: Option<u64>| {
+        let mut b = Policy::builder().timeout_ms(20_000);
+        if let Some(c) = cap {
+            b = b.max_output_bytes(c);
+        }
+        let plan = std::sync::Arc::new(cordon_plan::wasi::plan(&b.build(&LexicalHost::default()).unwrap()).unwrap());
+        rt().block_on(async {
+            let mut s = tool.run_streaming(plan, Call::new(["probe", "print", "100000"]));
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let (a, b) = tokio::join!(s.stdout.read_to_end(&mut out), s.stderr.read_to_end(&mut err));
+            a.unwrap();
+            b.unwrap();
+            let done = (&mut s.done).await.unwrap();
+            (out.len() + err.len(), done.outcome.discarded_output)
+        })
+    };
+    let (streamed, dropped) = read_all(Some(1000));
+    assert_eq!(streamed, 1000);
+    assert!(dropped > 99_000, "{dropped}");
+    let (streamed, dropped) = read_all(None);
+    assert!(streamed > 100_000 && dropped == 0, "{streamed} {dropped}");
+}
+
+/// Fuel is a deterministic CPU budget: a spinning call stops when its fuel runs out (exit
+/// 152, `Stop::Fuel`) well before its timeout, and the same call with enough fuel for a
+/// short job finishes; a fuel budget on a runtime without fuel is refused, not ignored.
+#[test]
+fn a_call_stops_when_its_fuel_runs_out_and_its_twin_with_enough_finishes() {
+    let runtime = Runtime::builder().fuel(true).no_cache().build().unwrap();
+    let tool = tool(&runtime);
+    let rt = rt();
+    let spin = Call { fuel: Some(50_000_000), ..Call::new(["probe", "spin"]) };
+    let out = rt.block_on(tool.run(&policy(30_000), spin)).unwrap();
+    assert_eq!(out.code, 152);
+    assert_eq!(out.outcome.stop, Some(cordon_runtime::wasm::Stop::Fuel));
+    assert!(out.outcome.metrics.wall < Duration::from_secs(25), "stopped by fuel, not the timeout");
+    let short = Call { fuel: Some(50_000_000), ..Call::new(["probe", "exit", "0"]) };
+    assert_eq!(rt.block_on(tool.run(&policy(30_000), short)).unwrap().code, 0);
+    // Without a budget on a fuel runtime: unlimited.
+    assert_eq!(rt.block_on(tool.run(&policy(30_000), Call::new(["probe", "exit", "0"]))).unwrap().code, 0);
+    let plain = Runtime::builder().no_cache().build().unwrap();
+    let asked = Call { fuel: Some(1), ..Call::new(["probe", "exit", "0"]) };
+    let err = rt.block_on(self::tool(&plain).run(&policy(30_000), asked)).unwrap_err();
+    assert!(err.to_string().contains("RuntimeBuilder::fuel"), "{err}");
+}

@@ -79,6 +79,17 @@ fn run(name: &str, a: &[String]) {
             let mut s = String::new();
             std::io::stdin().read_to_string(&mut s).map(|_| s)
         }
+        // Echoes each line of stdin as it comes (`> line`), until end of file.
+        "echo-lines" => {
+            let mut n = 0usize;
+            let mut out = std::io::stdout().lock();
+            for line in std::io::stdin().lines() {
+                let Ok(line) = line else { break };
+                let _ = writeln!(out, "> {line}").and_then(|()| out.flush());
+                n += 1;
+            }
+            Ok(n.to_string())
+        }
         "print" => {
             let n: usize = at(0).parse().unwrap_or(0);
             let chunk = vec![b'x'; 8192];

@@ -238,6 +238,7 @@ impl McpServer {
                     args: Value::Object(args),
                     output: OutputMode::Capture,
                     record_grants,
+                    fuel: None,
                 };
                 match tool.call_plan(plan, call).await {
                     Err(e) => return error_result(vec![format!("cordon: {e}")]),
@@ -412,7 +413,7 @@ fn command_call(name: &str, args: JsonObject) -> Result<Call, String> {
         Some(Value::String(s)) => s.clone().into_bytes(),
         Some(other) => return Err(format!("parameter `stdin`: expected string, got {other}")),
     };
-    Ok(Call { args: argv, stdin, output: OutputMode::Capture, record_grants: false })
+    Ok(Call { args: argv, stdin, output: OutputMode::Capture, ..Call::default() })
 }
 
 /// Plans and loads one spec into its MCP tools.

@@ -22,6 +22,25 @@ pub enum Stdin {
     Empty,
     /// These bytes.
     Bytes(Vec<u8>),
+    /// Read from the caller's stream as the guest asks.
+    Stream(StdinPipe),
+}
+
+/// A caller's stream as a guest's stdin.
+#[derive(Clone)]
+pub struct StdinPipe(std::sync::Arc<wasmtime_wasi::cli::AsyncStdinStream>);
+
+impl StdinPipe {
+    /// The guest reads `from` as it asks.
+    pub fn new(from: impl tokio::io::AsyncRead + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(wasmtime_wasi::cli::AsyncStdinStream::new(from)))
+    }
+}
+
+impl std::fmt::Debug for StdinPipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StdinPipe")
+    }
 }
 
 /// What [`build`] needs.
@@ -82,6 +101,9 @@ pub fn build(req: CtxRequest<'_>) -> Result<Built, RuntimeError> {
         Stdin::Empty => {}
         Stdin::Bytes(bytes) => {
             b.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(bytes.clone()));
+        }
+        Stdin::Stream(StdinPipe(s)) => {
+            b.stdin(s.clone());
         }
     }
     b.allow_tcp(true).allow_udp(true).allow_ip_name_lookup(true);

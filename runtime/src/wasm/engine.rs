@@ -19,6 +19,7 @@ pub struct WasmEngine {
     engine: Engine,
     _ticker: Arc<Ticker>,
     admission: Option<Arc<Admission>>,
+    fuel: bool,
 }
 
 /// Calls waiting for a pool slot, by default, before the next one is turned away.
@@ -106,7 +107,16 @@ impl WasmEngine {
     /// # Errors
     /// As [`WasmEngine::with_pooling`].
     pub fn with_pool_queue(instances: Option<u32>, max_queued: usize) -> Result<Self, RuntimeError> {
-        let mut engine = Self::with_pooling(instances)?;
+        Self::configured(instances, max_queued, false)
+    }
+
+    /// As [`WasmEngine::with_pool_queue`]; with `fuel`, every call has a fuel budget (a
+    /// deterministic count of executed code, beside the epoch's time checks).
+    ///
+    /// # Errors
+    /// As [`WasmEngine::with_pooling`].
+    pub fn configured(instances: Option<u32>, max_queued: usize, fuel: bool) -> Result<Self, RuntimeError> {
+        let mut engine = Self::build(instances, fuel)?;
         if let Some(a) = engine.admission.as_mut().and_then(Arc::get_mut) {
             a.max_queued = max_queued;
         }
@@ -119,7 +129,12 @@ impl WasmEngine {
     /// # Errors
     /// When Wasmtime rejects the configuration or the ticker thread cannot start.
     pub fn with_pooling(instances: Option<u32>) -> Result<Self, RuntimeError> {
+        Self::build(instances, false)
+    }
+
+    fn build(instances: Option<u32>, fuel: bool) -> Result<Self, RuntimeError> {
         let mut config = Config::new();
+        config.consume_fuel(fuel);
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
@@ -167,7 +182,7 @@ impl WasmEngine {
                 max_queued: DEFAULT_MAX_QUEUED,
             })
         });
-        Ok(Self { engine, _ticker: Arc::new(Ticker { stop }), admission })
+        Ok(Self { engine, _ticker: Arc::new(Ticker { stop }), admission, fuel })
     }
 
     /// Takes a pool slot for one call, waiting in the queue up to `wait` (`None`: as long as
@@ -197,6 +212,11 @@ impl WasmEngine {
             // The semaphore is never closed.
             Some(Err(_)) | None => Err(Busy::Waited { instances, waited: start.elapsed() }),
         }
+    }
+
+    /// True when calls run with a fuel budget.
+    pub fn fuel(&self) -> bool {
+        self.fuel
     }
 
     /// The Wasmtime engine.

@@ -121,6 +121,8 @@ pub enum Stop {
     Timeout,
     /// `cordon.limits.cpuMs` used up.
     Cpu,
+    /// The call's fuel budget used up (the library's deterministic CPU budget).
+    Fuel,
 }
 
 impl std::fmt::Display for Stop {
@@ -128,6 +130,7 @@ impl std::fmt::Display for Stop {
         f.write_str(match self {
             Stop::Timeout => "timeout",
             Stop::Cpu => "cpu limit",
+            Stop::Fuel => "fuel",
         })
     }
 }

@@ -21,7 +21,7 @@ use wasmtime_wasi::filesystem::WasiFilesystemView as _;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub use cache::{Cache, DEFAULT_MAX_BYTES, Entry, Lookup, Source, parse_size};
-pub use ctx::{Stdin, empty_root_path};
+pub use ctx::{Stdin, StdinPipe, empty_root_path};
 pub use engine::{Busy, DEFAULT_MAX_QUEUED, Slot, TICK, WasmEngine};
 pub use limits::Stop;
 pub use load::{WasmKind, compile, is_wasm_file_ambient, sniff};
@@ -195,6 +195,8 @@ pub struct WasmRun<'a> {
     pub record_grants: bool,
     /// What to call.
     pub entry: CallEntry<'a>,
+    /// The call's fuel budget, on an engine built with fuel (`None` there: unlimited).
+    pub fuel: Option<u64>,
 }
 
 /// How a run ended.
@@ -251,7 +253,12 @@ impl RunOutcome {
 /// The context cannot be built (a granted path is missing) or the tool does not
 /// instantiate (for example it imports something WASI does not offer).
 pub async fn run(engine: &WasmEngine, req: WasmRun<'_>) -> Result<RunOutcome, RuntimeError> {
-    let WasmRun { plan, tool, argv, stdin, stdout, stderr, record_grants, entry } = req;
+    let WasmRun { plan, tool, argv, stdin, stdout, stderr, record_grants, entry, fuel } = req;
+    if fuel.is_some() && !engine.fuel() {
+        return Err(RuntimeError::Request(
+            "a call with a fuel budget needs a runtime built with fuel (RuntimeBuilder::fuel(true))".into(),
+        ));
+    }
     let started = std::time::Instant::now();
     let meter = Arc::new(limits::CpuMeter::default());
     let budget = output::Budget::new(plan.max_output_bytes);
@@ -274,6 +281,9 @@ pub async fn run(engine: &WasmEngine, req: WasmRun<'_>) -> Result<RunOutcome, Ru
         clock: limits::Clock::start(plan.timeout, plan.cpu, meter.clone()),
     };
     let mut store = Store::new(engine.engine(), data);
+    if engine.fuel() {
+        store.set_fuel(fuel.unwrap_or(u64::MAX)).map_err(|e| RuntimeError::Internal(format!("fuel: {e:#}")))?;
+    }
     store.limiter(|d| &mut d.memory);
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|mut cx| {
@@ -341,8 +351,11 @@ pub async fn run(engine: &WasmEngine, req: WasmRun<'_>) -> Result<RunOutcome, Ru
                 stop = Some(*s);
                 code = match s {
                     Stop::Timeout => TIMEOUT_EXIT,
-                    Stop::Cpu => CPU_EXIT,
+                    Stop::Cpu | Stop::Fuel => CPU_EXIT,
                 };
+            } else if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::OutOfFuel) {
+                stop = Some(Stop::Fuel);
+                code = CPU_EXIT;
             } else {
                 trap = Some(trap_message(&e));
                 code = TRAP_EXIT;

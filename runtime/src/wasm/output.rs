@@ -17,6 +17,9 @@ pub enum Target {
     Stderr,
     /// A buffer the caller reads after the run.
     Capture(Arc<Mutex<Vec<u8>>>),
+    /// A pipe the caller reads while the tool runs: a tool that writes faster than the
+    /// caller reads waits (back-pressure); a caller that stops reading makes its writes fail.
+    Stream(Arc<Mutex<tokio::io::DuplexStream>>),
 }
 
 /// The budget stdout and stderr share.
@@ -52,6 +55,22 @@ impl Budget {
         s.used += allowed;
         s.discarded += n64 - allowed;
         allowed as usize
+    }
+
+    /// How many of `n` bytes fit under the cap now, without charging them.
+    fn room(&self, n: usize) -> usize {
+        let s = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match s.limit {
+            None => n,
+            Some(limit) => (n as u64).min(limit.saturating_sub(s.used)) as usize,
+        }
+    }
+
+    /// Charges `passed` bytes and counts `dropped` as discarded.
+    fn charge(&self, passed: usize, dropped: usize) {
+        let mut s = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.used += passed as u64;
+        s.discarded += dropped as u64;
     }
 
     /// Bytes dropped because the cap was reached.
@@ -100,6 +119,35 @@ impl Sink {
                 }
                 Ok(())
             }
+            // Written by `poll_write` (it may have to wait).
+            Target::Stream(_) => Ok(()),
+        }
+    }
+
+    /// A write to a stream target: what fits under the cap goes into the pipe when it has
+    /// room (else the tool waits); what is past the cap is dropped and counted.
+    fn poll_stream(
+        &self,
+        pipe: &Mutex<tokio::io::DuplexStream>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let room = self.budget.room(buf.len());
+        if room == 0 {
+            self.budget.charge(0, buf.len());
+            return Poll::Ready(Ok(buf.len()));
+        }
+        let mut pipe = pipe.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match Pin::new(&mut *pipe).poll_write(cx, &buf[..room]) {
+            Poll::Ready(Ok(n)) if n == room => {
+                self.budget.charge(n, buf.len() - room);
+                Poll::Ready(Ok(buf.len()))
+            }
+            Poll::Ready(Ok(n)) => {
+                self.budget.charge(n, 0);
+                Poll::Ready(Ok(n))
+            }
+            other => other,
         }
     }
 }
@@ -117,7 +165,10 @@ impl StdoutStream for Sink {
 }
 
 impl AsyncWrite for Sink {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        if let Target::Stream(pipe) = &self.target {
+            return self.poll_stream(pipe, cx, buf);
+        }
         // Written through at once, so output streams live; bytes past the cap are dropped
         // (and counted) while the tool keeps running.
         match self.write_now(buf) {
@@ -132,6 +183,8 @@ impl AsyncWrite for Sink {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        // A stream ends when the run does (the last handle to its pipe is dropped), not when
+        // one of the guest's handles to stdout is closed.
         Poll::Ready(Ok(()))
     }
 }
