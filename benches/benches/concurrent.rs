@@ -1,6 +1,9 @@
 //! Library throughput: `probe exit 0` calls from 1, 2, 8 and 64 tasks at once on one
 //! runtime (pooling allocator), with calls per second, p50/p99 latency and peak memory
-//! printed for each. Run: `cargo bench -p cordon-benches --bench concurrent`.
+//! printed for each; then the same 64-task load on a bare Wasmtime embedding doing the same
+//! work (the pooling allocator tuned as cordon tunes it, `InstancePre`, a fresh store and
+//! WASI context with one preopen per call), so the ratio is measured in the same run.
+//! Run: `cargo bench -p cordon-benches --bench concurrent`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -74,5 +77,91 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The bare embedding's store data.
+struct Bare {
+    ctx: wasmtime_wasi::WasiCtx,
+    table: wasmtime::component::ResourceTable,
+}
+
+impl wasmtime_wasi::WasiView for Bare {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
+    }
+}
+
+fn baseline(c: &mut Criterion) {
+    let bytes = std::fs::read(PROBE_WASIP2).unwrap_or_else(|e| panic!("{e}"));
+    let dir = std::env::temp_dir().join(format!("cordon-bench-bare-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true).epoch_interruption(true).cranelift_opt_level(wasmtime::OptLevel::Speed);
+    let n = 128u32;
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.total_component_instances(n)
+        .total_core_instances(n * 16)
+        .total_memories(n * 4)
+        .total_tables(n * 4)
+        .total_stacks(n)
+        .max_memory_size(1 << 30)
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(1 << 16)
+        .pagemap_scan(wasmtime::Enabled::Auto)
+        .decommit_batch_size(32);
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    let engine = wasmtime::Engine::new(&config).unwrap_or_else(|e| panic!("{e}"));
+    let component = wasmtime::component::Component::new(&engine, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    let mut linker = wasmtime::component::Linker::<Bare>::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap_or_else(|e| panic!("{e}"));
+    let pre = wasmtime_wasi::p2::bindings::CommandPre::new(
+        linker.instantiate_pre(&component).unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tasks = 64usize;
+    let mut g = c.benchmark_group("baseline/bare-wasmtime");
+    g.throughput(criterion::Throughput::Elements(tasks as u64));
+    g.bench_function(format!("{tasks} tasks"), |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                rt.block_on(async {
+                    let mut handles = Vec::with_capacity(tasks);
+                    for _ in 0..tasks {
+                        let (engine, pre, dir) = (engine.clone(), pre.clone(), dir.clone());
+                        handles.push(tokio::spawn(async move {
+                            let mut b = wasmtime_wasi::WasiCtxBuilder::new();
+                            b.args(&["probe", "exit", "0"]);
+                            b.preopened_dir(&dir, "/data", wasmtime_wasi::FsPerms::ReadOnly)
+                                .unwrap_or_else(|e| panic!("{e}"));
+                            let data = Bare { ctx: b.build(), table: wasmtime::component::ResourceTable::new() };
+                            let mut store = wasmtime::Store::new(&engine, data);
+                            store.set_epoch_deadline(u64::MAX / 2);
+                            let cmd = pre.instantiate_async(&mut store).await.unwrap_or_else(|e| panic!("{e}"));
+                            let r = cmd.wasi_cli_run().call_run(&mut store).await;
+                            // `exit 0` ends through the exit interface.
+                            assert!(
+                                r.is_ok()
+                                    || r.is_err_and(|e| e
+                                        .downcast_ref::<wasmtime_wasi::I32Exit>()
+                                        .is_some_and(|x| x.0 == 0))
+                            );
+                        }));
+                    }
+                    for h in handles {
+                        let _ = h.await;
+                    }
+                });
+            }
+            start.elapsed()
+        })
+    });
+    g.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, bench, baseline);
 criterion_main!(benches);
