@@ -1732,7 +1732,11 @@ fn a_refused_connection_fails_at_connect_and_is_recorded_with_its_rule() {
          for ip, port in [('192.0.2.1', 80), ('203.0.113.9', 443), ('2001:db8::1', 443), ('127.0.0.1', {allowed} + 1), ('127.0.0.1', own), ('127.0.0.1', {allowed})]:\n    \
              s = socket.socket(socket.AF_INET6 if ':' in ip else socket.AF_INET); s.settimeout(5)\n    \
              try:\n        s.connect((ip, port)); print(ip, port == own and 'own' or port, 'connected')\n    \
-             except OSError as e:\n        print(ip, port, 'refused' if e.errno == 111 else e.errno)\n"
+             except OSError as e:\n        print(ip, port, 'refused' if e.errno == 111 else e.errno)\n\
+         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         for _ in range(3):\n    \
+             try:\n        u.sendto(b'x', ('192.0.2.9', 5000)); print('udp sent')\n    \
+             except OSError as e:\n        print('udp', e.errno)\n"
     );
     let mut c = cordon();
     c.args(["run", "--policy"]).arg(&p).arg("--audit").arg(&audit).args(["--", "/usr/bin/python3", "-c", &script]);
@@ -1756,6 +1760,11 @@ fn a_refused_connection_fails_at_connect_and_is_recorded_with_its_rule() {
         assert!(text.contains("2001:db8::1 443 refused"), "{text}");
         assert!(refusal("[2001:db8::1]:443", "/network/egress/default"), "{events}");
     }
+    // A UDP send (not relayed, as UDP rules are refused on bubblewrap) fails at once and is
+    // one recorded refusal however many datagrams the tool tried.
+    assert_eq!(text.matches("udp 1\n").count(), 3, "EPERM for each datagram: {text}");
+    let sends = events.lines().filter(|l| l.contains("\"op\":\"send\"") && l.contains("192.0.2.9:5000")).count();
+    assert_eq!(sends, 1, "{events}");
     let denials = events.lines().filter(|l| l.contains("\"decision\":\"deny\"") && l.contains("connect")).count();
     assert_eq!(
         denials,

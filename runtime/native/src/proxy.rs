@@ -104,8 +104,8 @@ impl Proxy {
         let LogSlot::Held(fd) = std::mem::replace(&mut *slot, LogSlot::Closed) else { return };
         drop(slot);
         let (logged, overflowed) = crate::linux::nflog::drain(&fd);
-        for dest in crate::linux::nflog::refused(&logged) {
-            self.refused_ahead(dest.ip(), dest.port());
+        for (dest, udp) in crate::linux::nflog::refused(&logged) {
+            self.refused_ahead(dest.ip(), dest.port(), udp);
         }
         if overflowed {
             self.refused(
@@ -132,18 +132,21 @@ impl Proxy {
     #[cfg(target_os = "linux")]
     /// A TCP connection to `ip:port` the capture refused before any handshake: recorded with
     /// the rule that refuses it (asked again, of the same decision function).
-    fn refused_ahead(&self, ip: IpAddr, port: u16) {
+    fn refused_ahead(&self, ip: IpAddr, port: u16, udp: bool) {
         let shown = if ip.is_ipv6() { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") };
-        let mut d = self.network.check_addr(ip, port, Protocol::Tcp);
+        let (proto, op) = if udp { (Protocol::Udp, "send") } else { (Protocol::Tcp, "connect") };
+        let mut d = self.network.check_addr(ip, port, proto);
         if d.allowed {
             // The filter refused what the policy allows: never expected (the refusals are
             // planned from these decisions); the record says so rather than "allowed".
-            d = NetDecision {
-                allowed: false,
-                rule: format!("(refused by the capture's filter; {} allows it)", d.rule),
-            };
+            // For UDP it happens: an allowed UDP destination is still dropped, as the capture
+            // relays no UDP but DNS (the planner refuses UDP allow rules, so only a policy
+            // allowing everything meets this).
+            let why =
+                if udp { "UDP other than DNS is not relayed on bubblewrap" } else { "refused by the capture's filter" };
+            d = NetDecision { allowed: false, rule: format!("({why}; {} allows it)", d.rule) };
         }
-        self.record("net", "connect", shown, d);
+        self.record("net", op, shown, d);
     }
 
     fn refused(&self, kind: &'static str, target: String, rule: String) {

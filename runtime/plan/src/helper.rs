@@ -142,7 +142,7 @@ impl Capture {
             }
         }
         let ruleset = format!(
-            "table inet cordon {{\n  chain refuse {{\n    type filter hook output priority -200; policy accept;\n{refuse}  }}\n  chain out {{\n    type nat hook output priority -100; policy accept;\n    ip daddr 127.0.0.1 tcp dport {{ {proxy_port}, {port} }} return\n    ip saddr {INSIDE_SOURCE} ip daddr 127.0.0.0/8 return\n    ip6 daddr ::1 tcp dport {port} return\n{own_loopback}    meta l4proto tcp redirect to :{port}\n    udp dport 53 redirect to :{DNS_PORT}\n  }}\n  chain filter {{\n    type filter hook output priority 0; policy accept;\n    ip daddr 127.0.0.1 udp dport {DNS_PORT} accept\n    ip saddr 127.0.0.1 udp sport {DNS_PORT} accept\n    meta l4proto udp drop\n  }}\n}}\n"
+            "table inet cordon {{\n  chain refuse {{\n    type filter hook output priority -200; policy accept;\n{refuse}  }}\n  chain out {{\n    type nat hook output priority -100; policy accept;\n    ip daddr 127.0.0.1 tcp dport {{ {proxy_port}, {port} }} return\n    ip saddr {INSIDE_SOURCE} ip daddr 127.0.0.0/8 return\n    ip6 daddr ::1 tcp dport {port} return\n{own_loopback}    meta l4proto tcp redirect to :{port}\n    udp dport 53 redirect to :{DNS_PORT}\n  }}\n  chain filter {{\n    type filter hook output priority 0; policy accept;\n    ip daddr 127.0.0.1 udp dport {DNS_PORT} accept\n    ip saddr 127.0.0.1 udp sport {DNS_PORT} accept\n    meta l4proto udp log group {LOG_GROUP} drop\n  }}\n}}\n"
         );
         Self { port, ip, nft, dns_port: DNS_PORT, ruleset, ipv6, log_group: LOG_GROUP }
     }

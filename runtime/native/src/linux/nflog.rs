@@ -115,9 +115,11 @@ pub fn open(group: u16) -> Result<OwnedFd, String> {
     Ok(fd)
 }
 
-/// One logged TCP packet.
+/// One logged TCP or UDP packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Logged {
+    /// UDP (else TCP).
+    pub udp: bool,
     /// Source address and port.
     pub src: SocketAddr,
     /// Destination address and port.
@@ -189,33 +191,42 @@ fn packet(msg: &[u8]) -> Option<Logged> {
     None
 }
 
-/// The addresses and flags of an IPv4 or IPv6 packet carrying TCP.
+/// The addresses (and for TCP the flags) of an IPv4 or IPv6 packet carrying TCP or UDP.
 fn tcp(p: &[u8]) -> Option<Logged> {
-    let (src, dst, t): (IpAddr, IpAddr, usize) = match p.first()? >> 4 {
+    let (src, dst, t, proto): (IpAddr, IpAddr, usize, u8) = match p.first()? >> 4 {
         4 => {
             let ihl = usize::from(p[0] & 0x0f) * 4;
-            if *p.get(9)? != 6 || ihl < 20 {
+            let proto = *p.get(9)?;
+            if !matches!(proto, 6 | 17) || ihl < 20 {
                 return None;
             }
             let src = Ipv4Addr::new(*p.get(12)?, p[13], p[14], p[15]);
             let dst = Ipv4Addr::new(*p.get(16)?, p[17], p[18], p[19]);
-            (src.into(), dst.into(), ihl)
+            (src.into(), dst.into(), ihl, proto)
         }
         6 => {
-            if *p.get(6)? != 6 {
+            let proto = *p.get(6)?;
+            if !matches!(proto, 6 | 17) {
                 return None;
             }
             let src: [u8; 16] = p.get(8..24)?.try_into().ok()?;
             let dst: [u8; 16] = p.get(24..40)?.try_into().ok()?;
-            (Ipv6Addr::from(src).into(), Ipv6Addr::from(dst).into(), 40)
+            (Ipv6Addr::from(src).into(), Ipv6Addr::from(dst).into(), 40, proto)
         }
         _ => return None,
     };
+    let ports = p.get(t..t + 4)?;
+    let src = SocketAddr::new(src, u16::from_be_bytes([ports[0], ports[1]]));
+    let dst = SocketAddr::new(dst, u16::from_be_bytes([ports[2], ports[3]]));
+    if proto == 17 {
+        return Some(Logged { udp: true, src, dst, syn: false, rst: false, seq: 0, ack: 0 });
+    }
     let h = p.get(t..t + 14)?;
     let flags = h[13];
     Some(Logged {
-        src: SocketAddr::new(src, u16::from_be_bytes([h[0], h[1]])),
-        dst: SocketAddr::new(dst, u16::from_be_bytes([h[2], h[3]])),
+        udp: false,
+        src,
+        dst,
         syn: flags & 0x12 == 0x02,
         rst: flags & 0x04 != 0,
         seq: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
@@ -229,20 +240,23 @@ fn tcp(p: &[u8]) -> Option<Logged> {
 /// The kernel's answer to a SYN for a closed port is the reset with sequence 0 that
 /// acknowledges exactly the SYN; a service that accepted and later reset the connection
 /// sends its own sequence number.
-pub fn refused(logged: &[Logged]) -> Vec<SocketAddr> {
+///
+/// Every UDP datagram logged was dropped (the capture relays no UDP but DNS): one refusal
+/// per flow (source and destination), however many datagrams it sent.
+pub fn refused(logged: &[Logged]) -> Vec<(SocketAddr, bool)> {
     let closed = |syn: &Logged| {
-        logged
-            .iter()
-            .any(|r| r.rst && r.src == syn.dst && r.dst == syn.src && r.seq == 0 && r.ack == syn.seq.wrapping_add(1))
+        logged.iter().any(|r| {
+            !r.udp && r.rst && r.src == syn.dst && r.dst == syn.src && r.seq == 0 && r.ack == syn.seq.wrapping_add(1)
+        })
     };
     // One flow is one refusal, however often its SYN was sent (a retransmission repeats the
-    // source port and the sequence number).
+    // source port and the sequence number), or its datagrams.
     let mut seen = std::collections::HashSet::new();
     logged
         .iter()
-        .filter(|p| p.syn && seen.insert((p.src, p.dst, p.seq)))
-        .filter(|p| !p.dst.ip().is_loopback() || closed(p))
-        .map(|p| p.dst)
+        .filter(|p| (p.udp || p.syn) && seen.insert((p.udp, p.src, p.dst, p.seq)))
+        .filter(|p| p.udp || !p.dst.ip().is_loopback() || closed(p))
+        .map(|p| (p.dst, p.udp))
         .collect()
 }
 
@@ -289,10 +303,16 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert_eq!((got[0].dst, got[0].syn, got[0].rst), ("192.0.2.7:443".parse().unwrap(), true, false));
         assert_eq!(got[1].dst, "[2001:db8::5]:22".parse().unwrap());
-        // Not TCP, truncated: nothing.
+        // UDP: one refusal per flow, however many datagrams.
         let mut udp = syn.clone();
         udp[9] = 17;
-        assert!(packets(&packet_message(&udp)).is_empty());
+        let datagrams = packets(&[packet_message(&udp), packet_message(&udp)].concat());
+        assert!(datagrams.iter().all(|d| d.udp && d.dst == "192.0.2.7:443".parse().unwrap()));
+        assert_eq!(refused(&datagrams), vec![("192.0.2.7:443".parse().unwrap(), true)]);
+        // Neither TCP nor UDP, truncated: nothing.
+        let mut icmp = syn.clone();
+        icmp[9] = 1;
+        assert!(packets(&packet_message(&icmp)).is_empty());
         assert!(packets(&packet_message(&syn[..30])).is_empty());
     }
 
@@ -310,7 +330,10 @@ mod tests {
         let elsewhere = packets(&packet_message(&v4([10, 0, 0, 1], [10, 0, 0, 1], (50002, 443), 0x02, 1, 0)));
         let retransmitted = elsewhere.clone();
         let all: Vec<Logged> = [refused_syn, reset, served_syn, served_reset, elsewhere, retransmitted].concat();
-        assert_eq!(refused(&all), vec!["127.0.0.1:9".parse().unwrap(), "10.0.0.1:443".parse().unwrap()]);
+        assert_eq!(
+            refused(&all),
+            vec![("127.0.0.1:9".parse().unwrap(), false), ("10.0.0.1:443".parse().unwrap(), false)]
+        );
         // A SYN-ACK is not a first packet.
         let synack = packets(&packet_message(&v4([10, 0, 0, 1], lo, (443, 50002), 0x12, 1, 2)));
         assert!(refused(&synack).is_empty());
