@@ -49,8 +49,16 @@ fn the_legacy_network_fields_are_refused_from_09_with_mxcs_migration_hints() {
         (json!({ "enforcementMode": "firewall" }), "enforcementMode", "enforcement is selected by the backend"),
         (json!({ "allowedHosts": ["a.com"] }), "allowedHosts", "hostnames cannot be losslessly converted"),
         (json!({ "blockedHosts": ["1.2.3.4"] }), "blockedHosts", "use network.egress.allow/deny CIDR rules"),
-        (json!({ "allowLocalNetwork": false }), "allowLocalNetwork", "use network.ingress.default and network.ingress.hostLoopback"),
-        (json!({ "proxy": { "url": "http://127.0.0.1:8080" } }), "proxy", "use runtimeConfig.networkProxy with a proxy URL"),
+        (
+            json!({ "allowLocalNetwork": false }),
+            "allowLocalNetwork",
+            "use network.ingress.default and network.ingress.hostLoopback",
+        ),
+        (
+            json!({ "proxy": { "url": "http://127.0.0.1:8080" } }),
+            "proxy",
+            "use runtimeConfig.networkProxy with a proxy URL",
+        ),
     ];
     for version in LINE {
         for (network, field, hint) in &hints {
@@ -116,12 +124,15 @@ fn the_aliases_are_gone_from_10() {
             assert!(e[0].1.contains("removed in schema 1.0") && e[0].1.contains(hint), "{e:?}");
         }
         // The twins: the names themselves.
-        for doc in [json!({ "processContainer": {} }), json!({ "seatbelt": {} }), json!({ "containment": "seatbelt" })] {
+        for doc in [json!({ "processContainer": {} }), json!({ "seatbelt": {} }), json!({ "containment": "seatbelt" })]
+        {
             assert!(check(at(Some(version), doc)).is_ok(), "{version}");
         }
     }
     for version in [Some("0.9.0-alpha"), Some("0.8.0-alpha"), Some("0.7.0-alpha")] {
-        for doc in [json!({ "appContainer": {} }), json!({ "macos_sandbox": {} }), json!({ "containment": "appcontainer" })] {
+        for doc in
+            [json!({ "appContainer": {} }), json!({ "macos_sandbox": {} }), json!({ "containment": "appcontainer" })]
+        {
             assert!(check(at(version, doc.clone())).is_ok(), "{version:?} {doc}");
         }
     }
@@ -190,7 +201,10 @@ fn the_new_sections_need_their_version() {
     }
     // Their fields are MXC's and no others.
     assert_eq!(problems(json!({ "version": "1.0.0", "telemetry": { "enabled": true, "x": 1 } }))[0].0, "/telemetry/x");
-    assert_eq!(problems(json!({ "version": "1.1.0-alpha", "hyperlight": { "runtime": "ruby" } }))[0].0, "/hyperlight/runtime");
+    assert_eq!(
+        problems(json!({ "version": "1.1.0-alpha", "hyperlight": { "runtime": "ruby" } }))[0].0,
+        "/hyperlight/runtime"
+    );
 }
 
 #[test]

@@ -108,7 +108,8 @@ pub fn explain(policy: &Policy, plan: Option<&Plan>) -> String {
 
     let extra = &policy.backends.extra;
     if let Some(enabled) = extra.telemetry {
-        let asked = enabled.map_or_else(|| "the `telemetry` section".to_string(), |e| format!("`telemetry.enabled: {e}`"));
+        let asked =
+            enabled.map_or_else(|| "the `telemetry` section".to_string(), |e| format!("`telemetry.enabled: {e}`"));
         wl(w, format_args!("\ntelemetry: {asked} is read and ignored: cordon sends no telemetry, to anyone"));
     }
     if extra.test.is_some() {

@@ -263,7 +263,8 @@ pub fn plan(
         lifecycle,
         process_container.as_ref(),
         lxc.as_ref(),
-        experimental, extra
+        experimental,
+        extra,
     )?;
     crate::mxc::headless_ui(Backend::Bubblewrap, ui)?;
     let unenforceable = |rule: &str, reason: &str| PlanError::Unenforceable {

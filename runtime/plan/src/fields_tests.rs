@@ -219,7 +219,12 @@ fn cases() -> Vec<(String, String, String, [E; 5])> {
         format!("{{{v10}}}"),
         [H, V, V, V, H],
     ));
-    out.push(("telemetry".into(), format!(r#"{{{v10},"telemetry":{{"enabled":true}}}}"#), format!("{{{v10}}}"), [H; 5]));
+    out.push((
+        "telemetry".into(),
+        format!(r#"{{{v10},"telemetry":{{"enabled":true}}}}"#),
+        format!("{{{v10}}}"),
+        [H; 5],
+    ));
     out.push(("test".into(), format!(r#"{{{v11},"test":{{"message":"m"}}}}"#), format!("{{{v11}}}"), [H; 5]));
     for (what, section, ptr) in [
         ("wslc.image", r#""wslc":{"image":"alpine"}"#, "/wslc/image"),

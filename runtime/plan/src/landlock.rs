@@ -76,7 +76,14 @@ pub fn plan(
         experimental,
         extra,
     } = backends;
-    crate::mxc::shared_sections(Backend::Landlock, lifecycle, process_container.as_ref(), lxc.as_ref(), experimental, extra)?;
+    crate::mxc::shared_sections(
+        Backend::Landlock,
+        lifecycle,
+        process_container.as_ref(),
+        lxc.as_ref(),
+        experimental,
+        extra,
+    )?;
     crate::mxc::headless_ui(Backend::Landlock, ui)?;
     if let Some(e) = filesystem.foreign().first() {
         return Err(refuse(&e.pointer, "the path is for another operating system"));

@@ -49,7 +49,9 @@ pub(crate) fn extra(backend: Backend, e: &ExtraSections) -> Result<(), PlanError
         return Err(refuse(
             backend,
             pointer.clone(),
-            &format!("this configures MXC's {what} backend, which cordon does not have; remove it (or the `{section}` section)"),
+            &format!(
+                "this configures MXC's {what} backend, which cordon does not have; remove it (or the `{section}` section)"
+            ),
         ));
     }
     Ok(())

@@ -71,7 +71,14 @@ pub fn plan(policy: &Policy) -> Result<SeatbeltPlan, PlanError> {
         experimental,
         extra,
     } = backends;
-    crate::mxc::shared_sections(Backend::Seatbelt, lifecycle, process_container.as_ref(), lxc.as_ref(), experimental, extra)?;
+    crate::mxc::shared_sections(
+        Backend::Seatbelt,
+        lifecycle,
+        process_container.as_ref(),
+        lxc.as_ref(),
+        experimental,
+        extra,
+    )?;
     if let Some(e) = filesystem.foreign().first() {
         return Err(refuse(&e.pointer, "the path is for another operating system"));
     }

@@ -99,7 +99,14 @@ pub fn plan(policy: &Policy) -> Result<WasiPlan, PlanError> {
         experimental,
         extra,
     } = backends;
-    crate::mxc::shared_sections(Backend::Wasm, lifecycle, process_container.as_ref(), lxc.as_ref(), experimental, extra)?;
+    crate::mxc::shared_sections(
+        Backend::Wasm,
+        lifecycle,
+        process_container.as_ref(),
+        lxc.as_ref(),
+        experimental,
+        extra,
+    )?;
     crate::mxc::headless_ui(Backend::Wasm, ui)?;
     if let Some(entry) = filesystem.foreign().first() {
         return Err(PlanError::Unenforceable {

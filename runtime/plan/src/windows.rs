@@ -119,7 +119,14 @@ pub fn plan(policy: &Policy) -> Result<WindowsPlan, PlanError> {
         experimental,
         extra,
     } = backends;
-    crate::mxc::shared_sections(Backend::Windows, lifecycle, process_container.as_ref(), lxc.as_ref(), experimental, extra)?;
+    crate::mxc::shared_sections(
+        Backend::Windows,
+        lifecycle,
+        process_container.as_ref(),
+        lxc.as_ref(),
+        experimental,
+        extra,
+    )?;
     crate::mxc::headless_ui(Backend::Windows, ui)?;
     let all_net = crate::none_or_all(policy, Backend::Windows)?;
     let Fallback { allow_dacl_mutation } = fallback;
