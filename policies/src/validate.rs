@@ -612,8 +612,9 @@ fn check_network(cx: &mut Ctx, n: Option<&RawNetwork>, v08: bool, line: Option<&
                 K::RemovedField { field, removed_in: "0.9", version: format!("{}.{}", v.major, v.minor), hint },
             );
         }
-        return net;
     }
+    // From 0.9 the legacy fields are refused above; the directional ones are still checked.
+    let legacy = if line.is_some() { Vec::new() } else { legacy };
     if !directional.is_empty() && !v08 {
         for d in &directional {
             let field = if *d == "egress" { "network.egress" } else { "network.ingress" };

@@ -72,6 +72,13 @@ fn the_legacy_network_fields_are_refused_from_09_with_mxcs_migration_hints() {
         // Mixed with the directional shape: each legacy field is named, no mix message.
         let e = problems(at(Some(version), json!({ "network": { "defaultPolicy": "block", "egress": {} } })));
         assert_eq!(e.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(), ["/network/defaultPolicy"]);
+        // The directional fields beside them are still checked.
+        let e =
+            problems(at(Some(version), json!({ "network": { "proxy": {}, "egress": { "allow": [{ "to": [] }] } } })));
+        assert_eq!(
+            e.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(),
+            ["/network/proxy", "/network/egress/allow/0/to"]
+        );
         // The twin: the directional shape is the one shape.
         assert!(check(at(Some(version), json!({ "network": { "egress": { "default": "allow" } } }))).is_ok());
     }

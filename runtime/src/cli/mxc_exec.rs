@@ -180,6 +180,8 @@ impl MxcExecCommand {
         let policy = match load(&source) {
             Ok(p) => p,
             Err(message) => {
+                // On stderr whatever --debug says, as MXC prints it.
+                log.debug = false;
                 log.line(&format!("Configuration parse error: {message}"));
                 eprint!("Request error\n{}", log.lines);
                 return REQUEST_ERROR;
