@@ -417,3 +417,31 @@ fn env_given_from_09_is_the_whole_environment() {
     assert_eq!(with(serde_json::json!([]), "0.8.0-alpha"), [path.clone(), "PWD=/".into()]);
     assert_eq!(with(serde_json::json!(["A=1"]), "0.8.0-alpha"), ["A=1".to_string(), path, "PWD=/".into()]);
 }
+
+#[test]
+fn explain_says_telemetry_is_ignored_and_when_env_is_exact() {
+    let dir = crate::support::root().join("tests/mxc-versions");
+    let explain = |file: &str| {
+        let mut c = cordon();
+        c.args(["policy", "explain"]).arg(dir.join(file));
+        let out = run(c);
+        assert_eq!(out.status.code(), Some(0), "{file}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let text = explain("0.9.0-alpha.json");
+    assert!(
+        text.contains("telemetry: `telemetry.enabled: true` is read and ignored: cordon sends no telemetry"),
+        "{text}"
+    );
+    assert!(text.contains("environment: exactly process.env"), "{text}");
+    let text = explain("1.0.0.json");
+    assert!(
+        text.contains("telemetry: the `telemetry` section is read and ignored: cordon sends no telemetry"),
+        "{text}"
+    );
+    assert!(text.contains("environment: empty except"), "inheritDefaultEnv: {text}");
+    // The twin: without a telemetry section, explain says nothing about it.
+    let text = explain("1.0.0-wslc.json");
+    assert!(!text.contains("telemetry"), "{text}");
+    assert!(text.contains("/wslc/image: alpine:3.20: for an MXC backend cordon does not have"), "{text}");
+}
