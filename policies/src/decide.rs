@@ -100,11 +100,71 @@ pub enum HostCheck {
     Refused(NetDecision),
 }
 
+/// IPv4 local ranges ([`is_local`]) as networks.
+pub(crate) const LOCAL_V4: &[(u32, u8)] = &[
+    (0x0000_0000, 8),
+    (0x0a00_0000, 8),
+    (0x6440_0000, 10),
+    (0x7f00_0000, 8),
+    (0xa9fe_0000, 16),
+    (0xac10_0000, 12),
+    (0xc0a8_0000, 16),
+    (0xe000_0000, 4),
+    (0xf000_0000, 4),
+];
+
+/// IPv6 local ranges ([`is_local`]) without an IPv4 address inside, as networks.
+pub(crate) const LOCAL_V6: &[(u128, u8)] =
+    &[(0, 128), (1, 128), (0xfc00 << 112, 7), (0xfe80 << 112, 10), (0xfec0 << 112, 10), (0xff00 << 112, 8)];
+
+/// The local range `ip` is in (for an IPv4-mapped or -compatible address, the IPv4 one;
+/// for a NAT64 address of `64:ff9b::/96`, that prefix with the IPv4 range inside), if any.
+/// NAT64's local-use prefix `64:ff9b:1::/48` carries its IPv4 address in its last 32 bits
+/// with other bits between: no network of it names a local range.
+fn local_net_of(ip: IpAddr) -> Option<IpNet> {
+    let v4 = |x: u32| {
+        LOCAL_V4
+            .iter()
+            .find(|&&(a, p)| p == 0 || (x >> (32 - p)) == (a >> (32 - p)))
+            .and_then(|&(a, p)| IpNet::new(IpAddr::V4(Ipv4Addr::from(a)), p))
+    };
+    match canonical_ip(ip) {
+        IpAddr::V4(x) => v4(u32::from(x)),
+        IpAddr::V6(x) => {
+            let bits = u128::from(x);
+            if bits >> 32 == 0x0064_ff9b << 64 {
+                let inner = v4(bits as u32)?;
+                let IpAddr::V4(a) = inner.addr() else { return None };
+                return IpNet::new(
+                    IpAddr::V6(((bits >> 32 << 32) | u128::from(u32::from(a))).into()),
+                    96 + inner.prefix(),
+                );
+            }
+            LOCAL_V6
+                .iter()
+                .find(|&&(a, p)| (bits >> (128 - u32::from(p))) == (a >> (128 - u32::from(p))))
+                .and_then(|&(a, p)| IpNet::new(IpAddr::V6(a.into()), p))
+        }
+    }
+}
+
+/// True when `net` names the local address `ip`: it lies wholly inside the local range of
+/// `ip`. `10.0.0.0/8` and `127.0.0.1/32` name local addresses; `0.0.0.0/0`, `::/0` or
+/// `8.0.0.0/5` contain some but name none, so "allow everything" never opens loopback,
+/// private networks or cloud metadata.
+fn names_local(net: &IpNet, ip: IpAddr) -> bool {
+    local_net_of(ip).is_some_and(|range| range.covers(net))
+}
+
 fn rule_matches(rule: &NetRule, ip: IpAddr, port: u16, proto: Protocol, explicit_only: bool) -> bool {
     let to_ok = if rule.to.is_empty() {
         !explicit_only
     } else {
-        rule.to.iter().any(|p| p.net.contains(ip) && !p.except.iter().any(|e| e.contains(ip)))
+        rule.to.iter().any(|p| {
+            p.net.contains(ip)
+                && !p.except.iter().any(|e| e.contains(ip))
+                && (!explicit_only || names_local(&p.net, ip))
+        })
     };
     let ports_ok = rule.ports.is_empty()
         || rule.ports.iter().any(|p| {

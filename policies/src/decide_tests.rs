@@ -199,3 +199,70 @@ fn binds_follow_ingress() {
     assert!(lo.check_bind(ip("127.0.0.1"), 8080).allowed);
     assert!(!lo.check_bind(ip("0.0.0.0"), 8080).allowed);
 }
+
+/// "Allow everything" names no local range: `0.0.0.0/0`, `::/0` and wide networks contain
+/// loopback, private networks and cloud metadata but do not open them; a network inside a
+/// local range does.
+#[test]
+fn a_wide_network_does_not_name_the_local_ranges_inside_it() {
+    let all = |cidr: &str| {
+        net(&format!(
+            r#"{{"version":"0.8.0-alpha","network":{{"egress":{{"allow":[{{"to":[{{"cidr":"{cidr}"}}]}}]}}}}}}"#
+        ))
+    };
+    let tcp = |n: &Network, a: &str| n.check_addr(ip(a), 80, Protocol::Tcp).allowed;
+    let v4 = all("0.0.0.0/0");
+    for local in ["127.0.0.1", "10.1.2.3", "169.254.169.254", "192.168.1.1", "100.64.0.1", "0.0.0.0"] {
+        assert!(!tcp(&v4, local), "0.0.0.0/0 opened {local}");
+    }
+    assert!(tcp(&v4, "8.8.8.8"), "the public twin");
+    assert!(!tcp(&all("8.0.0.0/5"), "10.1.2.3"), "a network around 10/8 does not name it");
+    assert!(tcp(&all("10.0.0.0/8"), "10.1.2.3") && tcp(&all("10.1.2.3/32"), "10.1.2.3"));
+    assert!(tcp(&all("127.0.0.1/32"), "127.0.0.1") && tcp(&all("169.254.169.254/32"), "169.254.169.254"));
+    let v6 = all("::/0");
+    for local in ["::1", "fd00:ec2::254", "fe80::1", "::ffff:127.0.0.1", "64:ff9b::a00:1"] {
+        assert!(!tcp(&v6, local), "::/0 opened {local}");
+    }
+    assert!(tcp(&v6, "2001:db8::1"), "the public twin");
+    assert!(tcp(&all("fd00::/8"), "fd00:ec2::254") && tcp(&all("::1/128"), "::1"));
+    assert!(tcp(&all("64:ff9b::a00:0/104"), "64:ff9b::a00:1"), "a NAT64 network inside 10/8 names it");
+    assert!(!tcp(&all("64:ff9b::/96"), "64:ff9b::a00:1"), "all of NAT64 does not");
+}
+
+/// The local ranges listed as networks are exactly what `is_local` says (but NAT64's
+/// local-use prefix, which no network names).
+#[test]
+fn the_local_networks_agree_with_is_local() {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut samples: Vec<IpAddr> = Vec::new();
+    for &(a, p) in LOCAL_V4 {
+        let last = a | (u32::MAX >> p);
+        for v in [a.wrapping_sub(1), a, last, last.wrapping_add(1)] {
+            samples.push(IpAddr::V4(v.into()));
+        }
+    }
+    for _ in 0..20_000 {
+        samples.push(IpAddr::V4((next() as u32).into()));
+        samples.push(IpAddr::V6(((u128::from(next()) << 64) | u128::from(next())).into()));
+        samples.push(IpAddr::V6(((0x0064_ff9b_u128 << 96) | u128::from(next() as u32)).into()));
+        samples.push(IpAddr::V6(((0xffff_u128 << 32) | u128::from(next() as u32)).into()));
+        samples.push(IpAddr::V6(((u128::from(next() as u16 & 0xfe00 | 0xfc00)) << 112 | 1).into()));
+    }
+    for a in samples {
+        if let IpAddr::V6(v6) = a
+            && v6.segments()[..3] == [0x64, 0xff9b, 1]
+        {
+            continue;
+        }
+        assert_eq!(is_local(a), local_net_of(a).is_some(), "{a}");
+        if let Some(n) = local_net_of(a) {
+            assert!(n.contains(a) || canonical_ip(a) != a, "{a} not in {n}");
+        }
+    }
+}

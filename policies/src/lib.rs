@@ -43,6 +43,7 @@ pub mod host;
 mod model;
 pub mod net;
 pub mod raw;
+mod refused;
 mod schema;
 mod validate;
 
@@ -53,6 +54,7 @@ pub use fs::{Access, FsRule, FsRules, HostEnv, LexicalHost, PathEntry, PolicyPat
 pub use host::{Host, HostError};
 pub use model::*;
 pub use raw::RawPolicy;
+pub use refused::{AddrRange, Refusal};
 pub use schema::schema_json;
 pub use validate::validate;
 

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use cordon_plan::wasi::WasiPlan;
 use cordon_policy::Policy;
+use tracing::Instrument as _;
 use wasmtime::component::Linker;
 
 use crate::RuntimeError;
@@ -34,6 +35,7 @@ use crate::wasm::{self, Cache, Source, StoreData, Target, ToolPre, WasmEngine, W
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeBuilder {
     pooling: Option<u32>,
+    max_queued: Option<usize>,
     cache: CacheChoice,
     cache_max_bytes: Option<u64>,
 }
@@ -49,8 +51,20 @@ enum CacheChoice {
 impl RuntimeBuilder {
     /// Use Wasmtime's pooling allocator, sized for `instances` calls at once. By default
     /// instances are allocated on demand.
+    ///
+    /// Calls past `instances` wait for a slot, first come first served, each for at most
+    /// its policy's `process.timeout` (then [`RuntimeError::Busy`]); the wait does not
+    /// count against the run's own timeout, which starts when the call gets its slot.
     pub fn pooling(mut self, instances: u32) -> Self {
         self.pooling = Some(instances);
+        self
+    }
+
+    /// With [`RuntimeBuilder::pooling`]: at most `calls` wait for a slot; one more gets
+    /// [`RuntimeError::Busy`] at once. Default [`wasm::DEFAULT_MAX_QUEUED`]; 0 turns every
+    /// call past the pool away.
+    pub fn max_queued(mut self, calls: usize) -> Self {
+        self.max_queued = Some(calls);
         self
     }
 
@@ -81,7 +95,7 @@ impl RuntimeBuilder {
     /// The engine cannot be configured, an explicitly given cache directory is unsafe, or
     /// `CORDON_CACHE_MAX_BYTES` is not a size (when no cap is given here).
     pub fn build(self) -> Result<Runtime, RuntimeError> {
-        let engine = WasmEngine::with_pooling(self.pooling)?;
+        let engine = WasmEngine::with_pool_queue(self.pooling, self.max_queued.unwrap_or(wasm::DEFAULT_MAX_QUEUED))?;
         let linker = Arc::new(wasm::linker(&engine)?);
         let mut cache_problem = None;
         let max = match (&self.cache, self.cache_max_bytes) {
@@ -453,7 +467,25 @@ impl Tool {
         entry: wasm::CallEntry<'_>,
     ) -> Result<wasm::RunOutcome, RuntimeError> {
         crate::protect::refuse_reach(&plan.fs, &self.protected)?;
-        wasm::run(&self.engine, WasmRun { plan, tool: &self.pre, argv, stdin, stdout, stderr, record_grants, entry })
-            .await
+        // Held until the run's store is gone: the pool slot it occupies.
+        let _slot = self.engine.admit(plan.timeout).await?;
+        let span = tracing::info_span!("cordon.call", tool = %self.name);
+        let mut outcome = wasm::run(
+            &self.engine,
+            WasmRun { plan, tool: &self.pre, argv, stdin, stdout, stderr, record_grants, entry },
+        )
+        .instrument(span)
+        .await?;
+        outcome.metrics.cache_hit = self.source == Source::Cached;
+        tracing::debug!(
+            tool = %self.name,
+            code = outcome.code,
+            wall_us = outcome.metrics.wall.as_micros() as u64,
+            cpu_us = outcome.metrics.cpu.as_micros() as u64,
+            peak_memory = outcome.metrics.peak_memory_bytes,
+            denials = outcome.metrics.denials,
+            "call ended"
+        );
+        Ok(outcome)
     }
 }

@@ -68,6 +68,10 @@ pub enum RuntimeError {
         /// The timeout.
         timeout: std::time::Duration,
     },
+    /// The runtime's instance pool was full: the call waited its whole timeout, or the
+    /// queue was full. Nothing of the tool ran; the call can be retried.
+    #[error("busy: {0}")]
+    Busy(#[from] crate::wasm::Busy),
     /// Anything else inside cordon.
     #[error("{0}")]
     Internal(String),
@@ -91,6 +95,7 @@ impl RuntimeError {
             | RuntimeError::Request(_)
             | RuntimeError::Unavailable(_)
             | RuntimeError::Grant { .. }
+            | RuntimeError::Busy(_)
             | RuntimeError::Internal(_) => 125,
         }
     }
@@ -108,6 +113,7 @@ impl RuntimeError {
             RuntimeError::ToolNotFound(_)
             | RuntimeError::ToolCannotRun { .. }
             | RuntimeError::CompileTimeout { .. }
+            | RuntimeError::Busy(_)
             | RuntimeError::Internal(_) => "backend_error",
         }
     }

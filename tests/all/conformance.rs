@@ -98,6 +98,18 @@ fn net_subst(s: &str, probe: &str) -> String {
         .replace("$B", b)
 }
 
+/// The network and DNS denials in cordon's summary line (`… denied (fs 1, net 2, dns 1)`).
+fn net_denials(stderr: &str) -> usize {
+    let Some(line) = stderr.lines().rev().find(|l| l.contains(" denied (")) else { return 0 };
+    let inner = line.split_once(" denied (").and_then(|(_, r)| r.split_once(')')).map_or("", |(i, _)| i);
+    inner
+        .split(", ")
+        .filter_map(|kv| kv.split_once(' '))
+        .filter(|(k, _)| matches!(*k, "net" | "dns" | "http"))
+        .filter_map(|(_, v)| v.parse::<usize>().ok())
+        .sum()
+}
+
 fn build_tree(t: &Value, case: &Value, dir: &Path) {
     let entries: Vec<Value> = match &case["tree"] {
         Value::String(name) => t["trees"][name].as_array().unwrap().clone(),
@@ -221,6 +233,22 @@ fn run_case(t: &Value, case: &Value, b: &Backend) -> Vec<String> {
             if !fits {
                 bad.push(format!("op {i}: error {class} ({}), want {e}", got["detail"]));
             }
+        }
+    }
+    // The capture's refusals look to the tool like closed ports (or resets): each such
+    // denial the probe saw must be one cordon recorded (its summary counts them).
+    if b.probe.contains("noproxy") {
+        let refused = lines
+            .iter()
+            .filter(|g| g["error"] == "denied")
+            .filter(|g| g["detail"].as_str().is_some_and(|d| d.contains("refused") || d.contains("reset")))
+            .count();
+        let counted = net_denials(&stderr);
+        if counted < refused {
+            bad.push(format!(
+                "cordon recorded {counted} network denials, the probe saw {refused} refused: {}",
+                stderr.trim()
+            ));
         }
     }
     if let Some(needle) = case["stderr_contains"].as_str()

@@ -34,6 +34,9 @@ mod typed_cli;
 // `cordon mcp` driven by the official MCP Python SDK.
 mod mcp;
 
+// The library as a server uses it: back-pressure, cancellation, metrics.
+mod library;
+
 // Wasm preopens opened by handle: a link swapped in after the policy loaded refuses the run.
 mod wasm_preopen;
 

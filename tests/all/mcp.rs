@@ -214,17 +214,24 @@ fn mcp_calls_past_the_in_flight_bound_wait_for_a_slot() {
     let steps = json!([{ "parallel": spins }, {"call": "s.add", "args": {"a": 1, "b": 2}}]);
     let bounded = drive(&py, &[tool_arg("s", TYPED_WASIP2, Some(&p)), "--max-in-flight=1".into()], steps.clone());
     let open = drive(&py, &[tool_arg("s", TYPED_WASIP2, Some(&p)), "--max-in-flight=8".into()], steps);
+    let count = |report: &Value, what: &str| {
+        report["results"][0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["isError"] == json!(true) && text(r).contains(what))
+            .count()
+    };
+    // All eight in flight: each ran until its timeout.
+    assert_eq!(count(&open, "after process.timeout"), 8, "{}", open["results"]);
+    // One in flight: the first ran until its timeout; a call that waited its whole 300 ms
+    // for the slot is answered "busy" (nothing ran), never a trap. Every call is answered.
+    let (ran, busy) = (count(&bounded, "after process.timeout"), count(&bounded, "busy: waited"));
+    assert!(ran >= 1 && busy >= 1 && ran + busy == 8, "ran {ran}, busy {busy}: {}", bounded["results"]);
     for report in [&bounded, &open] {
-        let results = report["results"][0].as_array().unwrap();
-        assert!(results.iter().all(|r| r["isError"] == json!(true) && text(r).contains("process.timeout")), "{report}");
         // Waiting is back-pressure, not a failure: the next call is served.
         assert_eq!(report["results"][1]["structured"], json!({"result": 3}));
     }
-    let (b, o) = (bounded["elapsed"][0].as_f64().unwrap(), open["elapsed"][0].as_f64().unwrap());
-    eprintln!("8 calls of 300 ms: {b:.2} s with 1 in flight, {o:.2} s with 8");
-    // One at a time is eight rounds of 300 ms; all at once is one (plus instantiation).
-    assert!(b >= 2.35, "8 calls with 1 in flight took {b:.2} s: the bound did not hold");
-    assert!(o < b / 2.0, "8 calls with 8 in flight took {o:.2} s, with 1: {b:.2} s");
 }
 
 #[test]

@@ -1704,6 +1704,90 @@ fn tools_that_ignore_the_proxy_variables_are_captured_and_checked_by_address() {
     assert!(plan.contains("every TCP connection is captured") && plan.contains("--cap-add CAP_NET_ADMIN"), "{plan}");
 }
 
+/// A connection the policy refuses on every path fails at `connect()` with ECONNREFUSED,
+/// before any handshake (MXC's connect-only checks see it refused, not connected), and
+/// cordon records each one with its rule — also those the tool makes just before it exits.
+/// On loopback the sandbox's own services still answer and are not refusals.
+#[test]
+fn a_refused_connection_fails_at_connect_and_is_recorded_with_its_rule() {
+    if !have_capture() {
+        return;
+    }
+    let allowed = tiny_server();
+    let t = T::new();
+    let p = t.policy(serde_json::json!({
+        "version": "0.8.0-alpha",
+        "network": {"egress": {
+            "allow": [{"to": [{"cidr": "127.0.0.1/32"}], "ports": [{"protocol": "tcp", "port": allowed}]},
+                      {"to": [{"cidr": "203.0.113.0/24"}]}],
+            "deny": [{"to": [{"cidr": "203.0.113.9/32"}]}],
+        }},
+    }));
+    let audit = t.root.join("audit.jsonl");
+    // connect() alone, as MXC's scripts and many health checks do; then exit at once.
+    let script = format!(
+        "import socket, threading\n\
+         inside = socket.socket(); inside.bind(('127.0.0.1', 0)); inside.listen(); own = inside.getsockname()[1]\n\
+         threading.Thread(target=lambda: inside.accept()[0].sendall(b'mine'), daemon=True).start()\n\
+         for ip, port in [('192.0.2.1', 80), ('203.0.113.9', 443), ('2001:db8::1', 443), ('127.0.0.1', {allowed} + 1), ('127.0.0.1', own), ('127.0.0.1', {allowed})]:\n    \
+             s = socket.socket(socket.AF_INET6 if ':' in ip else socket.AF_INET); s.settimeout(5)\n    \
+             try:\n        s.connect((ip, port)); print(ip, port == own and 'own' or port, 'connected')\n    \
+             except OSError as e:\n        print(ip, port, 'refused' if e.errno == 111 else e.errno)\n"
+    );
+    let mut c = cordon();
+    c.args(["run", "--policy"]).arg(&p).arg("--audit").arg(&audit).args(["--", "/usr/bin/python3", "-c", &script]);
+    let out = run(c);
+    let text = stdout(&out);
+    for refused in ["192.0.2.1 80 refused", "203.0.113.9 443 refused", &format!("127.0.0.1 {} refused", allowed + 1)] {
+        assert!(text.contains(refused), "{refused}: {text}{}", stderr(&out));
+    }
+    // The twins: the allowed address:port connects, and so does a service the tool runs on
+    // a loopback port the policy does not name (it is the sandbox's own).
+    assert!(text.contains(&format!("127.0.0.1 {allowed} connected")), "{text}");
+    assert!(text.contains("127.0.0.1 own connected"), "{text}");
+    let events = std::fs::read_to_string(&audit).unwrap();
+    let refusal = |target: &str, rule: &str| {
+        events.lines().any(|l| l.contains("\"decision\":\"deny\"") && l.contains(target) && l.contains(rule))
+    };
+    assert!(refusal("192.0.2.1:80", "/network/egress/default"), "{events}");
+    assert!(refusal("203.0.113.9:443", "/network/egress/deny/0"), "deny beats the allowed /24: {events}");
+    assert!(refusal(&format!("127.0.0.1:{}", allowed + 1), "local range"), "{events}");
+    if Path::new("/proc/sys/net/ipv6").exists() {
+        assert!(text.contains("2001:db8::1 443 refused"), "{text}");
+        assert!(refusal("[2001:db8::1]:443", "/network/egress/default"), "{events}");
+    }
+    let denials = events.lines().filter(|l| l.contains("\"decision\":\"deny\"") && l.contains("connect")).count();
+    assert_eq!(
+        denials,
+        3 + usize::from(Path::new("/proc/sys/net/ipv6").exists()),
+        "one event per refusal, none for the own service: {events}"
+    );
+}
+
+/// Only the helper hands cordon the refusal log, once, before the tool starts. The tool
+/// cannot even open a unix socket to the proxy (seccomp); were it able to, a second log
+/// offered would be answered 0 and closed (the proxy's own tests check that part).
+#[test]
+fn a_tool_cannot_hand_cordon_a_forged_refusal_log() {
+    if !have_capture() {
+        return;
+    }
+    let t = T::new();
+    let p = t.policy(serde_json::json!({
+        "version": "0.8.0-alpha",
+        "network": {"egress": {"allow": [{"to": [{"cidr": "127.0.0.1/32"}], "ports": [{"protocol": "tcp", "port": 9}]}]}},
+    }));
+    let script = "import socket, os\n\
+        r, w = os.pipe(); os.write(w, b'\\x00' * 64)\n\
+        try:\n    s = socket.socket(socket.AF_UNIX)\n\
+        except PermissionError:\n    print('no unix socket'); raise SystemExit\n\
+        s.connect('/run/cordon/proxy.sock'); socket.send_fds(s, [bytes([0xc0])], [r]); print('answer', s.recv(1))\n";
+    let out = sandboxed(&p, &["/usr/bin/python3", "-c", script]);
+    let text = stdout(&out);
+    assert!(text == "no unix socket\n" || text == "answer b'\\x00'\n", "{text}{}", stderr(&out));
+    assert!(!stderr(&out).contains("denied"), "{}", stderr(&out));
+}
+
 /// The capture holds no capability for the tool: CAP_NET_ADMIN is the helper's, dropped
 /// before the tool starts, so the tool cannot undo the redirect.
 #[test]

@@ -436,9 +436,12 @@ fn report(op: &str, arg: &str, r: std::io::Result<String>) {
         Err(e) => {
             use std::io::ErrorKind as K;
             // Ignoring the proxy variables, a program meets cordon's refusals as the capture
-            // gives them: a reset connection, or NXDOMAIN from cordon's resolver.
+            // gives them: a connection refused before any handshake (or reset, where the relay
+            // decided after it), or NXDOMAIN from cordon's resolver. (The tests check that
+            // cordon recorded each such refusal: a closed port looks the same to the tool.)
             let noproxy = std::env::args().next().is_some_and(|a| a.ends_with("-noproxy"));
-            let refused_raw = e.kind() == K::ConnectionReset || e.to_string().contains("failed to lookup address");
+            let refused_raw = matches!(e.kind(), K::ConnectionReset | K::ConnectionRefused)
+                || e.to_string().contains("failed to lookup address");
             let class = match e.kind() {
                 _ if e.raw_os_error() == Some(ELOOP) => "loop",
                 _ if noproxy && refused_raw => "denied",

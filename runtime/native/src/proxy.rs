@@ -45,12 +45,42 @@ pub struct Proxy {
     /// socket after `getaddrinfo`) is decided under the domain rule that produced it, as
     /// Cilium's `toFQDNs` policies work. Kept for the run.
     remembered: Mutex<std::collections::HashMap<IpAddr, NetDecision>>,
+    /// The capture's refusal log (NFLOG), handed over by the helper before the tool starts.
+    #[cfg(target_os = "linux")]
+    refusal_log: Mutex<LogSlot>,
+}
+
+/// Where the refusal log stands.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+enum LogSlot {
+    /// Expected from the helper (the plan has a capture), not yet here.
+    Waiting,
+    /// Held until the run ends.
+    Held(std::os::fd::OwnedFd),
+    /// Not expected, or already read: any descriptor offered is closed.
+    Closed,
 }
 
 impl Proxy {
     /// A proxy deciding with `network`.
     pub fn new(network: Network) -> Arc<Self> {
-        Arc::new(Self { network, events: Mutex::new(Vec::new()), remembered: Mutex::new(Default::default()) })
+        Self::with_refusal_log(network, false)
+    }
+
+    /// As [`Proxy::new`]; with `expect_log`, the first refusal log handed over on the
+    /// socket is kept (the helper's, sent before the tool starts) and read by
+    /// [`Proxy::record_refusals`]. Otherwise any offered is closed.
+    pub fn with_refusal_log(network: Network, expect_log: bool) -> Arc<Self> {
+        #[cfg(not(target_os = "linux"))]
+        let _ = expect_log;
+        Arc::new(Self {
+            network,
+            events: Mutex::new(Vec::new()),
+            remembered: Mutex::new(Default::default()),
+            #[cfg(target_os = "linux")]
+            refusal_log: Mutex::new(if expect_log { LogSlot::Waiting } else { LogSlot::Closed }),
+        })
     }
 
     /// Every decision so far.
@@ -64,6 +94,56 @@ impl Proxy {
             e.push(ProxyEvent { time: std::time::SystemTime::now(), kind, op, target, decision });
         }
         allowed
+    }
+
+    /// Records every connection the capture refused before any handshake, from its log (all
+    /// of it: called after the run, when everything the tool did is in the log).
+    #[cfg(target_os = "linux")]
+    pub fn record_refusals(&self) {
+        let Ok(mut slot) = self.refusal_log.lock() else { return };
+        let LogSlot::Held(fd) = std::mem::replace(&mut *slot, LogSlot::Closed) else { return };
+        drop(slot);
+        let (logged, overflowed) = crate::linux::nflog::drain(&fd);
+        for dest in crate::linux::nflog::refused(&logged) {
+            self.refused_ahead(dest.ip(), dest.port());
+        }
+        if overflowed {
+            self.refused(
+                "net",
+                "(more connections)".into(),
+                "(the capture's refusal log overflowed: some refused connections are not listed)".into(),
+            );
+        }
+    }
+
+    /// Keeps the refusal log the helper handed over: the first one only (the helper's, sent
+    /// before the tool starts).
+    #[cfg(target_os = "linux")]
+    fn keep_refusal_log(&self, fd: std::os::fd::OwnedFd) -> bool {
+        match self.refusal_log.lock() {
+            Ok(mut slot) if matches!(*slot, LogSlot::Waiting) => {
+                *slot = LogSlot::Held(fd);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    /// A TCP connection to `ip:port` the capture refused before any handshake: recorded with
+    /// the rule that refuses it (asked again, of the same decision function).
+    fn refused_ahead(&self, ip: IpAddr, port: u16) {
+        let shown = if ip.is_ipv6() { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") };
+        let mut d = self.network.check_addr(ip, port, Protocol::Tcp);
+        if d.allowed {
+            // The filter refused what the policy allows: never expected (the refusals are
+            // planned from these decisions); the record says so rather than "allowed".
+            d = NetDecision {
+                allowed: false,
+                rule: format!("(refused by the capture's filter; {} allows it)", d.rule),
+            };
+        }
+        self.record("net", "connect", shown, d);
     }
 
     fn refused(&self, kind: &'static str, target: String, rule: String) {
@@ -168,9 +248,10 @@ pub async fn serve(proxy: Arc<Proxy>, listener: UnixListener) {
 }
 
 async fn handle(proxy: &Proxy, mut c: UnixStream) -> std::io::Result<()> {
-    let mut first = [0u8; 1];
-    c.read_exact(&mut first).await?;
-    match first[0] {
+    let first = first_byte(proxy, &mut c).await?;
+    match first {
+        // Handled in `first_byte`.
+        cordon_plan::helper::LOG_HANDOVER => Ok(()),
         5 => socks5(proxy, c).await,
         4 => {
             proxy.refused("net", "(SOCKS4 request)".into(), "(proxy: SOCKS4 is not offered; use SOCKS5)".into());
@@ -179,6 +260,77 @@ async fn handle(proxy: &Proxy, mut c: UnixStream) -> std::io::Result<()> {
         }
         b => http(proxy, c, b).await,
     }
+}
+
+/// Reads the connection's first byte. On Linux it may carry a descriptor: the helper's
+/// refusal log, kept (once) and answered with one byte; any other descriptor is closed.
+#[cfg(target_os = "linux")]
+async fn first_byte(proxy: &Proxy, c: &mut UnixStream) -> std::io::Result<u8> {
+    use std::os::fd::AsRawFd as _;
+    let (byte, fd) = loop {
+        c.readable().await?;
+        match c.try_io(tokio::io::Interest::READABLE, || recv_byte_with_fd(c.as_raw_fd())) {
+            Ok(got) => break got,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    };
+    if byte == cordon_plan::helper::LOG_HANDOVER {
+        let kept = fd.is_some_and(|fd| proxy.keep_refusal_log(fd));
+        c.write_all(&[u8::from(kept)]).await?;
+    }
+    Ok(byte)
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn first_byte(_proxy: &Proxy, c: &mut UnixStream) -> std::io::Result<u8> {
+    c.read_u8().await
+}
+
+/// One byte from `fd` and the descriptor sent with it, if any.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code, reason = "recvmsg with ancillary data has no std wrapper")]
+fn recv_byte_with_fd(fd: std::os::fd::RawFd) -> std::io::Result<(u8, Option<std::os::fd::OwnedFd>)> {
+    use std::os::fd::FromRawFd as _;
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
+    let mut control = vec![0u8; space];
+    // SAFETY: an all-zero msghdr is valid; the pointers set below outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: recvmsg writes into the buffers described by `msg`.
+    let n = unsafe { libc::recvmsg(fd, &raw mut msg, libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if n == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    let mut got = None;
+    // SAFETY: walking the control messages the kernel wrote, within `msg_controllen`.
+    unsafe {
+        let mut cm = libc::CMSG_FIRSTHDR(&raw const msg);
+        while !cm.is_null() {
+            if (*cm).cmsg_level == libc::SOL_SOCKET && (*cm).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cm).cast::<libc::c_int>();
+                let count = ((*cm).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<libc::c_int>();
+                for i in 0..count {
+                    // Each descriptor received is ours to own (and close, past the first).
+                    let owned = std::os::fd::OwnedFd::from_raw_fd(std::ptr::read_unaligned(data.add(i)));
+                    if got.is_none() {
+                        got = Some(owned);
+                    }
+                }
+            }
+            cm = libc::CMSG_NXTHDR(&raw const msg, cm);
+        }
+    }
+    Ok((byte[0], got))
 }
 
 async fn socks5(proxy: &Proxy, mut c: UnixStream) -> std::io::Result<()> {

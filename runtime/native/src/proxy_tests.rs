@@ -238,3 +238,18 @@ fn a_remembered_answer_allows_its_address_under_the_names_rule_only() {
     assert!(!decide("127.0.0.9"), "a local address needs a rule naming it, answer or not");
     assert!(!decide("203.0.113.5"), "a deny covers it, answer or not");
 }
+
+/// The refusal log is taken once, and only when the plan expects one: a second descriptor
+/// offered (by a tool that reached the socket) is refused, as is one offered to a proxy
+/// whose run has no capture.
+#[cfg(target_os = "linux")]
+#[test]
+fn only_the_first_expected_refusal_log_is_kept() {
+    let fd = || std::os::fd::OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+    let network = cordon_policy::Network::default();
+    let expecting = Proxy::with_refusal_log(network.clone(), true);
+    assert!(expecting.keep_refusal_log(fd()));
+    assert!(!expecting.keep_refusal_log(fd()), "a second log is refused");
+    let none = Proxy::with_refusal_log(network, false);
+    assert!(!none.keep_refusal_log(fd()), "no capture, no log");
+}

@@ -500,6 +500,7 @@ pub fn plan(
             ip,
             nft,
             facts.kind(Path::new("/proc/sys/net/ipv6")).is_some(),
+            network,
         )),
         _ => None,
     };

@@ -88,7 +88,20 @@ pub struct Capture {
     /// The host's kernel has IPv6: `::/0` is routed to loopback too and the relay listens on
     /// `::1` (a host fact read when planning).
     pub ipv6: bool,
+    /// The NFLOG group the refusals before any handshake are logged to. The helper binds a
+    /// socket to it while it holds `CAP_NET_ADMIN` and hands it to cordon (over the proxy's
+    /// socket, before the tool starts); cordon reads it after the run and records each
+    /// refusal naming its rule.
+    #[serde(default)]
+    pub log_group: u16,
 }
+
+/// The NFLOG group of [`Capture::log_group`] (the namespace is the sandbox's own).
+pub const LOG_GROUP: u16 = 7;
+
+/// The first byte the helper sends on the proxy's socket to hand over the refusal log (a
+/// SOCKS request starts with 5, an HTTP one with a letter).
+pub const LOG_HANDOVER: u8 = 0xc0;
 
 /// The UDP port of the relay's DNS stub inside the sandbox.
 pub const DNS_PORT: u16 = 3153;
@@ -102,14 +115,57 @@ pub const CAPTURE_PORT: u16 = 3129;
 
 impl Capture {
     /// The capture for a sandbox whose relay listens on `proxy_port` (left alone) and
-    /// `CAPTURE_PORT`, with `ip` and `nft` at those paths.
-    pub fn new(proxy_port: u16, ip: PathBuf, nft: PathBuf, ipv6: bool) -> Self {
+    /// `CAPTURE_PORT`, with `ip` and `nft` at those paths. A TCP connection to a destination
+    /// `network` refuses on every path ([`cordon_policy::Network::refused_everywhere`]) is
+    /// answered with a reset before any handshake (the tool's `connect()` fails with
+    /// ECONNREFUSED); every other one reaches the relay, which asks cordon.
+    pub fn new(proxy_port: u16, ip: PathBuf, nft: PathBuf, ipv6: bool, network: &cordon_policy::Network) -> Self {
         let port = CAPTURE_PORT;
+        // Refused on every path, decided by the policy's own decision functions: elsewhere a
+        // reset before any handshake; on loopback no redirect, so the sandbox's own loopback
+        // answers (a service the tool runs inside, or the kernel's reset). Each first packet
+        // is logged, and on loopback the kernel's resets too: cordon reads the log after the
+        // run and records each refusal with its rule.
+        let (mut refuse, mut own_loopback) = (String::new(), String::new());
+        for r in network.refused_everywhere(cordon_policy::net::Protocol::Tcp) {
+            let m = refusal_match(&r);
+            if r.loopback {
+                refuse.push_str(&format!("    {m} log group {LOG_GROUP}\n"));
+                own_loopback.push_str(&format!("    {m} return\n"));
+            } else {
+                refuse.push_str(&format!("    {m} log group {LOG_GROUP} reject with tcp reset\n"));
+            }
+        }
+        if !own_loopback.is_empty() {
+            for lo in ["ip saddr 127.0.0.0/8", "ip6 saddr ::1"] {
+                refuse.push_str(&format!("    {lo} tcp flags & rst == rst log group {LOG_GROUP}\n"));
+            }
+        }
         let ruleset = format!(
-            "table inet cordon {{\n  chain out {{\n    type nat hook output priority -100; policy accept;\n    ip daddr 127.0.0.1 tcp dport {{ {proxy_port}, {port} }} return\n    ip saddr {INSIDE_SOURCE} ip daddr 127.0.0.0/8 return\n    ip6 daddr ::1 tcp dport {port} return\n    meta l4proto tcp redirect to :{port}\n    udp dport 53 redirect to :{DNS_PORT}\n  }}\n  chain filter {{\n    type filter hook output priority 0; policy accept;\n    ip daddr 127.0.0.1 udp dport {DNS_PORT} accept\n    ip saddr 127.0.0.1 udp sport {DNS_PORT} accept\n    meta l4proto udp drop\n  }}\n}}\n"
+            "table inet cordon {{\n  chain refuse {{\n    type filter hook output priority -200; policy accept;\n{refuse}  }}\n  chain out {{\n    type nat hook output priority -100; policy accept;\n    ip daddr 127.0.0.1 tcp dport {{ {proxy_port}, {port} }} return\n    ip saddr {INSIDE_SOURCE} ip daddr 127.0.0.0/8 return\n    ip6 daddr ::1 tcp dport {port} return\n{own_loopback}    meta l4proto tcp redirect to :{port}\n    udp dport 53 redirect to :{DNS_PORT}\n  }}\n  chain filter {{\n    type filter hook output priority 0; policy accept;\n    ip daddr 127.0.0.1 udp dport {DNS_PORT} accept\n    ip saddr 127.0.0.1 udp sport {DNS_PORT} accept\n    meta l4proto udp drop\n  }}\n}}\n"
         );
-        Self { port, ip, nft, dns_port: DNS_PORT, ruleset, ipv6 }
+        Self { port, ip, nft, dns_port: DNS_PORT, ruleset, ipv6, log_group: LOG_GROUP }
     }
+}
+
+/// The nftables match for the first packet (SYN) of a TCP connection to `r`. Only the SYN:
+/// the reset sent back comes from the refused address too (every address is local in the
+/// sandbox), and must reach the tool.
+fn refusal_match(r: &cordon_policy::Refusal) -> String {
+    let family = if r.addrs.first.is_ipv4() { "ip" } else { "ip6" };
+    let addrs = if r.addrs.first == r.addrs.last {
+        r.addrs.first.to_string()
+    } else {
+        format!("{}-{}", r.addrs.first, r.addrs.last)
+    };
+    let ports = if r.ports == [(0, 65_535)] {
+        String::new()
+    } else {
+        let list: Vec<String> =
+            r.ports.iter().map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect();
+        format!(" tcp dport {{ {} }}", list.join(", "))
+    };
+    format!("{family} daddr {addrs}{ports} tcp flags & (syn | ack) == syn")
 }
 
 /// What the helper applies inside the sandbox before it executes the tool.

@@ -28,9 +28,13 @@ pub struct McpCommand {
     /// A manifest of tools (docs/tool-authors.md).
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
-    /// Calls run at once; further calls wait for a slot.
+    /// Calls run at once; further calls wait for a slot, each up to its tool's
+    /// process.timeout (then the call is answered "busy").
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_IN_FLIGHT)]
     pub max_in_flight: usize,
+    /// Calls that may wait for a slot; one more is answered "busy" at once.
+    #[arg(long, value_name = "N", default_value_t = crate::wasm::DEFAULT_MAX_QUEUED)]
+    pub max_queued: usize,
     /// Serve streamable HTTP on ADDR (`PORT`, `HOST:PORT`; the host defaults to 127.0.0.1)
     /// instead of stdio. The URL is printed on stderr.
     #[arg(long, value_name = "ADDR")]
@@ -92,7 +96,11 @@ impl McpCommand {
     /// # Errors
     /// A tool or policy is refused (nothing is served), or the transport fails.
     pub fn execute(self) -> Result<u8, RuntimeError> {
-        let McpCommand { tools, manifest, max_in_flight, http, allow_remote, audit } = self;
+        let McpCommand { tools, manifest, max_in_flight, max_queued, http, allow_remote, audit } = self;
+        let pool = u32::try_from(max_in_flight)
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| RuntimeError::Request("--max-in-flight must be at least 1 (and at most 10000)".into()))?;
         let http = http.as_deref().map(|a| http_addr(a, allow_remote)).transpose()?;
         let mut specs = Vec::new();
         if let Some(m) = &manifest {
@@ -106,11 +114,11 @@ impl McpCommand {
                 "no tools: give --tool NAME=TOOL.wasm[:POLICY] or --manifest FILE".into(),
             ));
         }
-        let runtime = crate::api::Runtime::new()?;
+        let runtime = crate::api::Runtime::builder().pooling(pool).max_queued(max_queued).build()?;
         if let Some(why) = runtime.cache_problem() {
             eprintln!("cordon: not caching compiled code: {why}");
         }
-        let server = McpServer::new(&runtime, &specs, max_in_flight, audit.as_deref())?;
+        let server = McpServer::new(&runtime, &specs, audit.as_deref())?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

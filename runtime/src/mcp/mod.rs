@@ -7,8 +7,10 @@
 //! optional `stdin` and returning `stdout`, `stderr` and `exitCode`. Every call runs in a
 //! fresh instance through the library (one engine, `InstancePre`, the compiled-code cache)
 //! under the tool's plan, computed once at start. Denials, limits, traps and timeouts are
-//! tool results with `isError: true` and cordon's message; the server keeps serving. At
-//! most `max_in_flight` calls run at once; the others wait for a slot.
+//! tool results with `isError: true` and cordon's message; the server keeps serving. How
+//! many calls run at once is the runtime's pool ([`crate::api::RuntimeBuilder::pooling`]):
+//! the others wait in its bounded queue, each up to its tool's `process.timeout`, and a call
+//! that cannot get a slot is answered `isError` ("busy"), never a trap.
 
 pub mod manifest;
 
@@ -71,11 +73,10 @@ struct Entry {
     withheld: Vec<String>,
 }
 
-/// The server: the tools, their plans, and the bound on calls in flight.
+/// The server: the tools and their plans.
 #[derive(Clone)]
 pub struct McpServer {
     entries: Arc<Vec<Entry>>,
-    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for McpServer {
@@ -107,17 +108,8 @@ impl McpServer {
     ///
     /// # Errors
     /// A tool is missing or cannot be linked, a policy cannot be enforced on wasm, a grant
-    /// would reach cordon's own files, two tools end up with one MCP name, or
-    /// `max_in_flight` is 0.
-    pub fn new(
-        runtime: &Runtime,
-        specs: &[ToolSpec],
-        max_in_flight: usize,
-        audit: Option<&Path>,
-    ) -> Result<Self, RuntimeError> {
-        if max_in_flight == 0 {
-            return Err(RuntimeError::Request("--max-in-flight must be at least 1".into()));
-        }
+    /// would reach cordon's own files, or two tools end up with one MCP name.
+    pub fn new(runtime: &Runtime, specs: &[ToolSpec], audit: Option<&Path>) -> Result<Self, RuntimeError> {
         let mut entries: Vec<Entry> = Vec::new();
         for spec in specs {
             for e in load(runtime, spec, audit)? {
@@ -130,7 +122,7 @@ impl McpServer {
                 entries.push(e);
             }
         }
-        Ok(Self { entries: Arc::new(entries), permits: Arc::new(tokio::sync::Semaphore::new(max_in_flight)) })
+        Ok(Self { entries: Arc::new(entries) })
     }
 
     /// The MCP tools served, as `tools/list` returns them.
@@ -192,10 +184,6 @@ impl McpServer {
     /// One call, answered as MCP wants it: cordon's refusals and the tool's failures as
     /// results with `isError`.
     async fn answer(&self, entry: &Entry, args: Option<JsonObject>, call_id: String) -> CallToolResult {
-        // Back-pressure: a call past the bound waits for a slot (the semaphore is never closed).
-        let Ok(_permit) = self.permits.acquire().await else {
-            return error_result(vec!["cordon: the server is shutting down".into()]);
-        };
         let record_grants = entry.audit.is_some() && entry.allows;
         let args = args.unwrap_or_default();
         let (outcome, result) = match &entry.target {

@@ -1,5 +1,6 @@
 //! Memory, CPU and wall-clock limits for one run.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
@@ -15,6 +16,7 @@ pub struct MemoryBudget {
     limit: Option<u64>,
     used: u64,
     host: u64,
+    peak: u64,
     /// Set when a growth was refused.
     pub hit: bool,
 }
@@ -22,7 +24,17 @@ pub struct MemoryBudget {
 impl MemoryBudget {
     /// A budget of `limit` bytes over all memories (`None`: unlimited).
     pub fn new(limit: Option<u64>) -> Self {
-        Self { limit, used: 0, host: 0, hit: false }
+        Self { limit, used: 0, host: 0, peak: 0, hit: false }
+    }
+
+    /// The most the store held at once: linear memories, tables (as charged) and host
+    /// memory held for the guest, as last counted.
+    pub fn peak(&self) -> u64 {
+        self.peak
+    }
+
+    fn note_peak(&mut self) {
+        self.peak = self.peak.max(self.used.saturating_add(self.host));
     }
 }
 
@@ -37,6 +49,7 @@ impl cordon_host::memory::HostBudget for MemoryBudget {
 
     fn set_host_bytes(&mut self, bytes: u64) {
         self.host = bytes;
+        self.note_peak();
     }
 
     fn mark_hit(&mut self) {
@@ -94,6 +107,7 @@ impl MemoryBudget {
             }
             _ => {
                 self.used = self.used.saturating_add(grow);
+                self.note_peak();
                 Ok(true)
             }
         }
@@ -120,41 +134,79 @@ impl std::fmt::Display for Stop {
 
 impl std::error::Error for Stop {}
 
+/// The CPU time one call used: the thread CPU time of every poll of its future, on
+/// whichever thread polls it (the guest's code and the host calls it makes). A call that
+/// moves between threads loses nothing.
+#[derive(Debug, Default)]
+pub struct CpuMeter {
+    state: Mutex<MeterState>,
+}
+
+#[derive(Debug, Default)]
+struct MeterState {
+    used: Duration,
+    /// The polling thread's CPU time when the current poll began.
+    poll_start: Option<Duration>,
+}
+
+fn thread_cpu() -> Duration {
+    cpu_time::ThreadTime::now().as_duration()
+}
+
+impl CpuMeter {
+    fn state(&self) -> std::sync::MutexGuard<'_, MeterState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn begin(&self) {
+        self.state().poll_start = Some(thread_cpu());
+    }
+
+    fn end(&self) {
+        let mut st = self.state();
+        if let Some(start) = st.poll_start.take() {
+            st.used += thread_cpu().saturating_sub(start);
+        }
+    }
+
+    /// CPU time so far. Inside a poll (the epoch callback) it includes the poll under way.
+    pub fn used(&self) -> Duration {
+        let st = self.state();
+        st.used + st.poll_start.map_or(Duration::ZERO, |start| thread_cpu().saturating_sub(start))
+    }
+}
+
+/// A future whose polls are charged to a [`CpuMeter`].
+pub struct Metered<'m, F> {
+    /// The call.
+    pub fut: F,
+    /// Its meter.
+    pub meter: &'m CpuMeter,
+}
+
+impl<F: Future + Unpin> Future for Metered<'_, F> {
+    type Output = F::Output;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        self.meter.begin();
+        let out = std::pin::Pin::new(&mut self.fut).poll(cx);
+        self.meter.end();
+        out
+    }
+}
+
 /// Checked at every epoch tick while the guest runs.
 #[derive(Debug)]
 pub struct Clock {
     deadline: Option<Instant>,
     cpu_budget: Option<Duration>,
-    cpu_used: Duration,
-    last: Option<(std::thread::ThreadId, Duration)>,
+    meter: Arc<CpuMeter>,
 }
 
 impl Clock {
-    /// Starts the clock now.
-    pub fn start(timeout: Option<Duration>, cpu: Option<Duration>) -> Self {
-        let mut c = Self {
-            deadline: timeout.map(|t| Instant::now() + t),
-            cpu_budget: cpu,
-            cpu_used: Duration::ZERO,
-            last: None,
-        };
-        c.sample();
-        c
-    }
-
-    /// Adds the CPU time this thread used since the last sample. A store that moved to
-    /// another thread starts a new baseline (its last slice is not counted).
-    fn sample(&mut self) {
-        if self.cpu_budget.is_none() {
-            return;
-        }
-        let now = (std::thread::current().id(), cpu_time::ThreadTime::now().as_duration());
-        if let Some((tid, t)) = &self.last
-            && *tid == now.0
-        {
-            self.cpu_used += now.1.saturating_sub(*t);
-        }
-        self.last = Some(now);
+    /// Starts the clock now; CPU time is read from `meter`.
+    pub fn start(timeout: Option<Duration>, cpu: Option<Duration>, meter: Arc<CpuMeter>) -> Self {
+        Self { deadline: timeout.map(|t| Instant::now() + t), cpu_budget: cpu, meter }
     }
 
     /// Called at each tick: the reason to stop, if any.
@@ -162,9 +214,8 @@ impl Clock {
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
             return Some(Stop::Timeout);
         }
-        self.sample();
         match self.cpu_budget {
-            Some(budget) if self.cpu_used >= budget => Some(Stop::Cpu),
+            Some(budget) if self.meter.used() >= budget => Some(Stop::Cpu),
             _ => None,
         }
     }

@@ -22,7 +22,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub use cache::{Cache, DEFAULT_MAX_BYTES, Entry, Lookup, Source, parse_size};
 pub use ctx::{Stdin, empty_root_path};
-pub use engine::{TICK, WasmEngine};
+pub use engine::{Busy, DEFAULT_MAX_QUEUED, Slot, TICK, WasmEngine};
 pub use limits::Stop;
 pub use load::{WasmKind, compile, is_wasm_file_ambient, sniff};
 pub use output::Target;
@@ -218,6 +218,31 @@ pub struct RunOutcome {
     pub net_events: Vec<NetEvent>,
     /// What an [`CallEntry::Func`] call returned (`None` when it did not return).
     pub returned: Option<Vec<wasmtime::component::Val>>,
+    /// What the run cost.
+    pub metrics: Metrics,
+}
+
+/// What one run cost, measured by cordon.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Metrics {
+    /// Wall time from the store's creation to the end of the run (not the wait for a pool
+    /// slot).
+    pub wall: std::time::Duration,
+    /// CPU time of the run's polls: the guest and the host calls it made.
+    pub cpu: std::time::Duration,
+    /// The most linear memory, table and host memory held for the guest at once, in bytes.
+    pub peak_memory_bytes: u64,
+    /// Filesystem and network operations refused.
+    pub denials: usize,
+    /// True when the tool's code was mapped from the compiled-code cache.
+    pub cache_hit: bool,
+}
+
+impl RunOutcome {
+    /// Filesystem and network operations refused in this run.
+    pub fn denial_count(&self) -> usize {
+        self.fs_denials.len() + self.net_events.iter().filter(|e| !e.decision.allowed).count()
+    }
 }
 
 /// Runs a tool to completion. Needs a Tokio runtime.
@@ -227,6 +252,8 @@ pub struct RunOutcome {
 /// instantiate (for example it imports something WASI does not offer).
 pub async fn run(engine: &WasmEngine, req: WasmRun<'_>) -> Result<RunOutcome, RuntimeError> {
     let WasmRun { plan, tool, argv, stdin, stdout, stderr, record_grants, entry } = req;
+    let started = std::time::Instant::now();
+    let meter = Arc::new(limits::CpuMeter::default());
     let budget = output::Budget::new(plan.max_output_bytes);
     let net = NetGuard::new(plan.network.clone());
     let mut built =
@@ -244,7 +271,7 @@ pub async fn run(engine: &WasmEngine, req: WasmRun<'_>) -> Result<RunOutcome, Ru
         http: wasmtime_wasi_http::WasiHttpCtx::new(),
         http_hooks: cordon_host::http::CordonHttpHooks::new(net.clone()),
         memory: limits::MemoryBudget::new(plan.memory_bytes),
-        clock: limits::Clock::start(plan.timeout, plan.cpu),
+        clock: limits::Clock::start(plan.timeout, plan.cpu, meter.clone()),
     };
     let mut store = Store::new(engine.engine(), data);
     store.limiter(|d| &mut d.memory);
@@ -282,19 +309,27 @@ pub async fn run(engine: &WasmEngine, req: WasmRun<'_>) -> Result<RunOutcome, Ru
             }
         }
     };
-    // The epoch callback stops a guest that computes; this stops one blocked in a host call.
-    let result = match plan.timeout {
-        Some(t) => {
-            tokio::time::timeout(t + TICK * 5, call).await.unwrap_or_else(|_| Err(wasmtime::Error::new(Stop::Timeout)))
+    let result = {
+        let call = limits::Metered { fut: std::pin::pin!(call), meter: &meter };
+        // The epoch callback stops a guest that computes; this stops one blocked in a host
+        // call.
+        match plan.timeout {
+            Some(t) => tokio::time::timeout(t + TICK * 5, call)
+                .await
+                .unwrap_or_else(|_| Err(wasmtime::Error::new(Stop::Timeout))),
+            None => call.await,
         }
-        None => call.await,
     };
 
     let (mut code, mut stop, mut trap) = (0u8, None, None);
-    if let Err(e) = &result
-        && let Some(NotCommand(why)) = e.downcast_ref::<NotCommand>()
-    {
-        return Err(RuntimeError::ToolCannotRun { path: "tool".into(), reason: why.clone() });
+    if let Err(e) = &result {
+        if let Some(NotCommand(why)) = e.downcast_ref::<NotCommand>() {
+            return Err(RuntimeError::ToolCannotRun { path: "tool".into(), reason: why.clone() });
+        }
+        // The pool ran out at instantiation: nothing ran, and it is not the tool's fault.
+        if let Some(p) = e.chain().find_map(|c| c.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()) {
+            return Err(RuntimeError::Busy(Busy::Pool(p.to_string())));
+        }
     }
     match result {
         Ok(Ok(())) => {}
@@ -318,7 +353,7 @@ pub async fn run(engine: &WasmEngine, req: WasmRun<'_>) -> Result<RunOutcome, Ru
         }
     }
     let data = store.data();
-    Ok(RunOutcome {
+    let mut outcome = RunOutcome {
         code,
         stop,
         trap,
@@ -328,7 +363,16 @@ pub async fn run(engine: &WasmEngine, req: WasmRun<'_>) -> Result<RunOutcome, Ru
         memory_limit_hit: data.memory.hit,
         net_events: net.events(),
         returned,
-    })
+        metrics: Metrics::default(),
+    };
+    outcome.metrics = Metrics {
+        wall: started.elapsed(),
+        cpu: meter.used(),
+        peak_memory_bytes: data.memory.peak(),
+        denials: outcome.denial_count(),
+        cache_hit: false,
+    };
+    Ok(outcome)
 }
 
 /// The tool is not a command (found only when it is run as one).

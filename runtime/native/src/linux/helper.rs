@@ -23,10 +23,14 @@ pub fn helper_main(args: &[String]) -> u8 {
         Ok(p) => p,
         Err(e) => return fail(&format!("bad plan: {e}")),
     };
-    if let Some(capture) = plan.relay.as_ref().and_then(|r| r.capture.as_ref()) {
+    if let Some(relay) = &plan.relay
+        && let Some(capture) = &relay.capture
+    {
         // While the helper still holds CAP_NET_ADMIN over the sandbox's namespaces; then
         // every capability goes, before the relay forks and long before the tool starts.
-        if let Err(e) = install_capture(capture).and_then(|()| drop_capabilities()) {
+        // The refusal log goes to cordon before the tool can make a connection.
+        let log = install_capture(capture).and_then(|log| drop_capabilities().map(|()| log));
+        if let Err(e) = log.and_then(|log| log.map_or(Ok(()), |fd| hand_over_log(&relay.socket, fd))) {
             return fail(&e);
         }
     }
@@ -42,9 +46,11 @@ pub fn helper_main(args: &[String]) -> u8 {
 }
 
 /// Makes every address local to the sandbox's loopback (so a connection anywhere reaches
-/// the redirect instead of failing with no route) and installs the nftables redirect of all
-/// TCP to the relay. Any failure refuses the run: the plan said every flow is captured.
-fn install_capture(c: &cordon_plan::helper::Capture) -> Result<(), String> {
+/// the redirect instead of failing with no route), installs the nftables rules (refusals
+/// before any handshake, the redirect of all other TCP to the relay), and binds the NFLOG
+/// socket the refusals are logged to. Any failure refuses the run: the plan said every
+/// flow is captured and every refusal reported.
+fn install_capture(c: &cordon_plan::helper::Capture) -> Result<Option<std::os::fd::OwnedFd>, String> {
     use std::io::Write as _;
     use std::process::{Command, Stdio};
     let run = |cmd: &mut Command, what: &str, input: Option<&str>| -> Result<(), String> {
@@ -72,7 +78,10 @@ fn install_capture(c: &cordon_plan::helper::Capture) -> Result<(), String> {
     if c.ipv6 {
         run(Command::new(&c.ip).args(["-6", "route", "add", "local", "::/0", "dev", "lo"]), "ip -6 route", None)?;
     }
-    run(Command::new(&c.nft).args(["-f", "-"]), "nft", Some(&c.ruleset))
+    // The log socket first: nothing is logged before the rules exist.
+    let log = (c.log_group != 0).then(|| super::nflog::open(c.log_group)).transpose()?;
+    run(Command::new(&c.nft).args(["-f", "-"]), "nft", Some(&c.ruleset))?;
+    Ok(log)
 }
 
 /// The destination a redirected connection was headed for (`SO_ORIGINAL_DST`).
@@ -102,6 +111,45 @@ fn original_destination(conn: &std::net::TcpStream) -> Option<std::net::SocketAd
         }
         _ => None,
     }
+}
+
+/// Hands the refusal log to cordon: one byte, [`cordon_plan::helper::LOG_HANDOVER`], with
+/// the descriptor attached, on the proxy's socket; cordon answers one byte once it holds it.
+fn hand_over_log(socket: &str, fd: std::os::fd::OwnedFd) -> Result<(), String> {
+    use std::io::Read as _;
+    use std::os::fd::AsRawFd as _;
+    let fail =
+        |what: &str, e: std::io::Error| format!("network capture: handing the refusal log to cordon: {what}: {e}");
+    let mut up = std::os::unix::net::UnixStream::connect(socket).map_err(|e| fail("connect", e))?;
+    let byte = [cordon_plan::helper::LOG_HANDOVER];
+    let mut iov = libc::iovec { iov_base: byte.as_ptr() as *mut libc::c_void, iov_len: 1 };
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
+    let mut control = vec![0u8; space];
+    // SAFETY: an all-zero msghdr is valid; the pointers set below outlive the sendmsg call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: the control buffer has room for one header and one descriptor (CMSG_SPACE).
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&raw const msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>(), fd.as_raw_fd());
+    }
+    // SAFETY: sendmsg reads the message set up above.
+    if unsafe { libc::sendmsg(up.as_raw_fd(), &raw const msg, 0) } != 1 {
+        return Err(fail("sendmsg", std::io::Error::last_os_error()));
+    }
+    let mut ack = [0u8; 1];
+    up.read_exact(&mut ack).map_err(|e| fail("no answer", e))?;
+    if ack[0] != 1 {
+        return Err("network capture: cordon refused the refusal log".into());
+    }
+    Ok(())
 }
 
 /// Asks cordon's proxy (SOCKS5, by address) for `dest`: the proxy decides with the policy's

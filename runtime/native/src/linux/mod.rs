@@ -4,6 +4,7 @@
 mod cgroup;
 mod helper;
 mod landlock_run;
+pub(crate) mod nflog;
 mod pin;
 mod run;
 

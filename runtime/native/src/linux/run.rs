@@ -75,11 +75,16 @@ struct ProxyRun {
 }
 
 impl ProxyRun {
-    fn start(network: &cordon_policy::Network, forward: Option<String>, socket: &Path) -> Result<Self, NativeError> {
+    fn start(
+        network: &cordon_policy::Network,
+        forward: Option<String>,
+        socket: &Path,
+        expect_log: bool,
+    ) -> Result<Self, NativeError> {
         let io = |e: std::io::Error| NativeError::Other(format!("proxy socket {}: {e}", socket.display()));
         let listener = std::os::unix::net::UnixListener::bind(socket).map_err(io)?;
         listener.set_nonblocking(true).map_err(io)?;
-        let proxy = Proxy::new(network.clone());
+        let proxy = Proxy::with_refusal_log(network.clone(), expect_log);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let p = proxy.clone();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(io)?;
@@ -111,6 +116,7 @@ impl ProxyRun {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.proxy.record_refusals();
         self.proxy.events()
     }
 }
@@ -320,7 +326,10 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
     // (bwrap's --die-with-parent already ends the sandbox with cordon).
     let supervisor = Supervisor::start(helper_exe, cgroup.as_ref(), Some(&scratch.dir))?;
     let proxy = match &plan.helper.relay {
-        Some(r) => Some(ProxyRun::start(&plan.network, r.forward.clone(), &scratch.dir.join("proxy.sock"))?),
+        Some(r) => {
+            let log = r.capture.as_ref().is_some_and(|c| c.log_group != 0);
+            Some(ProxyRun::start(&plan.network, r.forward.clone(), &scratch.dir.join("proxy.sock"), log)?)
+        }
         None => None,
     };
 
