@@ -100,6 +100,12 @@ fn a_config_that_does_not_parse_is_a_request_error_exit_1() {
         assert!(stderr(&out).starts_with("Request error\nConfiguration parse error: "), "{name}: {}", stderr(&out));
         assert_eq!(stdout(&out), "", "{name}");
     }
+    // One problem: one line with its pointer and MXC's migration hint.
+    let out = mxc(&[p(&t.root.join("legacy.json"))]);
+    assert_eq!(
+        stderr(&out),
+        "Request error\nConfiguration parse error: /network/defaultPolicy: `network.defaultPolicy` was removed in schema 0.9; schema 1.0 migration: use network.egress.default ('allow' or 'deny')\n"
+    );
     let out = mxc(&[p(&t.root.join("missing.json"))]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("Configuration parse error: Configuration file not found: "), "{}", stderr(&out));

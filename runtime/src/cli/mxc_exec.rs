@@ -283,6 +283,8 @@ fn load(source: &PolicySource) -> Result<Policy, String> {
         RuntimeError::ReadPolicy { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
             format!("Configuration file not found: {}", path.display())
         }
+        // One problem on one line, as MXC words its parse errors; several, one per line.
+        RuntimeError::Policy(errors) if errors.len() == 1 => errors.0[0].to_string(),
         other => other.to_string(),
     })?;
     if policy.process.command_line.as_deref().is_none_or(|c| c.trim().is_empty()) {
