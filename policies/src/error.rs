@@ -57,7 +57,7 @@ pub enum PolicyErrorKind {
     },
     /// `version` is not a version cordon reads.
     #[error(
-        "schema version `{found}` is not supported; cordon reads MXC schema versions 0.6 to 0.8 (for example \"0.8.0-alpha\")"
+        "schema version `{found}` is not supported; cordon reads MXC schema versions 0.6 to 0.8 (for example \"0.8.0-alpha\") and exactly \"0.9.0-alpha\", \"1.0.0\" and \"1.1.0-alpha\""
     )]
     UnsupportedVersion {
         /// The version as written.
@@ -70,6 +70,26 @@ pub enum PolicyErrorKind {
     NeedsVersion08 {
         /// The field.
         field: &'static str,
+    },
+    /// A field that needs a newer schema version than the config's.
+    #[error("`{field}` requires schema version {since} or later; set \"version\": \"{since}\" or remove it")]
+    NeedsVersion {
+        /// The field, as MXC names it.
+        field: &'static str,
+        /// The first version that has it, as written there.
+        since: &'static str,
+    },
+    /// A field a newer schema version removed, with MXC's migration hint.
+    #[error("`{field}` was removed in schema {removed_in}; schema {version} migration: {hint}")]
+    RemovedField {
+        /// The field, as MXC names it.
+        field: &'static str,
+        /// The version that removed it (`0.9`, `1.0`).
+        removed_in: &'static str,
+        /// The config's version, major.minor.
+        version: String,
+        /// What to write instead.
+        hint: &'static str,
     },
     /// Legacy and directional network fields in one object.
     #[error(
@@ -230,12 +250,14 @@ pub enum PolicyErrorKind {
         expected: &'static str,
     },
     /// An unknown containment value.
-    #[error(
-        "containment `{value}` is not one of process, bubblewrap, seatbelt, macos_sandbox, processcontainer, appcontainer, lxc"
-    )]
+    #[error("containment `{value}` is not one of {expected} (schema {version})")]
     BadContainment {
         /// The value.
         value: String,
+        /// The values this version has.
+        expected: &'static str,
+        /// The config's version (`pre-0.9` for 0.6 to 0.8 and no version).
+        version: String,
     },
     /// An AppContainer capability entry cordon refuses.
     #[error("{message}")]

@@ -39,7 +39,8 @@ pub struct Policy {
     pub backends: BackendOptions,
 }
 
-/// MXC schema version, compared by major.minor.
+/// MXC schema version: 0.6 to 0.8 compared by major.minor, and the exact strings
+/// `0.9.0-alpha` (0.9), `1.0.0` (1.0) and `1.1.0-alpha` (1.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaVersion {
     /// Major.
@@ -53,11 +54,23 @@ pub struct SchemaVersion {
 impl SchemaVersion {
     /// True for 0.8 and later.
     pub fn has_directional_network(&self) -> bool {
-        (self.major, self.minor) >= (0, 8)
+        self.at_least(0, 8)
+    }
+
+    /// True from `major.minor` on.
+    pub fn at_least(&self, major: u32, minor: u32) -> bool {
+        (self.major, self.minor) >= (major, minor)
+    }
+
+    /// True for the contract line that begins at 0.9.0-alpha (MXC 1.0.1 reads only this
+    /// line): no legacy network fields, no `experimental`, `process.env` taken verbatim.
+    pub fn is_contract_line(&self) -> bool {
+        self.at_least(0, 9)
     }
 }
 
-/// The backend an MXC config asks for.
+/// The backend an MXC config asks for. Those cordon has no backend for are read (as MXC's
+/// parser reads them) and refused when a run asks for them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Containment {
@@ -71,6 +84,39 @@ pub enum Containment {
     ProcessContainer,
     /// `lxc` (cordon has no LXC backend; refused at run time).
     Lxc,
+    /// `isolation_session` (Windows; no cordon backend).
+    #[serde(rename = "isolation_session")]
+    IsolationSession,
+    /// `wslc` (Windows WSL containers; no cordon backend).
+    Wslc,
+    /// `vm` (no cordon backend).
+    Vm,
+    /// `windows_sandbox` (no cordon backend).
+    #[serde(rename = "windows_sandbox")]
+    WindowsSandbox,
+    /// `microvm` (no cordon backend).
+    Microvm,
+    /// `hyperlight` (no cordon backend).
+    Hyperlight,
+}
+
+impl Containment {
+    /// The name as MXC writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Containment::Process => "process",
+            Containment::Bubblewrap => "bubblewrap",
+            Containment::Seatbelt => "seatbelt",
+            Containment::ProcessContainer => "processcontainer",
+            Containment::Lxc => "lxc",
+            Containment::IsolationSession => "isolation_session",
+            Containment::Wslc => "wslc",
+            Containment::Vm => "vm",
+            Containment::WindowsSandbox => "windows_sandbox",
+            Containment::Microvm => "microvm",
+            Containment::Hyperlight => "hyperlight",
+        }
+    }
 }
 
 /// `process`.
@@ -84,13 +130,18 @@ pub struct Process {
     pub timeout: Option<Duration>,
 }
 
-/// Environment given to the tool. By default it is empty.
+/// Environment given to the tool. By default it is empty but for the backend's own
+/// defaults (`PATH` on the native backends).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Env {
     /// `process.env`, in order, as (name, value).
     pub vars: Vec<(String, String)>,
     /// `cordon.env.inherit`: host variables passed through when set.
     pub inherit: Vec<String>,
+    /// `process.env` is the whole environment: the backend adds none of its defaults
+    /// (schema 0.9 and later, `env` given, `inheritDefaultEnv` not set). `cordon.env.inherit`
+    /// still applies: it is a grant written in the same policy.
+    pub exact: bool,
 }
 
 /// `cordon.limits`. By default nothing beyond the backend's own ceilings.
@@ -149,6 +200,23 @@ pub struct BackendOptions {
     pub lxc: Option<Lxc>,
     /// `experimental` keys, as (key, JSON pointer); cordon understands none of them yet.
     pub experimental: Vec<(String, String)>,
+    /// The sections of schema 0.9 and later that configure a backend cordon does not have,
+    /// or nothing cordon does.
+    pub extra: ExtraSections,
+}
+
+/// `telemetry`, `wslc`, `hyperlight`, `windowsSandbox` and `test` (schema 0.9 and later).
+/// Each set field is listed as (JSON pointer, value as written).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExtraSections {
+    /// The `telemetry` section, when given, with its `enabled` value: read and ignored
+    /// (cordon sends no telemetry).
+    pub telemetry: Option<Option<bool>>,
+    /// `test.message` (MXC's placeholder development feature): read and ignored.
+    pub test: Option<String>,
+    /// Fields set in `wslc`, `hyperlight` and `windowsSandbox`: options of backends cordon
+    /// does not have, as (pointer, value).
+    pub backend_fields: Vec<(String, String)>,
 }
 
 /// `lifecycle`.
@@ -208,6 +276,8 @@ pub struct ProcessContainer {
     pub capabilities: Vec<String>,
     /// `captureDenials`, when given.
     pub capture_denials: Option<CaptureDenials>,
+    /// `filesystem.enumeratePaths` (0.9 and later), as written.
+    pub enumerate_paths: Vec<String>,
     /// `network.allowedProxyPeer`.
     pub allowed_proxy_peer: Option<String>,
     /// `ui`, when given.

@@ -10,11 +10,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// A policy file as written: an MXC config (schema 0.6 to 0.8) with an optional `cordon`
-/// section.
+/// A policy file as written: an MXC config (schema 0.6 to 0.8, 0.9.0-alpha, 1.0.0 or
+/// 1.1.0-alpha) with an optional `cordon` section. One shape holds every version's fields;
+/// validation refuses a field the config's version does not have, with MXC's migration hint
+/// where a newer version removed it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schemars(title = "cordon policy (MXC config 0.6-0.8 with a cordon section)")]
+#[schemars(title = "cordon policy (MXC config 0.6-0.8, 0.9.0-alpha, 1.0.0, 1.1.0-alpha, with a cordon section)")]
 pub struct RawPolicy {
     /// Optional JSON Schema reference for editors. Accepted and ignored.
     #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
@@ -22,15 +24,17 @@ pub struct RawPolicy {
     /// Optional free-form annotation. Accepted and ignored.
     #[serde(rename = "_comment", default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<Value>,
-    /// MXC schema version, for example `0.8.0-alpha`. Compared by major.minor; absent means
-    /// a pre-0.8 config (legacy network shape only).
+    /// MXC schema version: 0.6 to 0.8 compared by major.minor (for example `0.8.0-alpha`), or
+    /// exactly `0.9.0-alpha`, `1.0.0` or `1.1.0-alpha`; absent means a pre-0.8 config (legacy
+    /// network shape only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// Externally assigned container identifier (informational).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_id: Option<String>,
-    /// Requested backend: `process`, `bubblewrap`, `seatbelt`, `macos_sandbox`,
-    /// `processcontainer`, `appcontainer`, `lxc`.
+    /// Requested backend: `process`, `bubblewrap`, `seatbelt`, `processcontainer`, `lxc`,
+    /// `isolation_session`, `wslc`, `vm`, `windows_sandbox`, `microvm`, `hyperlight` (which
+    /// depends on the version), and the aliases `macos_sandbox`, `appcontainer` (before 1.0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub containment: Option<String>,
     /// MXC container lifecycle settings (informational for cordon).
@@ -69,9 +73,26 @@ pub struct RawPolicy {
     /// LXC options; `distribution` and `release` go together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lxc: Option<RawLxc>,
-    /// Experimental options (schema 0.8 and later). Open; ignored unless cordon understands them.
+    /// Experimental options (schema 0.8 only; removed in 0.9). Open; ignored unless cordon
+    /// understands them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experimental: Option<serde_json::Map<String, Value>>,
+    /// Telemetry settings (0.9 and later). Read and ignored: cordon sends no telemetry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<RawTelemetry>,
+    /// WSLC backend settings (0.9 and later); cordon has no WSLC backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wslc: Option<RawWslc>,
+    /// Hyperlight backend settings (1.1.0-alpha); cordon has no Hyperlight backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hyperlight: Option<RawHyperlight>,
+    /// MXC's placeholder development feature (1.1.0-alpha). Read and ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<RawTest>,
+    /// Windows Sandbox compatibility settings (1.1.0-alpha); cordon has no Windows Sandbox
+    /// backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows_sandbox: Option<RawWindowsSandbox>,
     /// State-aware request field; refused in one-shot files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Value>,
@@ -106,9 +127,14 @@ pub struct RawProcess {
     /// Working directory (absolute).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
-    /// Environment as `KEY=VALUE` strings.
+    /// Environment as `KEY=VALUE` strings. Before 0.9 they are added to the backend's default
+    /// variables; from 0.9, omitted means the backend's default environment and supplied
+    /// (even `[]`) means exactly these, unless `inheritDefaultEnv`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<Vec<String>>,
+    /// 0.9 and later: layer `env` on top of the backend's default environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inherit_default_env: Option<bool>,
     /// Wall-clock timeout in milliseconds (0 to 4294967295; 0 means none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
@@ -343,7 +369,7 @@ pub struct RawSeatbelt {
     /// Allow WindowServer access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gui_access: Option<bool>,
-    /// `exec` or `open`.
+    /// `exec` or `open` (before 0.9; removed in 0.9).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_method: Option<RawLaunchMethod>,
     /// Attach a nested pty.
@@ -383,6 +409,9 @@ pub struct RawProcessContainer {
     /// Denial capture settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capture_denials: Option<RawCaptureDenials>,
+    /// ProcessContainer filesystem settings (0.9 and later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filesystem: Option<RawProcessContainerFilesystem>,
     /// Container network options.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<RawProcessContainerNetwork>,
@@ -414,6 +443,15 @@ pub enum RawCaptureMode {
     Block,
     /// Allow and record.
     Allow,
+}
+
+/// `processContainer.filesystem` (0.9 and later).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawProcessContainerFilesystem {
+    /// Paths that may be queried or listed without granting reads of file contents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enumerate_paths: Option<Vec<String>>,
 }
 
 /// `processContainer.network`.
@@ -467,6 +505,122 @@ pub struct RawLxc {
     /// Distribution release, for example `3.23`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<String>,
+}
+
+/// `telemetry` (0.9 and later).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawTelemetry {
+    /// Whether MXC's telemetry is enabled. cordon sends none either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// `wslc` (0.9 and later): one-shot WSLC backend settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawWslc {
+    /// Requested virtual CPU count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_count: Option<i64>,
+    /// GPU passthrough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<bool>,
+    /// Container image reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Local image tarball to import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_tar_path: Option<String>,
+    /// Memory limit in megabytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<i64>,
+    /// Host-to-container TCP port mappings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_mappings: Option<Vec<RawPortMapping>>,
+    /// Storage path override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_path: Option<String>,
+    /// Target operating system inside the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_os: Option<String>,
+}
+
+/// One `wslc.portMappings` entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawPortMapping {
+    /// TCP port inside the container.
+    pub container_port: i64,
+    /// `tcp` (the only transport).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<RawTransport>,
+    /// TCP port on the Windows host.
+    pub windows_port: i64,
+}
+
+/// `wslc.portMappings[].protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RawTransport {
+    /// TCP.
+    Tcp,
+}
+
+/// `hyperlight` (1.1.0-alpha).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawHyperlight {
+    /// The guest runtime `process.commandLine` is source for (MXC's default `agent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<RawHyperlightRuntime>,
+}
+
+/// `hyperlight.runtime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RawHyperlightRuntime {
+    /// `agent`.
+    #[serde(rename = "agent")]
+    Agent,
+    /// `python`.
+    #[serde(rename = "python")]
+    Python,
+    /// `python-shell`.
+    #[serde(rename = "python-shell")]
+    PythonShell,
+    /// `node`.
+    #[serde(rename = "node")]
+    Node,
+    /// `bash`.
+    #[serde(rename = "bash")]
+    Bash,
+    /// `dotnet-jit`.
+    #[serde(rename = "dotnet-jit")]
+    DotnetJit,
+}
+
+/// `test` (1.1.0-alpha): MXC's placeholder development feature.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawTest {
+    /// The feature's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// `windowsSandbox` (1.1.0-alpha): one-shot Windows Sandbox compatibility settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawWindowsSandbox {
+    /// Daemon named-pipe override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon_pipe_name: Option<String>,
+    /// Legacy idle timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<i64>,
+    /// Idle timeout before teardown, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_ms: Option<i64>,
 }
 
 /// The `cordon` section: what MXC lacks.

@@ -53,6 +53,11 @@ pub fn validate(raw: &RawPolicy, host: &dyn HostEnv) -> Result<Policy, PolicyErr
         app_container,
         lxc,
         experimental,
+        telemetry,
+        wslc,
+        hyperlight,
+        test,
+        windows_sandbox,
         phase,
         sandbox_id,
         cordon,
@@ -60,6 +65,18 @@ pub fn validate(raw: &RawPolicy, host: &dyn HostEnv) -> Result<Policy, PolicyErr
 
     let version = version.as_deref().and_then(|v| parse_version(&mut cx, v));
     let v08 = version.as_ref().is_some_and(SchemaVersion::has_directional_network);
+    // The contract line MXC 1.0.1 reads (0.9.0-alpha, 1.0.0, 1.1.0-alpha).
+    let line = version.as_ref().filter(|v| v.is_contract_line());
+    let at = |major, minor| version.as_ref().is_some_and(|v| v.at_least(major, minor));
+    let removed = |cx: &mut Ctx, ptr: &str, field: &'static str, removed_in: &'static str, hint: &'static str| {
+        let v = line.map(|v| format!("{}.{}", v.major, v.minor)).unwrap_or_default();
+        cx.err(ptr, K::RemovedField { field, removed_in, version: v, hint });
+    };
+    let needs = |cx: &mut Ctx, present: bool, ptr: &str, field: &'static str, since: &'static str| {
+        if present {
+            cx.err(ptr, K::NeedsVersion { field, since });
+        }
+    };
 
     if phase.is_some() {
         cx.err("/phase", K::StateAwareField { field: "phase" });
@@ -67,8 +84,42 @@ pub fn validate(raw: &RawPolicy, host: &dyn HostEnv) -> Result<Policy, PolicyErr
     if sandbox_id.is_some() {
         cx.err("/sandboxId", K::StateAwareField { field: "sandboxId" });
     }
-    if experimental.is_some() && !v08 {
+    if experimental.is_some() && line.is_some() {
+        removed(
+            &mut cx,
+            "/experimental",
+            "experimental",
+            "0.9",
+            "telemetry settings are the top-level `telemetry` section and WSLC settings the top-level `wslc` section; remove `experimental`",
+        );
+    } else if experimental.is_some() && !v08 {
         cx.err("/experimental", K::NeedsVersion08 { field: "experimental" });
+    }
+    needs(&mut cx, telemetry.is_some() && line.is_none(), "/telemetry", "telemetry", "0.9.0-alpha");
+    needs(&mut cx, wslc.is_some() && line.is_none(), "/wslc", "wslc", "0.9.0-alpha");
+    needs(&mut cx, hyperlight.is_some() && !at(1, 1), "/hyperlight", "hyperlight", "1.1.0-alpha");
+    needs(&mut cx, test.is_some() && !at(1, 1), "/test", "test", "1.1.0-alpha");
+    needs(&mut cx, windows_sandbox.is_some() && !at(1, 1), "/windowsSandbox", "windowsSandbox", "1.1.0-alpha");
+    if at(1, 0) {
+        if app_container.is_some() {
+            removed(&mut cx, "/appContainer", "appContainer", "1.0", "use `processContainer`");
+        }
+        if macos_sandbox.is_some() {
+            removed(&mut cx, "/macos_sandbox", "macos_sandbox", "1.0", "use `seatbelt`");
+        }
+    }
+    if line.is_some()
+        && let Some(sb) = seatbelt.as_ref().or(macos_sandbox.as_ref())
+        && sb.launch_method.is_some()
+    {
+        let base = if seatbelt.is_some() { "/seatbelt" } else { "/macos_sandbox" };
+        removed(
+            &mut cx,
+            &format!("{base}/launchMethod"),
+            "seatbelt.launchMethod",
+            "0.9",
+            "remove it (the process is always started directly, as `exec` did)",
+        );
     }
     if seatbelt.is_some() && macos_sandbox.is_some() {
         cx.err("/macos_sandbox", K::DuplicateAlias { name: "seatbelt", alias: "macos_sandbox" });
@@ -85,7 +136,7 @@ pub fn validate(raw: &RawPolicy, host: &dyn HostEnv) -> Result<Policy, PolicyErr
         }
         Lxc { distribution: distribution.clone(), release: release.clone() }
     });
-    let containment = containment.as_deref().and_then(|c| parse_containment(&mut cx, c));
+    let containment = containment.as_deref().and_then(|c| parse_containment(&mut cx, c, version.as_ref()));
     let (pc, pc_ptr) = match (process_container, app_container) {
         (Some(pc), _) => (Some(pc), "/processContainer"),
         (None, Some(ac)) => (Some(ac), "/appContainer"),
@@ -93,6 +144,13 @@ pub fn validate(raw: &RawPolicy, host: &dyn HostEnv) -> Result<Policy, PolicyErr
     };
     if let Some(pc) = pc {
         check_capabilities(&mut cx, pc, pc_ptr);
+        needs(
+            &mut cx,
+            pc.filesystem.is_some() && line.is_none(),
+            &format!("{pc_ptr}/filesystem"),
+            "processContainer.filesystem",
+            "0.9.0-alpha",
+        );
     }
     let process_container = pc.map(|pc| typed_process_container(pc, pc_ptr));
     let seatbelt = match (seatbelt, macos_sandbox) {
@@ -109,9 +167,9 @@ pub fn validate(raw: &RawPolicy, host: &dyn HostEnv) -> Result<Policy, PolicyErr
         Fallback { allow_dacl_mutation: *allow_dacl_mutation }
     });
 
-    let (process, mut env) = check_process(&mut cx, process.as_ref());
+    let (process, mut env) = check_process(&mut cx, process.as_ref(), line.is_some());
     let entries = check_filesystem(&mut cx, filesystem.as_ref());
-    let mut network = check_network(&mut cx, network.as_ref(), v08);
+    let mut network = check_network(&mut cx, network.as_ref(), v08, line);
     if let Some(rc) = runtime_config {
         let RawRuntimeConfig { network_proxy } = rc;
         if let Some(proxy) = network_proxy {
@@ -174,8 +232,89 @@ pub fn validate(raw: &RawPolicy, host: &dyn HostEnv) -> Result<Policy, PolicyErr
                 .flatten()
                 .map(|(k, _)| (k.clone(), format!("/experimental/{}", seg(k))))
                 .collect(),
+            extra: extra_sections(
+                telemetry.as_ref(),
+                test.as_ref(),
+                wslc.as_ref(),
+                hyperlight.as_ref(),
+                windows_sandbox.as_ref(),
+            ),
         },
     })
+}
+
+/// The sections of 0.9 and later, typed as what each field set says; every field read.
+fn extra_sections(
+    telemetry: Option<&RawTelemetry>,
+    test: Option<&RawTest>,
+    wslc: Option<&RawWslc>,
+    hyperlight: Option<&RawHyperlight>,
+    windows_sandbox: Option<&RawWindowsSandbox>,
+) -> ExtraSections {
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut set = |ptr: &str, v: Option<String>| {
+        if let Some(v) = v {
+            fields.push((ptr.to_string(), v));
+        }
+    };
+    let text = |v: &Option<String>| v.clone();
+    let num = |v: &Option<i64>| v.map(|n| n.to_string());
+    if let Some(w) = wslc {
+        let RawWslc { cpu_count, gpu, image, image_tar_path, memory_mb, port_mappings, storage_path, target_os } = w;
+        set("/wslc/cpuCount", num(cpu_count));
+        set("/wslc/gpu", gpu.map(|b| b.to_string()));
+        set("/wslc/image", text(image));
+        set("/wslc/imageTarPath", text(image_tar_path));
+        set("/wslc/memoryMb", num(memory_mb));
+        set(
+            "/wslc/portMappings",
+            port_mappings.as_ref().map(|m| {
+                m.iter()
+                    .map(|p| {
+                        let RawPortMapping { container_port, protocol: _, windows_port } = p;
+                        format!("{windows_port}->{container_port}")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
+        );
+        set("/wslc/storagePath", text(storage_path));
+        set("/wslc/targetOs", text(target_os));
+    }
+    if let Some(h) = hyperlight {
+        let RawHyperlight { runtime } = h;
+        set(
+            "/hyperlight/runtime",
+            runtime.map(|r| {
+                match r {
+                    RawHyperlightRuntime::Agent => "agent",
+                    RawHyperlightRuntime::Python => "python",
+                    RawHyperlightRuntime::PythonShell => "python-shell",
+                    RawHyperlightRuntime::Node => "node",
+                    RawHyperlightRuntime::Bash => "bash",
+                    RawHyperlightRuntime::DotnetJit => "dotnet-jit",
+                }
+                .to_string()
+            }),
+        );
+    }
+    if let Some(ws) = windows_sandbox {
+        let RawWindowsSandbox { daemon_pipe_name, idle_timeout, idle_timeout_ms } = ws;
+        set("/windowsSandbox/daemonPipeName", text(daemon_pipe_name));
+        set("/windowsSandbox/idleTimeout", num(idle_timeout));
+        set("/windowsSandbox/idleTimeoutMs", num(idle_timeout_ms));
+    }
+    ExtraSections {
+        telemetry: telemetry.map(|t| {
+            let RawTelemetry { enabled } = t;
+            *enabled
+        }),
+        test: test.and_then(|t| {
+            let RawTest { message } = t;
+            message.clone()
+        }),
+        backend_fields: fields,
+    }
 }
 
 fn typed_seatbelt(sb: &RawSeatbelt, pointer: &str) -> SeatbeltOptions {
@@ -196,8 +335,16 @@ fn typed_seatbelt(sb: &RawSeatbelt, pointer: &str) -> SeatbeltOptions {
 }
 
 fn typed_process_container(pc: &RawProcessContainer, pointer: &str) -> ProcessContainer {
-    let RawProcessContainer { least_privilege, learning_mode, capabilities, capture_denials, network, ui } = pc;
+    let RawProcessContainer { least_privilege, learning_mode, capabilities, capture_denials, filesystem, network, ui } =
+        pc;
     ProcessContainer {
+        enumerate_paths: filesystem
+            .as_ref()
+            .and_then(|f| {
+                let RawProcessContainerFilesystem { enumerate_paths } = f;
+                enumerate_paths.clone()
+            })
+            .unwrap_or_default(),
         pointer: pointer.into(),
         least_privilege: *least_privilege,
         learning_mode: *learning_mode,
@@ -232,6 +379,17 @@ fn typed_process_container(pc: &RawProcessContainer, pointer: &str) -> ProcessCo
 }
 
 fn parse_version(cx: &mut Ctx, v: &str) -> Option<SchemaVersion> {
+    // The contract line is matched exactly, as MXC does: `0.9.0`, `1.0` or `1.0.0-alpha` are
+    // not versions it registers.
+    let exact = match v {
+        "0.9.0-alpha" => Some((0, 9)),
+        "1.0.0" => Some((1, 0)),
+        "1.1.0-alpha" => Some((1, 1)),
+        _ => None,
+    };
+    if let Some((major, minor)) = exact {
+        return Some(SchemaVersion { major, minor, text: v.into() });
+    }
     let core = v.split(['-', '+']).next().unwrap_or("");
     let mut parts = core.split('.');
     let num = |p: Option<&str>| {
@@ -251,18 +409,56 @@ fn parse_version(cx: &mut Ctx, v: &str) -> Option<SchemaVersion> {
     }
 }
 
-fn parse_containment(cx: &mut Ctx, c: &str) -> Option<Containment> {
-    Some(match c {
-        "process" => Containment::Process,
-        "bubblewrap" => Containment::Bubblewrap,
-        "seatbelt" | "macos_sandbox" => Containment::Seatbelt,
-        "processcontainer" | "appcontainer" => Containment::ProcessContainer,
-        "lxc" => Containment::Lxc,
-        _ => {
-            cx.err("/containment", K::BadContainment { value: c.into() });
+/// The containment values each version's parser reads (MXC 0.8's reads every backend name
+/// it knows, whatever the config's version; the 0.9 contract line lists them per version).
+fn parse_containment(cx: &mut Ctx, c: &str, version: Option<&SchemaVersion>) -> Option<Containment> {
+    const PRE_09: &str = "process, bubblewrap, seatbelt, macos_sandbox, processcontainer, appcontainer, lxc, isolation_session, wslc, vm, windows_sandbox, microvm, hyperlight";
+    const V09: &str =
+        "process, processcontainer, appcontainer, lxc, bubblewrap, seatbelt, macos_sandbox, isolation_session, wslc";
+    const V10: &str = "process, processcontainer, lxc, bubblewrap, seatbelt, isolation_session, wslc";
+    const V11: &str = "process, processcontainer, lxc, bubblewrap, seatbelt, vm, windows_sandbox, microvm, hyperlight, wslc, isolation_session";
+    let (major, minor) = version.filter(|v| v.is_contract_line()).map_or((0, 8), |v| (v.major, v.minor));
+    let expected = match (major, minor) {
+        (0, 9) => V09,
+        (1, 0) => V10,
+        (0, _) => PRE_09,
+        _ => V11,
+    };
+    let parsed = match c {
+        "process" => Some(Containment::Process),
+        "bubblewrap" => Some(Containment::Bubblewrap),
+        "seatbelt" | "macos_sandbox" => Some(Containment::Seatbelt),
+        "processcontainer" | "appcontainer" => Some(Containment::ProcessContainer),
+        "lxc" => Some(Containment::Lxc),
+        "isolation_session" => Some(Containment::IsolationSession),
+        "wslc" => Some(Containment::Wslc),
+        "vm" => Some(Containment::Vm),
+        "windows_sandbox" => Some(Containment::WindowsSandbox),
+        "microvm" => Some(Containment::Microvm),
+        "hyperlight" => Some(Containment::Hyperlight),
+        _ => None,
+    };
+    let known = expected.split(", ").any(|e| e == c);
+    if (major, minor) == (1, 0) || (major, minor) == (1, 1) {
+        let hint = match c {
+            "appcontainer" => Some("use containment `processcontainer`"),
+            "macos_sandbox" => Some("use containment `seatbelt`"),
+            _ => None,
+        };
+        if let Some(hint) = hint {
+            let version = format!("{major}.{minor}");
+            cx.err("/containment", K::RemovedField { field: "containment alias", removed_in: "1.0", version, hint });
             return None;
         }
-    })
+    }
+    match parsed.filter(|_| known) {
+        Some(parsed) => Some(parsed),
+        None => {
+            let version = if major == 0 && minor < 9 { "0.6 to 0.8".to_string() } else { format!("{major}.{minor}") };
+            cx.err("/containment", K::BadContainment { value: c.into(), expected, version });
+            None
+        }
+    }
 }
 
 fn check_capabilities(cx: &mut Ctx, pc: &RawProcessContainer, base: &str) {
@@ -289,12 +485,24 @@ fn check_capabilities(cx: &mut Ctx, pc: &RawProcessContainer, base: &str) {
     }
 }
 
-fn check_process(cx: &mut Ctx, p: Option<&RawProcess>) -> (Process, Env) {
+/// `process`. From 0.9 (`line`), `env` given means exactly those variables unless
+/// `inheritDefaultEnv`, and an empty `commandLine` is refused as MXC refuses it.
+fn check_process(cx: &mut Ctx, p: Option<&RawProcess>, line: bool) -> (Process, Env) {
     let mut process = Process::default();
     let mut env = Env::default();
     let Some(p) = p else { return (process, env) };
     // Every field, no `..`.
-    let RawProcess { command_line, cwd, env: env_list, timeout } = p;
+    let RawProcess { command_line, cwd, env: env_list, inherit_default_env, timeout } = p;
+    if inherit_default_env.is_some() && !line {
+        cx.err(
+            "/process/inheritDefaultEnv",
+            K::NeedsVersion { field: "process.inheritDefaultEnv", since: "0.9.0-alpha" },
+        );
+    }
+    env.exact = line && env_list.is_some() && *inherit_default_env != Some(true);
+    if line && command_line.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        cx.err("/process/commandLine", K::EmptyString { field: "process.commandLine" });
+    }
     process.command_line = command_line.clone();
     if let Some(cwd) = cwd {
         match parse_path(cwd) {
@@ -347,7 +555,17 @@ fn check_filesystem(cx: &mut Ctx, f: Option<&RawFilesystem>) -> Vec<PathEntry> {
     entries
 }
 
-fn check_network(cx: &mut Ctx, n: Option<&RawNetwork>, v08: bool) -> Network {
+/// MXC's migration hint for each legacy network field the 0.9 contract line removed.
+const LEGACY_HINTS: [(&str, &str); 6] = [
+    ("defaultPolicy", "use network.egress.default ('allow' or 'deny')"),
+    ("enforcementMode", "use directional network policy; enforcement is selected by the backend"),
+    ("allowedHosts", "use network.egress.allow/deny CIDR rules; hostnames cannot be losslessly converted"),
+    ("blockedHosts", "use network.egress.allow/deny CIDR rules; hostnames cannot be losslessly converted"),
+    ("allowLocalNetwork", "use network.ingress.default and network.ingress.hostLoopback"),
+    ("proxy", "use runtimeConfig.networkProxy with a proxy URL"),
+];
+
+fn check_network(cx: &mut Ctx, n: Option<&RawNetwork>, v08: bool, line: Option<&SchemaVersion>) -> Network {
     let mut net = Network::default();
     let Some(n) = n else { return net };
     // Every field, no `..`.
@@ -376,6 +594,27 @@ fn check_network(cx: &mut Ctx, n: Option<&RawNetwork>, v08: bool) -> Network {
         .into_iter()
         .filter_map(|(k, present)| present.then_some(k))
         .collect();
+    if let Some(v) = line
+        && !legacy.is_empty()
+    {
+        for field in &legacy {
+            let (name, hint) = LEGACY_HINTS.iter().find(|(f, _)| f == field).copied().unwrap_or((field, ""));
+            let field: &'static str = match name {
+                "defaultPolicy" => "network.defaultPolicy",
+                "enforcementMode" => "network.enforcementMode",
+                "allowedHosts" => "network.allowedHosts",
+                "blockedHosts" => "network.blockedHosts",
+                "allowLocalNetwork" => "network.allowLocalNetwork",
+                _ => "network.proxy",
+            };
+            cx.err(
+                format!("/network/{name}"),
+                K::RemovedField { field, removed_in: "0.9", version: format!("{}.{}", v.major, v.minor), hint },
+            );
+        }
+    }
+    // From 0.9 the legacy fields are refused above; the directional ones are still checked.
+    let legacy = if line.is_some() { Vec::new() } else { legacy };
     if !directional.is_empty() && !v08 {
         for d in &directional {
             let field = if *d == "egress" { "network.egress" } else { "network.ingress" };
@@ -698,3 +937,7 @@ pub(crate) fn pointer_from_serde_path(path: &serde_path_to_error::Path) -> Strin
 #[cfg(test)]
 #[path = "validate_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "versions_tests.rs"]
+mod versions_tests;

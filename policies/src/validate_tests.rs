@@ -92,10 +92,12 @@ fn directional_network_needs_version_08() {
 
 #[test]
 fn versions_outside_06_to_08_name_the_range() {
-    for v in ["0.5.0-alpha", "0.9.0-alpha", "1.0.0", "banana", "0.8.x", ""] {
+    // The 0.9 contract line is matched exactly, as MXC matches it.
+    for v in ["0.5.0-alpha", "0.9.0", "0.9.0-dev", "1.0", "1.0.0-alpha", "1.1.0", "1.2.0-alpha", "banana", "0.8.x", ""]
+    {
         let e = check(json!({ "version": v })).unwrap_err();
         assert_eq!(e.0[0].pointer, "/version", "{v}");
-        assert!(e.to_string().contains("0.6 to 0.8"), "{e}");
+        assert!(e.to_string().contains("0.6 to 0.8") && e.to_string().contains("\"1.0.0\""), "{e}");
     }
     for v in ["0.6.0-alpha", "0.7.0", "0.8.0-dev", "0.8"] {
         assert!(check(json!({ "version": v })).is_ok(), "{v}");

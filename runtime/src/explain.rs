@@ -65,7 +65,11 @@ pub fn explain(policy: &Policy, plan: Option<&Plan>) -> String {
 
     explain_network(w, policy);
 
-    wl(w, format_args!("\nenvironment: empty except"));
+    if policy.env.exact {
+        wl(w, format_args!("\nenvironment: exactly process.env (schema 0.9 and later; the backend adds no PATH)"));
+    } else {
+        wl(w, format_args!("\nenvironment: empty except"));
+    }
     if policy.env.vars.is_empty() && policy.env.inherit.is_empty() {
         wl(w, format_args!("  (nothing)"));
     }
@@ -100,6 +104,19 @@ pub fn explain(policy: &Policy, plan: Option<&Plan>) -> String {
                 if policy.audit.allows { " (denials and grants)" } else { " (denials)" }
             ),
         );
+    }
+
+    let extra = &policy.backends.extra;
+    if let Some(enabled) = extra.telemetry {
+        let asked =
+            enabled.map_or_else(|| "the `telemetry` section".to_string(), |e| format!("`telemetry.enabled: {e}`"));
+        wl(w, format_args!("\ntelemetry: {asked} is read and ignored: cordon sends no telemetry, to anyone"));
+    }
+    if extra.test.is_some() {
+        wl(w, format_args!("\ntest: MXC's placeholder development feature; read and ignored"));
+    }
+    for (pointer, value) in &extra.backend_fields {
+        wl(w, format_args!("\n{pointer}: {value}: for an MXC backend cordon does not have; every backend refuses it"));
     }
 
     if let Some(plan) = plan {

@@ -123,6 +123,16 @@ pub fn run_tool(req: RunRequest<'_>) -> Result<Outcome, RuntimeError> {
     Ok(out)
 }
 
+/// A containment MXC has and cordon does not: refused (exit 125) naming the backends here.
+fn no_such_backend(c: Containment) -> RuntimeError {
+    let here: Vec<String> = crate::native::host_backends().iter().map(ToString::to_string).collect();
+    RuntimeError::Request(format!(
+        "containment `{}` is not supported by cordon (it has no such backend); backends here: wasm, {}; use containment `process` or `bubblewrap` (or remove containment)",
+        c.as_str(),
+        here.join(", ")
+    ))
+}
+
 fn run_inner(req: RunRequest<'_>) -> Result<Outcome, RuntimeError> {
     let RunRequest { policy, command, backend, dry_run, notify, audit, helper, io } = req;
     let say = |line: &str| {
@@ -153,11 +163,16 @@ fn run_inner(req: RunRequest<'_>) -> Result<Outcome, RuntimeError> {
         Some(Containment::Bubblewrap) => Some(Backend::Bubblewrap),
         Some(Containment::Seatbelt) => Some(Backend::Seatbelt),
         Some(Containment::ProcessContainer) => Some(Backend::Windows),
-        Some(Containment::Lxc) => {
-            return Err(RuntimeError::Request(
-                "containment `lxc` is not supported by cordon; use `process` or `bubblewrap` (or remove containment)"
-                    .into(),
-            ));
+        Some(
+            c @ (Containment::Lxc
+            | Containment::IsolationSession
+            | Containment::Wslc
+            | Containment::Vm
+            | Containment::WindowsSandbox
+            | Containment::Microvm
+            | Containment::Hyperlight),
+        ) => {
+            return Err(no_such_backend(c));
         }
     });
     let backend = match (requested, is_wasm) {

@@ -43,6 +43,10 @@ mod wasm_preopen;
 // The command line as a new user meets it: flags, help, summaries, odd policies.
 mod cli;
 
+// cordon as MXC's `lxc-exec`: the command line, exit codes, envelopes; the schema fixtures.
+#[cfg(target_os = "linux")]
+mod mxc_exec;
+
 // The bubblewrap backend against the known escapes.
 #[cfg(target_os = "linux")]
 mod native_linux;

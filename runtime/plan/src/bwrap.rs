@@ -235,7 +235,7 @@ pub fn plan(
         backends,
     } = policy;
     let Process { command_line: _ /* the runtime's command */, cwd, timeout } = process;
-    let Env { vars, inherit } = env;
+    let Env { vars, inherit, exact: _ } = env; // `exact` in `ProcessPlan::new`
     // `memory_bytes`, `cpu` and `max_processes` also go to the cgroup (`TreeLimits::new`).
     let Limits { memory_bytes, cpu, max_output_bytes, max_processes } = limits;
     let Network {
@@ -256,6 +256,7 @@ pub fn plan(
         process_container,
         lxc,
         experimental,
+        extra,
     } = backends;
     crate::mxc::shared_sections(
         Backend::Bubblewrap,
@@ -263,6 +264,7 @@ pub fn plan(
         process_container.as_ref(),
         lxc.as_ref(),
         experimental,
+        extra,
     )?;
     crate::mxc::headless_ui(Backend::Bubblewrap, ui)?;
     let unenforceable = |rule: &str, reason: &str| PlanError::Unenforceable {

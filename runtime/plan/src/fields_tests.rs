@@ -203,6 +203,43 @@ fn cases() -> Vec<(String, String, String, [E; 5])> {
         format!("{{{V8}}}"),
         [V, R("/network/ingress"), R("/network/ingress"), R("/network/ingress"), R("/network/ingress")],
     ));
+    // The 0.9 contract line: `process.env` given is the whole environment (no backend
+    // `PATH`; wasm and windows set none anyway), and the sections of 0.9 and later.
+    let v10 = r#""version":"1.0.0""#;
+    let v11 = r#""version":"1.1.0-alpha""#;
+    out.push((
+        "process.env exact".into(),
+        format!(r#"{{{v10},"process":{{"env":["A=zz9"]}}}}"#),
+        format!(r#"{{{v10},"process":{{"env":["A=zz9"],"inheritDefaultEnv":true}}}}"#),
+        [H, V, V, V, H],
+    ));
+    out.push((
+        "process.env []".into(),
+        format!(r#"{{{v10},"process":{{"env":[]}}}}"#),
+        format!("{{{v10}}}"),
+        [H, V, V, V, H],
+    ));
+    out.push((
+        "telemetry".into(),
+        format!(r#"{{{v10},"telemetry":{{"enabled":true}}}}"#),
+        format!("{{{v10}}}"),
+        [H; 5],
+    ));
+    out.push(("test".into(), format!(r#"{{{v11},"test":{{"message":"m"}}}}"#), format!("{{{v11}}}"), [H; 5]));
+    for (what, section, ptr) in [
+        ("wslc.image", r#""wslc":{"image":"alpine"}"#, "/wslc/image"),
+        ("hyperlight.runtime", r#""hyperlight":{"runtime":"python"}"#, "/hyperlight/runtime"),
+        ("windowsSandbox.idleTimeoutMs", r#""windowsSandbox":{"idleTimeoutMs":5}"#, "/windowsSandbox/idleTimeoutMs"),
+        (
+            "processContainer.filesystem.enumeratePaths",
+            r#""processContainer":{"filesystem":{"enumeratePaths":["/x"]}}"#,
+            "/processContainer/filesystem/enumeratePaths",
+        ),
+    ] {
+        out.push((what.into(), format!("{{{v11},{section}}}"), format!("{{{v11}}}"), [R(ptr); 5]));
+    }
+    // An empty section asks for nothing.
+    out.push(("hyperlight {}".into(), format!(r#"{{{v11},"hyperlight":{{}}}}"#), format!("{{{v11}}}"), [H; 5]));
     out
 }
 

@@ -53,7 +53,7 @@ pub fn plan(
         backends,
     } = policy;
     let Process { command_line: _ /* the runtime's command */, cwd, timeout } = process;
-    let Env { vars, inherit } = env;
+    let Env { vars, inherit, exact: _ } = env; // `exact` in `ProcessPlan::new`
     // `memory_bytes`, `cpu` and `max_processes` also go to the cgroup (`TreeLimits::new`).
     let Limits { memory_bytes, cpu, max_output_bytes, max_processes } = limits;
     let Network {
@@ -74,8 +74,16 @@ pub fn plan(
         process_container,
         lxc,
         experimental,
+        extra,
     } = backends;
-    crate::mxc::shared_sections(Backend::Landlock, lifecycle, process_container.as_ref(), lxc.as_ref(), experimental)?;
+    crate::mxc::shared_sections(
+        Backend::Landlock,
+        lifecycle,
+        process_container.as_ref(),
+        lxc.as_ref(),
+        experimental,
+        extra,
+    )?;
     crate::mxc::headless_ui(Backend::Landlock, ui)?;
     if let Some(e) = filesystem.foreign().first() {
         return Err(refuse(&e.pointer, "the path is for another operating system"));

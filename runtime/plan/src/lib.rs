@@ -192,7 +192,8 @@ pub const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 impl ProcessPlan {
     /// The process part of `policy`: `path` (the backend's `PATH`, when it sets one) first,
-    /// then the policy's variables.
+    /// then the policy's variables. When `process.env` is the whole environment (schema 0.9
+    /// and later, [`cordon_policy::Env::exact`]) the backend's `PATH` is left out.
     pub fn new(
         process: &cordon_policy::Process,
         env: &cordon_policy::Env,
@@ -200,7 +201,8 @@ impl ProcessPlan {
         path: Option<&str>,
     ) -> Self {
         let cordon_policy::Process { command_line: _ /* the runtime's command */, cwd, timeout } = process;
-        let cordon_policy::Env { vars, inherit } = env;
+        let cordon_policy::Env { vars, inherit, exact } = env;
+        let path = path.filter(|_| !exact);
         let mut all: Vec<(String, String)> = path.map(|p| ("PATH".to_string(), p.to_string())).into_iter().collect();
         all.extend(vars.iter().cloned());
         Self { env: all, inherit_env: inherit.clone(), cwd: cwd.clone(), timeout: *timeout, max_output_bytes }

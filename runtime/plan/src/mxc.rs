@@ -4,7 +4,7 @@
 //! a field asking to log instead of deny (`learningMode`, `captureDenials.mode: allow`) is
 //! refused on every backend.
 
-use cordon_policy::{CaptureDenials, Lifecycle, Lxc, ProcessContainer, ProcessContainerUi, Ui};
+use cordon_policy::{CaptureDenials, ExtraSections, Lifecycle, Lxc, ProcessContainer, ProcessContainerUi, Ui};
 
 use crate::{Backend, PlanError};
 
@@ -15,19 +15,46 @@ fn refuse(backend: Backend, rule: impl Into<String>, reason: &str) -> PlanError 
 /// `lifecycle`: every cordon sandbox is torn down when the tool exits and what it applied
 /// (scratch objects, ACL entries, cgroup) is removed, so `destroyOnExit: true` and
 /// `preservePolicy: false` are what happens anyway; their opposites are refused.
-/// The MXC sections every backend treats alike: `lifecycle`, `processContainer`, `lxc` and
-/// `experimental` (each planner passes them after destructuring its policy in full).
+/// The MXC sections every backend treats alike: `lifecycle`, `processContainer`, `lxc`,
+/// `experimental` and the sections of 0.9 and later (each planner passes them after
+/// destructuring its policy in full).
 pub(crate) fn shared_sections(
     backend: Backend,
     lifecycle_: &Lifecycle,
     pc: Option<&ProcessContainer>,
     l: Option<&Lxc>,
     keys: &[(String, String)],
+    extra_: &ExtraSections,
 ) -> Result<(), PlanError> {
     lifecycle(backend, lifecycle_)?;
     process_container(backend, pc)?;
     lxc(backend, l)?;
-    experimental(backend, keys)
+    experimental(backend, keys)?;
+    extra(backend, extra_)
+}
+
+/// `telemetry` and `test` change nothing cordon does (cordon sends no telemetry; MXC's
+/// placeholder feature has no effect here). A field of `wslc`, `hyperlight` or
+/// `windowsSandbox` configures a backend cordon does not have, so it is refused: ignoring
+/// `hyperlight.runtime` would run guest source as a shell command.
+pub(crate) fn extra(backend: Backend, e: &ExtraSections) -> Result<(), PlanError> {
+    let ExtraSections { telemetry: _, test: _, backend_fields } = e;
+    if let Some((pointer, _)) = backend_fields.first() {
+        let section = pointer.trim_start_matches('/').split('/').next().unwrap_or_default();
+        let what = match section {
+            "wslc" => "WSLC",
+            "hyperlight" => "Hyperlight",
+            _ => "Windows Sandbox",
+        };
+        return Err(refuse(
+            backend,
+            pointer.clone(),
+            &format!(
+                "this configures MXC's {what} backend, which cordon does not have; remove it (or the `{section}` section)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn lifecycle(backend: Backend, l: &Lifecycle) -> Result<(), PlanError> {
@@ -62,9 +89,17 @@ pub(crate) fn process_container(backend: Backend, pc: Option<&ProcessContainer>)
         learning_mode,
         capabilities: _, // grant nothing: the filesystem and network sections are the grant
         capture_denials,
+        enumerate_paths,
         allowed_proxy_peer,
         ui,
     } = pc;
+    if !enumerate_paths.is_empty() {
+        return Err(refuse(
+            backend,
+            format!("{pointer}/filesystem/enumeratePaths"),
+            "cordon cannot let a path be listed without letting it be read; grant it in filesystem.readonlyPaths or remove it",
+        ));
+    }
     if *learning_mode == Some(true) {
         return Err(refuse(
             backend,

@@ -59,7 +59,7 @@ pub fn plan(policy: &Policy) -> Result<SeatbeltPlan, PlanError> {
         backends,
     } = policy;
     let Process { command_line: _ /* the runtime's command */, cwd, timeout } = process;
-    let Env { vars, inherit } = env;
+    let Env { vars, inherit, exact: _ } = env; // `exact` in `ProcessPlan::new`
     let Limits { memory_bytes, cpu, max_output_bytes, max_processes } = limits;
     let BackendOptions {
         container_id: _, // a label
@@ -69,8 +69,16 @@ pub fn plan(policy: &Policy) -> Result<SeatbeltPlan, PlanError> {
         process_container,
         lxc,
         experimental,
+        extra,
     } = backends;
-    crate::mxc::shared_sections(Backend::Seatbelt, lifecycle, process_container.as_ref(), lxc.as_ref(), experimental)?;
+    crate::mxc::shared_sections(
+        Backend::Seatbelt,
+        lifecycle,
+        process_container.as_ref(),
+        lxc.as_ref(),
+        experimental,
+        extra,
+    )?;
     if let Some(e) = filesystem.foreign().first() {
         return Err(refuse(&e.pointer, "the path is for another operating system"));
     }

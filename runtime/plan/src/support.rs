@@ -6,8 +6,9 @@ use crate::Backend;
 
 /// The `processContainer` cell, the same on every backend (docs/policy.md, "MXC backend sections").
 const MXC_PC: &str = "`leastPrivilege`, `capabilities`: met by construction; `learningMode: true`, `captureDenials`, `network`, `ui`: refused";
-/// The `lifecycle`/`lxc`/`experimental` cell, the same on every backend.
-const MXC_REST: &str = "`destroyOnExit: true`, `preservePolicy: false`: what always happens; the opposites, an `lxc` image and any `experimental` key: refused";
+/// The `lifecycle`/`lxc`/`experimental` cell (and the sections of schema 0.9 and later), the
+/// same on every backend.
+const MXC_REST: &str = "`destroyOnExit: true`, `preservePolicy: false`: what always happens; the opposites, an `lxc` image, any `experimental` key and any field of `wslc`, `hyperlight`, `windowsSandbox`, `processContainer.filesystem`: refused; `telemetry`, `test`: ignored (cordon sends no telemetry)";
 
 /// How a backend treats a feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,7 +306,7 @@ pub const MATRIX: &[Row] = &[
         cells: [(Partial, MXC_PC), (Partial, MXC_PC), (Partial, MXC_PC), (Partial, MXC_PC), (Partial, MXC_PC)],
     },
     Row {
-        feature: "`lifecycle`, `lxc`, `experimental`",
+        feature: "`lifecycle`, `lxc`, `experimental`, `telemetry`, `wslc`, `hyperlight`, `windowsSandbox`, `test`",
         cells: [
             (Partial, MXC_REST),
             (Partial, MXC_REST),

@@ -72,7 +72,7 @@ pub fn plan(policy: &Policy) -> Result<WasiPlan, PlanError> {
         backends,
     } = policy;
     let Process { command_line: _ /* the runtime's command */, cwd, timeout } = process;
-    let Env { vars, inherit } = env;
+    let Env { vars, inherit, exact: _ } = env; // `exact`: a wasm tool has no default variables to leave out
     let Limits {
         memory_bytes,
         cpu,
@@ -97,8 +97,16 @@ pub fn plan(policy: &Policy) -> Result<WasiPlan, PlanError> {
         process_container,
         lxc,
         experimental,
+        extra,
     } = backends;
-    crate::mxc::shared_sections(Backend::Wasm, lifecycle, process_container.as_ref(), lxc.as_ref(), experimental)?;
+    crate::mxc::shared_sections(
+        Backend::Wasm,
+        lifecycle,
+        process_container.as_ref(),
+        lxc.as_ref(),
+        experimental,
+        extra,
+    )?;
     crate::mxc::headless_ui(Backend::Wasm, ui)?;
     if let Some(entry) = filesystem.foreign().first() {
         return Err(PlanError::Unenforceable {

@@ -107,7 +107,7 @@ pub fn plan(policy: &Policy) -> Result<WindowsPlan, PlanError> {
     } = policy;
     // `ProcessPlan::new` reads every field of both.
     let Process { command_line: _, cwd: _, timeout: _ } = process;
-    let Env { vars: _, inherit: _ } = env;
+    let Env { vars: _, inherit: _, exact: _ } = env;
     let Limits { memory_bytes, cpu, max_output_bytes, max_processes } = limits;
     let BackendOptions {
         container_id: _, // a label
@@ -117,8 +117,16 @@ pub fn plan(policy: &Policy) -> Result<WindowsPlan, PlanError> {
         process_container,
         lxc,
         experimental,
+        extra,
     } = backends;
-    crate::mxc::shared_sections(Backend::Windows, lifecycle, process_container.as_ref(), lxc.as_ref(), experimental)?;
+    crate::mxc::shared_sections(
+        Backend::Windows,
+        lifecycle,
+        process_container.as_ref(),
+        lxc.as_ref(),
+        experimental,
+        extra,
+    )?;
     crate::mxc::headless_ui(Backend::Windows, ui)?;
     let all_net = crate::none_or_all(policy, Backend::Windows)?;
     let Fallback { allow_dacl_mutation } = fallback;

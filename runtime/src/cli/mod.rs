@@ -6,6 +6,7 @@ mod call;
 mod common;
 mod compile;
 mod mcp;
+mod mxc_exec;
 mod policy;
 mod run;
 mod tools;
@@ -51,10 +52,16 @@ pub enum Command {
     Call(call::CallCommand),
     /// Serve wasm tools over the Model Context Protocol (stdio), each under its policy.
     Mcp(mcp::McpCommand),
+    /// Run an MXC config with MXC's `lxc-exec` command line, exit codes and output (also
+    /// what cordon does when started as `lxc-exec`).
+    MxcExec(mxc_exec::MxcExecCommand),
 }
 
 /// Parses the process arguments, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
+    if mxc_exec::invoked_as_lxc_exec() {
+        return mxc_exec::main();
+    }
     let cli = Cli::parse();
     let format = cli.error_format;
     let result = match cli.command {
@@ -66,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::Tools(cmd) => cmd.execute(),
         Command::Call(cmd) => cmd.execute(),
         Command::Mcp(cmd) => cmd.execute(),
+        Command::MxcExec(cmd) => Ok(cmd.execute()),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -115,5 +123,6 @@ mod tests {
     fn verify_cli() {
         use clap::CommandFactory as _;
         super::Cli::command().debug_assert();
+        super::mxc_exec::LxcExec::command().debug_assert();
     }
 }
