@@ -221,6 +221,7 @@ impl MxcExecCommand {
             notify: Some(notify),
             audit: None,
             helper: None,
+            io: Default::default(),
         });
         log.line(&format!("Runner completed in {}ms", started.elapsed().as_millis()));
         let out = match result {
