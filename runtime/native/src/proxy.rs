@@ -30,6 +30,10 @@ use tokio::net::{TcpStream, UnixListener, UnixStream};
 /// One decision the proxy made (the same record the wasm backend keeps).
 pub use cordon_policy::NetEvent as ProxyEvent;
 
+/// Bytes each direction of a relayed connection moves per read (tokio's default is 8 KiB,
+/// which caps a bulk transfer through the capture far below what loopback carries).
+pub const RELAY_BUFFER: usize = 256 * 1024;
+
 /// The largest request head the proxy reads, in bytes.
 pub const MAX_HEAD: usize = 64 * 1024;
 /// The most header fields a request may carry.
@@ -234,7 +238,7 @@ pub async fn forward(upstream: String, listener: UnixListener) {
         let upstream = upstream.clone();
         tokio::spawn(async move {
             if let Ok(mut up) = TcpStream::connect(upstream.as_str()).await {
-                let _ = tokio::io::copy_bidirectional(&mut conn, &mut up).await;
+                let _ = tokio::io::copy_bidirectional_with_sizes(&mut conn, &mut up, RELAY_BUFFER, RELAY_BUFFER).await;
             }
         });
     }
@@ -337,7 +341,8 @@ async fn socks5(proxy: &Proxy, mut c: UnixStream) -> std::io::Result<()> {
         1 => match proxy.connect("net", &host, port).await {
             Ok(mut upstream) => {
                 reply(&mut c, 0).await?;
-                let _ = tokio::io::copy_bidirectional(&mut c, &mut upstream).await;
+                let _ =
+                    tokio::io::copy_bidirectional_with_sizes(&mut c, &mut upstream, RELAY_BUFFER, RELAY_BUFFER).await;
                 Ok(())
             }
             Err(_) => reply(&mut c, 2).await,
@@ -614,7 +619,8 @@ async fn http(proxy: &Proxy, mut c: UnixStream, first: u8) -> std::io::Result<()
             Ok(mut upstream) => {
                 c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await?;
                 upstream.write_all(rest).await?;
-                let _ = tokio::io::copy_bidirectional(&mut c, &mut upstream).await;
+                let _ =
+                    tokio::io::copy_bidirectional_with_sizes(&mut c, &mut upstream, RELAY_BUFFER, RELAY_BUFFER).await;
                 Ok(())
             }
             Err(why) => refuse(&mut c, 403, &format!("cordon denied CONNECT {target} ({why})")).await,
