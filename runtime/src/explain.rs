@@ -292,7 +292,7 @@ fn explain_plan(w: &mut String, plan: &Plan) {
                         wl(
                             w,
                             format_args!(
-                                "  network: every TCP connection is captured in the sandbox's own namespace (nftables, by {} and {}) and checked by cordon's proxy by address; proxy-aware tools also get HTTP-level checks; UDP and ICMP are refused",
+                                "  network: every TCP connection is captured in the sandbox's own namespace (nftables, by {} and {}): what the policy refuses on every path fails at connect() (chain `refuse`), the rest is checked by cordon's proxy by address; proxy-aware tools also get HTTP-level checks; UDP other than DNS and ICMP are refused; each refusal is logged for the audit",
                                 c.ip.display(),
                                 c.nft.display()
                             ),
