@@ -28,8 +28,8 @@ mod source;
 pub mod summary;
 pub mod wasm;
 
-pub use error::RuntimeError;
 /// The policy model, so an embedder needs this one dependency (`cordon_runtime::policy::Policy`).
 pub use cordon_policy as policy;
+pub use error::RuntimeError;
 pub use host_env::{SystemFacts, SystemHost};
 pub use source::PolicySource;
