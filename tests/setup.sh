@@ -34,6 +34,9 @@ if [ "$(uname -s)" = Linux ]; then
   # sandbox's own network namespace).
   [ -x /usr/sbin/nft ] || missing="$missing nftables"
   { [ -x /usr/bin/ip ] || [ -x /usr/sbin/ip ]; } || missing="$missing iproute2"
+  # A case-insensitive filesystem for the wasm layer's name tests: an NTFS image mounted
+  # with lowntfs-3g's ignore_case (FUSE), as NTFS behaves on Windows.
+  have lowntfs-3g || missing="$missing ntfs-3g"
 fi
 if [ -n "$missing" ]; then
   if have apt-get && [ "$(id -u)" = 0 ]; then

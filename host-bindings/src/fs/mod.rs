@@ -11,6 +11,7 @@ pub mod pin;
 pub mod resolve;
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -79,6 +80,9 @@ pub struct FsGuard {
     aliases: HashMap<String, PathBuf>,
     preopens: Preopens,
     blocking: bool,
+    /// The identity of every rule's host object that could be opened when the guard was
+    /// made, with the rules (indices into [`FsRules::rules`]) it belongs to.
+    ids: HashMap<pin::ObjectId, Vec<usize>>,
 }
 
 /// Why [`FsGuard::preopen_cwd`] could not open the working directory.
@@ -95,8 +99,27 @@ pub struct CwdError {
 
 impl FsGuard {
     /// A guard deciding with `rules`, with no preopens yet (add them with [`Self::mount`]).
+    ///
+    /// Opens every rule's host object (from `/`, following no link) to learn its identity:
+    /// a call that reaches one of them under another name (another spelling on a
+    /// case-insensitive filesystem, a hard link, a bind mount) is decided by that rule too.
+    ///
+    /// # Ambient Authority
+    /// Opens the rules' host paths (`O_PATH` where the OS has it) and only reads their
+    /// identity.
     pub fn new(rules: FsRules) -> Self {
+        let mut ids: HashMap<pin::ObjectId, Vec<usize>> = HashMap::new();
+        for (i, r) in rules.rules().iter().enumerate() {
+            // Missing (or changed into a link) now: a later name is matched in its directory
+            // by `step` instead, as the filesystem compares names.
+            if let Ok(w) = pin::open_ambient_nofollow(&r.host)
+                && let Ok(id) = pin::ObjectId::of(&w.object)
+            {
+                ids.entry(id).or_default().push(i);
+            }
+        }
         Self {
+            ids,
             decider: Decider::new(rules),
             mounts: Vec::new(),
             paths: HashMap::new(),
@@ -157,10 +180,16 @@ impl FsGuard {
             return Ok(None);
         }
         let Some((mount, rel)) = self.mount_of(&resolved) else { return Ok(None) };
-        let opened =
-            if rel.as_os_str().is_empty() { mount.dir.try_clone() } else { pin::open_dir_beneath(&mount.dir, &rel) };
-        let dir = match opened {
-            Ok(dir) => dir,
+        let opened = self.walk_canon(&mount.dir, &mount.guest, &rel);
+        let (dir, resolved) = match opened {
+            // Another name of a rule's object (a case variant, a bind mount): its rules too.
+            Ok((dir, canon)) if canon != resolved => {
+                if self.decider.check(&canon, Need::Read).is_err() {
+                    return Ok(None);
+                }
+                (dir, canon)
+            }
+            Ok((dir, _)) => (dir, resolved),
             Err(e)
                 if [Errno::NOENT, Errno::NOTDIR].map(Errno::raw_os_error).contains(&e.raw_os_error().unwrap_or(0)) =>
             {
@@ -177,6 +206,64 @@ impl FsGuard {
         self.preopens.0.push((dir, ".".to_string()));
         self.aliases.insert(".".to_string(), resolved.clone());
         Ok(Some(resolved))
+    }
+
+    /// Opens the directories `rel` beneath `base` (whose guest path is `base_path`) as
+    /// [`pin::walk_beneath`] does, and returns the last one with the guest path of what was
+    /// opened: `base_path/rel`, except where an object on the way is another name of a
+    /// rule's object ([`Self::step`]).
+    fn walk_canon(&self, base: &File, base_path: &Path, rel: &Path) -> std::io::Result<(File, PathBuf)> {
+        let mut canon = base_path.to_path_buf();
+        let dir = pin::walk_beneath(base, rel, &mut |parent, name, opened| {
+            let id = pin::ObjectId::of(opened)?;
+            canon = self.step(&canon, parent, name, Some(id))?;
+            Ok(())
+        })?;
+        Ok((dir, canon))
+    }
+
+    /// The guest path of the object `name` in the directory `parent` (whose guest path is
+    /// `parent_path`), `id` its identity (`None`: nothing there). That is `parent_path/name`,
+    /// unless the object is a rule's object under another name:
+    /// - a rule for another name in the same directory names this very object when the
+    ///   filesystem looks that name up (`secret` finds `SECRET` on a case-insensitive
+    ///   directory, as the filesystem compares names, whatever its folding rules);
+    /// - or the object is one whose identity was taken when the guard was made (a hard link
+    ///   or bind mount of it elsewhere), and no rule is for this name of it.
+    ///
+    /// Then the path is that rule's (the strictest, when several): the caller decides on
+    /// both paths, so another name never weakens a rule.
+    fn step<'a>(
+        &'a self,
+        parent_path: &Path,
+        parent: &File,
+        name: &OsStr,
+        id: Option<pin::ObjectId>,
+    ) -> std::io::Result<PathBuf> {
+        let spelled = parent_path.join(name);
+        let Some(id) = id else { return Ok(spelled) };
+        let rules = self.decider.rules().rules();
+        let mut best: Option<&'a cordon_policy::FsRule> = None;
+        let mut consider = |r: &'a cordon_policy::FsRule| {
+            if best.is_none_or(|b| r.access > b.access) {
+                best = Some(r);
+            }
+        };
+        if let Some(known) = self.ids.get(&id)
+            && !known.iter().any(|&i| rules[i].path == spelled)
+        {
+            known.iter().for_each(|&i| consider(&rules[i]));
+        }
+        for r in rules {
+            if r.path.parent() != Some(parent_path) {
+                continue;
+            }
+            let Some(other) = r.path.file_name() else { continue };
+            if other != name && pin::ObjectId::of_name(parent, other)? == Some(id) {
+                consider(r);
+            }
+        }
+        Ok(best.map_or(spelled, |r| r.path.clone()))
     }
 
     /// The most specific mount holding the guest path, and the path relative to it.

@@ -59,6 +59,66 @@ fn walk(base: &File, rel: &Path) -> io::Result<File> {
     Ok(cur)
 }
 
+/// Which object a handle or a name is: its device and inode. Every name of one object has
+/// the same identity: a hard link, a bind mount, another spelling on a case-insensitive
+/// filesystem (`SECRET` for `secret` on ext4 with casefold, APFS, NTFS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ObjectId {
+    dev: u64,
+    ino: u64,
+}
+
+impl ObjectId {
+    /// The identity of the object `file` is open on (`fstat`; `O_PATH` handles too).
+    ///
+    /// # Errors
+    /// When `fstat` fails.
+    pub fn of(file: &File) -> io::Result<Self> {
+        use std::os::unix::fs::MetadataExt as _;
+        let m = file.metadata()?;
+        Ok(Self { dev: m.dev(), ino: m.ino() })
+    }
+
+    /// The identity of the object named `name` in the directory `dir`, the name not
+    /// followed; `None` when nothing is there.
+    ///
+    /// # Errors
+    /// When `fstatat` fails for another reason than the name being absent.
+    pub fn of_name(dir: &File, name: &std::ffi::OsStr) -> io::Result<Option<Self>> {
+        use rustix::io::Errno;
+        match rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+            // `st_dev` is signed on some systems; the bits are what identify the device.
+            #[allow(clippy::cast_sign_loss, clippy::unnecessary_cast, reason = "st_dev's type differs by OS")]
+            Ok(st) => Ok(Some(Self { dev: st.st_dev as u64, ino: st.st_ino as u64 })),
+            Err(e) if e == Errno::NOENT || e == Errno::NOTDIR => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// As [`open_dir_beneath`], one component at a time (`openat(O_NOFOLLOW | O_DIRECTORY)` from
+/// the handle before), calling `visit(parent, name, opened)` for every directory opened: the
+/// caller sees each object on the way, to decide on what it is rather than what it is called.
+///
+/// # Errors
+/// As [`open_dir_beneath`]; or the first error `visit` returns.
+pub fn walk_beneath(
+    base: &File,
+    rel: &Path,
+    visit: &mut dyn FnMut(&File, &std::ffi::OsStr, &File) -> io::Result<()>,
+) -> io::Result<File> {
+    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return Err(io::Error::from_raw_os_error(rustix::io::Errno::INVAL.raw_os_error()));
+    }
+    let mut cur = base.try_clone()?;
+    for c in rel.components() {
+        let next = File::from(rustix::fs::openat(&cur, c.as_os_str(), dir_flags(), Mode::empty())?);
+        visit(&cur, c.as_os_str(), &next)?;
+        cur = next;
+    }
+    Ok(cur)
+}
+
 /// Why [`open_ambient_nofollow`] refused a path.
 #[derive(Debug)]
 pub enum NoFollowError {
