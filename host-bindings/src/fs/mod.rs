@@ -7,6 +7,11 @@
 //! a trap.
 
 mod host;
+#[cfg(unix)]
+pub mod pin;
+// No handle walk yet (Windows): every open fails closed.
+#[cfg(not(unix))]
+#[path = "pin_other.rs"]
 pub mod pin;
 pub mod resolve;
 
@@ -171,7 +176,6 @@ impl FsGuard {
     /// # Ambient Authority
     /// Reads symlinks on host paths inside the mounts.
     pub fn preopen_cwd(&mut self, guest: &Path) -> Result<Option<PathBuf>, CwdError> {
-        use rustix::io::Errno;
         let Some(text) = guest.to_str() else { return Ok(None) };
         let Ok(resolved) = self.decider.resolve(Path::new("/"), text, true, &HostLinks(self)) else {
             return Ok(None);
@@ -190,13 +194,14 @@ impl FsGuard {
                 (dir, canon)
             }
             Ok((dir, _)) => (dir, resolved),
-            Err(e)
-                if [Errno::NOENT, Errno::NOTDIR].map(Errno::raw_os_error).contains(&e.raw_os_error().unwrap_or(0)) =>
-            {
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
                 return Ok(None);
             }
             Err(source) => {
-                let link_on_the_way = source.raw_os_error() == Some(Errno::LOOP.raw_os_error());
+                #[cfg(unix)]
+                let link_on_the_way = source.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error());
+                #[cfg(not(unix))]
+                let link_on_the_way = false;
                 return Err(CwdError { resolved, source, link_on_the_way });
             }
         };

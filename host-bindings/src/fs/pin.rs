@@ -112,11 +112,25 @@ pub fn walk_beneath(
     }
     let mut cur = base.try_clone()?;
     for c in rel.components() {
-        let next = File::from(rustix::fs::openat(&cur, c.as_os_str(), dir_flags(), Mode::empty())?);
+        let next = match rustix::fs::openat(&cur, c.as_os_str(), dir_flags(), Mode::empty()) {
+            Ok(fd) => File::from(fd),
+            // A symlink where a directory was: `ELOOP`, as `openat2(RESOLVE_NO_SYMLINKS)`
+            // says, so callers tell a link that turned up from a missing directory.
+            Err(e) if e == rustix::io::Errno::NOTDIR && is_symlink_at(&cur, c.as_os_str()) => {
+                return Err(rustix::io::Errno::LOOP.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         visit(&cur, c.as_os_str(), &next)?;
         cur = next;
     }
     Ok(cur)
+}
+
+/// True when `name` in `dir` is a symlink (not followed).
+fn is_symlink_at(dir: &File, name: &std::ffi::OsStr) -> bool {
+    rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink)
 }
 
 /// Why [`open_ambient_nofollow`] refused a path.

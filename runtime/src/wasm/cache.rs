@@ -158,8 +158,20 @@ impl Cache {
                 return Err(fail(format!("others can write it (mode {:o}); chmod 700 it", meta.mode() & 0o777)));
             }
         }
-        let key = load_or_create_key(&dir.join(KEY_FILE)).map_err(fail)?;
-        Ok(Self { dir, key, max_bytes })
+        // Compiled code is run as trusted code: a cache others could write is code others
+        // choose. Where cordon cannot yet check who may write the directory (Windows: an
+        // owner-only ACL check is not written), the cache is not used (issue 19).
+        #[cfg(not(unix))]
+        return Err(fail(
+            "cordon cannot check on this OS that only this user can write it (no owner-only ACL check yet), so it \
+             compiles in memory instead"
+                .into(),
+        ));
+        #[cfg(unix)]
+        {
+            let key = load_or_create_key(&dir.join(KEY_FILE)).map_err(fail)?;
+            Ok(Self { dir, key, max_bytes })
+        }
     }
 
     /// The same cache with another size cap.
