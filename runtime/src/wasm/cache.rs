@@ -162,16 +162,13 @@ impl Cache {
         // choose. Where cordon cannot yet check who may write the directory (Windows: an
         // owner-only ACL check is not written), the cache is not used (issue 19).
         #[cfg(not(unix))]
-        return Err(fail(
+        Err::<(), _>(fail(
             "cordon cannot check on this OS that only this user can write it (no owner-only ACL check yet), so it \
              compiles in memory instead"
                 .into(),
-        ));
-        #[cfg(unix)]
-        {
-            let key = load_or_create_key(&dir.join(KEY_FILE)).map_err(fail)?;
-            Ok(Self { dir, key, max_bytes })
-        }
+        ))?;
+        let key = load_or_create_key(&dir.join(KEY_FILE)).map_err(fail)?;
+        Ok(Self { dir, key, max_bytes })
     }
 
     /// The same cache with another size cap.
