@@ -246,8 +246,21 @@ impl FsGuard {
         id: Option<pin::ObjectId>,
     ) -> std::io::Result<PathBuf> {
         let spelled = parent_path.join(name);
-        let Some(id) = id else { return Ok(spelled) };
         let rules = self.decider.rules().rules();
+        let Some(id) = id else {
+            // Nothing there yet: a name the call would create. On a case-insensitive
+            // filesystem a name that differs from a rule's only in case would create that
+            // rule's object, so it is decided as that rule (stricter on a case-sensitive one:
+            // `w/LATER` cannot be created beside a denied, missing `w/later`). Folding is
+            // Unicode lower case; a filesystem's own folding may differ in rare letters.
+            let folded = fold(name);
+            let twin = rules
+                .iter()
+                .filter(|r| r.path.parent() == Some(parent_path))
+                .filter(|r| r.path.file_name().is_some_and(|n| n != name && folded.is_some() && fold(n) == folded))
+                .max_by_key(|r| r.access);
+            return Ok(twin.map_or(spelled, |r| r.path.clone()));
+        };
         let mut best: Option<&'a cordon_policy::FsRule> = None;
         let mut consider = |r: &'a cordon_policy::FsRule| {
             if best.is_none_or(|b| r.access > b.access) {
@@ -333,6 +346,12 @@ impl FsGuard {
             }
         }
     }
+}
+
+/// A name in lower case, for comparing names as a case-insensitive filesystem does; `None`
+/// for a name that is not UTF-8.
+fn fold(name: &OsStr) -> Option<String> {
+    name.to_str().map(|s| s.chars().flat_map(char::to_lowercase).collect())
 }
 
 /// Reads symlinks on the host through the guard's mounts.
