@@ -391,6 +391,35 @@ mod tests {
     }
 
     #[test]
+    fn the_walk_shows_every_directory_and_calls_a_link_on_the_way_a_loop() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("a/b")).unwrap();
+        std::os::unix::fs::symlink("a", t.path().join("l")).unwrap();
+        let base = File::open(t.path()).unwrap();
+        let mut seen = Vec::new();
+        let end = walk_beneath(&base, Path::new("a/b"), &mut |parent, name, opened| {
+            // The name, looked up in its parent without following, is the object opened.
+            assert_eq!(ObjectId::of_name(parent, name).unwrap(), Some(ObjectId::of(opened).unwrap()));
+            seen.push(name.to_os_string());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, ["a", "b"]);
+        assert_eq!(ObjectId::of(&end).unwrap(), ObjectId::of(&File::open(t.path().join("a/b")).unwrap()).unwrap());
+        let e = walk_beneath(&base, Path::new("l/b"), &mut |_, _, _| Ok(())).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(rustix::io::Errno::LOOP.raw_os_error()));
+        let e = walk_beneath(&base, Path::new("nope/b"), &mut |_, _, _| Ok(())).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert_eq!(ObjectId::of_name(&base, "nope".as_ref()).unwrap(), None);
+        // Two names of one object have one identity; two objects two.
+        std::fs::write(t.path().join("f"), "").unwrap();
+        std::fs::hard_link(t.path().join("f"), t.path().join("g")).unwrap();
+        let id = |n: &str| ObjectId::of_name(&base, n.as_ref()).unwrap();
+        assert_eq!(id("f"), id("g"));
+        assert_ne!(id("f"), id("a"));
+    }
+
+    #[test]
     fn emptiness_is_read_through_the_handle() {
         let t = tempfile::tempdir().unwrap();
         let root = t.path().canonicalize().unwrap();
