@@ -192,6 +192,10 @@ impl FsRules {
                 }
             };
             let resolved = clean(&host.resolve(&written));
+            // Resolution on Windows may answer in another form (`\\?\Z:\x`, and under Wine
+            // `Z:/x`): the one form again, so equal objects are equal paths.
+            let resolved =
+                if host.is_windows() { PathBuf::from(windows_form(&resolved.to_string_lossy())) } else { resolved };
             local.push((written, resolved, entry));
         }
         if !errors.is_empty() {

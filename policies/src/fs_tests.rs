@@ -166,8 +166,8 @@ impl HostEnv for WindowsHost {
     }
     fn resolve(&self, path: &Path) -> PathBuf {
         let s = path.to_string_lossy();
-        let s = if self.verbatim { format!("\\\\?\\{s}") } else { s.into_owned() };
-        PathBuf::from(windows_form(&s))
+        // `\\?\C:\x` as `canonicalize` says on Windows; `C:/x` as it says under Wine.
+        PathBuf::from(if self.verbatim { format!("\\\\?\\{s}") } else { s.replacen('\\', "/", 1) })
     }
     fn read_link(&self, _: &Path) -> Option<PathBuf> {
         None
