@@ -60,7 +60,12 @@ pub fn explain(policy: &Policy, plan: Option<&Plan>) -> String {
         );
     }
     for f in policy.filesystem.foreign() {
-        wl(w, format_args!("  {:?}  not for this OS ({}): a backend here refuses the policy", f.path, f.pointer));
+        let written = match &f.path {
+            cordon_policy::PolicyPath::Absolute(p) => p.display().to_string(),
+            cordon_policy::PolicyPath::Home(p) => format!("~/{}", p.display()),
+            cordon_policy::PolicyPath::Windows(p) => p.clone(),
+        };
+        wl(w, format_args!("  {written}  not for this OS ({}): a backend here refuses the policy", f.pointer));
     }
 
     explain_network(w, policy);
