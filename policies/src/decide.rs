@@ -54,8 +54,9 @@ pub enum AddrUse {
 /// them, whether the tool gives the address or an allowed name resolves to it.
 ///
 /// IPv4: 0.0.0.0/8 (unspecified), 10/8, 100.64/10 (CGNAT), 127/8, 169.254/16 (link-local,
-/// cloud metadata at 169.254.169.254), 172.16/12, 192.168/16, 224/4 (multicast), 240/4 and
-/// the broadcast address. IPv6: `::`, `::1`, fc00::/7 (unique local, AWS metadata at
+/// cloud metadata at 169.254.169.254), 172.16/12, 192.0.0.0/24 (IETF assignments; Oracle
+/// Cloud's metadata at 192.0.0.192), 168.63.129.16 (Azure's WireServer), 192.168/16, 224/4
+/// (multicast), 240/4 and the broadcast address. IPv6: `::`, `::1`, fc00::/7 (unique local, AWS metadata at
 /// fd00:ec2::254), fe80::/10 (link-local), fec0::/10 (site-local), ff00::/8 (multicast);
 /// an IPv4-mapped, IPv4-compatible or NAT64 (64:ff9b::/96, 64:ff9b:1::/48) address is local
 /// when the IPv4 address it carries is.
@@ -70,6 +71,8 @@ pub fn is_local(ip: IpAddr) -> bool {
                 || v4.is_broadcast()
                 || v4.is_multicast()
                 || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64.0.0/10 shared address space
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0.0/24 (Oracle Cloud metadata at .192)
+                || o == [168, 63, 129, 16] // Azure's WireServer
                 || o[0] == 0
                 || o[0] >= 240 // 240.0.0.0/4 reserved
         }
@@ -109,6 +112,8 @@ pub(crate) const LOCAL_V4: &[(u32, u8)] = &[
     (0xa9fe_0000, 16),
     (0xac10_0000, 12),
     (0xc0a8_0000, 16),
+    (0xc000_0000, 24),
+    (0xa83f_8110, 32),
     (0xe000_0000, 4),
     (0xf000_0000, 4),
 ];
@@ -156,6 +161,21 @@ fn names_local(net: &IpNet, ip: IpAddr) -> bool {
     local_net_of(ip).is_some_and(|range| range.covers(net))
 }
 
+/// The IPv4 address a NAT64 address of `64:ff9b::/96` carries.
+fn nat64_v4(ip: IpAddr) -> Option<IpAddr> {
+    let IpAddr::V6(v6) = ip else { return None };
+    let bits = u128::from(v6);
+    (bits >> 32 == 0x0064_ff9b << 64).then(|| IpAddr::V4(Ipv4Addr::from(bits as u32)))
+}
+
+/// A deny rule matches the address, or the IPv4 address a NAT64 address carries (a host
+/// with NAT64 reaches that IPv4 address through it). Only denies look through NAT64: it
+/// never widens an allow.
+fn denies(rule: &NetRule, ip: IpAddr, port: u16, proto: Protocol) -> bool {
+    rule_matches(rule, ip, port, proto, false)
+        || nat64_v4(ip).is_some_and(|v4| rule_matches(rule, v4, port, proto, false))
+}
+
 fn rule_matches(rule: &NetRule, ip: IpAddr, port: u16, proto: Protocol, explicit_only: bool) -> bool {
     let to_ok = if rule.to.is_empty() {
         !explicit_only
@@ -186,7 +206,7 @@ impl Network {
     /// the default. IPv4-mapped IPv6 is checked as IPv4.
     pub fn check_addr(&self, ip: IpAddr, port: u16, proto: Protocol) -> NetDecision {
         let ip = canonical_ip(ip);
-        if let Some(r) = self.egress.deny.iter().find(|r| rule_matches(r, ip, port, proto, false)) {
+        if let Some(r) = self.egress.deny.iter().find(|r| denies(r, ip, port, proto)) {
             return NetDecision::deny(r.pointer.clone());
         }
         if is_local(ip) && !self.allow_local_network {
@@ -212,7 +232,7 @@ impl Network {
     /// grant.
     pub fn check_resolved(&self, ip: IpAddr, port: u16, proto: Protocol, name_rule: &str) -> NetDecision {
         let ip = canonical_ip(ip);
-        if let Some(r) = self.egress.deny.iter().find(|r| rule_matches(r, ip, port, proto, false)) {
+        if let Some(r) = self.egress.deny.iter().find(|r| denies(r, ip, port, proto)) {
             return NetDecision::deny(r.pointer.clone());
         }
         if is_local(ip) && !self.allow_local_network {

@@ -212,7 +212,16 @@ fn a_wide_network_does_not_name_the_local_ranges_inside_it() {
     };
     let tcp = |n: &Network, a: &str| n.check_addr(ip(a), 80, Protocol::Tcp).allowed;
     let v4 = all("0.0.0.0/0");
-    for local in ["127.0.0.1", "10.1.2.3", "169.254.169.254", "192.168.1.1", "100.64.0.1", "0.0.0.0"] {
+    for local in [
+        "127.0.0.1",
+        "10.1.2.3",
+        "169.254.169.254",
+        "192.168.1.1",
+        "100.64.0.1",
+        "0.0.0.0",
+        "168.63.129.16",
+        "192.0.0.192",
+    ] {
         assert!(!tcp(&v4, local), "0.0.0.0/0 opened {local}");
     }
     assert!(tcp(&v4, "8.8.8.8"), "the public twin");
@@ -242,7 +251,7 @@ fn the_local_networks_agree_with_is_local() {
     };
     let mut samples: Vec<IpAddr> = Vec::new();
     for &(a, p) in LOCAL_V4 {
-        let last = a | (u32::MAX >> p);
+        let last = a | u32::MAX.checked_shr(u32::from(p)).unwrap_or(0);
         for v in [a.wrapping_sub(1), a, last, last.wrapping_add(1)] {
             samples.push(IpAddr::V4(v.into()));
         }
@@ -265,4 +274,31 @@ fn the_local_networks_agree_with_is_local() {
             assert!(n.contains(a) || canonical_ip(a) != a, "{a} not in {n}");
         }
     }
+}
+
+/// A rule written with an IPv4-mapped or -compatible IPv6 network holds for the IPv4
+/// address in every spelling (it was accepted and never matched), and an IPv4 deny holds for
+/// the NAT64 spelling too.
+#[test]
+fn rules_in_ipv6_spellings_of_ipv4_hold_for_every_spelling() {
+    let deny = |cidr: &str| {
+        net(&format!(
+            r#"{{"version":"0.8.0-alpha","network":{{"egress":{{"default":"allow","deny":[{{"to":[{{"cidr":"{cidr}"}}]}}]}}}}}}"#
+        ))
+    };
+    let tcp = |n: &Network, a: &str| n.check_addr(ip(a), 80, Protocol::Tcp).allowed;
+    for rule in ["::ffff:203.0.113.0/120", "::203.0.113.0/120", "203.0.113.0/24"] {
+        let n = deny(rule);
+        for spelling in ["203.0.113.5", "::ffff:203.0.113.5", "::203.0.113.5", "64:ff9b::cb00:7105"] {
+            assert!(!tcp(&n, spelling), "{rule} did not deny {spelling}");
+            assert!(!n.check_resolved(ip(spelling), 80, Protocol::Tcp, "/name").allowed, "{rule} by name: {spelling}");
+        }
+        assert!(tcp(&n, "198.51.100.5"), "{rule}: the twin outside the rule is reached");
+    }
+    let legacy =
+        net(r#"{"version":"0.7.0-alpha","network":{"defaultPolicy":"allow","blockedHosts":["::ffff:203.0.113.5"]}}"#);
+    assert!(!tcp(&legacy, "203.0.113.5") && tcp(&legacy, "203.0.113.6"));
+    // NAT64 does not widen an allow: a rule allowing 8.8.8.8 does not allow its NAT64 form.
+    let allow = net(r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"to":[{"cidr":"8.8.8.8/32"}]}]}}}"#);
+    assert!(tcp(&allow, "8.8.8.8") && !tcp(&allow, "64:ff9b::808:808"));
 }

@@ -63,7 +63,21 @@ impl IpNet {
         if net.addr != addr {
             return Err(CidrError::HostBits(net));
         }
-        Ok(net)
+        Ok(net.canonical())
+    }
+
+    /// An IPv6 network of IPv4-mapped (`::ffff:a.b.c.d/n`) or IPv4-compatible
+    /// (`::a.b.c.d/n`, without `::` and `::1`) addresses, `n` ≥ 96, as the IPv4 network it
+    /// names: addresses are matched in their IPv4 form ([`canonical_ip`]), so a rule written
+    /// in either spelling holds for every spelling. Other networks unchanged.
+    pub fn canonical(self) -> Self {
+        let IpAddr::V6(v6) = self.addr else { return self };
+        let bits = u128::from(v6);
+        let carried = bits >> 32 == 0xffff || (bits >> 32 == 0 && bits >= 2);
+        if self.prefix < 96 || !carried {
+            return self;
+        }
+        Self { addr: IpAddr::V4(Ipv4Addr::from(bits as u32)), prefix: self.prefix - 96 }
     }
 
     /// The network address.
@@ -217,6 +231,17 @@ mod tests {
         assert_eq!(IpNet::parse("10.0.0.0/"), Err(CidrError::Syntax));
         assert_eq!(IpNet::parse("example.com/8"), Err(CidrError::Syntax));
         assert!(IpNet::parse("2606:50c0::/32").is_ok());
+        // IPv4 carried in IPv6 is the IPv4 network, so a rule holds for every spelling.
+        let v4 = |s: &str| IpNet::parse(s).map(|n| n.to_string());
+        assert_eq!(v4("::ffff:203.0.113.0/120"), Ok("203.0.113.0/24".into()));
+        assert_eq!(v4("::ffff:203.0.113.5"), Ok("203.0.113.5/32".into()));
+        assert_eq!(v4("::203.0.113.5/128"), Ok("203.0.113.5/32".into()));
+        assert_eq!(v4("::ffff:0:0/96"), Ok("0.0.0.0/0".into()));
+        // Not carrying one IPv4 network: unchanged.
+        assert_eq!(v4("::1/128"), Ok("::1/128".into()));
+        assert_eq!(v4("::/96"), Ok("::/96".into()));
+        assert_eq!(v4("::/0"), Ok("::/0".into()));
+        assert_eq!(v4("::fffe:0:0/96"), Ok("::fffe:0:0/96".into()));
         assert!(matches!(IpNet::parse("2606:50c0::1/32"), Err(CidrError::HostBits(_))));
         assert_eq!(IpNet::parse("1.2.3.4").map(|n| n.prefix()), Ok(32));
     }

@@ -691,7 +691,7 @@ fn legacy_hosts(
         // The same parser as every host a tool names: an address in any spelling is an
         // address rule, `localhost` the loopback ranges; neither is a domain pattern.
         let host = if h.contains('/') || h.starts_with("*.") { None } else { Host::parse(h).ok() };
-        let single = |ip: IpAddr| IpNet::new(ip, if ip.is_ipv4() { 32 } else { 128 });
+        let single = |ip: IpAddr| IpNet::new(ip, if ip.is_ipv4() { 32 } else { 128 }).map(IpNet::canonical);
         let peers: Option<Vec<IpNet>> = match host {
             Some(Host::Ip(ip)) => single(ip).map(|n| vec![n]),
             Some(Host::Localhost) => Some(

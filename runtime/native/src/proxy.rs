@@ -108,8 +108,15 @@ impl Proxy {
         let LogSlot::Held(fd) = std::mem::replace(&mut *slot, LogSlot::Closed) else { return };
         drop(slot);
         let (logged, overflowed) = crate::linux::nflog::drain(&fd);
+        let unread = logged.iter().filter(|p| p.is_none()).count();
+        let logged: Vec<_> = logged.into_iter().flatten().collect();
         for (dest, udp) in crate::linux::nflog::refused(&logged) {
             self.refused_ahead(dest.ip(), dest.port(), udp);
+        }
+        for _ in 0..unread {
+            // Logged means refused; only its addresses could not be read (headers cordon does
+            // not parse): still one refusal on record.
+            self.refused("net", "(a packet cordon could not read)".into(), "(refused by the capture's filter)".into());
         }
         if overflowed {
             self.refused(

@@ -305,7 +305,7 @@ impl McpServer {
             Some(w) => tokio::time::timeout(w, self.native_slots.clone().acquire_owned()).await.ok(),
             None => Some(self.native_slots.clone().acquire_owned().await),
         };
-        let Some(Ok(_slot)) = slot else {
+        let Some(Ok(slot)) = slot else {
             return error_result(vec![
                 "cordon: busy: every native slot stayed in use for the call's whole process.timeout; nothing ran"
                     .into(),
@@ -314,7 +314,11 @@ impl McpServer {
         let argv: Vec<String> = command.iter().cloned().chain(call.args.into_iter().skip(1)).collect();
         let (policy, audit, tag) = (policy.clone(), entry.audit.clone(), (entry.mcp_name.clone(), call_id));
         let stdin = call.stdin;
+        // The slot goes with the run, not with this future: a client that cancels the call
+        // stops waiting for it, but the sandbox runs on (to its end or its timeout) holding
+        // the slot, so cancelling cannot start more native runs than the bound.
         let ran = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             crate::run::run_tool(crate::run::RunRequest {
                 policy: &policy,
                 command: argv,

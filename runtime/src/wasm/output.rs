@@ -57,19 +57,22 @@ impl Budget {
         allowed as usize
     }
 
-    /// How many of `n` bytes fit under the cap now, without charging them.
-    fn room(&self, n: usize) -> usize {
-        let s = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match s.limit {
+    /// Reserves as many of `n` bytes as fit under the cap (charged now, under one lock, so
+    /// stdout and stderr writing at once cannot both take the last room).
+    fn reserve(&self, n: usize) -> usize {
+        let mut s = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let room = match s.limit {
             None => n,
             Some(limit) => (n as u64).min(limit.saturating_sub(s.used)) as usize,
-        }
+        };
+        s.used += room as u64;
+        room
     }
 
-    /// Charges `passed` bytes and counts `dropped` as discarded.
-    fn charge(&self, passed: usize, dropped: usize) {
+    /// Gives back `unused` reserved bytes and counts `dropped` as discarded.
+    fn settle(&self, unused: usize, dropped: usize) {
         let mut s = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        s.used += passed as u64;
+        s.used -= unused as u64;
         s.discarded += dropped as u64;
     }
 
@@ -132,22 +135,25 @@ impl Sink {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        let room = self.budget.room(buf.len());
+        let room = self.budget.reserve(buf.len());
         if room == 0 {
-            self.budget.charge(0, buf.len());
+            self.budget.settle(0, buf.len());
             return Poll::Ready(Ok(buf.len()));
         }
         let mut pipe = pipe.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match Pin::new(&mut *pipe).poll_write(cx, &buf[..room]) {
             Poll::Ready(Ok(n)) if n == room => {
-                self.budget.charge(n, buf.len() - room);
+                self.budget.settle(0, buf.len() - room);
                 Poll::Ready(Ok(buf.len()))
             }
             Poll::Ready(Ok(n)) => {
-                self.budget.charge(n, 0);
+                self.budget.settle(room - n, 0);
                 Poll::Ready(Ok(n))
             }
-            other => other,
+            other => {
+                self.budget.settle(room, 0);
+                other
+            }
         }
     }
 }

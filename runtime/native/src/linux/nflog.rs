@@ -21,8 +21,9 @@ const NFULA_CFG_QTHRESH: u16 = 5;
 const NFULNL_CFG_CMD_BIND: u8 = 1;
 const NFULNL_COPY_PACKET: u8 = 2;
 const NFULA_PAYLOAD: u16 = 9;
-/// Bytes of each packet copied: an IPv6 header and a TCP header's ports fit.
-const COPY_RANGE: u32 = 64;
+/// Bytes of each packet copied: an IPv4 header with the most options (60 bytes) or an IPv6
+/// header with extension headers, and the TCP header's ports, flags and numbers.
+const COPY_RANGE: u32 = 512;
 
 fn attr(kind: u16, value: &[u8]) -> Vec<u8> {
     let len = 4 + value.len();
@@ -136,7 +137,7 @@ pub struct Logged {
 
 /// Every packet logged so far on `fd`, without waiting; `true` when the kernel dropped
 /// some for want of room in the socket's buffer.
-pub fn drain(fd: &OwnedFd) -> (Vec<Logged>, bool) {
+pub fn drain(fd: &OwnedFd) -> (Vec<Option<Logged>>, bool) {
     let (mut out, mut overflowed) = (Vec::new(), false);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -154,8 +155,9 @@ pub fn drain(fd: &OwnedFd) -> (Vec<Logged>, bool) {
     }
 }
 
-/// The TCP packets of the NFLOG packet messages in one netlink datagram.
-pub fn packets(buf: &[u8]) -> Vec<Logged> {
+/// The TCP and UDP packets of the NFLOG packet messages in one netlink datagram; a logged
+/// packet that cannot be read is `None` (it was still refused: every logged packet is).
+pub fn packets(buf: &[u8]) -> Vec<Option<Logged>> {
     let mut out = Vec::new();
     let mut off = 0;
     while off + 16 <= buf.len() {
@@ -164,10 +166,8 @@ pub fn packets(buf: &[u8]) -> Vec<Logged> {
         if len < 16 || off + len > buf.len() {
             break;
         }
-        if kind == NFULNL_MSG_PACKET
-            && let Some(p) = packet(&buf[off + 16..off + len])
-        {
-            out.push(p);
+        if kind == NFULNL_MSG_PACKET {
+            out.push(packet(&buf[off + 16..off + len]));
         }
         off += len.next_multiple_of(4);
     }
@@ -192,29 +192,43 @@ fn packet(msg: &[u8]) -> Option<Logged> {
 }
 
 /// The addresses (and for TCP the flags) of an IPv4 or IPv6 packet carrying TCP or UDP.
+/// IPv4 options and IPv6 extension headers are skipped (a tool may add them to its packets).
 fn tcp(p: &[u8]) -> Option<Logged> {
     let (src, dst, t, proto): (IpAddr, IpAddr, usize, u8) = match p.first()? >> 4 {
         4 => {
-            let ihl = usize::from(p[0] & 0x0f) * 4;
-            let proto = *p.get(9)?;
-            if !matches!(proto, 6 | 17) || ihl < 20 {
+            let h = p.get(..20)?;
+            let ihl = usize::from(h[0] & 0x0f) * 4;
+            if ihl < 20 {
                 return None;
             }
-            let src = Ipv4Addr::new(*p.get(12)?, p[13], p[14], p[15]);
-            let dst = Ipv4Addr::new(*p.get(16)?, p[17], p[18], p[19]);
-            (src.into(), dst.into(), ihl, proto)
+            let src = Ipv4Addr::new(h[12], h[13], h[14], h[15]);
+            let dst = Ipv4Addr::new(h[16], h[17], h[18], h[19]);
+            (src.into(), dst.into(), ihl, h[9])
         }
         6 => {
-            let proto = *p.get(6)?;
-            if !matches!(proto, 6 | 17) {
-                return None;
+            let h = p.get(..40)?;
+            let src: [u8; 16] = h[8..24].try_into().ok()?;
+            let dst: [u8; 16] = h[24..40].try_into().ok()?;
+            let (mut next, mut at) = (h[6], 40usize);
+            // Hop-by-hop, routing, destination options: (length + 1) × 8 bytes; fragment: 8;
+            // authentication: (length + 2) × 4.
+            for _ in 0..8 {
+                let len = match next {
+                    0 | 43 | 60 => (usize::from(*p.get(at + 1)?) + 1) * 8,
+                    44 => 8,
+                    51 => (usize::from(*p.get(at + 1)?) + 2) * 4,
+                    _ => break,
+                };
+                next = *p.get(at)?;
+                at += len;
             }
-            let src: [u8; 16] = p.get(8..24)?.try_into().ok()?;
-            let dst: [u8; 16] = p.get(24..40)?.try_into().ok()?;
-            (Ipv6Addr::from(src).into(), Ipv6Addr::from(dst).into(), 40, proto)
+            (Ipv6Addr::from(src).into(), Ipv6Addr::from(dst).into(), at, next)
         }
         _ => return None,
     };
+    if !matches!(proto, 6 | 17) {
+        return None;
+    }
     let ports = p.get(t..t + 4)?;
     let src = SocketAddr::new(src, u16::from_be_bytes([ports[0], ports[1]]));
     let dst = SocketAddr::new(dst, u16::from_be_bytes([ports[2], ports[3]]));
@@ -244,11 +258,10 @@ fn tcp(p: &[u8]) -> Option<Logged> {
 /// Every UDP datagram logged was dropped (the capture relays no UDP but DNS): one refusal
 /// per flow (source and destination), however many datagrams it sent.
 pub fn refused(logged: &[Logged]) -> Vec<(SocketAddr, bool)> {
-    let closed = |syn: &Logged| {
-        logged.iter().any(|r| {
-            !r.udp && r.rst && r.src == syn.dst && r.dst == syn.src && r.seq == 0 && r.ack == syn.seq.wrapping_add(1)
-        })
-    };
+    // The kernel's resets, by (from, to, acknowledged number).
+    let resets: std::collections::HashSet<(SocketAddr, SocketAddr, u32)> =
+        logged.iter().filter(|r| !r.udp && r.rst && r.seq == 0).map(|r| (r.src, r.dst, r.ack)).collect();
+    let closed = |syn: &Logged| resets.contains(&(syn.dst, syn.src, syn.seq.wrapping_add(1)));
     // One flow is one refusal, however often its SYN was sent (a retransmission repeats the
     // source port and the sequence number), or its datagrams.
     let mut seen = std::collections::HashSet::new();
@@ -290,6 +303,10 @@ mod tests {
         p
     }
 
+    fn parsed(buf: &[u8]) -> Vec<Logged> {
+        packets(buf).into_iter().flatten().collect()
+    }
+
     #[test]
     fn logged_ipv4_and_ipv6_packets_are_read() {
         let syn = v4([192, 0, 2, 7], [192, 0, 2, 7], (40960, 443), 0x02, 77, 0);
@@ -299,27 +316,42 @@ mod tests {
         v6.extend_from_slice(&[0xa0, 0x00, 0x00, 0x16, 0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0x02]);
         let mut both = packet_message(&syn);
         both.extend(packet_message(&v6));
-        let got = packets(&both);
+        let got = parsed(&both);
         assert_eq!(got.len(), 2);
         assert_eq!((got[0].dst, got[0].syn, got[0].rst), ("192.0.2.7:443".parse().unwrap(), true, false));
         assert_eq!(got[1].dst, "[2001:db8::5]:22".parse().unwrap());
         // UDP: one refusal per flow, however many datagrams.
         let mut udp = syn.clone();
         udp[9] = 17;
-        let datagrams = packets(&[packet_message(&udp), packet_message(&udp)].concat());
+        let datagrams = parsed(&[packet_message(&udp), packet_message(&udp)].concat());
         assert!(datagrams.iter().all(|d| d.udp && d.dst == "192.0.2.7:443".parse().unwrap()));
         assert_eq!(refused(&datagrams), vec![("192.0.2.7:443".parse().unwrap(), true)]);
         // Neither TCP nor UDP, truncated: nothing.
         let mut icmp = syn.clone();
         icmp[9] = 1;
-        assert!(packets(&packet_message(&icmp)).is_empty());
-        assert!(packets(&packet_message(&syn[..30])).is_empty());
+        // Neither TCP nor UDP, or truncated: logged, so refused, but unread.
+        assert_eq!(packets(&packet_message(&icmp)), vec![None]);
+        assert_eq!(packets(&packet_message(&syn[..30])), vec![None]);
+        assert_eq!(packets(&packet_message(&syn[..15])), vec![None], "short payloads never panic");
+        // IPv4 options (a tool may set IP_OPTIONS) and IPv6 extension headers are skipped.
+        let mut opts = syn[..20].to_vec();
+        opts[0] = 0x4f; // 60-byte header
+        opts.extend_from_slice(&[1; 40]);
+        opts.extend_from_slice(&syn[20..]);
+        assert_eq!(parsed(&packet_message(&opts))[0].dst, "192.0.2.7:443".parse().unwrap());
+        let mut routed = v6[..40].to_vec();
+        routed[6] = 43; // a routing header, then TCP
+        routed.extend_from_slice(&[6, 2, 0, 0, 0, 0, 0, 0]);
+        routed.extend_from_slice(&[0; 16]);
+        routed.extend_from_slice(&v6[40..]);
+        let got = parsed(&packet_message(&routed));
+        assert_eq!((got[0].dst, got[0].syn), ("[2001:db8::5]:22".parse().unwrap(), true));
     }
 
     #[test]
     fn a_loopback_syn_is_a_refusal_only_when_the_kernel_reset_it() {
         let lo = [127, 0, 0, 1];
-        let at = |ports, flags, seq, ack| packets(&packet_message(&v4(lo, lo, ports, flags, seq, ack)));
+        let at = |ports, flags, seq, ack| parsed(&packet_message(&v4(lo, lo, ports, flags, seq, ack)));
         // Closed: the kernel's reset (sequence 0) acknowledges the SYN.
         let refused_syn = at((50000, 9), 0x02, 1000, 0);
         let reset = at((9, 50000), 0x14, 0, 1001);
@@ -327,7 +359,7 @@ mod tests {
         // sequence number (it had unread data when the tool exited).
         let served_syn = at((50001, 8080), 0x02, 5000, 0);
         let served_reset = at((8080, 50001), 0x14, 987_654, 5001);
-        let elsewhere = packets(&packet_message(&v4([10, 0, 0, 1], [10, 0, 0, 1], (50002, 443), 0x02, 1, 0)));
+        let elsewhere = parsed(&packet_message(&v4([10, 0, 0, 1], [10, 0, 0, 1], (50002, 443), 0x02, 1, 0)));
         let retransmitted = elsewhere.clone();
         let all: Vec<Logged> = [refused_syn, reset, served_syn, served_reset, elsewhere, retransmitted].concat();
         assert_eq!(
@@ -335,7 +367,7 @@ mod tests {
             vec![("127.0.0.1:9".parse().unwrap(), false), ("10.0.0.1:443".parse().unwrap(), false)]
         );
         // A SYN-ACK is not a first packet.
-        let synack = packets(&packet_message(&v4([10, 0, 0, 1], lo, (443, 50002), 0x12, 1, 2)));
+        let synack = parsed(&packet_message(&v4([10, 0, 0, 1], lo, (443, 50002), 0x12, 1, 2)));
         assert!(refused(&synack).is_empty());
     }
 }
