@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use engine::{Failure, status};
-use spawn::Sandbox;
+pub use spawn::Sandbox;
 
 /// `MxcNodeJsonErrorDetail`: four owned strings, any of them null.
 #[repr(C)]
@@ -670,4 +670,15 @@ pub extern "C" fn mxc_telemetry_request_consent(
     _out: *mut *mut c_void,
 ) -> i32 {
     status::UNSUPPORTED_PHASE
+}
+
+/// The error message of a run result this library filled, or "" (for the ABI tests).
+#[doc(hidden)]
+pub fn error_message(r: &RunResult) -> String {
+    let p = r.error.message;
+    if p.is_null() || !live().contains(&(p as usize)) {
+        return String::new();
+    }
+    // SAFETY: a string of ours, not yet freed.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
