@@ -90,6 +90,11 @@ async function converse(p, onOut) {
 
 /// Runs `body` (which fills `out`) as an SDK program under `node`; `out` as JSON.
 fn sdk(node: &Path, ffi: &Path, body: &str) -> Value {
+    sdk_in(node, ffi, body, None)
+}
+
+/// [`sdk`] with `TMPDIR` set for the program (and so for the library inside it).
+fn sdk_in(node: &Path, ffi: &Path, body: &str, tmpdir: Option<&Path>) -> Value {
     // In the SDK's install directory, so `@microsoft/mxc-sdk` resolves as in a user's project.
     let dir = tempfile::Builder::new().prefix("prog-").tempdir_in(node_dir()).unwrap();
     let prog = dir.path().join("prog.mjs");
@@ -98,6 +103,7 @@ fn sdk(node: &Path, ffi: &Path, body: &str) -> Value {
         .arg(&prog)
         .env("MXC_FFI_DIR", ffi)
         .env("CORDON_CACHE_DIR", crate::support::cache_dir())
+        .envs(tmpdir.map(|t| ("TMPDIR", t)))
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
@@ -230,8 +236,7 @@ out.talk = await attempt(async () => converse(
 out.answered = answered;
 let killed = false;
 out.kill = await attempt(async () => {
-  const p = await mxc.spawn({ command: 'echo ready; exec sleep 60' });
-  out.pid = p.id;
+  const p = await mxc.spawn({ command: 'echo ready; exec sleep 61.375' });
   return converse(p, (seen, proc, stdin) => { if (!killed && seen.includes('ready')) { killed = true; stdin.end(); proc.kill(); } });
 });
 "#,
@@ -246,9 +251,19 @@ out.kill = await attempt(async () => {
     assert_eq!(k["timedOut"], false, "{out}");
     assert_eq!(k["exitCode"], 128 + 9, "{out}");
     assert_eq!(k["stdout"], "ready\n", "{out}");
-    // The process it ran is gone (kill reaps it before wait resolves).
-    let pid = out["pid"].as_u64().unwrap();
-    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "pid {pid} still there");
+    // The tool inside went with cordon (bwrap's --die-with-parent ends the sandbox's pid
+    // namespace). The kernel does that after the kill returns: allow it a few seconds.
+    let alive = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c.windows(12).any(|w| w == b"sleep\x0061.375"))
+        })
+    };
+    let mut tries = 0;
+    while alive() && tries < 100 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        tries += 1;
+    }
+    assert!(!alive(), "the killed sandbox's `sleep 61.375` is still running");
 }
 
 /// What cordon lacks is refused with MXC's error codes and a reason: a containment it has no
@@ -269,8 +284,16 @@ out.lxc = await attempt(() => mxc.run({ command: 'echo hi', containment: { type:
 out.twin = await attempt(() => mxc.run({ command: 'echo hi', containment: { type: 'bubblewrap' } }));
 out.pty = await attempt(() => mxc.spawnWithPty({ command: 'echo hi' }));
 out.provision = await attempt(() => mxc.provisionContainer({ command: 'echo hi' }));
+out.grantRun = await attempt(() => mxc.run({ command: 'echo hi', filesystem: { readonlyPaths: [process.env.CORDON_CACHE_DIR] } }));
+out.grantSpawn = await attempt(async () => converse(await mxc.spawn({ command: 'echo hi', filesystem: { readonlyPaths: [process.env.CORDON_CACHE_DIR] } })));
 "#,
     );
+    // A policy cordon refuses (a grant of its compiled-code cache) is an MXC error from
+    // spawn() as from run(), not a process exiting 125.
+    for call in ["grantRun", "grantSpawn"] {
+        assert_eq!(out[call]["error"]["code"], "policy_validation", "{call}: {out}");
+        assert!(out[call]["error"]["message"].as_str().unwrap().contains("compiled-code cache"), "{call}: {out}");
+    }
     assert_eq!(out["lxc"]["error"]["code"], "unsupported_containment", "{out}");
     let m = out["lxc"]["error"]["message"].as_str().unwrap();
     assert!(m.contains("containment 'lxc' is not supported by cordon") && m.contains("bubblewrap"), "{m}");
@@ -321,5 +344,31 @@ fn run_works_on_debian_node_and_spawn_needs_node_24() {
         assert!(out["spawn"]["error"]["message"].as_str().unwrap().contains("requires Node.js 24"), "{out}");
     } else {
         assert_eq!(out["spawn"]["ok"]["stdout"], "hello\n", "{version}: {out}");
+    }
+}
+
+/// A read-write grant of the temporary directory is not refused: spawn keeps the request
+/// and its audit file in cordon's cache (out of every grant), not in `$TMPDIR`, where a
+/// grant covering them would be refused (cordon protects its audit file) and a tool granted
+/// it could read the request. The tool sees only its own file there.
+#[test]
+fn spawn_with_the_temporary_directory_granted() {
+    let Some(node) = node24() else { return };
+    if !bwrap() {
+        return;
+    }
+    let ffi = ffi_dir(true);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path().display().to_string();
+    let cmd = format!("echo mine > '{t}/mine'; ls -A '{t}'");
+    let req = json!({ "command": cmd, "filesystem": { "readwritePaths": [t] } }).to_string();
+    let body = format!(
+        "out.spawn = await attempt(async () => converse(await mxc.spawn({req})));\n\
+         out.run = await attempt(() => mxc.run({req}));\n"
+    );
+    let out = sdk_in(&node, ffi.path(), &body, Some(tmp.path()));
+    for call in ["spawn", "run"] {
+        assert_eq!(out[call]["ok"]["exitCode"], 0, "{call}: {out}");
+        assert_eq!(out[call]["ok"]["stdout"], "mine\n", "{call}: {out}");
     }
 }

@@ -51,7 +51,7 @@ impl Failure {
         Failure { status, message: message.into(), remediation: None }
     }
 
-    fn fix(mut self, remediation: impl Into<String>) -> Self {
+    pub(crate) fn fix(mut self, remediation: impl Into<String>) -> Self {
         self.remediation = Some(remediation.into());
         self
     }
@@ -190,11 +190,27 @@ pub fn run(request: &str, lib_dir: Option<&Path>) -> Result<RunOut, Failure> {
     Ok(out)
 }
 
+/// Plans the policy as a run would (a dry run), so what cordon would refuse is refused here.
+pub fn plan(policy: &cordon_policy::Policy, helper: PathBuf) -> Result<(), Failure> {
+    cordon_runtime::run::run_tool(RunRequest {
+        policy,
+        command: Vec::new(),
+        backend: None,
+        dry_run: true,
+        notify: None,
+        audit: None,
+        helper: Some(helper),
+        io: NativeIo { stdin: Some(Vec::new()), capture: true, tag: None },
+    })
+    .map(drop)
+    .map_err(runtime_failure)
+}
+
 fn runtime_failure(e: cordon_runtime::RuntimeError) -> Failure {
     use cordon_runtime::RuntimeError as E;
     let status = match &e {
         E::Policy(_) | E::Request(_) | E::Base64(_) => status::MALFORMED,
-        E::Plan(_) => status::POLICY_VALIDATION,
+        E::Plan(_) | E::Grant { .. } => status::POLICY_VALIDATION,
         E::Unavailable(_) => status::BACKEND_UNAVAILABLE,
         _ => status::BACKEND_ERROR,
     };

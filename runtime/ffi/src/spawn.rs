@@ -7,21 +7,27 @@ use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use crate::engine::{self, Failure, status};
 
 /// One spawned sandbox, owned by the SDK through an opaque pointer.
 #[derive(Debug)]
 pub struct Sandbox {
-    child: Mutex<Child>,
-    state: Mutex<State>,
+    shared: Arc<Shared>,
     /// The three pipe ends until the SDK takes them.
     stdio: Mutex<Option<[Option<OwnedFd>; 3]>>,
     pid: u32,
-    audit: PathBuf,
-    /// Holds the policy and the audit file (0700, removed on free).
+    /// Holds the request cordon reads (0700, removed on free).
     _dir: tempfile::TempDir,
+}
+
+/// What the SDK's calls and the timeout watchdog share.
+#[derive(Debug)]
+struct Shared {
+    child: Mutex<Child>,
+    state: Mutex<State>,
 }
 
 #[derive(Debug, Default)]
@@ -39,25 +45,34 @@ pub struct Status {
     pub timed_out: bool,
 }
 
-/// Checks the request, writes it where only this user can read it, and starts cordon on it.
+/// Checks and plans the request in process (so a refusal is an MXC error, not a process
+/// exiting 125), writes it where only this user (and no tool) can read it, and starts
+/// `cordon run` on it. `process.timeout` is enforced here, not by the child: the library
+/// kills at the deadline and so knows the exit was a timeout (an exit status of 124 could
+/// be the tool's own).
 pub fn spawn(request: &str, lib_dir: Option<&Path>) -> Result<Sandbox, Failure> {
-    engine::check_request(request)?;
-    engine::sibling(lib_dir, "cordon-helper")?;
+    let policy = engine::check_request(request)?;
+    let helper = engine::sibling(lib_dir, "cordon-helper")?;
     let cordon = engine::sibling(lib_dir, "cordon")?;
+    engine::plan(&policy, helper)?;
+    let mut value: serde_json::Value = serde_json::from_str(request)
+        .map_err(|e| Failure::new(status::MALFORMED, format!("Configuration parse error: {e}")))?;
+    let timeout_ms = value.pointer("/process/timeout").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    if let Some(t) = value.pointer_mut("/process/timeout") {
+        *t = serde_json::Value::from(0);
+    }
     let io = |what: &str, e: std::io::Error| Failure::new(status::BACKEND_ERROR, format!("{what}: {e}"));
-    let dir = tempfile::Builder::new()
-        .prefix("cordon-mxc-")
-        .tempdir()
-        .map_err(|e| io("cannot create a private directory for the request", e))?;
-    let policy = dir.path().join("policy.json");
-    let audit = dir.path().join("audit.jsonl");
-    std::fs::write(&policy, request).map_err(|e| io("cannot write the request", e))?;
+    let dir = match private_base() {
+        Some(base) => tempfile::Builder::new().prefix("spawn-").tempdir_in(base),
+        None => tempfile::Builder::new().prefix("cordon-mxc-").tempdir(),
+    }
+    .map_err(|e| io("cannot create a private directory for the request", e))?;
+    let file = dir.path().join("policy.json");
+    std::fs::write(&file, value.to_string()).map_err(|e| io("cannot write the request", e))?;
     let mut child = Command::new(&cordon)
         .arg("run")
-        .arg("--audit")
-        .arg(&audit)
         .arg("--policy")
-        .arg(&policy)
+        .arg(&file)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -66,14 +81,47 @@ pub fn spawn(request: &str, lib_dir: Option<&Path>) -> Result<Sandbox, Failure> 
     let stdin = child.stdin.take().map(OwnedFd::from);
     let stdout = child.stdout.take().map(OwnedFd::from);
     let stderr = child.stderr.take().map(OwnedFd::from);
-    Ok(Sandbox {
-        pid: child.id(),
-        child: Mutex::new(child),
-        state: Mutex::new(State::default()),
-        stdio: Mutex::new(Some([stdin, stdout, stderr])),
-        audit,
-        _dir: dir,
-    })
+    let pid = child.id();
+    let shared = Arc::new(Shared { child: Mutex::new(child), state: Mutex::new(State::default()) });
+    if timeout_ms > 0 {
+        let watched = Arc::downgrade(&shared);
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+        std::thread::spawn(move || watchdog(&watched, deadline));
+    }
+    Ok(Sandbox { shared, stdio: Mutex::new(Some([stdin, stdout, stderr])), pid, _dir: dir })
+}
+
+/// Kills the sandbox at `deadline` unless it has ended (or been freed) by then.
+fn watchdog(watched: &Weak<Shared>, deadline: Instant) {
+    loop {
+        let Some(shared) = watched.upgrade() else { return };
+        if shared.poll().map_or(true, |s| !s.running) {
+            return;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            let _ = shared.kill(true);
+            return;
+        }
+        drop(shared);
+        std::thread::sleep((deadline - now).min(Duration::from_millis(20)));
+    }
+}
+
+/// `mxc/` inside cordon's compiled-code cache directory, which cordon keeps out of every
+/// grant: no tool can read the request there. Without a usable cache, the system's
+/// temporary directory (a 0700 directory of its own).
+fn private_base() -> Option<PathBuf> {
+    let cache = cordon_runtime::wasm::Cache::open_ambient(&cordon_runtime::wasm::Cache::default_dir()?).ok()?;
+    let base = cache.dir().join("mxc");
+    let mut b = std::fs::DirBuilder::new();
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    match b.create(&base) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(_) => return None,
+    }
+    std::fs::symlink_metadata(&base).is_ok_and(|m| m.is_dir()).then_some(base)
 }
 
 impl Sandbox {
@@ -88,22 +136,7 @@ impl Sandbox {
 
     /// Reaps the process if it has ended.
     pub fn poll(&self) -> Result<Status, Failure> {
-        let poisoned = |_| Failure::new(status::BACKEND_ERROR, "sandbox state lock poisoned");
-        let mut state = self.state.lock().map_err(poisoned)?;
-        if state.exit.is_none() {
-            let mut child =
-                self.child.lock().map_err(|_| Failure::new(status::BACKEND_ERROR, "sandbox lock poisoned"))?;
-            let reaped = child
-                .try_wait()
-                .map_err(|e| Failure::new(status::BACKEND_ERROR, format!("waiting for the sandbox failed: {e}")))?;
-            if let Some(st) = reaped {
-                state.exit = Some(self.exit_of(st, state.killed_for_timeout));
-            }
-        }
-        Ok(match state.exit {
-            Some((exit_code, timed_out)) => Status { running: false, exit_code, timed_out },
-            None => Status { running: true, exit_code: 0, timed_out: false },
-        })
+        self.shared.poll()
     }
 
     /// Blocks until the process ends (koffi runs this on its worker pool).
@@ -113,21 +146,47 @@ impl Sandbox {
             if !s.running {
                 return Ok(s);
             }
-            std::thread::sleep(std::time::Duration::from_millis(5));
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
     /// Ends cordon, and with it the sandbox. A no-op once it has ended.
     pub fn kill(&self, for_timeout: bool) -> Result<(), Failure> {
-        let mut state =
-            self.state.lock().map_err(|_| Failure::new(status::BACKEND_ERROR, "sandbox state lock poisoned"))?;
+        self.shared.kill(for_timeout)
+    }
+}
+
+fn poisoned<T>(_: T) -> Failure {
+    Failure::new(status::BACKEND_ERROR, "sandbox lock poisoned")
+}
+
+impl Shared {
+    fn poll(&self) -> Result<Status, Failure> {
+        let mut state = self.state.lock().map_err(poisoned)?;
+        if state.exit.is_none() {
+            let mut child = self.child.lock().map_err(poisoned)?;
+            let reaped = child
+                .try_wait()
+                .map_err(|e| Failure::new(status::BACKEND_ERROR, format!("waiting for the sandbox failed: {e}")))?;
+            if let Some(st) = reaped {
+                state.exit = Some(exit_of(st, state.killed_for_timeout));
+            }
+        }
+        Ok(match state.exit {
+            Some((exit_code, timed_out)) => Status { running: false, exit_code, timed_out },
+            None => Status { running: true, exit_code: 0, timed_out: false },
+        })
+    }
+
+    fn kill(&self, for_timeout: bool) -> Result<(), Failure> {
+        let mut state = self.state.lock().map_err(poisoned)?;
         if state.exit.is_some() {
             return Ok(());
         }
         if for_timeout {
             state.killed_for_timeout = true;
         }
-        let mut child = self.child.lock().map_err(|_| Failure::new(status::BACKEND_ERROR, "sandbox lock poisoned"))?;
+        let mut child = self.child.lock().map_err(poisoned)?;
         // Not yet reaped, so the pid is still this child's.
         match child.kill() {
             Ok(()) => Ok(()),
@@ -135,27 +194,18 @@ impl Sandbox {
             Err(e) => Err(Failure::new(status::BACKEND_ERROR, format!("killing the sandbox failed: {e}"))),
         }
     }
+}
 
-    /// MXC's exit code: the tool's; -1 and timed out after `process.timeout` (cordon's own
-    /// stop, which cordon records in the audit file, or the SDK's kill at its deadline).
-    fn exit_of(&self, st: std::process::ExitStatus, killed_for_timeout: bool) -> (i32, bool) {
-        if killed_for_timeout {
-            return (-1, true);
-        }
-        match (st.code(), st.signal()) {
-            (Some(124), _) if self.audit_says_timeout() => (-1, true),
-            (Some(c), _) => (c, false),
-            (None, Some(s)) => (128 + s, false),
-            (None, None) => (-1, false),
-        }
+/// MXC's exit code: the tool's (cordon exits with it; 128+N for a signal); -1 and timed out
+/// after a kill at the deadline.
+fn exit_of(st: std::process::ExitStatus, killed_for_timeout: bool) -> (i32, bool) {
+    if killed_for_timeout {
+        return (-1, true);
     }
-
-    fn audit_says_timeout(&self) -> bool {
-        let Ok(text) = std::fs::read_to_string(&self.audit) else { return false };
-        text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).any(|v| {
-            v.get("kind").and_then(serde_json::Value::as_str) == Some("limit")
-                && v.get("op").and_then(serde_json::Value::as_str) == Some("timeout")
-        })
+    match (st.code(), st.signal()) {
+        (Some(c), _) => (c, false),
+        (None, Some(s)) => (128 + s, false),
+        (None, None) => (-1, false),
     }
 }
 
