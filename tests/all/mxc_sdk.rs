@@ -129,8 +129,23 @@ fn run_returns_output_and_exit_code() {
 out.echo = await attempt(() => mxc.run({ command: 'echo hello; echo oops >&2; exit 3' }));
 out.zero = await attempt(() => mxc.run({ command: 'printf "%s" "$((6 * 7))"', containment: { type: 'bubblewrap' } }));
 out.backends = await attempt(() => mxc.getAvailableBackends());
+process.env.MXC_TEST_SECRET = 'hunter2';
+out.env = await attempt(() => mxc.run({ command: 'echo "[$MXC_TEST_SECRET][$GIVEN]"', environment: { GIVEN: 'given' } }));
+out.spawnEnv = await attempt(async () => converse(await mxc.spawn({ command: 'echo "[$MXC_TEST_SECRET][$GIVEN]"', environment: { GIVEN: 'given' } })));
+out.parallel = await attempt(() => Promise.all([1, 2, 3, 4].map((n) => mxc.run({ command: `echo ${n}; exit ${n}` }))));
 "#,
     );
+    // The tool gets the environment the request gives, not the embedding program's.
+    assert_eq!(out["env"]["ok"]["stdout"], "[][given]\n", "{out}");
+    assert_eq!(out["spawnEnv"]["ok"]["stdout"], "[][given]\n", "{out}");
+    // Runs at once (koffi's worker pool) each get their own output and exit code.
+    let parallel: Vec<(String, i64)> = out["parallel"]["ok"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["stdout"].as_str().unwrap().to_string(), r["exitCode"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(parallel, [1, 2, 3, 4].map(|n| (format!("{n}\n"), n)), "{out}");
     assert_eq!(
         out["echo"]["ok"],
         json!({"stdout": "hello\n", "stderr": "oops\n", "exitCode": 3, "timedOut": false, "warnings": []}),

@@ -28,7 +28,12 @@ pub struct Sandbox {
 struct Shared {
     child: Mutex<Child>,
     state: Mutex<State>,
+    /// `process.timeout` from the start, if any.
+    deadline: Option<Instant>,
 }
+
+/// How long after `process.timeout` the child's own stop backs the library's up.
+const BACKSTOP_MS: u64 = 1000;
 
 #[derive(Debug, Default)]
 struct State {
@@ -47,9 +52,10 @@ pub struct Status {
 
 /// Checks and plans the request in process (so a refusal is an MXC error, not a process
 /// exiting 125), writes it where only this user (and no tool) can read it, and starts
-/// `cordon run` on it. `process.timeout` is enforced here, not by the child: the library
-/// kills at the deadline and so knows the exit was a timeout (an exit status of 124 could
-/// be the tool's own).
+/// `cordon run` on it. `process.timeout` is enforced here: the library kills at the deadline
+/// and so knows the exit was a timeout (an exit status of 124 could be the tool's own). The
+/// child keeps a backstop a second later, so a sandbox whose embedding program died (and
+/// its watchdog with it) still stops.
 pub fn spawn(request: &str, lib_dir: Option<&Path>) -> Result<Sandbox, Failure> {
     let policy = engine::check_request(request)?;
     let helper = engine::sibling(lib_dir, "cordon-helper")?;
@@ -58,8 +64,10 @@ pub fn spawn(request: &str, lib_dir: Option<&Path>) -> Result<Sandbox, Failure> 
     let mut value: serde_json::Value = serde_json::from_str(request)
         .map_err(|e| Failure::new(status::MALFORMED, format!("Configuration parse error: {e}")))?;
     let timeout_ms = value.pointer("/process/timeout").and_then(serde_json::Value::as_u64).unwrap_or(0);
-    if let Some(t) = value.pointer_mut("/process/timeout") {
-        *t = serde_json::Value::from(0);
+    if timeout_ms > 0
+        && let Some(t) = value.pointer_mut("/process/timeout")
+    {
+        *t = serde_json::Value::from(timeout_ms.saturating_add(BACKSTOP_MS));
     }
     let io = |what: &str, e: std::io::Error| Failure::new(status::BACKEND_ERROR, format!("{what}: {e}"));
     let dir = match private_base() {
@@ -82,10 +90,10 @@ pub fn spawn(request: &str, lib_dir: Option<&Path>) -> Result<Sandbox, Failure> 
     let stdout = child.stdout.take().map(OwnedFd::from);
     let stderr = child.stderr.take().map(OwnedFd::from);
     let pid = child.id();
-    let shared = Arc::new(Shared { child: Mutex::new(child), state: Mutex::new(State::default()) });
-    if timeout_ms > 0 {
+    let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
+    let shared = Arc::new(Shared { child: Mutex::new(child), state: Mutex::new(State::default()), deadline });
+    if let Some(deadline) = deadline {
         let watched = Arc::downgrade(&shared);
-        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
         std::thread::spawn(move || watchdog(&watched, deadline));
     }
     Ok(Sandbox { shared, stdio: Mutex::new(Some([stdin, stdout, stderr])), pid, _dir: dir })
@@ -169,7 +177,8 @@ impl Shared {
                 .try_wait()
                 .map_err(|e| Failure::new(status::BACKEND_ERROR, format!("waiting for the sandbox failed: {e}")))?;
             if let Some(st) = reaped {
-                state.exit = Some(exit_of(st, state.killed_for_timeout));
+                let late = self.deadline.is_some_and(|d| Instant::now() >= d);
+                state.exit = Some(exit_of(st, state.killed_for_timeout, late));
             }
         }
         Ok(match state.exit {
@@ -197,12 +206,13 @@ impl Shared {
 }
 
 /// MXC's exit code: the tool's (cordon exits with it; 128+N for a signal); -1 and timed out
-/// after a kill at the deadline.
-fn exit_of(st: std::process::ExitStatus, killed_for_timeout: bool) -> (i32, bool) {
+/// after a kill at the deadline, or when cordon's backstop stopped it (124 past the deadline).
+fn exit_of(st: std::process::ExitStatus, killed_for_timeout: bool, past_deadline: bool) -> (i32, bool) {
     if killed_for_timeout {
         return (-1, true);
     }
     match (st.code(), st.signal()) {
+        (Some(124), _) if past_deadline => (-1, true),
         (Some(c), _) => (c, false),
         (None, Some(s)) => (128 + s, false),
         (None, None) => (-1, false),
