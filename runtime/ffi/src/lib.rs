@@ -12,6 +12,10 @@
 //! runs), both looked for in the directory the library was loaded from and nowhere else: the
 //! embedding program is node, so "next to the running executable" would mean node's directory.
 
+//!
+//! Linux only for now (the SDK's `mxc_ffi.dll` and `libmxc_ffi.dylib` are not built): on other
+//! systems the crate is empty.
+#![cfg(target_os = "linux")]
 #![allow(unsafe_code, reason = "a C ABI: exported unmangled functions, raw pointers from koffi, dladdr")]
 
 mod engine;

@@ -1,4 +1,5 @@
 //! The ABI's edges, called as the SDK calls them: null and foreign pointers, bad requests.
+#![cfg(target_os = "linux")]
 #![allow(unsafe_code, reason = "calling the C ABI")]
 #![allow(clippy::unwrap_used, reason = "tests")]
 
