@@ -34,6 +34,9 @@ if [ "$(uname -s)" = Linux ]; then
   # sandbox's own network namespace).
   [ -x /usr/sbin/nft ] || missing="$missing nftables"
   { [ -x /usr/bin/ip ] || [ -x /usr/sbin/ip ]; } || missing="$missing iproute2"
+  # A case-insensitive filesystem for the wasm layer's name tests: an NTFS image mounted
+  # with lowntfs-3g's ignore_case (FUSE), as NTFS behaves on Windows.
+  have lowntfs-3g || missing="$missing ntfs-3g"
 fi
 if [ -n "$missing" ]; then
   if have apt-get && [ "$(id -u)" = 0 ]; then
@@ -68,6 +71,31 @@ if have python3; then
   fi
 else
   echo "setup: python3 not found; the MCP tests will skip" >&2
+fi
+
+# Cross builds of the whole binary, which CI makes (CORDON_SETUP_CROSS=1, set by .ci/run):
+# Windows with Debian's mingw-w64 linker, macOS with zig as the linker (cargo-zigbuild and
+# ziglang from PyPI, in a venv of their own: $CORDON_CROSS_VENV, default
+# ~/.cache/cordon-tests/cross-venv; put its bin/ on PATH to use `cargo zigbuild`).
+if [ "${CORDON_SETUP_CROSS:-}" = 1 ]; then
+  if have rustup; then
+    for t in x86_64-pc-windows-gnu x86_64-apple-darwin aarch64-apple-darwin; do
+      rustup target list --installed | grep -qx "$t" || rustup target add "$t"
+    done
+  fi
+  if ! have x86_64-w64-mingw32-gcc; then
+    if have apt-get && [ "$(id -u)" = 0 ]; then
+      apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-mingw-w64-x86-64 >/dev/null
+    else
+      echo "setup: please install gcc-mingw-w64-x86-64 for the Windows cross build" >&2
+    fi
+  fi
+  cross="${CORDON_CROSS_VENV:-$HOME/.cache/cordon-tests/cross-venv}"
+  if ! [ -x "$cross/bin/cargo-zigbuild" ] || ! "$cross/bin/python" -c 'import ziglang' >/dev/null 2>&1; then
+    python3 -m venv "$cross"
+    "$cross/bin/pip" install -q --disable-pip-version-check ziglang cargo-zigbuild >/dev/null
+  fi
 fi
 
 # The MXC SDK tests load cordon's libmxc_ffi.so into the real @microsoft/mxc-sdk 1.0.1 under

@@ -81,6 +81,17 @@ fn bench(c: &mut Criterion) {
 struct Bare {
     ctx: wasmtime_wasi::WasiCtx,
     table: wasmtime::component::ResourceTable,
+    http: wasmtime_wasi_http::WasiHttpCtx,
+}
+
+impl wasmtime_wasi_http::WasiHttpView for Bare {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: wasmtime_wasi_http::default_hooks(),
+        }
+    }
 }
 
 impl wasmtime_wasi::WasiView for Bare {
@@ -112,6 +123,7 @@ fn baseline(c: &mut Criterion) {
     let component = wasmtime::component::Component::new(&engine, &bytes).unwrap_or_else(|e| panic!("{e}"));
     let mut linker = wasmtime::component::Linker::<Bare>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap_or_else(|e| panic!("{e}"));
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).unwrap_or_else(|e| panic!("{e}"));
     let pre = wasmtime_wasi::p2::bindings::CommandPre::new(
         linker.instantiate_pre(&component).unwrap_or_else(|e| panic!("{e}")),
     )
@@ -137,7 +149,11 @@ fn baseline(c: &mut Criterion) {
                             b.args(&["probe", "exit", "0"]);
                             b.preopened_dir(&dir, "/data", wasmtime_wasi::FsPerms::ReadOnly)
                                 .unwrap_or_else(|e| panic!("{e}"));
-                            let data = Bare { ctx: b.build(), table: wasmtime::component::ResourceTable::new() };
+                            let data = Bare {
+                                ctx: b.build(),
+                                table: wasmtime::component::ResourceTable::new(),
+                                http: wasmtime_wasi_http::WasiHttpCtx::new(),
+                            };
                             let mut store = wasmtime::Store::new(&engine, data);
                             store.set_epoch_deadline(u64::MAX / 2);
                             let cmd = pre.instantiate_async(&mut store).await.unwrap_or_else(|e| panic!("{e}"));

@@ -183,16 +183,19 @@ impl FsRules {
                         continue;
                     }
                 },
-                PolicyPath::Windows(_) if host.is_windows() => {
-                    foreign.push(entry.clone());
-                    continue;
-                }
+                // This host's own form: one spelling of each path, so a deny and the object
+                // it resolves to are one rule, not two (`\\?\C:\x` beside `C:\x`).
+                PolicyPath::Windows(p) if host.is_windows() => PathBuf::from(windows_form(p)),
                 PolicyPath::Absolute(_) | PolicyPath::Windows(_) => {
                     foreign.push(entry.clone());
                     continue;
                 }
             };
             let resolved = clean(&host.resolve(&written));
+            // Resolution on Windows may answer in another form (`\\?\Z:\x`, and under Wine
+            // `Z:/x`): the one form again, so equal objects are equal paths.
+            let resolved =
+                if host.is_windows() { PathBuf::from(windows_form(&resolved.to_string_lossy())) } else { resolved };
             local.push((written, resolved, entry));
         }
         if !errors.is_empty() {
@@ -325,8 +328,13 @@ fn planted_link<'a>(
     writable: &[(&Path, &'a str)],
     host: &dyn HostEnv,
 ) -> Option<(PathBuf, PathBuf, &'a str)> {
-    let mut cur = PathBuf::from("/");
-    for c in written.components().skip(1) {
+    let mut cur = PathBuf::new();
+    for c in written.components() {
+        // The root (and on Windows the drive or share before it) is never a link.
+        if !matches!(c, Component::Normal(_)) {
+            cur.push(c);
+            continue;
+        }
         let next = cur.join(c);
         match host.read_link(&next) {
             Some(target) => {
@@ -362,6 +370,39 @@ pub fn clean(path: &Path) -> PathBuf {
     }
     if out.as_os_str().is_empty() {
         out.push("/");
+    }
+    out
+}
+
+/// A Windows path in the one form cordon uses for it: `\` separators, repeated ones
+/// collapsed, no trailing one (except after the drive's root), the drive letter upper case,
+/// and the verbatim prefix `\\?\` (which `canonicalize` adds) dropped: `\\?\c:\a//b\`
+/// and `C:/a/b` are both `C:\a\b`; `\\?\UNC\srv\share\x` is `\\srv\share\x`.
+pub fn windows_form(path: &str) -> String {
+    let s = path.replace('/', "\\");
+    let (unc, rest) = if let Some(r) = s.strip_prefix("\\\\?\\UNC\\") {
+        (true, r.to_string())
+    } else if let Some(r) = s.strip_prefix("\\\\?\\") {
+        (false, r.to_string())
+    } else if let Some(r) = s.strip_prefix("\\\\") {
+        (true, r.to_string())
+    } else {
+        (false, s)
+    };
+    let parts: Vec<&str> = rest.split('\\').filter(|p| !p.is_empty() && *p != ".").collect();
+    let mut out = String::new();
+    if unc {
+        out.push_str("\\\\");
+        out.push_str(&parts.join("\\"));
+        return out;
+    }
+    match parts.split_first() {
+        Some((drive, tail)) if drive.len() == 2 && drive.ends_with(':') => {
+            out.push_str(&drive.to_ascii_uppercase());
+            out.push('\\');
+            out.push_str(&tail.join("\\"));
+        }
+        _ => out.push_str(&parts.join("\\")),
     }
     out
 }

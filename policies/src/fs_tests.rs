@@ -6,7 +6,7 @@ fn entry(path: &str, access: Access, pointer: &str) -> PathEntry {
     PathEntry { path: parse_path(path).unwrap(), access, pointer: pointer.into() }
 }
 
-fn rules(entries: Vec<PathEntry>, host: &LexicalHost) -> FsRules {
+fn rules(entries: Vec<PathEntry>, host: &dyn HostEnv) -> FsRules {
     FsRules::normalise(entries, host).unwrap()
 }
 
@@ -152,4 +152,74 @@ fn a_symlink_inside_a_writable_grant_on_the_way_to_a_rule_is_refused_as_planted(
         &ro,
     );
     assert_eq!(r.decide(Path::new("/ro/ln")).unwrap().host, PathBuf::from("/elsewhere"));
+}
+
+/// A Windows host, as `SystemHost` is on Windows: Windows paths are its own; resolution
+/// turns `C:\x` into the verbatim `\\?\C:\x`, as `std::fs::canonicalize` does there.
+struct WindowsHost {
+    verbatim: bool,
+}
+
+impl HostEnv for WindowsHost {
+    fn home_dir(&self) -> Option<PathBuf> {
+        Some(PathBuf::from("C:\\Users\\me"))
+    }
+    fn resolve(&self, path: &Path) -> PathBuf {
+        let s = path.to_string_lossy();
+        // `\\?\C:\x` as `canonicalize` says on Windows; `C:/x` as it says under Wine.
+        PathBuf::from(if self.verbatim { format!("\\\\?\\{s}") } else { s.replacen('\\', "/", 1) })
+    }
+    fn read_link(&self, _: &Path) -> Option<PathBuf> {
+        None
+    }
+    fn is_windows(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn windows_paths_are_this_hosts_own_on_windows_and_posix_paths_foreign() {
+    for verbatim in [false, true] {
+        let host = WindowsHost { verbatim };
+        let r = rules(
+            vec![
+                entry("c:/data", Access::ReadOnly, "/ro/0"),
+                entry("C:\\data\\secret\\", Access::Deny, "/deny/0"),
+                entry("/etc", Access::ReadOnly, "/ro/1"),
+            ],
+            &host,
+        );
+        let paths: Vec<(String, Access, &RuleOrigin)> =
+            r.rules().iter().map(|r| (r.path.to_string_lossy().into_owned(), r.access, &r.origin)).collect();
+        // One form, and one rule per deny: the resolved `\\?\` spelling is the same path.
+        assert_eq!(
+            paths,
+            vec![
+                ("C:\\data".to_string(), Access::ReadOnly, &RuleOrigin::Written),
+                ("C:\\data\\secret".to_string(), Access::Deny, &RuleOrigin::Written),
+            ],
+            "verbatim {verbatim}"
+        );
+        assert_eq!(r.rules()[1].host, PathBuf::from("C:\\data\\secret"));
+        // A POSIX path is another OS's there, as a Windows path is here.
+        assert_eq!(r.foreign().len(), 1);
+        assert_eq!(r.foreign()[0].pointer, "/ro/1");
+    }
+}
+
+#[test]
+fn windows_paths_have_one_form() {
+    for (written, form) in [
+        ("C:\\a\\b", "C:\\a\\b"),
+        ("c:/a/b/", "C:\\a\\b"),
+        ("C:\\a\\\\b\\.\\", "C:\\a\\b"),
+        ("\\\\?\\C:\\a\\b", "C:\\a\\b"),
+        ("C:\\", "C:\\"),
+        ("C:/", "C:\\"),
+        ("\\\\srv\\share\\x\\", "\\\\srv\\share\\x"),
+        ("\\\\?\\UNC\\srv\\share\\x", "\\\\srv\\share\\x"),
+        ("//srv/share", "\\\\srv\\share"),
+    ] {
+        assert_eq!(windows_form(written), form, "{written}");
+    }
 }

@@ -50,7 +50,7 @@ mod validate;
 pub use builder::PolicyBuilder;
 pub use decide::{AddrUse, HostCheck, NetDecision, NetEvent, is_local, net_is_local};
 pub use error::{PolicyError, PolicyErrorKind, PolicyErrors};
-pub use fs::{Access, FsRule, FsRules, HostEnv, LexicalHost, PathEntry, PolicyPath, RuleOrigin};
+pub use fs::{Access, FsRule, FsRules, HostEnv, LexicalHost, PathEntry, PolicyPath, RuleOrigin, windows_form};
 pub use host::{Host, HostError};
 pub use model::*;
 pub use raw::RawPolicy;

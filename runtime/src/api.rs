@@ -527,14 +527,6 @@ impl Tool {
         stderr: Target,
         record_grants: bool,
     ) -> Result<wasm::RunOutcome, RuntimeError> {
-        if !self.pre.is_command() {
-            return Err(RuntimeError::ToolCannotRun {
-                path: self.name.clone().into(),
-                reason:
-                    "it does not export wasi:cli/run; call its functions with `cordon call` (`cordon tools` lists them)"
-                        .into(),
-            });
-        }
         self.run_fueled(plan, argv, stdin, (stdout, stderr), record_grants, None).await
     }
 

@@ -60,7 +60,12 @@ pub fn explain(policy: &Policy, plan: Option<&Plan>) -> String {
         );
     }
     for f in policy.filesystem.foreign() {
-        wl(w, format_args!("  {:?}  not for this OS ({}): a backend here refuses the policy", f.path, f.pointer));
+        let written = match &f.path {
+            cordon_policy::PolicyPath::Absolute(p) => p.display().to_string(),
+            cordon_policy::PolicyPath::Home(p) => format!("~/{}", p.display()),
+            cordon_policy::PolicyPath::Windows(p) => p.clone(),
+        };
+        wl(w, format_args!("  {written}  not for this OS ({}): a backend here refuses the policy", f.pointer));
     }
 
     explain_network(w, policy);
@@ -292,7 +297,7 @@ fn explain_plan(w: &mut String, plan: &Plan) {
                         wl(
                             w,
                             format_args!(
-                                "  network: every TCP connection is captured in the sandbox's own namespace (nftables, by {} and {}) and checked by cordon's proxy by address; proxy-aware tools also get HTTP-level checks; UDP and ICMP are refused",
+                                "  network: every TCP connection is captured in the sandbox's own namespace (nftables, by {} and {}): what the policy refuses on every path fails at connect() (chain `refuse`), the rest is checked by cordon's proxy by address; proxy-aware tools also get HTTP-level checks; UDP other than DNS and ICMP are refused; each refusal is logged for the audit",
                                 c.ip.display(),
                                 c.nft.display()
                             ),

@@ -8,6 +8,9 @@
 //! This crate holds dispatch, the Wasmtime engine, the native backends, audit events, the
 //! library API and the `cordon` binary. Planning is pure and lives in `cordon-plan`; the
 //! policy model lives in `cordon-policy`; the filtered WASI host interfaces in `cordon-host`.
+//!
+//! # Embedding
+#![doc = include_str!("../README.md")]
 
 pub mod api;
 pub mod audit;
@@ -25,6 +28,8 @@ mod source;
 pub mod summary;
 pub mod wasm;
 
+/// The policy model, so an embedder needs this one dependency (`cordon_runtime::policy::Policy`).
+pub use cordon_policy as policy;
 pub use error::RuntimeError;
 pub use host_env::{SystemFacts, SystemHost};
 pub use source::PolicySource;

@@ -69,6 +69,7 @@ pub fn run_native(req: NativeRequest<'_>) -> Result<crate::run::Outcome, Runtime
 #[derive(Debug, Clone, Copy)]
 struct Report<'a> {
     /// The audit log, if any.
+    #[cfg_attr(windows, expect(dead_code, reason = "the Windows runner refuses every policy before it runs anything"))]
     audit: Option<&'a std::path::Path>,
     /// Where `cordon-helper` is, if the caller said.
     #[cfg_attr(not(target_os = "linux"), expect(dead_code, reason = "only the Linux runners start the helper"))]

@@ -28,6 +28,9 @@ mod cache;
 // The wasm filesystem layer against planted links, parent rules, FIFOs and `.`.
 mod wasm_fs;
 
+// Other names of a rule's object: case variants (NTFS), hard links, bind mounts.
+mod wasm_names;
+
 // `cordon tools` and `cordon call`: typed exports through JSON, under the policy.
 mod typed_cli;
 

@@ -27,6 +27,11 @@ struct At {
     /// Opened by cordon for this call, removed from the table after it.
     temp: bool,
     name: String,
+    /// The guest path the objects on the way show, when it is not the resolved path (taken
+    /// by [`CordonFsView::pinned`]).
+    canon: Option<PathBuf>,
+    /// The identity of the object at the name when it was pinned (`None`: nothing there).
+    id: Option<pin::ObjectId>,
 }
 
 impl At {
@@ -70,33 +75,17 @@ impl CordonFsView<'_> {
         }
     }
 
-    /// Resolves `path` from the descriptor and checks `need` on what it reaches.
-    fn check_at(
-        &mut self,
-        op: &'static str,
-        fd: &Fd,
-        path: &str,
-        follow_last: bool,
-        need: Need,
-    ) -> Result<PathBuf, FsError> {
-        let base = self.fd_path(op, fd)?;
-        let resolved = self.guard.decider.resolve(&base, path, follow_last, &HostLinks(self.guard));
-        let outcome = resolved.and_then(|p| self.guard.decider.check(&p, need).map(|()| p));
-        match outcome {
-            Ok(p) => {
-                self.guard.granted(op, &p);
-                Ok(p)
-            }
-            Err(r) => Err(self.guard.deny(op, r)),
+    /// What `check` asks of the resolved path `p`, without recording anything.
+    fn verdict(&self, p: &Path, check: Check) -> Result<(), super::Refusal> {
+        let d = &self.guard.decider;
+        match check {
+            Check::At(need) => d.check(p, need),
+            // A call that adds or removes a name changes the directory holding it too.
+            Check::Entry => d.check(p, Need::Write).and_then(|()| d.check(p.parent().unwrap_or(p), Need::Write)),
+            // A call that moves or removes the object: nothing below it may have weaker
+            // rules than read-write.
+            Check::Movable => self.verdict(p, Check::Entry).and_then(|()| d.check_subtree_writable(p)),
         }
-    }
-
-    /// As [`Self::check_at`] for a call that adds or removes a name: the directory that
-    /// holds the name changes too, so it must be writable as well as the object.
-    fn check_entry(&mut self, op: &'static str, fd: &Fd, path: &str) -> Result<PathBuf, FsError> {
-        let p = self.check_at(op, fd, path, false, Need::Write)?;
-        self.check_parent(op, &p)?;
-        Ok(p)
     }
 
     /// Write access on the directory holding `resolved`.
@@ -107,22 +96,28 @@ impl CordonFsView<'_> {
             Err(r) => Err(self.guard.deny(op, r)),
         }
     }
+}
 
-    /// As [`Self::check_entry`] for a call that moves or removes the object: nothing below
-    /// it may have weaker rules than read-write.
-    fn check_movable(&mut self, op: &'static str, fd: &Fd, path: &str) -> Result<PathBuf, FsError> {
-        let p = self.check_entry(op, fd, path)?;
-        match self.guard.decider.check_subtree_writable(&p) {
-            Ok(()) => Ok(p),
-            Err(r) => Err(self.guard.deny(op, r)),
-        }
-    }
+/// What a call asks of the path it resolves.
+#[derive(Debug, Clone, Copy)]
+enum Check {
+    /// `need` on the object.
+    At(Need),
+    /// Write on the object and on the directory holding its name (adds or removes a name).
+    Entry,
+    /// As `Entry`, and nothing below the object weaker than read-write (moves or removes it).
+    Movable,
 }
 
 impl CordonFsView<'_> {
     /// Opens the directory holding `resolved` (a guest path `check` decided on) beneath the
-    /// descriptor `fd`, following no link, and returns it with the last name. A resolved path
-    /// outside the descriptor's directory is refused, as wasmtime-wasi refuses `..` above it.
+    /// descriptor `fd`, one directory at a time following no link, and returns it with the
+    /// last name. A resolved path outside the descriptor's directory is refused, as
+    /// wasmtime-wasi refuses `..` above it.
+    ///
+    /// Every object on the way, and the last name's, is looked at as it is opened: the
+    /// returned [`At::canon`] is the guest path the objects show (another name of a rule's
+    /// object is that rule's path: [`super::FsGuard::step`]).
     fn pin(&mut self, fd: &Fd, resolved: &Path) -> Result<At, FsError> {
         let base = self.guard.paths.get(&fd.rep()).cloned().ok_or(ErrorCode::BadDescriptor)?;
         let rel = resolved.strip_prefix(&base).map_err(|_| ErrorCode::NotPermitted)?;
@@ -132,30 +127,81 @@ impl CordonFsView<'_> {
             Some(c) => c.as_os_str().to_str().ok_or(ErrorCode::IllegalByteSequence)?.to_string(),
         };
         let parent = parts.as_path();
-        if parent.as_os_str().is_empty() {
-            return Ok(At { dir: Resource::new_borrow(fd.rep()), temp: false, name });
-        }
-        let Descriptor::Dir(dir) = self.inner.table.get(fd)? else {
-            return Err(ErrorCode::NotDirectory.into());
+        let dir = match self.inner.table.get(fd)? {
+            Descriptor::Dir(dir) => dir.clone(),
+            // A file descriptor as the base: wasmtime-wasi says `not-directory` for a bare name.
+            Descriptor::File(_) if parent.as_os_str().is_empty() => {
+                return Ok(At { dir: Resource::new_borrow(fd.rep()), temp: false, name, canon: None, id: None });
+            }
+            Descriptor::File(_) => return Err(ErrorCode::NotDirectory.into()),
         };
-        let mut dir = dir.clone();
-        let handle = pin::open_dir_beneath(&dir.dir, parent).map_err(ErrorCode::from)?;
+        let (handle, parent_canon) =
+            self.guard.walk_canon(&dir.dir, &base, parent).map_err(|e| FsError::from(ErrorCode::from(e)))?;
+        let (canon, id) = if name == "." {
+            (parent_canon, None)
+        } else {
+            let id = pin::ObjectId::of_name(&handle, name.as_ref()).map_err(ErrorCode::from)?;
+            (self.guard.step(&parent_canon, &handle, name.as_ref(), id).map_err(ErrorCode::from)?, id)
+        };
+        let canon = (canon != resolved).then_some(canon);
+        if parent.as_os_str().is_empty() {
+            return Ok(At { dir: Resource::new_borrow(fd.rep()), temp: false, name, canon, id });
+        }
+        let mut dir = dir;
         dir.dir = Arc::new(handle);
         let temp = self.inner.table.push(Descriptor::Dir(dir))?;
-        Ok(At { dir: temp, temp: true, name })
+        Ok(At { dir: temp, temp: true, name, canon, id })
     }
 
-    /// Runs `check` (resolve and decide) and pins what it decided on. When a link turned up on
-    /// the way since it was read, the path is resolved and decided again.
-    fn pinned<F>(&mut self, fd: &Fd, mut check: F) -> Result<(PathBuf, At), FsError>
-    where
-        F: FnMut(&mut Self) -> Result<PathBuf, FsError>,
-    {
+    /// Resolves `path` from `fd`, decides `check` on it, and pins what it decided on; when
+    /// the objects on the way show another guest path (another name of a rule's object),
+    /// decides there too, and returns that path. When a link turned up on the way since it
+    /// was read, the path is resolved and decided again. A refusal is recorded as a denial.
+    fn pinned(
+        &mut self,
+        op: &'static str,
+        fd: &Fd,
+        path: &str,
+        follow_last: bool,
+        check: Check,
+    ) -> Result<(PathBuf, At), FsError> {
+        match self.pinned_or_refused(op, fd, path, follow_last, check)? {
+            Ok(p) => {
+                self.guard.granted(op, &p.0);
+                Ok(p)
+            }
+            Err(r) => Err(self.guard.deny(op, r)),
+        }
+    }
+
+    /// [`Self::pinned`], with a refusal returned (unrecorded) rather than recorded.
+    fn pinned_or_refused(
+        &mut self,
+        op: &'static str,
+        fd: &Fd,
+        path: &str,
+        follow_last: bool,
+        check: Check,
+    ) -> Result<Result<(PathBuf, At), super::Refusal>, FsError> {
         let mut tries = 0;
         loop {
-            let resolved = check(self)?;
+            let base = self.fd_path(op, fd)?;
+            let resolved = match self.guard.decider.resolve(&base, path, follow_last, &HostLinks(self.guard)) {
+                Ok(p) => p,
+                Err(r) => return Ok(Err(r)),
+            };
+            if let Err(r) = self.verdict(&resolved, check) {
+                return Ok(Err(r));
+            }
             match self.pin(fd, &resolved) {
-                Ok(at) => return Ok((resolved, at)),
+                Ok(mut at) => {
+                    let Some(canon) = at.canon.take() else { return Ok(Ok((resolved, at))) };
+                    if let Err(r) = self.verdict(&canon, check) {
+                        self.unpin(at);
+                        return Ok(Err(r));
+                    }
+                    return Ok(Ok((canon, at)));
+                }
                 Err(e) if tries < RETRIES && is_link_symptom(&e) => tries += 1,
                 Err(e) => return Err(e),
             }
@@ -204,6 +250,14 @@ impl CordonFsView<'_> {
             oflags |= types::OpenFlags::DIRECTORY;
         }
         self.inner.open_at(at.dir(), nofollow(), at.name.clone(), oflags, flags).await
+    }
+
+    /// The identity of the object a descriptor is open on.
+    fn opened_id(&mut self, fd: &Fd) -> Option<pin::ObjectId> {
+        match self.inner.table.get(fd).ok()? {
+            Descriptor::File(f) => pin::ObjectId::of(&f.file).ok(),
+            Descriptor::Dir(d) => pin::ObjectId::of(&d.dir).ok(),
+        }
     }
 
     /// Stat of the pinned name, not followed.
@@ -313,7 +367,7 @@ impl HostDescriptor for CordonFsView<'_> {
     }
 
     async fn create_directory_at(&mut self, fd: Fd, path: String) -> FsResult<()> {
-        let (_, at) = self.pinned(&fd, |s| s.check_entry("create-directory-at", &fd, &path))?;
+        let (_, at) = self.pinned("create-directory-at", &fd, &path, false, Check::Entry)?;
         let r = self.inner.create_directory_at(at.dir(), Self::entry_name(&at, &path)).await;
         self.unpin(at);
         r
@@ -327,7 +381,7 @@ impl HostDescriptor for CordonFsView<'_> {
     }
 
     async fn stat_at(&mut self, fd: Fd, flags: types::PathFlags, path: String) -> FsResult<types::DescriptorStat> {
-        let (_, at) = self.pinned(&fd, |s| s.check_at("stat-at", &fd, &path, follows(flags), Need::Read))?;
+        let (_, at) = self.pinned("stat-at", &fd, &path, follows(flags), Check::At(Need::Read))?;
         let r = self.lstat(&at).await;
         self.unpin(at);
         let st = r?;
@@ -346,7 +400,7 @@ impl HostDescriptor for CordonFsView<'_> {
         atim: types::NewTimestamp,
         mtim: types::NewTimestamp,
     ) -> FsResult<()> {
-        let (_, at) = self.pinned(&fd, |s| s.check_at("set-times-at", &fd, &path, follows(flags), Need::Write))?;
+        let (_, at) = self.pinned("set-times-at", &fd, &path, follows(flags), Check::At(Need::Write))?;
         let r = async {
             if ends_in_dir_marker(&path) && self.lstat(&at).await?.type_ != types::DescriptorType::Directory {
                 return Err(ErrorCode::NotDirectory.into());
@@ -368,8 +422,8 @@ impl HostDescriptor for CordonFsView<'_> {
     ) -> FsResult<()> {
         // A hard link is a second name for the same object: the tool must be allowed to
         // write the object (or the new name could write what the old one only reads).
-        let (_, old) = self.pinned(&fd, |s| s.check_at("link-at", &fd, &old_path, follows(old_flags), Need::Write))?;
-        let new = match self.pinned(&new_fd, |s| s.check_entry("link-at", &new_fd, &new_path)) {
+        let (_, old) = self.pinned("link-at", &fd, &old_path, follows(old_flags), Check::At(Need::Write))?;
+        let new = match self.pinned("link-at", &new_fd, &new_path, false, Check::Entry) {
             Ok((_, new)) => new,
             Err(e) => {
                 self.unpin(old);
@@ -401,10 +455,20 @@ impl HostDescriptor for CordonFsView<'_> {
         // Opening without write only reaches the object: reading it or listing it is checked
         // on the new descriptor, so a directory on the way to a deeper grant can be opened.
         let need = if writes { Need::Write } else { Need::Traverse };
-        let (resolved, at) = self.pinned(&fd, |s| s.check_at("open-at", &fd, &path, follows(path_flags), need))?;
+        let (resolved, at) = self.pinned("open-at", &fd, &path, follows(path_flags), Check::At(need))?;
         let r = self.open_pinned(&at, &resolved, &path, oflags, flags).await;
+        let expected = at.id;
         self.unpin(at);
         let new_fd = r?;
+        // Decided on the object the name showed when pinned: the one opened must be it (a
+        // name swapped in between by someone else is refused, never served).
+        if let Some(expected) = expected
+            && self.opened_id(&new_fd) != Some(expected)
+        {
+            // Dropping a descriptor just opened cannot fail; the error is the refusal anyway.
+            let _ = HostDescriptor::drop(&mut self.inner, new_fd);
+            return Err(ErrorCode::Busy.into());
+        }
         self.guard.paths.insert(new_fd.rep(), resolved);
         Ok(new_fd)
     }
@@ -415,22 +479,22 @@ impl HostDescriptor for CordonFsView<'_> {
     }
 
     async fn readlink_at(&mut self, fd: Fd, path: String) -> FsResult<String> {
-        let (_, at) = self.pinned(&fd, |s| s.check_at("readlink-at", &fd, &path, false, Need::Read))?;
+        let (_, at) = self.pinned("readlink-at", &fd, &path, false, Check::At(Need::Read))?;
         let r = self.inner.readlink_at(at.dir(), at.name.clone()).await;
         self.unpin(at);
         r
     }
 
     async fn remove_directory_at(&mut self, fd: Fd, path: String) -> FsResult<()> {
-        let (_, at) = self.pinned(&fd, |s| s.check_movable("remove-directory-at", &fd, &path))?;
+        let (_, at) = self.pinned("remove-directory-at", &fd, &path, false, Check::Movable)?;
         let r = self.inner.remove_directory_at(at.dir(), Self::entry_name(&at, &path)).await;
         self.unpin(at);
         r
     }
 
     async fn rename_at(&mut self, fd: Fd, old_path: String, new_fd: Fd, new_path: String) -> FsResult<()> {
-        let (from, old) = self.pinned(&fd, |s| s.check_movable("rename-at", &fd, &old_path))?;
-        let (to, new) = match self.pinned(&new_fd, |s| s.check_movable("rename-at", &new_fd, &new_path)) {
+        let (from, old) = self.pinned("rename-at", &fd, &old_path, false, Check::Movable)?;
+        let (to, new) = match self.pinned("rename-at", &new_fd, &new_path, false, Check::Movable) {
             Ok(p) => p,
             Err(e) => {
                 self.unpin(old);
@@ -448,14 +512,14 @@ impl HostDescriptor for CordonFsView<'_> {
 
     async fn symlink_at(&mut self, fd: Fd, src_path: String, dest_path: String) -> FsResult<()> {
         // The link's target is checked whenever the link is followed, not here.
-        let (_, at) = self.pinned(&fd, |s| s.check_entry("symlink-at", &fd, &dest_path))?;
+        let (_, at) = self.pinned("symlink-at", &fd, &dest_path, false, Check::Entry)?;
         let r = self.inner.symlink_at(at.dir(), src_path, Self::entry_name(&at, &dest_path)).await;
         self.unpin(at);
         r
     }
 
     async fn unlink_file_at(&mut self, fd: Fd, path: String) -> FsResult<()> {
-        let (_, at) = self.pinned(&fd, |s| s.check_entry("unlink-file-at", &fd, &path))?;
+        let (_, at) = self.pinned("unlink-file-at", &fd, &path, false, Check::Entry)?;
         let r = self.inner.unlink_file_at(at.dir(), Self::entry_name(&at, &path)).await;
         self.unpin(at);
         r
@@ -497,23 +561,11 @@ impl HostDescriptor for CordonFsView<'_> {
         // wasi-libc asks for this for every entry it lists (as d_ino). A denied entry's name
         // is visible in its parent's listing, so answer with a hash of its guest path: the
         // listing works and nothing about the denied object itself is revealed.
-        let base = self.fd_path("metadata-hash-at", &fd)?;
-        let mut denied = None;
-        let pinned = self.pinned(&fd, |s| {
-            let resolved = s.guard.decider.resolve(&base, &path, follows(flags), &HostLinks(s.guard));
-            match resolved.and_then(|p| s.guard.decider.check(&p, Need::Read).map(|()| p)) {
-                Ok(p) => Ok(p),
-                Err(super::Refusal::Denied { path, .. }) => {
-                    denied = Some(path);
-                    Err(ErrorCode::Access.into())
-                }
-                Err(r) => Err(s.guard.deny("metadata-hash-at", r)),
-            }
-        });
-        if let Some(path) = denied {
-            return Ok(synthetic_hash(&path));
-        }
-        let (_, at) = pinned?;
+        let at = match self.pinned_or_refused("metadata-hash-at", &fd, &path, follows(flags), Check::At(Need::Read))? {
+            Ok((_, at)) => at,
+            Err(super::Refusal::Denied { path, .. }) => return Ok(synthetic_hash(&path)),
+            Err(r) => return Err(self.guard.deny("metadata-hash-at", r)),
+        };
         let r = self.inner.metadata_hash_at(at.dir(), nofollow(), at.name.clone()).await;
         self.unpin(at);
         r

@@ -7,10 +7,16 @@
 //! a trap.
 
 mod host;
+#[cfg(unix)]
+pub mod pin;
+// No handle walk yet (Windows): every open fails closed.
+#[cfg(not(unix))]
+#[path = "pin_other.rs"]
 pub mod pin;
 pub mod resolve;
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -79,6 +85,9 @@ pub struct FsGuard {
     aliases: HashMap<String, PathBuf>,
     preopens: Preopens,
     blocking: bool,
+    /// The identity of every rule's host object that could be opened when the guard was
+    /// made, with the rules (indices into [`FsRules::rules`]) it belongs to.
+    ids: HashMap<pin::ObjectId, Vec<usize>>,
 }
 
 /// Why [`FsGuard::preopen_cwd`] could not open the working directory.
@@ -95,8 +104,27 @@ pub struct CwdError {
 
 impl FsGuard {
     /// A guard deciding with `rules`, with no preopens yet (add them with [`Self::mount`]).
+    ///
+    /// Opens every rule's host object (from `/`, following no link) to learn its identity:
+    /// a call that reaches one of them under another name (another spelling on a
+    /// case-insensitive filesystem, a hard link, a bind mount) is decided by that rule too.
+    ///
+    /// # Ambient Authority
+    /// Opens the rules' host paths (`O_PATH` where the OS has it) and only reads their
+    /// identity.
     pub fn new(rules: FsRules) -> Self {
+        let mut ids: HashMap<pin::ObjectId, Vec<usize>> = HashMap::new();
+        for (i, r) in rules.rules().iter().enumerate() {
+            // Missing (or changed into a link) now: a later name is matched in its directory
+            // by `step` instead, as the filesystem compares names.
+            if let Ok(w) = pin::open_ambient_nofollow(&r.host)
+                && let Ok(id) = pin::ObjectId::of(&w.object)
+            {
+                ids.entry(id).or_default().push(i);
+            }
+        }
         Self {
+            ids,
             decider: Decider::new(rules),
             mounts: Vec::new(),
             paths: HashMap::new(),
@@ -148,7 +176,6 @@ impl FsGuard {
     /// # Ambient Authority
     /// Reads symlinks on host paths inside the mounts.
     pub fn preopen_cwd(&mut self, guest: &Path) -> Result<Option<PathBuf>, CwdError> {
-        use rustix::io::Errno;
         let Some(text) = guest.to_str() else { return Ok(None) };
         let Ok(resolved) = self.decider.resolve(Path::new("/"), text, true, &HostLinks(self)) else {
             return Ok(None);
@@ -157,17 +184,24 @@ impl FsGuard {
             return Ok(None);
         }
         let Some((mount, rel)) = self.mount_of(&resolved) else { return Ok(None) };
-        let opened =
-            if rel.as_os_str().is_empty() { mount.dir.try_clone() } else { pin::open_dir_beneath(&mount.dir, &rel) };
-        let dir = match opened {
-            Ok(dir) => dir,
-            Err(e)
-                if [Errno::NOENT, Errno::NOTDIR].map(Errno::raw_os_error).contains(&e.raw_os_error().unwrap_or(0)) =>
-            {
+        let opened = self.walk_canon(&mount.dir, &mount.guest, &rel);
+        let (dir, resolved) = match opened {
+            // Another name of a rule's object (a case variant, a bind mount): its rules too.
+            Ok((dir, canon)) if canon != resolved => {
+                if self.decider.check(&canon, Need::Read).is_err() {
+                    return Ok(None);
+                }
+                (dir, canon)
+            }
+            Ok((dir, _)) => (dir, resolved),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
                 return Ok(None);
             }
             Err(source) => {
-                let link_on_the_way = source.raw_os_error() == Some(Errno::LOOP.raw_os_error());
+                #[cfg(unix)]
+                let link_on_the_way = source.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error());
+                #[cfg(not(unix))]
+                let link_on_the_way = false;
                 return Err(CwdError { resolved, source, link_on_the_way });
             }
         };
@@ -177,6 +211,77 @@ impl FsGuard {
         self.preopens.0.push((dir, ".".to_string()));
         self.aliases.insert(".".to_string(), resolved.clone());
         Ok(Some(resolved))
+    }
+
+    /// Opens the directories `rel` beneath `base` (whose guest path is `base_path`) as
+    /// [`pin::walk_beneath`] does, and returns the last one with the guest path of what was
+    /// opened: `base_path/rel`, except where an object on the way is another name of a
+    /// rule's object ([`Self::step`]).
+    fn walk_canon(&self, base: &File, base_path: &Path, rel: &Path) -> std::io::Result<(File, PathBuf)> {
+        let mut canon = base_path.to_path_buf();
+        let dir = pin::walk_beneath(base, rel, &mut |parent, name, opened| {
+            let id = pin::ObjectId::of(opened)?;
+            canon = self.step(&canon, parent, name, Some(id))?;
+            Ok(())
+        })?;
+        Ok((dir, canon))
+    }
+
+    /// The guest path of the object `name` in the directory `parent` (whose guest path is
+    /// `parent_path`), `id` its identity (`None`: nothing there). That is `parent_path/name`,
+    /// unless the object is a rule's object under another name:
+    /// - a rule for another name in the same directory names this very object when the
+    ///   filesystem looks that name up (`secret` finds `SECRET` on a case-insensitive
+    ///   directory, as the filesystem compares names, whatever its folding rules);
+    /// - or the object is one whose identity was taken when the guard was made (a hard link
+    ///   or bind mount of it elsewhere), and no rule is for this name of it.
+    ///
+    /// Then the path is that rule's (the strictest, when several): the caller decides on
+    /// both paths, so another name never weakens a rule.
+    fn step<'a>(
+        &'a self,
+        parent_path: &Path,
+        parent: &File,
+        name: &OsStr,
+        id: Option<pin::ObjectId>,
+    ) -> std::io::Result<PathBuf> {
+        let spelled = parent_path.join(name);
+        let rules = self.decider.rules().rules();
+        let Some(id) = id else {
+            // Nothing there yet: a name the call would create. On a case-insensitive
+            // filesystem a name that differs from a rule's only in case would create that
+            // rule's object, so it is decided as that rule (stricter on a case-sensitive one:
+            // `w/LATER` cannot be created beside a denied, missing `w/later`). Folding is
+            // Unicode lower case; a filesystem's own folding may differ in rare letters.
+            let folded = fold(name);
+            let twin = rules
+                .iter()
+                .filter(|r| r.path.parent() == Some(parent_path))
+                .filter(|r| r.path.file_name().is_some_and(|n| n != name && folded.is_some() && fold(n) == folded))
+                .max_by_key(|r| r.access);
+            return Ok(twin.map_or(spelled, |r| r.path.clone()));
+        };
+        let mut best: Option<&'a cordon_policy::FsRule> = None;
+        let mut consider = |r: &'a cordon_policy::FsRule| {
+            if best.is_none_or(|b| r.access > b.access) {
+                best = Some(r);
+            }
+        };
+        if let Some(known) = self.ids.get(&id)
+            && !known.iter().any(|&i| rules[i].path == spelled)
+        {
+            known.iter().for_each(|&i| consider(&rules[i]));
+        }
+        for r in rules {
+            if r.path.parent() != Some(parent_path) {
+                continue;
+            }
+            let Some(other) = r.path.file_name() else { continue };
+            if other != name && pin::ObjectId::of_name(parent, other)? == Some(id) {
+                consider(r);
+            }
+        }
+        Ok(best.map_or(spelled, |r| r.path.clone()))
     }
 
     /// The most specific mount holding the guest path, and the path relative to it.
@@ -241,6 +346,12 @@ impl FsGuard {
             }
         }
     }
+}
+
+/// A name in lower case, for comparing names as a case-insensitive filesystem does; `None`
+/// for a name that is not UTF-8.
+fn fold(name: &OsStr) -> Option<String> {
+    name.to_str().map(|s| s.chars().flat_map(char::to_lowercase).collect())
 }
 
 /// Reads symlinks on the host through the guard's mounts.

@@ -59,6 +59,80 @@ fn walk(base: &File, rel: &Path) -> io::Result<File> {
     Ok(cur)
 }
 
+/// Which object a handle or a name is: its device and inode. Every name of one object has
+/// the same identity: a hard link, a bind mount, another spelling on a case-insensitive
+/// filesystem (`SECRET` for `secret` on ext4 with casefold, APFS, NTFS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ObjectId {
+    dev: u64,
+    ino: u64,
+}
+
+impl ObjectId {
+    /// The identity of the object `file` is open on (`fstat`; `O_PATH` handles too).
+    ///
+    /// # Errors
+    /// When `fstat` fails.
+    pub fn of(file: &File) -> io::Result<Self> {
+        use std::os::unix::fs::MetadataExt as _;
+        let m = file.metadata()?;
+        Ok(Self { dev: m.dev(), ino: m.ino() })
+    }
+
+    /// The identity of the object named `name` in the directory `dir`, the name not
+    /// followed; `None` when nothing is there.
+    ///
+    /// # Errors
+    /// When `fstatat` fails for another reason than the name being absent.
+    pub fn of_name(dir: &File, name: &std::ffi::OsStr) -> io::Result<Option<Self>> {
+        use rustix::io::Errno;
+        match rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+            // `st_dev` is signed on some systems; the bits are what identify the device.
+            #[allow(clippy::cast_sign_loss, clippy::unnecessary_cast, reason = "st_dev's type differs by OS")]
+            Ok(st) => Ok(Some(Self { dev: st.st_dev as u64, ino: st.st_ino as u64 })),
+            Err(e) if e == Errno::NOENT || e == Errno::NOTDIR => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// As [`open_dir_beneath`], one component at a time (`openat(O_NOFOLLOW | O_DIRECTORY)` from
+/// the handle before), calling `visit(parent, name, opened)` for every directory opened: the
+/// caller sees each object on the way, to decide on what it is rather than what it is called.
+///
+/// # Errors
+/// As [`open_dir_beneath`]; or the first error `visit` returns.
+pub fn walk_beneath(
+    base: &File,
+    rel: &Path,
+    visit: &mut dyn FnMut(&File, &std::ffi::OsStr, &File) -> io::Result<()>,
+) -> io::Result<File> {
+    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return Err(io::Error::from_raw_os_error(rustix::io::Errno::INVAL.raw_os_error()));
+    }
+    let mut cur = base.try_clone()?;
+    for c in rel.components() {
+        let next = match rustix::fs::openat(&cur, c.as_os_str(), dir_flags(), Mode::empty()) {
+            Ok(fd) => File::from(fd),
+            // A symlink where a directory was: `ELOOP`, as `openat2(RESOLVE_NO_SYMLINKS)`
+            // says, so callers tell a link that turned up from a missing directory.
+            Err(e) if e == rustix::io::Errno::NOTDIR && is_symlink_at(&cur, c.as_os_str()) => {
+                return Err(rustix::io::Errno::LOOP.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        visit(&cur, c.as_os_str(), &next)?;
+        cur = next;
+    }
+    Ok(cur)
+}
+
+/// True when `name` in `dir` is a symlink (not followed).
+fn is_symlink_at(dir: &File, name: &std::ffi::OsStr) -> bool {
+    rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink)
+}
+
 /// Why [`open_ambient_nofollow`] refused a path.
 #[derive(Debug)]
 pub enum NoFollowError {
@@ -314,6 +388,35 @@ mod tests {
         );
         assert!(matches!(open_ambient_nofollow(Path::new("a/b")), Err(NoFollowError::NotClean)));
         assert!(matches!(open_ambient_nofollow(&root.join("a/../secret")), Err(NoFollowError::NotClean)));
+    }
+
+    #[test]
+    fn the_walk_shows_every_directory_and_calls_a_link_on_the_way_a_loop() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("a/b")).unwrap();
+        std::os::unix::fs::symlink("a", t.path().join("l")).unwrap();
+        let base = File::open(t.path()).unwrap();
+        let mut seen = Vec::new();
+        let end = walk_beneath(&base, Path::new("a/b"), &mut |parent, name, opened| {
+            // The name, looked up in its parent without following, is the object opened.
+            assert_eq!(ObjectId::of_name(parent, name).unwrap(), Some(ObjectId::of(opened).unwrap()));
+            seen.push(name.to_os_string());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, ["a", "b"]);
+        assert_eq!(ObjectId::of(&end).unwrap(), ObjectId::of(&File::open(t.path().join("a/b")).unwrap()).unwrap());
+        let e = walk_beneath(&base, Path::new("l/b"), &mut |_, _, _| Ok(())).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(rustix::io::Errno::LOOP.raw_os_error()));
+        let e = walk_beneath(&base, Path::new("nope/b"), &mut |_, _, _| Ok(())).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert_eq!(ObjectId::of_name(&base, "nope".as_ref()).unwrap(), None);
+        // Two names of one object have one identity; two objects two.
+        std::fs::write(t.path().join("f"), "").unwrap();
+        std::fs::hard_link(t.path().join("f"), t.path().join("g")).unwrap();
+        let id = |n: &str| ObjectId::of_name(&base, n.as_ref()).unwrap();
+        assert_eq!(id("f"), id("g"));
+        assert_ne!(id("f"), id("a"));
     }
 
     #[test]

@@ -126,12 +126,25 @@ fn pinned(base: &File, root: &Path, resolved: &Path) -> Option<(u64, u64)> {
     let rel = resolved.strip_prefix(root).ok()?;
     let name = rel.file_name()?;
     let parent = match rel.parent().filter(|p| !p.as_os_str().is_empty()) {
-        Some(p) => crate::fs::pin::open_dir_beneath(base, p).unwrap(),
+        Some(p) => {
+            // The walk the layer makes (one directory at a time, each looked at) reaches the
+            // directory `openat2` does.
+            let walked = crate::fs::pin::walk_beneath(base, p, &mut |_, _, _| Ok(())).unwrap();
+            let direct = crate::fs::pin::open_dir_beneath(base, p).unwrap();
+            let (a, b) = (rustix::fs::fstat(&walked).unwrap(), rustix::fs::fstat(&direct).unwrap());
+            assert_eq!((a.st_dev, a.st_ino), (b.st_dev, b.st_ino), "{}", p.display());
+            walked
+        }
         None => base.try_clone().unwrap(),
     };
     let fd = rustix::fs::openat(&parent, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
         .unwrap_or_else(|e| panic!("pinning {}: {e}", resolved.display()));
     let st = rustix::fs::fstat(&fd).unwrap();
+    // The identity the layer decides with is that object's.
+    assert_eq!(
+        crate::fs::pin::ObjectId::of_name(&parent, name).unwrap(),
+        Some(crate::fs::pin::ObjectId::of(&File::from(fd)).unwrap())
+    );
     Some((st.st_dev, st.st_ino))
 }
 

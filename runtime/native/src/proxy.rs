@@ -30,6 +30,10 @@ use tokio::net::{TcpStream, UnixListener, UnixStream};
 /// One decision the proxy made (the same record the wasm backend keeps).
 pub use cordon_policy::NetEvent as ProxyEvent;
 
+/// Bytes each direction of a relayed connection moves per read (tokio's default is 8 KiB,
+/// which caps a bulk transfer through the capture far below what loopback carries).
+pub const RELAY_BUFFER: usize = 256 * 1024;
+
 /// The largest request head the proxy reads, in bytes.
 pub const MAX_HEAD: usize = 64 * 1024;
 /// The most header fields a request may carry.
@@ -234,7 +238,7 @@ pub async fn forward(upstream: String, listener: UnixListener) {
         let upstream = upstream.clone();
         tokio::spawn(async move {
             if let Ok(mut up) = TcpStream::connect(upstream.as_str()).await {
-                let _ = tokio::io::copy_bidirectional(&mut conn, &mut up).await;
+                let _ = tokio::io::copy_bidirectional_with_sizes(&mut conn, &mut up, RELAY_BUFFER, RELAY_BUFFER).await;
             }
         });
     }
@@ -272,7 +276,7 @@ async fn first_byte(proxy: &Proxy, c: &mut UnixStream) -> std::io::Result<u8> {
     use std::os::fd::AsRawFd as _;
     let (byte, fd) = loop {
         c.readable().await?;
-        match c.try_io(tokio::io::Interest::READABLE, || recv_byte_with_fd(c.as_raw_fd())) {
+        match c.try_io(tokio::io::Interest::READABLE, || crate::linux::fdpass::recv(c.as_raw_fd())) {
             Ok(got) => break got,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
@@ -288,52 +292,6 @@ async fn first_byte(proxy: &Proxy, c: &mut UnixStream) -> std::io::Result<u8> {
 #[cfg(not(target_os = "linux"))]
 async fn first_byte(_proxy: &Proxy, c: &mut UnixStream) -> std::io::Result<u8> {
     c.read_u8().await
-}
-
-/// One byte from `fd` and the descriptor sent with it, if any.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code, reason = "recvmsg with ancillary data has no std wrapper")]
-fn recv_byte_with_fd(fd: std::os::fd::RawFd) -> std::io::Result<(u8, Option<std::os::fd::OwnedFd>)> {
-    use std::os::fd::FromRawFd as _;
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
-    // SAFETY: CMSG_SPACE only computes a size.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
-    let mut control = vec![0u8; space];
-    // SAFETY: an all-zero msghdr is valid; the pointers set below outlive the call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &raw mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
-    // SAFETY: recvmsg writes into the buffers described by `msg`.
-    let n = unsafe { libc::recvmsg(fd, &raw mut msg, libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    if n == 0 {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    let mut got = None;
-    // SAFETY: walking the control messages the kernel wrote, within `msg_controllen`.
-    unsafe {
-        let mut cm = libc::CMSG_FIRSTHDR(&raw const msg);
-        while !cm.is_null() {
-            if (*cm).cmsg_level == libc::SOL_SOCKET && (*cm).cmsg_type == libc::SCM_RIGHTS {
-                let data = libc::CMSG_DATA(cm).cast::<libc::c_int>();
-                let count = ((*cm).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<libc::c_int>();
-                for i in 0..count {
-                    // Each descriptor received is ours to own (and close, past the first).
-                    let owned = std::os::fd::OwnedFd::from_raw_fd(std::ptr::read_unaligned(data.add(i)));
-                    if got.is_none() {
-                        got = Some(owned);
-                    }
-                }
-            }
-            cm = libc::CMSG_NXTHDR(&raw const msg, cm);
-        }
-    }
-    Ok((byte[0], got))
 }
 
 async fn socks5(proxy: &Proxy, mut c: UnixStream) -> std::io::Result<()> {
@@ -383,7 +341,8 @@ async fn socks5(proxy: &Proxy, mut c: UnixStream) -> std::io::Result<()> {
         1 => match proxy.connect("net", &host, port).await {
             Ok(mut upstream) => {
                 reply(&mut c, 0).await?;
-                let _ = tokio::io::copy_bidirectional(&mut c, &mut upstream).await;
+                let _ =
+                    tokio::io::copy_bidirectional_with_sizes(&mut c, &mut upstream, RELAY_BUFFER, RELAY_BUFFER).await;
                 Ok(())
             }
             Err(_) => reply(&mut c, 2).await,
@@ -660,7 +619,8 @@ async fn http(proxy: &Proxy, mut c: UnixStream, first: u8) -> std::io::Result<()
             Ok(mut upstream) => {
                 c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await?;
                 upstream.write_all(rest).await?;
-                let _ = tokio::io::copy_bidirectional(&mut c, &mut upstream).await;
+                let _ =
+                    tokio::io::copy_bidirectional_with_sizes(&mut c, &mut upstream, RELAY_BUFFER, RELAY_BUFFER).await;
                 Ok(())
             }
             Err(why) => refuse(&mut c, 403, &format!("cordon denied CONNECT {target} ({why})")).await,

@@ -136,20 +136,23 @@ pub fn plan(policy: &Policy) -> Result<WindowsPlan, PlanError> {
             "a restricted token reaches only what ACLs grant its run SID, and granting means adding ACL entries; allow DACL mutation or run the tool as wasm",
         ));
     }
-    let acl = filesystem
-        .rules()
-        .iter()
-        .map(|r| AclEntry {
-            path: r.host.to_string_lossy().into_owned(),
-            rights: match r.access {
-                Access::ReadOnly => "allow-read",
-                Access::ReadWrite => "allow-read-write",
-                Access::Deny => "deny-all",
-            },
-            inherit: true,
-            pointer: r.pointer.clone(),
-        })
-        .collect();
+    let mut acl: Vec<AclEntry> = Vec::new();
+    for e in filesystem.rules().iter().map(|r| AclEntry {
+        path: r.host.to_string_lossy().into_owned(),
+        rights: match r.access {
+            Access::ReadOnly => "allow-read",
+            Access::ReadWrite => "allow-read-write",
+            Access::Deny => "deny-all",
+        },
+        inherit: true,
+        pointer: r.pointer.clone(),
+    }) {
+        // A deny and the object it resolves to (or sees through a grant) can be one host
+        // object: one ACE on it, not one per rule.
+        if !acl.iter().any(|a| a.path == e.path && a.rights == e.rights) {
+            acl.push(e);
+        }
+    }
     let firewall = if all_net {
         vec![FirewallRule { action: "allow", direction: "outbound", remote: "any".into() }]
     } else {
@@ -244,6 +247,20 @@ mod tests {
         assert_eq!(gap("{}"), "/network");
         // Nothing listed and all network: still refused, the token is what denies the rest.
         assert_eq!(gap(r#"{"network": {"defaultPolicy": "allow", "allowLocalNetwork": true}}"#), "/filesystem");
+    }
+
+    #[test]
+    fn one_host_object_gets_one_ace_per_right() {
+        // A deny through a symlink is two rules (the path as written and the object it
+        // resolves to) on one host object: one deny ACE. (issue 19: with `\\?\` spellings
+        // every deny was doubled.)
+        let host = cordon_policy::LexicalHost { home: None, links: vec![("/repo/secrets".into(), "/vault".into())] };
+        let json = r#"{"filesystem": {"readonlyPaths": ["/repo"], "deniedPaths": ["/repo/secrets"]}}"#;
+        let policy = cordon_policy::Policy::parse(json, &host).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(policy.filesystem.rules().iter().filter(|r| r.access == Access::Deny).count(), 2);
+        let p = plan(&policy).unwrap_or_else(|e| panic!("{e}"));
+        let acl: Vec<(&str, &str)> = p.acl.iter().map(|a| (a.path.as_str(), a.rights)).collect();
+        assert_eq!(acl, vec![("/repo", "allow-read"), ("/vault", "deny-all")]);
     }
 
     #[test]

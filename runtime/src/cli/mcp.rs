@@ -99,8 +99,8 @@ impl McpCommand {
         let McpCommand { tools, manifest, max_in_flight, max_queued, http, allow_remote, audit } = self;
         let pool = u32::try_from(max_in_flight)
             .ok()
-            .filter(|n| (1..=10_000).contains(n))
-            .ok_or_else(|| RuntimeError::Request("--max-in-flight must be at least 1 (and at most 10000)".into()))?;
+            .filter(|n| (1..=1_000).contains(n))
+            .ok_or_else(|| RuntimeError::Request("--max-in-flight must be at least 1 (and at most 1000: each slot reserves address space for its memories)".into()))?;
         let http = http.as_deref().map(|a| http_addr(a, allow_remote)).transpose()?;
         let mut specs = Vec::new();
         if let Some(m) = &manifest {

@@ -332,16 +332,7 @@ impl McpServer {
             Ok(Err(e)) => return error_result(vec![format!("cordon: {e}")]),
             Err(e) => return error_result(vec![format!("cordon: the run failed: {e}")]),
         };
-        let v = json!({
-            "stdout": String::from_utf8_lossy(&out.stdout),
-            "stderr": String::from_utf8_lossy(&out.stderr),
-            "exitCode": out.code,
-        });
-        let mut r = CallToolResult::structured(v.clone());
-        r.content = vec![ContentBlock::text(v.to_string())];
-        if out.code != 0 {
-            r.is_error = Some(true);
-        }
+        let mut r = exit_result(&out.stdout, &out.stderr, out.code);
         // What cordon has to say: limits and notes, each refusal with its rule, the summary.
         let lines = out.notes.iter().chain(out.debug.iter().filter(|l| l.contains("denied")));
         r.content.extend(lines.map(|l| ContentBlock::text(l.clone())));
@@ -377,14 +368,19 @@ fn typed_result(returned: Option<&Returned>, out: &crate::api::Output) -> CallTo
 
 /// A command's answer: stdout, stderr and the exit code; `isError` when it is not 0.
 fn command_result(out: &crate::api::Output) -> CallToolResult {
+    exit_result(&out.stdout, &out.stderr, out.code)
+}
+
+/// `{"stdout", "stderr", "exitCode"}`, as structured content and as text.
+fn exit_result(stdout: &[u8], stderr: &[u8], code: u8) -> CallToolResult {
     let v = json!({
-        "stdout": String::from_utf8_lossy(&out.stdout),
-        "stderr": String::from_utf8_lossy(&out.stderr),
-        "exitCode": out.code,
+        "stdout": String::from_utf8_lossy(stdout),
+        "stderr": String::from_utf8_lossy(stderr),
+        "exitCode": code,
     });
     let mut r = CallToolResult::structured(v.clone());
     r.content = vec![ContentBlock::text(v.to_string())];
-    if out.code != 0 {
+    if code != 0 {
         r.is_error = Some(true);
     }
     r

@@ -94,17 +94,12 @@ pub struct Entry {
 }
 
 impl Cache {
-    /// The default directory: `$XDG_CACHE_HOME/cordon` or `~/.cache/cordon`
-    /// (`CORDON_CACHE_DIR` overrides both).
+    /// The default directory: `$CORDON_CACHE_DIR`, `$XDG_CACHE_HOME/cordon`, on Windows
+    /// `%LOCALAPPDATA%\\cordon`, or `~/.cache/cordon` (the home from `HOME`, on Windows
+    /// `USERPROFILE`), else the OS's cache directory (`dirs::cache_dir`) with `cordon`.
     pub fn default_dir() -> Option<PathBuf> {
-        if let Some(d) = std::env::var_os("CORDON_CACHE_DIR").filter(|d| !d.is_empty()) {
-            return Some(PathBuf::from(d));
-        }
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".cache")))?;
-        Some(base.join("cordon"))
+        crate::host_env::cache_dir_from(&|k| std::env::var_os(k), cfg!(windows))
+            .or_else(|| dirs::cache_dir().map(|d| d.join("cordon")))
     }
 
     /// The cap from `CORDON_CACHE_MAX_BYTES` (bytes, or with a `K`, `M` or `G` suffix,
@@ -163,6 +158,15 @@ impl Cache {
                 return Err(fail(format!("others can write it (mode {:o}); chmod 700 it", meta.mode() & 0o777)));
             }
         }
+        // Compiled code is run as trusted code: a cache others could write is code others
+        // choose. Where cordon cannot yet check who may write the directory (Windows: an
+        // owner-only ACL check is not written), the cache is not used (issue 19).
+        #[cfg(not(unix))]
+        Err::<(), _>(fail(
+            "cordon cannot check on this OS that only this user can write it (no owner-only ACL check yet), so it \
+             compiles in memory instead"
+                .into(),
+        ))?;
         let key = load_or_create_key(&dir.join(KEY_FILE)).map_err(fail)?;
         Ok(Self { dir, key, max_bytes })
     }

@@ -121,29 +121,8 @@ fn hand_over_log(socket: &str, fd: std::os::fd::OwnedFd) -> Result<(), String> {
     let fail =
         |what: &str, e: std::io::Error| format!("network capture: handing the refusal log to cordon: {what}: {e}");
     let mut up = std::os::unix::net::UnixStream::connect(socket).map_err(|e| fail("connect", e))?;
-    let byte = [cordon_plan::helper::LOG_HANDOVER];
-    let mut iov = libc::iovec { iov_base: byte.as_ptr() as *mut libc::c_void, iov_len: 1 };
-    // SAFETY: CMSG_SPACE only computes a size.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
-    let mut control = vec![0u8; space];
-    // SAFETY: an all-zero msghdr is valid; the pointers set below outlive the sendmsg call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &raw mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
-    // SAFETY: the control buffer has room for one header and one descriptor (CMSG_SPACE).
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&raw const msg);
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>(), fd.as_raw_fd());
-    }
-    // SAFETY: sendmsg reads the message set up above.
-    if unsafe { libc::sendmsg(up.as_raw_fd(), &raw const msg, 0) } != 1 {
-        return Err(fail("sendmsg", std::io::Error::last_os_error()));
-    }
+    super::fdpass::send(up.as_raw_fd(), cordon_plan::helper::LOG_HANDOVER, fd.as_raw_fd())
+        .map_err(|e| fail("sendmsg", e))?;
     let mut ack = [0u8; 1];
     up.read_exact(&mut ack).map_err(|e| fail("no answer", e))?;
     if ack[0] != 1 {
@@ -359,15 +338,33 @@ impl Duplex for std::os::unix::net::UnixStream {
     }
 }
 
+/// Copies `from` to `to` until end of file, 256 KiB at a time (std's copy moves 8 KiB
+/// between two sockets, which caps a bulk transfer through the capture).
+fn copy(from: &mut impl std::io::Read, to: &mut impl std::io::Write) {
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
 /// Copies both ways until each side is done.
 fn pipe(conn: std::net::TcpStream, up: impl Duplex) {
     let (Ok(mut c2), Ok(mut up2)) = (conn.try_clone(), up.dup()) else { return };
     let (mut c1, mut up1) = (conn, up);
     let t = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut c2, &mut up2);
+        copy(&mut c2, &mut up2);
         up2.close_write();
     });
-    let _ = std::io::copy(&mut up1, &mut c1);
+    copy(&mut up1, &mut c1);
     let _ = c1.shutdown(std::net::Shutdown::Write);
     let _ = t.join();
 }

@@ -2,6 +2,7 @@
 //! limits, landlock and seccomp; a cgroup per run for limits over the whole process tree.
 
 mod cgroup;
+pub(crate) mod fdpass;
 mod helper;
 mod landlock_run;
 pub(crate) mod nflog;
