@@ -648,9 +648,8 @@ pub unsafe extern "C" fn mxc_probe_request_json_with_error(
     _out: *mut *mut c_void,
     error: *mut ErrorDetail,
 ) -> i32 {
-    let f = unsupported("probe()");
     // SAFETY: per the contract.
-    guard(status::UNSUPPORTED_PHASE, || unsafe { fail_into(error, &f, "probe") })
+    guard(status::UNSUPPORTED_PHASE, || unsafe { fail_into(error, &unsupported("probe()"), "probe") })
 }
 
 /// Refused: cordon sends no telemetry, so there is no consent to read.
