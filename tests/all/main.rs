@@ -50,6 +50,10 @@ mod cli;
 #[cfg(target_os = "linux")]
 mod mxc_exec;
 
+// The real @microsoft/mxc-sdk (npm) loading cordon's libmxc_ffi.so through MXC_FFI_DIR.
+#[cfg(target_os = "linux")]
+mod mxc_sdk;
+
 // The bubblewrap backend against the known escapes.
 #[cfg(target_os = "linux")]
 mod native_linux;
