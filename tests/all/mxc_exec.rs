@@ -8,9 +8,7 @@ use std::process::{Command, Output};
 
 use crate::support::{cordon, cordon_exe, run, stderr, stdout};
 
-fn have_bwrap() -> bool {
-    crate::support::require(Path::new("/usr/bin/bwrap").exists(), "bubblewrap is not installed")
-}
+use crate::support::have_bwrap;
 
 struct T {
     _dir: tempfile::TempDir,
@@ -19,8 +17,7 @@ struct T {
 
 impl T {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
+        let (dir, root) = crate::support::temp_root();
         Self { _dir: dir, root }
     }
     fn config(&self, name: &str, json: serde_json::Value) -> PathBuf {

@@ -9,9 +9,7 @@ use std::process::{Command, Output};
 use crate::support::{cordon, run, stderr, stdout};
 
 /// bwrap is needed; CI sets CORDON_REQUIRE_ALL so that a missing feature fails instead of skipping.
-fn have_bwrap() -> bool {
-    crate::support::require(Path::new("/usr/bin/bwrap").exists(), "bubblewrap is not installed")
-}
+use crate::support::have_bwrap;
 
 struct T {
     _dir: tempfile::TempDir,
@@ -20,8 +18,7 @@ struct T {
 
 impl T {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
+        let (dir, root) = crate::support::temp_root();
         Self { _dir: dir, root }
     }
     fn p(&self, rel: &str) -> String {

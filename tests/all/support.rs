@@ -67,3 +67,15 @@ pub fn cache_dir() -> PathBuf {
     })
     .clone()
 }
+
+/// bubblewrap is installed (else the test skips, or fails under CORDON_REQUIRE_ALL=1).
+pub fn have_bwrap() -> bool {
+    require(std::path::Path::new("/usr/bin/bwrap").exists(), "bubblewrap is not installed")
+}
+
+/// A fresh temporary directory and its canonical path (the tests' scratch roots).
+pub fn temp_root() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    (dir, root)
+}

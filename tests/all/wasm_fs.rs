@@ -16,8 +16,7 @@ struct T {
 
 impl T {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
+        let (dir, root) = crate::support::temp_root();
         Self { _dir: dir, root }
     }
     fn p(&self, rel: &str) -> String {
