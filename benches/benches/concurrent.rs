@@ -27,7 +27,8 @@ fn bench(c: &mut Criterion) {
     let runtime = Runtime::builder().pooling(128).no_cache().build().unwrap_or_else(|e| panic!("{e}"));
     let tool = runtime.load("probe", &bytes).unwrap_or_else(|e| panic!("{e}"));
     let policy = Policy::builder().build(&LexicalHost::default()).unwrap_or_else(|e| panic!("{e}"));
-    let plan = Arc::new(cordon_plan::wasi::plan(&policy).unwrap_or_else(|e| panic!("{e}")));
+    let plan =
+        Arc::new(cordon_plan::wasi::plan(&policy, &cordon_runtime::SystemFacts).unwrap_or_else(|e| panic!("{e}")));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -41,7 +41,7 @@ fn bench(c: &mut Criterion) {
         .read_only(data.display().to_string())
         .build(&LexicalHost::default())
         .unwrap_or_else(|e| panic!("{e}"));
-    let plan = cordon_plan::wasi::plan(&policy).unwrap_or_else(|e| panic!("{e}"));
+    let plan = cordon_plan::wasi::plan(&policy, &cordon_runtime::SystemFacts).unwrap_or_else(|e| panic!("{e}"));
     let call = || Call::new(["probe", "exit", "0"]);
 
     let mut g = c.benchmark_group("wasm/probe-exit-0");

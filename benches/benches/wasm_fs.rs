@@ -124,7 +124,7 @@ fn bench(c: &mut Criterion) {
         .deny(data.join("a/b/other").display().to_string())
         .build(&LexicalHost::default())
         .unwrap_or_else(|e| panic!("{e}"));
-    let plan = cordon_plan::wasi::plan(&policy).unwrap_or_else(|e| panic!("{e}"));
+    let plan = cordon_plan::wasi::plan(&policy, &cordon_runtime::SystemFacts).unwrap_or_else(|e| panic!("{e}"));
     host_level(c, &data, &policy);
     let args = ["probe", "readloop", file.as_str(), READS];
 

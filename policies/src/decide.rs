@@ -156,9 +156,23 @@ fn local_net_of(ip: IpAddr) -> Option<IpNet> {
 /// True when `net` names the local address `ip`: it lies wholly inside the local range of
 /// `ip`. `10.0.0.0/8` and `127.0.0.1/32` name local addresses; `0.0.0.0/0`, `::/0` or
 /// `8.0.0.0/5` contain some but name none, so "allow everything" never opens loopback,
-/// private networks or cloud metadata.
-fn names_local(net: &IpNet, ip: IpAddr) -> bool {
-    local_net_of(ip).is_some_and(|range| range.covers(net))
+/// private networks or cloud metadata. A host address outside every local range is its own
+/// range: only a network of that one address names it.
+fn names_local(net: &IpNet, ip: IpAddr, host_addresses: &[IpAddr]) -> bool {
+    match local_net_of(ip) {
+        Some(range) => range.covers(net),
+        None => host_address(ip, host_addresses).is_some_and(|own| {
+            let bits = if own.is_ipv4() { 32 } else { 128 };
+            IpNet::new(own, bits).is_some_and(|single| single.covers(net))
+        }),
+    }
+}
+
+/// The host address `ip` is, in any spelling (IPv4-mapped, -compatible, or NAT64 of
+/// `64:ff9b::/96`, which a host with NAT64 reaches through its gateway), if any.
+fn host_address(ip: IpAddr, host_addresses: &[IpAddr]) -> Option<IpAddr> {
+    let ip = canonical_ip(ip);
+    host_addresses.iter().copied().find(|&own| canonical_ip(own) == ip || nat64_v4(ip) == Some(canonical_ip(own)))
 }
 
 /// The IPv4 address a NAT64 address of `64:ff9b::/96` carries.
@@ -172,18 +186,20 @@ fn nat64_v4(ip: IpAddr) -> Option<IpAddr> {
 /// with NAT64 reaches that IPv4 address through it). Only denies look through NAT64: it
 /// never widens an allow.
 fn denies(rule: &NetRule, ip: IpAddr, port: u16, proto: Protocol) -> bool {
-    rule_matches(rule, ip, port, proto, false)
-        || nat64_v4(ip).is_some_and(|v4| rule_matches(rule, v4, port, proto, false))
+    rule_matches(rule, ip, port, proto, None)
+        || nat64_v4(ip).is_some_and(|v4| rule_matches(rule, v4, port, proto, None))
 }
 
-fn rule_matches(rule: &NetRule, ip: IpAddr, port: u16, proto: Protocol, explicit_only: bool) -> bool {
+/// `explicit` (when set): the host's own addresses, and the rule must name `ip` as a local
+/// address ([`names_local`]), not merely contain it.
+fn rule_matches(rule: &NetRule, ip: IpAddr, port: u16, proto: Protocol, explicit: Option<&[IpAddr]>) -> bool {
     let to_ok = if rule.to.is_empty() {
-        !explicit_only
+        explicit.is_none()
     } else {
         rule.to.iter().any(|p| {
             p.net.contains(ip)
                 && !p.except.iter().any(|e| e.contains(ip))
-                && (!explicit_only || names_local(&p.net, ip))
+                && explicit.is_none_or(|own| names_local(&p.net, ip, own))
         })
     };
     let ports_ok = rule.ports.is_empty()
@@ -197,27 +213,46 @@ fn rule_matches(rule: &NetRule, ip: IpAddr, port: u16, proto: Protocol, explicit
     to_ok && ports_ok
 }
 
+/// The refusal of a host address no rule names.
+const HOST_ADDRESS: &str = "(local range: an address of this host's own interfaces, which needs a rule that names it)";
+
 impl Network {
+    /// True when `ip` (in any spelling) is local: in a local range ([`is_local`]) or one of
+    /// the host's own addresses ([`Network::host_addresses`]).
+    pub fn is_local(&self, ip: IpAddr) -> bool {
+        is_local(ip) || host_address(ip, &self.host_addresses).is_some()
+    }
+
+    /// The allow rule that names the local address `ip`, or the refusal `why`.
+    fn local_decision(&self, ip: IpAddr, port: u16, proto: Protocol, why: &str) -> NetDecision {
+        match self.egress.allow.iter().find(|r| rule_matches(r, ip, port, proto, Some(&self.host_addresses))) {
+            Some(r) => NetDecision::allow(r.pointer.clone()),
+            None if is_local(ip) => NetDecision::deny(why),
+            None => NetDecision::deny(HOST_ADDRESS),
+        }
+    }
+
     /// May the tool reach `ip:port` over `proto`, the address given directly (not from an
     /// allowed name)?
     ///
-    /// Deny rules win; then loopback, private and link-local ranges are denied unless an
-    /// allow rule names them by CIDR (or legacy `allowLocalNetwork`); then allow rules; then
-    /// the default. IPv4-mapped IPv6 is checked as IPv4.
+    /// Deny rules win; then local addresses (loopback, private and link-local ranges, the
+    /// host's own addresses) are denied unless an allow rule names them by CIDR (or legacy
+    /// `allowLocalNetwork`); then allow rules; then the default. IPv4-mapped IPv6 is checked
+    /// as IPv4.
     pub fn check_addr(&self, ip: IpAddr, port: u16, proto: Protocol) -> NetDecision {
         let ip = canonical_ip(ip);
         if let Some(r) = self.egress.deny.iter().find(|r| denies(r, ip, port, proto)) {
             return NetDecision::deny(r.pointer.clone());
         }
-        if is_local(ip) && !self.allow_local_network {
-            return match self.egress.allow.iter().find(|r| rule_matches(r, ip, port, proto, true)) {
-                Some(r) => NetDecision::allow(r.pointer.clone()),
-                None => NetDecision::deny(
-                    "(local range: loopback, private and link-local addresses need a rule that names them)",
-                ),
-            };
+        if self.is_local(ip) && !self.allow_local_network {
+            return self.local_decision(
+                ip,
+                port,
+                proto,
+                "(local range: loopback, private and link-local addresses need a rule that names them)",
+            );
         }
-        if let Some(r) = self.egress.allow.iter().find(|r| rule_matches(r, ip, port, proto, false)) {
+        if let Some(r) = self.egress.allow.iter().find(|r| rule_matches(r, ip, port, proto, None)) {
             return NetDecision::allow(r.pointer.clone());
         }
         self.default_decision()
@@ -225,8 +260,8 @@ impl Network {
 
     /// May the tool reach `ip:port`, an address that an allowed name resolved to?
     ///
-    /// Deny rules still win, and local ranges ([`is_local`]: loopback, private, link-local,
-    /// CGNAT, metadata…) stay denied unless an allow rule names them by CIDR (or legacy
+    /// Deny rules still win, and local addresses ([`Network::is_local`]: loopback, private,
+    /// link-local, CGNAT, metadata, the host's own addresses…) stay denied unless an allow rule names them by CIDR (or legacy
     /// `allowLocalNetwork`): a name's answers are chosen by whoever serves its DNS, so an
     /// allowed name never vouches for a local address. Otherwise the allowed name is the
     /// grant.
@@ -235,13 +270,13 @@ impl Network {
         if let Some(r) = self.egress.deny.iter().find(|r| denies(r, ip, port, proto)) {
             return NetDecision::deny(r.pointer.clone());
         }
-        if is_local(ip) && !self.allow_local_network {
-            return match self.egress.allow.iter().find(|r| rule_matches(r, ip, port, proto, true)) {
-                Some(r) => NetDecision::allow(r.pointer.clone()),
-                None => NetDecision::deny(
-                    "(local range: an allowed name resolved to a loopback, private or link-local address, which needs a rule that names it)",
-                ),
-            };
+        if self.is_local(ip) && !self.allow_local_network {
+            return self.local_decision(
+                ip,
+                port,
+                proto,
+                "(local range: an allowed name resolved to a loopback, private or link-local address, which needs a rule that names it)",
+            );
         }
         NetDecision::allow(name_rule.to_string())
     }

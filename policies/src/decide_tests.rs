@@ -238,6 +238,62 @@ fn a_wide_network_does_not_name_the_local_ranges_inside_it() {
     assert!(!tcp(&all("64:ff9b::/96"), "64:ff9b::a00:1"), "all of NAT64 does not");
 }
 
+/// The host's own interface addresses are local: "allow everything" (by CIDR or by default)
+/// and allowed names do not reach a host service listening on every interface through them;
+/// a rule naming the address itself does (its twin), as `allowLocalNetwork` does.
+#[test]
+fn the_hosts_own_addresses_need_a_rule_that_names_them() {
+    let own = [ip("203.0.113.9"), ip("2001:db8::5"), ip("10.0.2.15")];
+    let with = |json: &str| Network { host_addresses: own.to_vec(), ..net(json) };
+    let allow = |cidrs: &[&str]| {
+        let to: Vec<String> = cidrs.iter().map(|c| format!(r#"{{"cidr":"{c}"}}"#)).collect();
+        with(&format!(
+            r#"{{"version":"0.8.0-alpha","network":{{"egress":{{"allow":[{{"to":[{}]}}]}}}}}}"#,
+            to.join(",")
+        ))
+    };
+    let tcp = |n: &Network, a: &str| n.check_addr(ip(a), 80, Protocol::Tcp);
+    let everything = allow(&["0.0.0.0/0", "::/0"]);
+    let by_default = with(r#"{"version":"0.8.0-alpha","network":{"egress":{"default":"allow"}}}"#);
+    let legacy = with(r#"{"version":"0.7.0-alpha","network":{"defaultPolicy":"allow"}}"#);
+    for n in [&everything, &by_default, &legacy] {
+        for spelling in ["203.0.113.9", "::ffff:203.0.113.9", "::ffff:cb00:7109", "64:ff9b::cb00:7109", "2001:db8::5"] {
+            let d = tcp(n, spelling);
+            assert!(!d.allowed, "{spelling} reached");
+            assert!(d.rule.contains("this host's own interfaces"), "{spelling}: {}", d.rule);
+        }
+        assert!(!tcp(n, "10.0.2.15").allowed, "a host address in a local range stays a local range");
+        // Its neighbours are not the host's: the wide rule allows them.
+        assert!(tcp(n, "203.0.113.8").allowed && tcp(n, "203.0.113.10").allowed && tcp(n, "2001:db8::6").allowed);
+        // An allowed name's answer does not vouch for it either.
+        assert!(!n.check_resolved(ip("203.0.113.9"), 443, Protocol::Tcp, "/name").allowed);
+        assert!(n.check_resolved(ip("203.0.113.8"), 443, Protocol::Tcp, "/name").allowed);
+    }
+    // A network around the address does not name it; the address itself does.
+    assert!(!tcp(&allow(&["203.0.113.0/24"]), "203.0.113.9").allowed);
+    assert!(tcp(&allow(&["203.0.113.9/32"]), "203.0.113.9").allowed);
+    assert!(tcp(&allow(&["2001:db8::5/128"]), "2001:db8::5").allowed);
+    assert!(
+        tcp(&allow(&["::ffff:203.0.113.9/128"]), "203.0.113.9").allowed,
+        "a mapped spelling of the rule names it too"
+    );
+    assert!(tcp(&allow(&["10.0.0.0/8"]), "10.0.2.15").allowed, "a local range rule names a host address inside it");
+    // allowLocalNetwork lets local addresses follow the rules, the host's included.
+    let local_ok = with(r#"{"version":"0.7.0-alpha","network":{"defaultPolicy":"allow","allowLocalNetwork":true}}"#);
+    assert!(tcp(&local_ok, "203.0.113.9").allowed);
+    // Deny rules still win over a rule naming the address.
+    let both = with(
+        r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"to":[{"cidr":"203.0.113.9/32"}]}],"deny":[{"to":[{"cidr":"203.0.113.0/24"}]}]}}}"#,
+    );
+    assert!(!tcp(&both, "203.0.113.9").allowed);
+    // Without the host fact the same address is an ordinary public one.
+    assert!(
+        net(r#"{"version":"0.8.0-alpha","network":{"egress":{"default":"allow"}}}"#)
+            .check_addr(ip("203.0.113.9"), 80, Protocol::Tcp)
+            .allowed
+    );
+}
+
 /// The local ranges listed as networks are exactly what `is_local` says (but NAT64's
 /// local-use prefix, which no network names).
 #[test]

@@ -32,7 +32,14 @@ const POLICIES: &[&str] = &[
     r#"{"version":"0.8.0-alpha","network":{"egress":{"default":"deny"}}}"#,
     // Legacy allowLocalNetwork.
     r#"{"version":"0.7.0-alpha","network":{"defaultPolicy":"block","allowLocalNetwork":true,"allowedHosts":["10.0.0.0/8"]}}"#,
+    // Everything, and one host address named by itself.
+    r#"{"version":"0.8.0-alpha","network":{"egress":{"default":"deny",
+      "allow":[{"to":[{"cidr":"0.0.0.0/0"},{"cidr":"::/0"}]},{"to":[{"cidr":"203.0.113.9/32"}],"ports":[{"protocol":"tcp","port":8080}]}]}}}"#,
 ];
+
+/// Host addresses the policies are also checked with ([`Network::host_addresses`]): inside
+/// an allowed network, inside none, inside a local range, IPv6 inside an allowed /32.
+const HOST: &[&str] = &["192.0.2.77", "203.0.113.9", "10.1.2.3", "2001:db8::5", "2001:db8:ffff::1"];
 
 struct Rng(u64);
 
@@ -90,6 +97,9 @@ fn samples(n: &Network, rng: &mut Rng) -> Vec<IpAddr> {
     for s in ["::ffff:10.0.0.1", "::ffff:8.8.8.8", "64:ff9b::a00:1", "64:ff9b::808:808", "::1", "fe80::1"] {
         add(ip(s));
     }
+    for &own in &n.host_addresses {
+        add(own);
+    }
     for _ in 0..400 {
         edges.push(IpAddr::V4(Ipv4Addr::from(rng.next() as u32)));
         edges.push(IpAddr::V6(Ipv6Addr::from((u128::from(rng.next()) << 64) | u128::from(rng.next()))));
@@ -112,8 +122,9 @@ fn ports(rng: &mut Rng) -> Vec<u16> {
 #[test]
 fn refusals_agree_with_the_decisions_at_every_edge() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    for json in POLICIES {
-        let n = net(json);
+    let with_host = |json: &str| Network { host_addresses: HOST.iter().map(|s| ip(s)).collect(), ..net(json) };
+    for n in POLICIES.iter().flat_map(|json| [net(json), with_host(json)]) {
+        let json = format!("{:?}", n.host_addresses);
         let names_may_allow = !n.domains.allow.is_empty() || n.egress.default == Action::Allow;
         for proto in [Protocol::Tcp, Protocol::Udp] {
             let refused = n.refused_everywhere(proto);
@@ -177,4 +188,22 @@ fn with_domain_grants_only_denies_and_local_ranges_are_refused_ahead() {
     assert!(listed("1.2.3.4"), "a deny rule holds for every path");
     assert!(listed("10.0.0.1") && listed("169.254.169.254"), "an allowed name never vouches for a local address");
     assert!(!listed("93.184.216.34"), "a public address may be an allowed name's answer: the relay decides");
+}
+
+#[test]
+fn the_hosts_own_addresses_are_refused_unless_a_rule_names_them() {
+    let plain = net(POLICIES[5]);
+    let n = Network { host_addresses: HOST.iter().map(|s| ip(s)).collect(), ..plain.clone() };
+    let tcp = n.refused_everywhere(Protocol::Tcp);
+    let listed = |s: &str, port: u16| {
+        tcp.iter().any(|r| r.addrs.contains(ip(s)) && r.ports.iter().any(|&(a, b)| (a..=b).contains(&port)))
+    };
+    // Inside 0.0.0.0/0 and ::/0, but the host's own: refused on every port but the named one.
+    assert!(listed("192.0.2.77", 80) && listed("2001:db8::5", 80) && listed("203.0.113.9", 80));
+    assert!(!listed("203.0.113.9", 8080), "the rule naming the address allows it");
+    // Their neighbours, not the host's, stay allowed by the wide rule.
+    assert!(!listed("192.0.2.76", 80) && !listed("192.0.2.78", 80) && !listed("2001:db8::6", 80));
+    // Without the host fact nothing but the local ranges is refused.
+    let plain_tcp = plain.refused_everywhere(Protocol::Tcp);
+    assert!(!plain_tcp.iter().any(|r| r.addrs.contains(ip("192.0.2.77"))));
 }

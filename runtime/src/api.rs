@@ -344,7 +344,7 @@ impl Tool {
     /// 125 when the policy cannot be enforced on wasm (or a grant would let the tool reach
     /// the compiled-code cache), or a granted path is missing.
     pub async fn run(&self, policy: &Policy, call: Call) -> Result<Output, RuntimeError> {
-        let plan = cordon_plan::wasi::plan(policy)?;
+        let plan = cordon_plan::wasi::plan(policy, &crate::host_env::SystemFacts)?;
         self.run_plan(&plan, call).await
     }
 
@@ -488,7 +488,7 @@ impl Tool {
     /// [`RuntimeError::Call`] when the function does not exist, cannot take JSON (resources),
     /// or the arguments do not match its parameters (nothing ran); otherwise as [`Tool::run`].
     pub async fn call(&self, policy: &Policy, call: TypedCall) -> Result<TypedOutput, RuntimeError> {
-        let plan = cordon_plan::wasi::plan(policy)?;
+        let plan = cordon_plan::wasi::plan(policy, &crate::host_env::SystemFacts)?;
         self.call_plan(&plan, call).await
     }
 

@@ -158,9 +158,19 @@ fn explain_network(w: &mut String, policy: &Policy) {
         wl(w, format_args!("  allow name {d}  {p}"));
     }
     if n.allow_local_network {
-        wl(w, format_args!("  loopback, private and link-local ranges follow the rules (allowLocalNetwork)"));
+        wl(
+            w,
+            format_args!(
+                "  loopback, private and link-local ranges, and this host's own addresses, follow the rules (allowLocalNetwork)"
+            ),
+        );
     } else {
-        wl(w, format_args!("  loopback, private and link-local ranges denied unless a rule names them"));
+        wl(
+            w,
+            format_args!(
+                "  loopback, private and link-local ranges, and this host's own addresses, denied unless a rule names them"
+            ),
+        );
     }
     wl(
         w,
@@ -230,6 +240,14 @@ fn seccomp_lines(w: &mut String, seccomp: &cordon_plan::seccomp::SeccompPlan) {
     }
 }
 
+/// The host fact the network decisions were planned with.
+fn host_address_line(w: &mut String, n: &cordon_policy::Network) {
+    if !n.host_addresses.is_empty() {
+        let all: Vec<String> = n.host_addresses.iter().map(ToString::to_string).collect();
+        wl(w, format_args!("  this host's own addresses (local: denied unless a rule names them): {}", all.join(", ")));
+    }
+}
+
 fn explain_plan(w: &mut String, plan: &Plan) {
     match plan {
         Plan::Wasm(p) => {
@@ -257,6 +275,7 @@ fn explain_plan(w: &mut String, plan: &Plan) {
                 format_args!("  sockets: every connect, send, bind and listen checked against the network rules above"),
             );
             wl(w, format_args!("  name lookup: checked against the domain rules before any resolver is asked"));
+            host_address_line(w, &p.network);
         }
         Plan::Seatbelt(p) => {
             wl(w, format_args!("\nseatbelt plan (generated; run by /usr/bin/sandbox-exec on macOS):"));
@@ -287,6 +306,9 @@ fn explain_plan(w: &mut String, plan: &Plan) {
         Plan::Bubblewrap(p) => {
             wl(w, format_args!("\nbubblewrap plan:"));
             wl(w, format_args!("  bwrap {}", cordon_plan::bwrap::mask_env_values(&p.shown_argv()).join(" ")));
+            if p.helper.relay.is_some() {
+                host_address_line(w, &p.network);
+            }
             if let Some(r) = &p.helper.relay {
                 match (&r.forward, &r.capture) {
                     (Some(up), _) => wl(

@@ -154,4 +154,9 @@ impl cordon_plan::PathFacts for SystemFacts {
         }
         Some(if m.is_dir() { cordon_plan::ObjectKind::Dir } else { cordon_plan::ObjectKind::File })
     }
+
+    /// Every interface's addresses, loopback and down interfaces included.
+    fn own_addresses(&self) -> std::io::Result<Vec<std::net::IpAddr>> {
+        Ok(if_addrs::get_if_addrs()?.into_iter().map(|i| i.ip()).collect())
+    }
 }

@@ -189,7 +189,7 @@ fn a_streaming_tool_is_read_line_by_line_as_it_runs() {
     use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
     let runtime = Runtime::builder().no_cache().build().unwrap();
     let tool = tool(&runtime);
-    let plan = std::sync::Arc::new(cordon_plan::wasi::plan(&policy(20_000)).unwrap());
+    let plan = std::sync::Arc::new(cordon_plan::wasi::plan(&policy(20_000), &cordon_runtime::SystemFacts).unwrap());
     rt().block_on(async {
         let (mut feed, stdin) = tokio::io::duplex(1024);
         let mut call = Call::new(["probe", "echo-lines"]);
@@ -224,7 +224,9 @@ fn the_output_cap_holds_on_streams() {
         if let Some(c) = cap {
             b = b.max_output_bytes(c);
         }
-        let plan = std::sync::Arc::new(cordon_plan::wasi::plan(&b.build(&LexicalHost::default()).unwrap()).unwrap());
+        let plan = std::sync::Arc::new(
+            cordon_plan::wasi::plan(&b.build(&LexicalHost::default()).unwrap(), &cordon_runtime::SystemFacts).unwrap(),
+        );
         rt().block_on(async {
             let mut s = tool.run_streaming(plan, Call::new(["probe", "print", "100000"]));
             let (mut out, mut err) = (Vec::new(), Vec::new());

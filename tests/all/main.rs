@@ -19,6 +19,10 @@ mod conformance;
 // Loopback servers and a DNS stub for the network cases.
 mod netfix;
 
+// The host's own interface addresses are local on every backend.
+#[cfg(target_os = "linux")]
+mod own_addresses;
+
 // `cordon run` with wasm tools: the search tool, exit codes, limits, errors.
 mod wasm_cli;
 

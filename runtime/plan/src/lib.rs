@@ -114,6 +114,7 @@ pub(crate) fn none_or_all(policy: &Policy, backend: Backend) -> Result<bool, Pla
         proxy,
         runtime_proxy,
         enforcement_mode: _, // MXC's mechanism; the backend enforces none or all its own way
+        host_addresses: _,   // none or all: with all, `allowLocalNetwork` lets them follow the rules
     } = net;
     let refuse =
         |rule: &str, reason: &str| PlanError::Unenforceable { backend, rule: rule.into(), reason: reason.into() };
@@ -152,18 +153,51 @@ pub enum ObjectKind {
     File,
 }
 
-/// The host facts a native plan is made from, passed in by the caller as
-/// [`cordon_policy::HostEnv`] is for the policy. cordon's runtime reads the real host; tests
-/// pass a closure.
+/// The host facts a plan is made from, passed in by the caller as [`cordon_policy::HostEnv`]
+/// is for the policy. cordon's runtime reads the real host (`cordon_runtime::SystemFacts`);
+/// tests pass a closure.
 pub trait PathFacts {
     /// What `path` is (symlinks followed), or `None` when nothing is there.
     fn kind(&self, path: &std::path::Path) -> Option<ObjectKind>;
+    /// The addresses of this host's own interfaces, every family: planned as local
+    /// addresses ([`cordon_policy::Network::host_addresses`]) on every backend. When they
+    /// cannot be read, a policy that lets anything out is refused.
+    ///
+    /// # Errors
+    /// When the host cannot list its interfaces.
+    fn own_addresses(&self) -> std::io::Result<Vec<std::net::IpAddr>>;
 }
 
+/// A closure's facts are of a host with no interface address outside the local ranges:
+/// for tests, golden plans and plans that are only shown.
 impl<F: Fn(&std::path::Path) -> Option<ObjectKind>> PathFacts for F {
     fn kind(&self, path: &std::path::Path) -> Option<ObjectKind> {
         self(path)
     }
+    fn own_addresses(&self) -> std::io::Result<Vec<std::net::IpAddr>> {
+        Ok(Vec::new())
+    }
+}
+
+/// `policy` with the host facts its network decisions need: the host's own addresses.
+/// (Read only when something may go out; unreadable, the policy is refused for `backend`.)
+fn with_host_facts(policy: &Policy, backend: Backend, facts: &dyn PathFacts) -> Result<Policy, PlanError> {
+    let mut p = policy.clone();
+    if policy.network.denies_all_egress() {
+        return Ok(p);
+    }
+    let own = facts.own_addresses().map_err(|e| PlanError::Unenforceable {
+        backend,
+        rule: "/network".into(),
+        reason: format!(
+            "cannot list this host's own interface addresses ({e}), which every rule must keep apart from the host's own services; deny all egress or fix the host"
+        ),
+    })?;
+    let mut own: Vec<std::net::IpAddr> = own.into_iter().map(cordon_policy::net::canonical_ip).collect();
+    own.sort_unstable();
+    own.dedup();
+    p.network.host_addresses = own;
+    Ok(p)
 }
 
 /// Facts for a plan that is only shown, never run, on a host where nothing is known (an
@@ -256,8 +290,9 @@ pub fn plan_for(
             ),
         });
     }
+    let policy = &with_host_facts(policy, backend, facts)?;
     match backend {
-        Backend::Wasm => wasi::plan(policy).map(|p| Plan::Wasm(Box::new(p))),
+        Backend::Wasm => wasi::plan_with_facts(policy).map(|p| Plan::Wasm(Box::new(p))),
         Backend::Bubblewrap => bwrap::plan(policy, tool, facts).map(|p| Plan::Bubblewrap(Box::new(p))),
         Backend::Seatbelt => seatbelt::plan(policy).map(|p| Plan::Seatbelt(Box::new(p))),
         Backend::Windows => windows::plan(policy).map(|p| Plan::Windows(Box::new(p))),
@@ -269,4 +304,58 @@ pub fn plan_for(
 #[cfg(test)]
 pub(crate) fn test_policy(json: &str) -> Policy {
     Policy::parse(json, &cordon_policy::LexicalHost::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[cfg(test)]
+mod host_facts_tests {
+    #![expect(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    /// A host with one public address, or one that cannot list its interfaces.
+    struct Host(Option<Vec<std::net::IpAddr>>);
+
+    impl PathFacts for Host {
+        fn kind(&self, _: &std::path::Path) -> Option<ObjectKind> {
+            Some(ObjectKind::Dir)
+        }
+        fn own_addresses(&self) -> std::io::Result<Vec<std::net::IpAddr>> {
+            self.0.clone().ok_or_else(|| std::io::Error::other("no netlink"))
+        }
+    }
+
+    const EVERYTHING: &str = r#"{"version":"0.8.0-alpha","network":{"egress":{"default":"allow"}}}"#;
+
+    #[test]
+    fn every_network_plan_carries_the_hosts_own_addresses_in_canonical_form() {
+        let own = Host(Some(vec!["203.0.113.9".parse().unwrap(), "::ffff:198.51.100.1".parse().unwrap()]));
+        let want: Vec<std::net::IpAddr> = vec!["198.51.100.1".parse().unwrap(), "203.0.113.9".parse().unwrap()];
+        let Plan::Wasm(w) = plan(&test_policy(EVERYTHING), Backend::Wasm, &own).unwrap() else { unreachable!() };
+        assert_eq!(w.network.host_addresses, want);
+        assert!(!w.network.check_addr(want[1], 80, cordon_policy::net::Protocol::Tcp).allowed);
+        assert_eq!(wasi::plan(&test_policy(EVERYTHING), &own).unwrap().network.host_addresses, want);
+        let Plan::Bubblewrap(b) = plan(&test_policy(EVERYTHING), Backend::Bubblewrap, &own).unwrap() else {
+            unreachable!()
+        };
+        assert_eq!(b.network.host_addresses, want);
+        let capture = b.helper.relay.as_ref().and_then(|r| r.capture.as_ref()).unwrap();
+        assert!(capture.ruleset.contains("ip daddr 203.0.113.9 tcp"), "{}", capture.ruleset);
+    }
+
+    #[test]
+    fn a_host_that_cannot_list_its_addresses_refuses_every_policy_that_lets_something_out() {
+        let blind = Host(None);
+        for backend in [Backend::Wasm, Backend::Bubblewrap] {
+            match plan(&test_policy(EVERYTHING), backend, &blind) {
+                Err(PlanError::Unenforceable { rule, reason, .. }) => {
+                    assert_eq!(rule, "/network");
+                    assert!(reason.contains("own interface addresses"), "{reason}");
+                }
+                other => panic!("{backend:?}: {other:?}"),
+            }
+            // Its twin: nothing goes out, so nothing needs the fact.
+            let closed = test_policy(r#"{"version":"0.8.0-alpha","network":{"egress":{"default":"deny"}}}"#);
+            assert!(plan(&closed, backend, &blind).is_ok(), "{backend:?}");
+        }
+    }
 }

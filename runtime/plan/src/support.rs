@@ -219,7 +219,7 @@ pub const MATRIX: &[Row] = &[
         ],
     },
     Row {
-        feature: "network: local ranges denied unless named (every spelling: `localhost`, `2130706433`, `127.1`…; answers of allowed names too); mapped IPv6 as IPv4",
+        feature: "network: local ranges and the host's own addresses denied unless named (every spelling: `localhost`, `2130706433`, `127.1`…; answers of allowed names too); mapped IPv6 as IPv4",
         cells: [
             (Enforced, "enforced"),
             (Enforced, "enforced (proxy)"),

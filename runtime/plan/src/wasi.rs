@@ -56,7 +56,12 @@ pub struct WasiPlan {
 /// [`PlanError::Unenforceable`] for Windows paths on a Unix host (and the reverse), and for
 /// proxy settings: a wasm tool's sockets are checked in-process, so a policy that asks for
 /// its traffic to go through a proxy is refused rather than silently bypassing it.
-pub fn plan(policy: &Policy) -> Result<WasiPlan, PlanError> {
+pub fn plan(policy: &Policy, facts: &dyn crate::PathFacts) -> Result<WasiPlan, PlanError> {
+    plan_with_facts(&crate::with_host_facts(policy, crate::Backend::Wasm, facts)?)
+}
+
+/// [`plan`] of a policy whose host facts are already in it.
+pub(crate) fn plan_with_facts(policy: &Policy) -> Result<WasiPlan, PlanError> {
     // Every field, no `..`: a new one does not compile until this backend handles or
     // refuses it.
     let Policy {
@@ -88,6 +93,7 @@ pub fn plan(policy: &Policy) -> Result<WasiPlan, PlanError> {
         proxy,
         runtime_proxy,
         enforcement_mode: _, // MXC's mechanism; cordon's checks apply whatever it says
+        host_addresses: _,   // in `network`: every socket is checked against them
     } = network;
     let BackendOptions {
         container_id: _, // a label
