@@ -37,6 +37,10 @@ if [ "$(uname -s)" = Linux ]; then
   # A case-insensitive filesystem for the wasm layer's name tests: an NTFS image mounted
   # with lowntfs-3g's ignore_case (FUSE), as NTFS behaves on Windows.
   have lowntfs-3g || missing="$missing ntfs-3g"
+  # MXC's own end-to-end scripts (../shared/mxc-e2e, run by tests/all/mxc_e2e.rs) call these.
+  have sudo || missing="$missing sudo"
+  have iptables || missing="$missing iptables"
+  have slirp4netns || missing="$missing slirp4netns"
 fi
 if [ -n "$missing" ]; then
   if have apt-get && [ "$(id -u)" = 0 ]; then

@@ -54,6 +54,10 @@ mod cli;
 #[cfg(target_os = "linux")]
 mod mxc_exec;
 
+// MXC's own bubblewrap end-to-end scripts (../shared/mxc-e2e) with cordon as lxc-exec.
+#[cfg(target_os = "linux")]
+mod mxc_e2e;
+
 // The real @microsoft/mxc-sdk (npm) loading cordon's libmxc_ffi.so through MXC_FFI_DIR.
 #[cfg(target_os = "linux")]
 mod mxc_sdk;
