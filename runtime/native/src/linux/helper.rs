@@ -315,7 +315,7 @@ fn socket2_connect(source: std::net::Ipv4Addr, dest: std::net::SocketAddr) -> Op
 }
 
 /// Two ends of a relayed connection.
-trait Duplex: std::io::Read + std::io::Write + Send + Sized + 'static {
+trait Duplex: std::io::Read + std::io::Write + std::os::fd::AsRawFd + Send + Sized + 'static {
     fn dup(&self) -> std::io::Result<Self>;
     fn close_write(&self);
 }
@@ -338,9 +338,13 @@ impl Duplex for std::os::unix::net::UnixStream {
     }
 }
 
-/// Copies `from` to `to` until end of file, 256 KiB at a time (std's copy moves 8 KiB
-/// between two sockets, which caps a bulk transfer through the capture).
-fn copy(from: &mut impl std::io::Read, to: &mut impl std::io::Write) {
+/// Copies `from` to `to` until end of file: inside the kernel (`splice`), or where the
+/// kernel cannot splice these sockets, 256 KiB at a time (std's copy moves 8 KiB between
+/// two sockets, which caps a bulk transfer through the capture).
+fn copy<F: std::io::Read + std::os::fd::AsRawFd, T: std::io::Write + std::os::fd::AsRawFd>(from: &mut F, to: &mut T) {
+    if super::splice::copy_blocking(from.as_raw_fd(), to.as_raw_fd()).is_ok() {
+        return;
+    }
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         match from.read(&mut buf) {

@@ -8,6 +8,7 @@ mod landlock_run;
 pub(crate) mod nflog;
 mod pin;
 mod run;
+pub(crate) mod splice;
 
 pub use cgroup::supervisor_main;
 pub use helper::helper_main;
