@@ -74,7 +74,7 @@ impl Pipe {
                 to,
                 std::ptr::null_mut(),
                 self.held,
-                libc::SPLICE_F_MOVE | libc::SPLICE_F_MORE | self.nonblocking,
+                libc::SPLICE_F_MOVE | self.nonblocking,
             )
         })?;
         self.held -= n;
