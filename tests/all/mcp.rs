@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::support::{cache_dir, cordon, cordon_exe, require, root, run, stderr};
 
 /// The venv's python, when it has the `mcp` package.
-fn python() -> Option<PathBuf> {
+pub(crate) fn python() -> Option<PathBuf> {
     let venv = std::env::var_os("CORDON_TEST_VENV").map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/cordon-tests/venv")
     });
@@ -27,7 +27,7 @@ fn python() -> Option<PathBuf> {
 }
 
 /// Runs the client with `plan` against `cordon mcp ARGS`; its JSON report.
-fn drive(py: &Path, server_args: &[String], steps: Value) -> Value {
+pub(crate) fn drive(py: &Path, server_args: &[String], steps: Value) -> Value {
     let mut server = vec![cordon_exe().display().to_string(), "mcp".to_string()];
     server.extend(server_args.iter().cloned());
     let plan = json!({ "server": server, "steps": steps });
