@@ -123,7 +123,8 @@ elif [ -n "$node_pkg" ]; then
 fi
 
 # The Python and JavaScript example tools (components/py-tool, components/js-tool) are built
-# by the tests (tests/all/kit.rs) with componentize-py from PyPI, in a venv of its own
+# by the tests (tests/all/kit.rs, cached in ~/.cache/cordon-tests/kit) with componentize-py
+# from PyPI, in a venv of its own
 # ($CORDON_TEST_COMPONENTIZE_PY, default ~/.cache/cordon-tests/componentize-py), and with
 # @bytecodealliance/componentize-js from npm, in a directory of its own
 # ($CORDON_TEST_COMPONENTIZE_JS, default ~/.cache/cordon-tests/componentize-js), run by the

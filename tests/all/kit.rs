@@ -5,9 +5,12 @@
 //! succeeds and the one to another loopback port is refused.
 //!
 //! The examples are built here, once per test process, with the toolchains `tests/setup.sh`
-//! installs, and cached in `components/target/kit/` under a hash of every input (sources,
-//! the kit, the toolchain's version). Without a toolchain the tests skip with the reason, and
-//! fail when `CORDON_REQUIRE_ALL` is set.
+//! installs, and cached under a hash of every input (sources, the kit, the toolchain's
+//! version) in `$CORDON_TEST_KIT_CACHE` (default `~/.cache/cordon-tests/kit`), beside the
+//! compiled-code cache these tests give cordon: the components are 15–20 MiB and take
+//! cordon ~20 s each to compile, so a second test run (CI's plain-clone run too) reuses both.
+//! Without a toolchain the tests skip with the reason, and fail when `CORDON_REQUIRE_ALL` is
+//! set.
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -17,7 +20,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
-use crate::support::{cordon, require, root, run, stderr, stdout};
+use crate::support::{require, root, run, stderr, stdout};
 
 /// One example tool and the toolchain that builds it.
 struct Example {
@@ -34,6 +37,20 @@ const JS: Example = Example { name: "js-tool", source: "tool.js", greeting: "Hel
 
 fn home() -> PathBuf {
     PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+}
+
+/// Where the built examples and cordon's compiled code of them are kept between runs.
+fn kit_cache() -> PathBuf {
+    std::env::var_os("CORDON_TEST_KIT_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home().join(".cache/cordon-tests/kit"))
+}
+
+/// cordon with the kit's compiled-code cache.
+fn cordon() -> Command {
+    let mut c = crate::support::cordon();
+    c.env("CORDON_CACHE_DIR", kit_cache().join("cordon-cache"));
+    c
 }
 
 /// componentize-py from its venv (`$CORDON_TEST_COMPONENTIZE_PY`, as tests/setup.sh makes it).
@@ -112,7 +129,7 @@ fn input_hash(ex: &Example, toolchain: &str) -> String {
 fn build(ex: &Example) -> Result<PathBuf, String> {
     let (mut cmd, toolchain) = if ex.name == PY.name { componentize_py()? } else { componentize_js()? };
     let dir = root().join("components").join(ex.name);
-    let out_dir = root().join("components/target/kit");
+    let out_dir = kit_cache();
     std::fs::create_dir_all(&out_dir).unwrap();
     let out = out_dir.join(format!("{}-{}.wasm", ex.name, input_hash(ex, &toolchain)));
     if !out.exists() {
@@ -130,6 +147,17 @@ fn build(ex: &Example) -> Result<PathBuf, String> {
         let o = cmd.current_dir(scratch.path()).stdin(Stdio::null()).output().unwrap();
         assert!(o.status.success(), "{toolchain} failed to build {}:\n{}\n{}", ex.name, stdout(&o), stderr(&o));
         std::fs::rename(&tmp, &out).unwrap();
+        // Other builds of this example unused for a week go (another checkout may be using
+        // a recent one right now).
+        let week = std::time::Duration::from_secs(7 * 24 * 3600);
+        for e in std::fs::read_dir(&out_dir).unwrap().flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            let stale =
+                e.metadata().and_then(|m| m.accessed()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|a| a > week);
+            if n.starts_with(&format!("{}-", ex.name)) && n.ends_with(".wasm") && e.path() != out && stale {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
         eprintln!("kit: built {} with {toolchain} in {:.1?}", out.display(), started.elapsed());
     }
     let o = call(&out, None, "greet", &json!({"name": "kit"}));
@@ -362,7 +390,7 @@ fn check_mcp(ex: &'static Example) {
         format!("--tool={n}-locked={}:{}", wasm.display(), s.deny.display()),
         format!("--tool={n}-open={}:{}", wasm.display(), s.grant.display()),
     ];
-    let report = crate::mcp::drive(&py, &server, steps);
+    let report = crate::mcp::drive_with_cache(&py, &server, steps, &kit_cache().join("cordon-cache"));
     let tools = report["tools"].as_array().unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
     for f in ["greet", "read-file", "fetch"] {

@@ -28,12 +28,17 @@ pub(crate) fn python() -> Option<PathBuf> {
 
 /// Runs the client with `plan` against `cordon mcp ARGS`; its JSON report.
 pub(crate) fn drive(py: &Path, server_args: &[String], steps: Value) -> Value {
+    drive_with_cache(py, server_args, steps, &cache_dir())
+}
+
+/// [`drive`] with the server's compiled-code cache in `cache`.
+pub(crate) fn drive_with_cache(py: &Path, server_args: &[String], steps: Value, cache: &Path) -> Value {
     let mut server = vec![cordon_exe().display().to_string(), "mcp".to_string()];
     server.extend(server_args.iter().cloned());
     let plan = json!({ "server": server, "steps": steps });
     let mut c = Command::new(py);
     c.arg(root().join("tests/mcp/client.py"));
-    c.env("CORDON_CACHE_DIR", cache_dir());
+    c.env("CORDON_CACHE_DIR", cache);
     c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
     {
