@@ -125,3 +125,28 @@ if [ -n "$node_pkg" ] && have npm; then
 elif [ -n "$node_pkg" ]; then
   echo "setup: npm not found; the MXC SDK tests will skip" >&2
 fi
+
+# The Python and JavaScript example tools (components/py-tool, components/js-tool) are built
+# by the tests (tests/all/kit.rs, cached in ~/.cache/cordon-tests/kit) with componentize-py
+# from PyPI, in a venv of its own
+# ($CORDON_TEST_COMPONENTIZE_PY, default ~/.cache/cordon-tests/componentize-py), and with
+# @bytecodealliance/componentize-js from npm, in a directory of its own
+# ($CORDON_TEST_COMPONENTIZE_JS, default ~/.cache/cordon-tests/componentize-js), run by the
+# Node 24 above. Pinned: the tests' build cache is keyed by these versions.
+cpy="${CORDON_TEST_COMPONENTIZE_PY:-$HOME/.cache/cordon-tests/componentize-py}"
+if have python3; then
+  if [ "$("$cpy/bin/componentize-py" --version 2>/dev/null)" != "componentize-py 0.25.1" ]; then
+    python3 -m venv "$cpy"
+    "$cpy/bin/pip" install -q --disable-pip-version-check 'componentize-py==0.25.1' >/dev/null ||
+      echo "setup: pip could not install componentize-py; the Python tool tests will skip" >&2
+  fi
+fi
+cjs="${CORDON_TEST_COMPONENTIZE_JS:-$HOME/.cache/cordon-tests/componentize-js}"
+if [ -n "$node_pkg" ] && have npm; then
+  if ! grep -qs '"version": "0.23.0"' "$cjs/node_modules/@bytecodealliance/componentize-js/package.json"; then
+    mkdir -p "$cjs"
+    [ -f "$cjs/package.json" ] || echo '{"name": "cordon-tests-componentize-js", "private": true, "type": "module"}' >"$cjs/package.json"
+    npm install --prefix "$cjs" --no-audit --no-fund --loglevel=error '@bytecodealliance/componentize-js@0.23.0' >/dev/null 2>&1 ||
+      echo "setup: npm could not install componentize-js; the JavaScript tool tests will skip" >&2
+  fi
+fi

@@ -41,6 +41,9 @@ mod typed_cli;
 // `cordon mcp` driven by the official MCP Python SDK.
 mod mcp;
 
+// The tool-author kit: host-bindings/wit, and the Python and JavaScript example tools.
+mod kit;
+
 // The library as a server uses it: back-pressure, cancellation, metrics.
 mod library;
 

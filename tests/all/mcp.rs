@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::support::{cache_dir, cordon, cordon_exe, require, root, run, stderr};
 
 /// The venv's python, when it has the `mcp` package.
-fn python() -> Option<PathBuf> {
+pub(crate) fn python() -> Option<PathBuf> {
     let venv = std::env::var_os("CORDON_TEST_VENV").map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/cordon-tests/venv")
     });
@@ -27,13 +27,18 @@ fn python() -> Option<PathBuf> {
 }
 
 /// Runs the client with `plan` against `cordon mcp ARGS`; its JSON report.
-fn drive(py: &Path, server_args: &[String], steps: Value) -> Value {
+pub(crate) fn drive(py: &Path, server_args: &[String], steps: Value) -> Value {
+    drive_with_cache(py, server_args, steps, &cache_dir())
+}
+
+/// [`drive`] with the server's compiled-code cache in `cache`.
+pub(crate) fn drive_with_cache(py: &Path, server_args: &[String], steps: Value, cache: &Path) -> Value {
     let mut server = vec![cordon_exe().display().to_string(), "mcp".to_string()];
     server.extend(server_args.iter().cloned());
     let plan = json!({ "server": server, "steps": steps });
     let mut c = Command::new(py);
     c.arg(root().join("tests/mcp/client.py"));
-    c.env("CORDON_CACHE_DIR", cache_dir());
+    c.env("CORDON_CACHE_DIR", cache);
     c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
     {

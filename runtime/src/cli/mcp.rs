@@ -9,9 +9,9 @@ use crate::mcp::{DEFAULT_MAX_IN_FLIGHT, McpServer, ToolSource, ToolSpec};
 
 const MCP_HELP: &str = "\
 Each exported function of a tool is one MCP tool named NAME.func (NAME.interface.func inside
-an exported interface), its inputSchema from WIT; a wasi:cli/run component is one tool NAME
-taking `args` and `stdin`. Every call runs in a fresh instance under the tool's policy; a
-tool given without a policy is granted nothing.
+an exported interface), its inputSchema from WIT; a component exporting wasi:cli/run is also
+one tool NAME taking `args` and `stdin`. Every call runs in a fresh instance under the tool's
+policy; a tool given without a policy is granted nothing.
 
 Examples:
   cordon mcp --tool typed=typed.wasm:typed.policy.json --tool grep=search.wasm:docs.json

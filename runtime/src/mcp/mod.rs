@@ -3,7 +3,7 @@
 //!
 //! Each exported function of a component is one MCP tool, named `NAME.func` (or
 //! `NAME.interface.func` for a function in an exported interface), with its inputSchema from
-//! WIT. A component that exports `wasi:cli/run` is one tool, `NAME`, taking `args` and
+//! WIT. A component that exports `wasi:cli/run` is also one tool, `NAME`, taking `args` and
 //! optional `stdin` and returning `stdout`, `stderr` and `exitCode`. Every call runs in a
 //! fresh instance through the library (one engine, `InstancePre`, the compiled-code cache)
 //! under the tool's plan, computed once at start. Denials, limits, traps and timeouts are
@@ -479,9 +479,13 @@ fn load(runtime: &Runtime, spec: &ToolSpec, audit: Option<&Path>) -> Result<Vec<
         let mut listing = McpTool::new(name.clone(), desc, object(input));
         listing.output_schema = Some(object(output));
         out.push(entry(name.clone(), Target::Command, listing));
-        return Ok(out);
     }
+    // A command's other exports are tools too (a Python or JS tool may export typed
+    // functions beside `wasi:cli/run`); `run` itself is the command tool above.
     for export in tool.exports() {
+        if tool.is_command() && export.interface.as_deref().is_some_and(|i| i.starts_with("wasi:cli/run@")) {
+            continue;
+        }
         if export.unsupported().is_some() {
             // Resources and their methods cannot be called with JSON; they are not listed.
             continue;
