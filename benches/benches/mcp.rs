@@ -100,7 +100,7 @@ fn bench(c: &mut Criterion) {
         .build(&cordon_policy::LexicalHost::default())
         .unwrap_or_else(|e| panic!("{e}"));
     // Planned once, as `cordon mcp` plans each tool once at start.
-    let plan = cordon_plan::wasi::plan(&policy).unwrap_or_else(|e| panic!("{e}"));
+    let plan = cordon_plan::wasi::plan(&policy, &cordon_runtime::SystemFacts).unwrap_or_else(|e| panic!("{e}"));
     g.bench_function("direct library call + JSON encoding", |b| {
         b.iter(|| {
             let out = rt

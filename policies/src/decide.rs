@@ -156,23 +156,21 @@ fn local_net_of(ip: IpAddr) -> Option<IpNet> {
 /// True when `net` names the local address `ip`: it lies wholly inside the local range of
 /// `ip`. `10.0.0.0/8` and `127.0.0.1/32` name local addresses; `0.0.0.0/0`, `::/0` or
 /// `8.0.0.0/5` contain some but name none, so "allow everything" never opens loopback,
-/// private networks or cloud metadata. A host address outside every local range is its own
-/// range: only a network of that one address names it.
-fn names_local(net: &IpNet, ip: IpAddr, host_addresses: &[IpAddr]) -> bool {
+/// private networks or cloud metadata. An address the host delivers to itself outside
+/// every local range is named by a network inside that host network (for an interface
+/// address, the address itself).
+fn names_local(net: &IpNet, ip: IpAddr, host_networks: &[IpNet]) -> bool {
     match local_net_of(ip) {
         Some(range) => range.covers(net),
-        None => host_address(ip, host_addresses).is_some_and(|own| {
-            let bits = if own.is_ipv4() { 32 } else { 128 };
-            IpNet::new(own, bits).is_some_and(|single| single.covers(net))
-        }),
+        None => host_networks.iter().any(|own| own.contains(ip) && own.covers(net)),
     }
 }
 
-/// The host address `ip` is, in any spelling (IPv4-mapped, -compatible, or NAT64 of
-/// `64:ff9b::/96`, which a host with NAT64 reaches through its gateway), if any.
-fn host_address(ip: IpAddr, host_addresses: &[IpAddr]) -> Option<IpAddr> {
-    let ip = canonical_ip(ip);
-    host_addresses.iter().copied().find(|&own| canonical_ip(own) == ip || nat64_v4(ip) == Some(canonical_ip(own)))
+/// True when the host delivers `ip` to itself ([`Network::host_networks`]), in any
+/// spelling (IPv4-mapped, -compatible, or NAT64 of `64:ff9b::/96`, which a host with NAT64
+/// reaches through its gateway).
+fn is_host(ip: IpAddr, host_networks: &[IpNet]) -> bool {
+    host_networks.iter().any(|own| own.contains(ip) || nat64_v4(ip).is_some_and(|v4| own.contains(v4)))
 }
 
 /// The IPv4 address a NAT64 address of `64:ff9b::/96` carries.
@@ -190,9 +188,9 @@ fn denies(rule: &NetRule, ip: IpAddr, port: u16, proto: Protocol) -> bool {
         || nat64_v4(ip).is_some_and(|v4| rule_matches(rule, v4, port, proto, None))
 }
 
-/// `explicit` (when set): the host's own addresses, and the rule must name `ip` as a local
+/// `explicit` (when set): the host's own networks, and the rule must name `ip` as a local
 /// address ([`names_local`]), not merely contain it.
-fn rule_matches(rule: &NetRule, ip: IpAddr, port: u16, proto: Protocol, explicit: Option<&[IpAddr]>) -> bool {
+fn rule_matches(rule: &NetRule, ip: IpAddr, port: u16, proto: Protocol, explicit: Option<&[IpNet]>) -> bool {
     let to_ok = if rule.to.is_empty() {
         explicit.is_none()
     } else {
@@ -214,18 +212,19 @@ fn rule_matches(rule: &NetRule, ip: IpAddr, port: u16, proto: Protocol, explicit
 }
 
 /// The refusal of a host address no rule names.
-const HOST_ADDRESS: &str = "(local range: an address of this host's own interfaces, which needs a rule that names it)";
+const HOST_ADDRESS: &str =
+    "(local range: an address of this host's own interfaces or local routes, which needs a rule that names it)";
 
 impl Network {
     /// True when `ip` (in any spelling) is local: in a local range ([`is_local`]) or one of
-    /// the host's own addresses ([`Network::host_addresses`]).
+    /// the host's own networks ([`Network::host_networks`]).
     pub fn is_local(&self, ip: IpAddr) -> bool {
-        is_local(ip) || host_address(ip, &self.host_addresses).is_some()
+        is_local(ip) || is_host(ip, &self.host_networks)
     }
 
     /// The allow rule that names the local address `ip`, or the refusal `why`.
     fn local_decision(&self, ip: IpAddr, port: u16, proto: Protocol, why: &str) -> NetDecision {
-        match self.egress.allow.iter().find(|r| rule_matches(r, ip, port, proto, Some(&self.host_addresses))) {
+        match self.egress.allow.iter().find(|r| rule_matches(r, ip, port, proto, Some(&self.host_networks))) {
             Some(r) => NetDecision::allow(r.pointer.clone()),
             None if is_local(ip) => NetDecision::deny(why),
             None => NetDecision::deny(HOST_ADDRESS),

@@ -243,8 +243,11 @@ fn a_wide_network_does_not_name_the_local_ranges_inside_it() {
 /// a rule naming the address itself does (its twin), as `allowLocalNetwork` does.
 #[test]
 fn the_hosts_own_addresses_need_a_rule_that_names_them() {
-    let own = [ip("203.0.113.9"), ip("2001:db8::5"), ip("10.0.2.15")];
-    let with = |json: &str| Network { host_addresses: own.to_vec(), ..net(json) };
+    let own: Vec<IpNet> = ["203.0.113.9/32", "2001:db8::5/128", "10.0.2.15/32", "198.51.100.0/24"]
+        .iter()
+        .map(|s| IpNet::parse(s).unwrap())
+        .collect();
+    let with = |json: &str| Network { host_networks: own.clone(), ..net(json) };
     let allow = |cidrs: &[&str]| {
         let to: Vec<String> = cidrs.iter().map(|c| format!(r#"{{"cidr":"{c}"}}"#)).collect();
         with(&format!(
@@ -257,10 +260,17 @@ fn the_hosts_own_addresses_need_a_rule_that_names_them() {
     let by_default = with(r#"{"version":"0.8.0-alpha","network":{"egress":{"default":"allow"}}}"#);
     let legacy = with(r#"{"version":"0.7.0-alpha","network":{"defaultPolicy":"allow"}}"#);
     for n in [&everything, &by_default, &legacy] {
-        for spelling in ["203.0.113.9", "::ffff:203.0.113.9", "::ffff:cb00:7109", "64:ff9b::cb00:7109", "2001:db8::5"] {
+        for spelling in [
+            "203.0.113.9",
+            "::ffff:203.0.113.9",
+            "::ffff:cb00:7109",
+            "64:ff9b::cb00:7109",
+            "2001:db8::5",
+            "198.51.100.200",
+        ] {
             let d = tcp(n, spelling);
             assert!(!d.allowed, "{spelling} reached");
-            assert!(d.rule.contains("this host's own interfaces"), "{spelling}: {}", d.rule);
+            assert!(d.rule.contains("this host's own interfaces or local routes"), "{spelling}: {}", d.rule);
         }
         assert!(!tcp(n, "10.0.2.15").allowed, "a host address in a local range stays a local range");
         // Its neighbours are not the host's: the wide rule allows them.
@@ -278,6 +288,11 @@ fn the_hosts_own_addresses_need_a_rule_that_names_them() {
         "a mapped spelling of the rule names it too"
     );
     assert!(tcp(&allow(&["10.0.0.0/8"]), "10.0.2.15").allowed, "a local range rule names a host address inside it");
+    // A local route (`ip route add local 198.51.100.0/24`) is named by a network inside it.
+    assert!(tcp(&allow(&["198.51.100.0/24"]), "198.51.100.200").allowed);
+    assert!(tcp(&allow(&["198.51.100.200/32"]), "198.51.100.200").allowed);
+    assert!(!tcp(&allow(&["198.51.100.200/32"]), "198.51.100.201").allowed, "only what the rule names");
+    assert!(!tcp(&allow(&["198.51.0.0/16"]), "198.51.100.200").allowed, "a network around it does not");
     // allowLocalNetwork lets local addresses follow the rules, the host's included.
     let local_ok = with(r#"{"version":"0.7.0-alpha","network":{"defaultPolicy":"allow","allowLocalNetwork":true}}"#);
     assert!(tcp(&local_ok, "203.0.113.9").allowed);

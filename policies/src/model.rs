@@ -375,14 +375,15 @@ pub struct Network {
     pub runtime_proxy: Option<String>,
     /// Legacy `enforcementMode`, when given.
     pub enforcement_mode: Option<EnforcementMode>,
-    /// A host fact, not policy: the addresses of this machine's own interfaces (IPv4 and
-    /// IPv6, canonical), read when planning. Each is decided as a local address: a service
-    /// on the host that listens on every interface is reachable through them from cordon's
-    /// side (the proxy and the wasm host connect from the host), so "allow everything" must
-    /// not reach it. Only a rule naming the address itself (`/32`, `/128`) allows it, or a
-    /// local range rule when the address lies in one, or `allowLocalNetwork`. Empty in a
-    /// parsed policy; set by planning.
-    pub host_addresses: Vec<std::net::IpAddr>,
+    /// A host fact, not policy: the networks this machine delivers to itself (IPv4 and
+    /// IPv6, canonical), read when planning: its interface addresses and every local,
+    /// anycast or broadcast route (Linux's local table, `ip route add local …`). Each is
+    /// decided as a local range: a service on the host that listens on every interface is
+    /// reachable through them from cordon's side (the proxy and the wasm host connect from
+    /// the host), so "allow everything" must not reach it. Only a rule lying inside one
+    /// (`203.0.113.7/32` for an interface address) allows it, or a local range rule when it
+    /// lies in one, or `allowLocalNetwork`. Empty in a parsed policy; set by planning.
+    pub host_networks: Vec<crate::net::IpNet>,
 }
 
 impl Network {

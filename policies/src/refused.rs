@@ -7,7 +7,7 @@
 //! port spaces are cut at every boundary a rule or a local range has, so each cell has one
 //! decision, and each cell is decided by asking those functions about one point of it.
 //! (The local ranges are those of [`crate::is_local`], and each of the host's own addresses,
-//! [`Network::host_addresses`], is a cell of its own.)
+//! [`Network::host_networks`], is a cell of its own.)
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -116,8 +116,8 @@ impl Network {
         for &(a, p) in &locals {
             cut_span(span(a, p, width));
         }
-        for own in self.host_addresses.iter().map(|&ip| crate::net::canonical_ip(ip)).filter(|ip| ip.is_ipv4() == v4) {
-            cut_span((bits(own), bits(own)));
+        for own in self.host_networks.iter().map(|n| n.canonical()).filter(|n| family(n)) {
+            cut_span(net_span(&own, width));
         }
         for &r in skipped {
             cut_span(r);

@@ -37,9 +37,15 @@ const POLICIES: &[&str] = &[
       "allow":[{"to":[{"cidr":"0.0.0.0/0"},{"cidr":"::/0"}]},{"to":[{"cidr":"203.0.113.9/32"}],"ports":[{"protocol":"tcp","port":8080}]}]}}}"#,
 ];
 
-/// Host addresses the policies are also checked with ([`Network::host_addresses`]): inside
-/// an allowed network, inside none, inside a local range, IPv6 inside an allowed /32.
-const HOST: &[&str] = &["192.0.2.77", "203.0.113.9", "10.1.2.3", "2001:db8::5", "2001:db8:ffff::1"];
+/// Host networks the policies are also checked with ([`Network::host_networks`]): inside
+/// an allowed network, inside none, inside a local range, IPv6 inside an allowed /32, a
+/// local route across an allowed network's edge.
+const HOST: &[&str] =
+    &["192.0.2.77/32", "203.0.113.9/32", "10.1.2.3/32", "2001:db8::5/128", "2001:db8:ffff::1/128", "198.51.100.0/25"];
+
+fn host() -> Vec<IpNet> {
+    HOST.iter().map(|s| IpNet::parse(s).unwrap()).collect()
+}
 
 struct Rng(u64);
 
@@ -97,8 +103,12 @@ fn samples(n: &Network, rng: &mut Rng) -> Vec<IpAddr> {
     for s in ["::ffff:10.0.0.1", "::ffff:8.8.8.8", "64:ff9b::a00:1", "64:ff9b::808:808", "::1", "fe80::1"] {
         add(ip(s));
     }
-    for &own in &n.host_addresses {
-        add(own);
+    for own in &n.host_networks {
+        let width = if own.addr().is_ipv4() { 32 } else { 128 };
+        let (a, b) = net_span(own, width);
+        for x in [a, b] {
+            add(if width == 32 { IpAddr::V4(Ipv4Addr::from(x as u32)) } else { IpAddr::V6(Ipv6Addr::from(x)) });
+        }
     }
     for _ in 0..400 {
         edges.push(IpAddr::V4(Ipv4Addr::from(rng.next() as u32)));
@@ -122,9 +132,9 @@ fn ports(rng: &mut Rng) -> Vec<u16> {
 #[test]
 fn refusals_agree_with_the_decisions_at_every_edge() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let with_host = |json: &str| Network { host_addresses: HOST.iter().map(|s| ip(s)).collect(), ..net(json) };
+    let with_host = |json: &str| Network { host_networks: host(), ..net(json) };
     for n in POLICIES.iter().flat_map(|json| [net(json), with_host(json)]) {
-        let json = format!("{:?}", n.host_addresses);
+        let json = format!("{:?}", n.host_networks);
         let names_may_allow = !n.domains.allow.is_empty() || n.egress.default == Action::Allow;
         for proto in [Protocol::Tcp, Protocol::Udp] {
             let refused = n.refused_everywhere(proto);
@@ -193,7 +203,7 @@ fn with_domain_grants_only_denies_and_local_ranges_are_refused_ahead() {
 #[test]
 fn the_hosts_own_addresses_are_refused_unless_a_rule_names_them() {
     let plain = net(POLICIES[5]);
-    let n = Network { host_addresses: HOST.iter().map(|s| ip(s)).collect(), ..plain.clone() };
+    let n = Network { host_networks: host(), ..plain.clone() };
     let tcp = n.refused_everywhere(Protocol::Tcp);
     let listed = |s: &str, port: u16| {
         tcp.iter().any(|r| r.addrs.contains(ip(s)) && r.ports.iter().any(|&(a, b)| (a..=b).contains(&port)))

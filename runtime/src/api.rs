@@ -348,11 +348,14 @@ impl Tool {
         self.run_plan(&plan, call).await
     }
 
-    /// Runs one call under an already computed plan (saves planning on a hot path).
+    /// Runs one call under an already computed plan (saves planning on a hot path). The
+    /// plan must still match the host: one made before the host's own addresses or local
+    /// routes changed, or with facts other than this host's, is refused ([`fresh`]).
     ///
     /// # Errors
     /// As [`Tool::run`].
     pub async fn run_plan(&self, plan: &WasiPlan, call: Call) -> Result<Output, RuntimeError> {
+        fresh(plan)?;
         let Call { args, stdin, stdin_stream, output, record_grants, fuel } = call;
         let (out, err) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
         let (stdout, stderr) = match output {
@@ -497,6 +500,7 @@ impl Tool {
     /// # Errors
     /// As [`Tool::call`].
     pub async fn call_plan(&self, plan: &WasiPlan, call: TypedCall) -> Result<TypedOutput, RuntimeError> {
+        fresh(plan)?;
         let TypedCall { func, args, output, record_grants, fuel } = call;
         let export = wasm::typed::find(self.exports(), &func)?;
         let params = export.params_from_json(&args)?;
@@ -586,4 +590,24 @@ impl Tool {
         );
         Ok(outcome)
     }
+}
+
+/// Checks that `plan` was made with this host's networks as they are now
+/// ([`cordon_policy::Network::host_networks`]: its interface addresses and local routes,
+/// which every rule keeps apart from the host's own services). Cheap: on Linux the list is
+/// re-read only when the kernel reports a change.
+///
+/// # Errors
+/// [`RuntimeError::Plan`] naming `/network` when the host changed since the plan was made
+/// (plan again) or the plan was made with other facts.
+pub fn fresh(plan: &WasiPlan) -> Result<(), RuntimeError> {
+    let now = cordon_plan::host_networks(&plan.network, cordon_plan::Backend::Wasm, &crate::host_env::SystemFacts)?;
+    if now == plan.network.host_networks {
+        return Ok(());
+    }
+    Err(RuntimeError::Plan(cordon_plan::PlanError::Unenforceable {
+        backend: cordon_plan::Backend::Wasm,
+        rule: "/network".into(),
+        reason: "this host's own addresses or local routes are not those the plan was made with (they changed, or the plan was made with other host facts); plan again with cordon_runtime::SystemFacts".into(),
+    }))
 }

@@ -242,9 +242,15 @@ fn seccomp_lines(w: &mut String, seccomp: &cordon_plan::seccomp::SeccompPlan) {
 
 /// The host fact the network decisions were planned with.
 fn host_address_line(w: &mut String, n: &cordon_policy::Network) {
-    if !n.host_addresses.is_empty() {
-        let all: Vec<String> = n.host_addresses.iter().map(ToString::to_string).collect();
-        wl(w, format_args!("  this host's own addresses (local: denied unless a rule names them): {}", all.join(", ")));
+    if !n.host_networks.is_empty() {
+        let all: Vec<String> = n.host_networks.iter().map(ToString::to_string).collect();
+        wl(
+            w,
+            format_args!(
+                "  this host's own addresses and local routes (local: denied unless a rule names them): {}",
+                all.join(", ")
+            ),
+        );
     }
 }
 

@@ -155,8 +155,10 @@ impl cordon_plan::PathFacts for SystemFacts {
         Some(if m.is_dir() { cordon_plan::ObjectKind::Dir } else { cordon_plan::ObjectKind::File })
     }
 
-    /// Every interface's addresses, loopback and down interfaces included.
-    fn own_addresses(&self) -> std::io::Result<Vec<std::net::IpAddr>> {
-        Ok(if_addrs::get_if_addrs()?.into_iter().map(|i| i.ip()).collect())
+    /// Every interface's addresses (loopback and down interfaces included) and, on Linux,
+    /// every local, broadcast and anycast route, as they are now (kept between plans until
+    /// the kernel reports a change: [`crate::own_addrs`]).
+    fn own_networks(&self) -> std::io::Result<Vec<cordon_policy::net::IpNet>> {
+        crate::own_addrs::current()
     }
 }

@@ -22,6 +22,7 @@ pub mod explain;
 mod host_env;
 pub mod mcp;
 mod native;
+mod own_addrs;
 mod protect;
 pub mod run;
 mod source;

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{cordon_exe, require, root, stderr, stdout};
+use crate::support::{cordon_exe, is_root, require, root, stderr, stdout};
 
 /// (script, passes, fails, exit code, why it is not all passes).
 const EXPECTED: &[(&str, u32, u32, i32, &str)] = &[
@@ -80,9 +80,4 @@ fn mxc_end_to_end_scripts_give_the_pinned_outcome_with_cordon_as_lxc_exec() {
         }
     }
     assert!(wrong.is_empty(), "{}\n\nwhole run:\n{text}\n{}", wrong.join("\n"), stderr(&out));
-}
-
-/// True when the tests run as root (CI does, and so do sessions here).
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }

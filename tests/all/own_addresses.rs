@@ -3,12 +3,13 @@
 //! interfaces through the host's public or LAN address, since cordon's wasm host and proxy
 //! connect from the host. Each case runs in a network namespace of its own, where the test
 //! gives a veth interface the addresses 203.0.113.7 and 2001:db8:7::7 (outside every local
-//! range) and runs a service on every interface; cordon runs there too.
+//! range), makes 198.51.100.0/24 local by a route (AnyIP), and runs a
+//! service on every interface; cordon runs there too.
 
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{cordon_exe, require, stderr, stdout};
+use crate::support::{cordon_exe, is_root, require, stderr, stdout};
 
 /// Answers each connection with one line, on every IPv4 and IPv6 address, port 7007.
 const SERVER: &str = r"
@@ -37,6 +38,7 @@ ip link set own1 up
 ip addr add 203.0.113.7/32 dev own0
 ip -6 addr add 2001:db8:7::7/128 dev own0 nodad
 ip link set own0 up
+ip route add local 198.51.100.0/24 dev lo
 python3 -c "$SERVER" </dev/null >/dev/null 2>&1 &
 server=$!
 trap 'kill $server' EXIT
@@ -52,6 +54,7 @@ fn everything(named: bool) -> serde_json::Value {
     if named {
         to.push(serde_json::json!({ "cidr": "203.0.113.7/32" }));
         to.push(serde_json::json!({ "cidr": "2001:db8:7::7/128" }));
+        to.push(serde_json::json!({ "cidr": "198.51.100.0/24" }));
     }
     serde_json::json!({
         "version": "0.8.0-alpha",
@@ -91,6 +94,7 @@ fn the_hosts_own_addresses_are_not_reached_by_allowing_everything() {
                 .args(["run", "--policy"])
                 .arg(&policy)
                 .args(["--", probe, "connect", "203.0.113.7:7007", "+", "connect", "[2001:db8:7::7]:7007"])
+                .args(["+", "connect", "198.51.100.77:7007"])
                 .env("SERVER", SERVER)
                 .env("CORDON_CACHE_DIR", crate::support::cache_dir());
             let out = c.output().unwrap();
@@ -100,15 +104,15 @@ fn the_hosts_own_addresses_are_not_reached_by_allowing_everything() {
             let denied = text.lines().filter(|l| l.contains(r#""ok":false"#)).count();
             if named {
                 // The twin: the rule naming the addresses reaches the service through both.
-                assert_eq!(answers, 2, "{backend}, addresses named: {text}\n{err}");
+                assert_eq!(answers, 3, "{backend}, addresses named: {text}\n{err}");
                 assert_eq!(out.status.code(), Some(0), "{backend}: {err}");
             } else {
                 assert_eq!(
                     (answers, denied),
-                    (0, 2),
+                    (0, 3),
                     "{backend} reached the host through its own address: {text}\n{err}"
                 );
-                assert!(err.contains("denied (net 2)"), "{backend}: both refusals are counted: {err}");
+                assert!(err.contains("denied (net 3)"), "{backend}: every refusal is counted: {err}");
             }
         }
     }
@@ -141,7 +145,11 @@ fn a_refused_host_address_is_audited_with_its_reason() {
         .output()
         .unwrap();
     let log = std::fs::read_to_string(&audit).unwrap_or_default();
-    assert!(log.contains("203.0.113.7:7007") && log.contains("this host's own interfaces"), "{log}\n{}", stderr(&out));
+    assert!(
+        log.contains("203.0.113.7:7007") && log.contains("own interfaces or local routes"),
+        "{log}\n{}",
+        stderr(&out)
+    );
     // Planned, and shown before anything runs.
     let explain = Command::new("unshare")
         .args(["--net", "--", "sh", "-c", SETUP, "setup"])
@@ -153,8 +161,70 @@ fn a_refused_host_address_is_audited_with_its_reason() {
         .unwrap();
     let shown = stdout(&explain);
     assert!(
-        shown.contains("this host's own addresses") && shown.contains("203.0.113.7"),
+        shown.contains("this host's own addresses and local routes")
+            && shown.contains("203.0.113.7/32")
+            && shown.contains("198.51.100.0/24"),
         "{shown}{}",
         stderr(&explain)
     );
+}
+
+/// In a network namespace of this test thread's own, an address or local route added or
+/// removed after a plan is in the next plan, and a plan made before (or with a closure's
+/// facts, which know no host) is refused when run: a server never decides with stale facts.
+#[test]
+#[allow(unsafe_code, reason = "unshare of this test thread's network namespace")]
+fn the_host_facts_follow_the_host_and_a_stale_plan_is_refused() {
+    use cordon_plan::PathFacts as _;
+    let ip_tool = Path::new("/usr/sbin/ip").exists() || Path::new("/usr/bin/ip").exists();
+    if !require(cfg!(target_os = "linux") && ip_tool && is_root(), "needs root and ip (iproute2)") {
+        return;
+    }
+    std::thread::spawn(|| {
+        // SAFETY: unshare of the calling thread only; the processes it starts inherit it.
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "{}", std::io::Error::last_os_error());
+        let ip = |args: &[&str]| assert!(Command::new("ip").args(args).status().unwrap().success(), "ip {args:?}");
+        let net = |s: &str| cordon_policy::net::IpNet::parse(s).unwrap();
+        let now = || cordon_runtime::SystemFacts.own_networks().unwrap();
+        ip(&["link", "set", "lo", "up"]);
+        let first = now();
+        assert!(!first.contains(&net("203.0.113.7/32")) && first.contains(&net("127.0.0.0/8")), "{first:?}");
+        assert_eq!(now(), first, "unchanged: the same answer");
+        let everything = cordon_policy::Policy::parse(
+            r#"{"version":"0.8.0-alpha","network":{"egress":{"default":"allow"}}}"#,
+            &cordon_policy::LexicalHost::default(),
+        )
+        .unwrap();
+        let plan = || cordon_plan::wasi::plan(&everything, &cordon_runtime::SystemFacts).unwrap();
+        let before = plan();
+        assert!(cordon_runtime::api::fresh(&before).is_ok());
+        ip(&["addr", "add", "203.0.113.7/32", "dev", "lo"]);
+        assert!(now().contains(&net("203.0.113.7/32")), "added");
+        assert!(cordon_runtime::api::fresh(&before).is_err(), "a plan made before is stale");
+        let after = plan();
+        assert!(cordon_runtime::api::fresh(&after).is_ok());
+        let tcp = cordon_policy::net::Protocol::Tcp;
+        assert!(!after.network.check_addr("203.0.113.7".parse().unwrap(), 80, tcp).allowed);
+        assert!(before.network.check_addr("203.0.113.7".parse().unwrap(), 80, tcp).allowed, "the twin");
+        let blind = cordon_plan::wasi::plan(&everything, &|_: &Path| None).unwrap();
+        assert!(cordon_runtime::api::fresh(&blind).is_err(), "a plan without this host's facts");
+        ip(&["addr", "del", "203.0.113.7/32", "dev", "lo"]);
+        assert!(!now().contains(&net("203.0.113.7/32")), "removed");
+        ip(&["-6", "addr", "add", "2001:db8:7::7/128", "dev", "lo"]);
+        assert!(now().contains(&net("2001:db8:7::7/128")), "IPv6 added");
+        // A whole range made local by a route, in another table too, and an address with a
+        // prefix on lo (the kernel makes the prefix local).
+        ip(&["route", "add", "local", "192.0.2.0/24", "dev", "lo", "table", "100"]);
+        ip(&["-6", "route", "add", "local", "2001:db8:9::/64", "dev", "lo"]);
+        ip(&["addr", "add", "198.51.100.1/24", "dev", "lo"]);
+        let all = now();
+        for want in ["192.0.2.0/24", "2001:db8:9::/64", "198.51.100.0/24"] {
+            assert!(all.contains(&net(want)), "{want} in {all:?}");
+        }
+    })
+    .join()
+    .unwrap();
+    // This thread's namespace has its own answer, untouched by the other's routes.
+    let mine = cordon_runtime::SystemFacts.own_networks().unwrap();
+    assert!(!mine.iter().any(|n| n.contains("192.0.2.77".parse().unwrap())), "{mine:?}");
 }

@@ -79,3 +79,8 @@ pub fn temp_root() -> (tempfile::TempDir, PathBuf) {
     let root = dir.path().canonicalize().unwrap();
     (dir, root)
 }
+
+/// True when the tests run as root (CI does, and so do sessions here).
+pub fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}

@@ -247,7 +247,7 @@ pub fn plan(
         proxy,
         runtime_proxy,
         enforcement_mode: _, // MXC's mechanism; this backend enforces the rules its own way
-        host_addresses: _,   // in `network`: the proxy and the capture decide with them
+        host_networks: _,    // in `network`: the proxy and the capture decide with them
     } = network;
     let BackendOptions {
         container_id: _, // a label

@@ -65,7 +65,7 @@ pub fn plan(
         proxy,
         runtime_proxy,
         enforcement_mode: _, // MXC's mechanism; this backend enforces the rules its own way
-        host_addresses: _,   // read by `allows_all_egress`: none or all here, where they follow the rules
+        host_networks: _,    // read by `allows_all_egress`: none or all here, where they follow the rules
     } = network;
     let BackendOptions {
         container_id: _, // a label

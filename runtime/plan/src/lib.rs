@@ -114,7 +114,7 @@ pub(crate) fn none_or_all(policy: &Policy, backend: Backend) -> Result<bool, Pla
         proxy,
         runtime_proxy,
         enforcement_mode: _, // MXC's mechanism; the backend enforces none or all its own way
-        host_addresses: _,   // none or all: with all, `allowLocalNetwork` lets them follow the rules
+        host_networks: _,    // none or all: with all, `allowLocalNetwork` lets them follow the rules
     } = net;
     let refuse =
         |rule: &str, reason: &str| PlanError::Unenforceable { backend, rule: rule.into(), reason: reason.into() };
@@ -159,45 +159,60 @@ pub enum ObjectKind {
 pub trait PathFacts {
     /// What `path` is (symlinks followed), or `None` when nothing is there.
     fn kind(&self, path: &std::path::Path) -> Option<ObjectKind>;
-    /// The addresses of this host's own interfaces, every family: planned as local
-    /// addresses ([`cordon_policy::Network::host_addresses`]) on every backend. When they
-    /// cannot be read, a policy that lets anything out is refused.
+    /// The networks this host delivers to itself, every family (its interface addresses,
+    /// its local, anycast and broadcast routes): planned as local ranges
+    /// ([`cordon_policy::Network::host_networks`]) on every backend. When they cannot be
+    /// read, a policy that lets anything out is refused.
     ///
     /// # Errors
-    /// When the host cannot list its interfaces.
-    fn own_addresses(&self) -> std::io::Result<Vec<std::net::IpAddr>>;
+    /// When the host cannot list them.
+    fn own_networks(&self) -> std::io::Result<Vec<cordon_policy::net::IpNet>>;
 }
 
-/// A closure's facts are of a host with no interface address outside the local ranges:
-/// for tests, golden plans and plans that are only shown.
+/// A closure's facts are of a host with no address outside the local ranges: for tests,
+/// golden plans and plans that are only shown (a wasm plan made with them is refused by
+/// cordon's runtime on a host that has such addresses).
 impl<F: Fn(&std::path::Path) -> Option<ObjectKind>> PathFacts for F {
     fn kind(&self, path: &std::path::Path) -> Option<ObjectKind> {
         self(path)
     }
-    fn own_addresses(&self) -> std::io::Result<Vec<std::net::IpAddr>> {
+    fn own_networks(&self) -> std::io::Result<Vec<cordon_policy::net::IpNet>> {
         Ok(Vec::new())
     }
 }
 
-/// `policy` with the host facts its network decisions need: the host's own addresses.
+/// `policy` with the host facts its network decisions need: the host's own networks.
 /// (Read only when something may go out; unreadable, the policy is refused for `backend`.)
 fn with_host_facts(policy: &Policy, backend: Backend, facts: &dyn PathFacts) -> Result<Policy, PlanError> {
     let mut p = policy.clone();
-    if policy.network.denies_all_egress() {
-        return Ok(p);
+    p.network.host_networks = host_networks(&policy.network, backend, facts)?;
+    Ok(p)
+}
+
+/// The host networks a plan of `network` carries: none when nothing may go out, else the
+/// host's own, canonical, sorted, each once.
+///
+/// # Errors
+/// [`PlanError::Unenforceable`] when something may go out and the host cannot list them.
+pub fn host_networks(
+    network: &cordon_policy::Network,
+    backend: Backend,
+    facts: &dyn PathFacts,
+) -> Result<Vec<cordon_policy::net::IpNet>, PlanError> {
+    if network.denies_all_egress() {
+        return Ok(Vec::new());
     }
-    let own = facts.own_addresses().map_err(|e| PlanError::Unenforceable {
+    let own = facts.own_networks().map_err(|e| PlanError::Unenforceable {
         backend,
         rule: "/network".into(),
         reason: format!(
-            "cannot list this host's own interface addresses ({e}), which every rule must keep apart from the host's own services; deny all egress or fix the host"
+            "cannot list this host's own interface addresses and local routes ({e}), which every rule must keep apart from the host's own services; deny all egress or fix the host"
         ),
     })?;
-    let mut own: Vec<std::net::IpAddr> = own.into_iter().map(cordon_policy::net::canonical_ip).collect();
+    let mut own: Vec<cordon_policy::net::IpNet> = own.into_iter().map(cordon_policy::net::IpNet::canonical).collect();
     own.sort_unstable();
     own.dedup();
-    p.network.host_addresses = own;
-    Ok(p)
+    Ok(own)
 }
 
 /// Facts for a plan that is only shown, never run, on a host where nothing is known (an
@@ -312,14 +327,14 @@ mod host_facts_tests {
 
     use super::*;
 
-    /// A host with one public address, or one that cannot list its interfaces.
-    struct Host(Option<Vec<std::net::IpAddr>>);
+    /// A host with public networks of its own, or one that cannot list them.
+    struct Host(Option<Vec<cordon_policy::net::IpNet>>);
 
     impl PathFacts for Host {
         fn kind(&self, _: &std::path::Path) -> Option<ObjectKind> {
             Some(ObjectKind::Dir)
         }
-        fn own_addresses(&self) -> std::io::Result<Vec<std::net::IpAddr>> {
+        fn own_networks(&self) -> std::io::Result<Vec<cordon_policy::net::IpNet>> {
             self.0.clone().ok_or_else(|| std::io::Error::other("no netlink"))
         }
     }
@@ -328,16 +343,17 @@ mod host_facts_tests {
 
     #[test]
     fn every_network_plan_carries_the_hosts_own_addresses_in_canonical_form() {
-        let own = Host(Some(vec!["203.0.113.9".parse().unwrap(), "::ffff:198.51.100.1".parse().unwrap()]));
-        let want: Vec<std::net::IpAddr> = vec!["198.51.100.1".parse().unwrap(), "203.0.113.9".parse().unwrap()];
+        let net = |s: &str| cordon_policy::net::IpNet::parse(s).unwrap();
+        let own = Host(Some(vec![net("203.0.113.9/32"), net("::ffff:198.51.100.0/120"), net("203.0.113.9/32")]));
+        let want = vec![net("198.51.100.0/24"), net("203.0.113.9/32")];
         let Plan::Wasm(w) = plan(&test_policy(EVERYTHING), Backend::Wasm, &own).unwrap() else { unreachable!() };
-        assert_eq!(w.network.host_addresses, want);
-        assert!(!w.network.check_addr(want[1], 80, cordon_policy::net::Protocol::Tcp).allowed);
-        assert_eq!(wasi::plan(&test_policy(EVERYTHING), &own).unwrap().network.host_addresses, want);
+        assert_eq!(w.network.host_networks, want);
+        assert!(!w.network.check_addr(want[1].addr(), 80, cordon_policy::net::Protocol::Tcp).allowed);
+        assert_eq!(wasi::plan(&test_policy(EVERYTHING), &own).unwrap().network.host_networks, want);
         let Plan::Bubblewrap(b) = plan(&test_policy(EVERYTHING), Backend::Bubblewrap, &own).unwrap() else {
             unreachable!()
         };
-        assert_eq!(b.network.host_addresses, want);
+        assert_eq!(b.network.host_networks, want);
         let capture = b.helper.relay.as_ref().and_then(|r| r.capture.as_ref()).unwrap();
         assert!(capture.ruleset.contains("ip daddr 203.0.113.9 tcp"), "{}", capture.ruleset);
     }

@@ -93,7 +93,7 @@ pub(crate) fn plan_with_facts(policy: &Policy) -> Result<WasiPlan, PlanError> {
         proxy,
         runtime_proxy,
         enforcement_mode: _, // MXC's mechanism; cordon's checks apply whatever it says
-        host_addresses: _,   // in `network`: every socket is checked against them
+        host_networks: _,    // in `network`: every socket is checked against them
     } = network;
     let BackendOptions {
         container_id: _, // a label

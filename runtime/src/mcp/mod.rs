@@ -81,9 +81,11 @@ enum Target {
 }
 
 /// How an MCP tool runs.
+#[expect(clippy::large_enum_variant, reason = "one per tool, made once when the server starts")]
 enum Kind {
     /// In the wasm runtime, under its plan.
-    Wasm { tool: Tool, plan: Arc<WasiPlan>, target: Target },
+    /// `policy` is kept to plan again when the host's own networks change.
+    Wasm { tool: Tool, plan: Arc<WasiPlan>, policy: Arc<cordon_policy::Policy>, target: Target },
     /// On the native backend, under its policy (planned again at each call, from the host
     /// as it is then, as `cordon run` does).
     Native { command: Vec<String>, policy: Arc<Policy> },
@@ -224,7 +226,14 @@ impl McpServer {
     /// results with `isError`.
     async fn answer(&self, entry: &Entry, args: Option<JsonObject>, call_id: String) -> CallToolResult {
         let (tool, plan, target) = match &entry.kind {
-            Kind::Wasm { tool, plan, target } => (tool, plan, target),
+            // Planned again when the host's own networks changed since the last plan.
+            Kind::Wasm { tool, plan, policy, target } => match crate::api::fresh(plan) {
+                Ok(()) => (tool, plan.clone(), target),
+                Err(_) => match wasm_plan(policy) {
+                    Ok(p) => (tool, Arc::new(p), target),
+                    Err(e) => return error_result(vec![format!("cordon: {e}")]),
+                },
+            },
             Kind::Native { command, policy } => {
                 return self.answer_native(entry, command, policy, args.unwrap_or_default(), call_id).await;
             }
@@ -240,7 +249,7 @@ impl McpServer {
                     record_grants,
                     fuel: None,
                 };
-                match tool.call_plan(plan, call).await {
+                match tool.call_plan(&plan, call).await {
                     Err(e) => return error_result(vec![format!("cordon: {e}")]),
                     Ok(typed) => {
                         let result = typed_result(typed.returned.as_ref(), &typed.output);
@@ -253,7 +262,7 @@ impl McpServer {
                     Ok(c) => Call { record_grants, ..c },
                     Err(why) => return error_result(vec![format!("cordon: {why}")]),
                 };
-                match tool.run_plan(plan, call).await {
+                match tool.run_plan(&plan, call).await {
                     Err(e) => return error_result(vec![format!("cordon: {e}")]),
                     Ok(out) => {
                         let result = command_result(&out);
@@ -263,14 +272,14 @@ impl McpServer {
             }
         };
         let mut result = result;
-        let notes = crate::call::notes(&outcome.outcome, plan, &entry.mcp_name);
+        let notes = crate::call::notes(&outcome.outcome, &plan, &entry.mcp_name);
         let denials = crate::call::denials(&outcome.outcome);
         if !notes.is_empty() || !denials.is_empty() {
             result.content.extend(notes.into_iter().chain(denials).map(ContentBlock::text));
         }
         if let Some(path) = &entry.audit {
             let mut events =
-                crate::audit::from_outcome(&outcome.outcome, plan, &entry.mcp_name, &entry.withheld, entry.allows);
+                crate::audit::from_outcome(&outcome.outcome, &plan, &entry.mcp_name, &entry.withheld, entry.allows);
             for e in &mut events {
                 e.tool = Some(entry.mcp_name.clone());
                 e.call_id = Some(call_id.clone());
@@ -451,22 +460,14 @@ fn load(runtime: &Runtime, spec: &ToolSpec, audit: Option<&Path>) -> Result<Vec<
     if let Some(p) = &audit_path {
         crate::audit::open(p)?;
     }
-    let with_cwd = crate::run::with_caller_cwd(policy);
-    let Plan::Wasm(plan) = cordon_plan::plan(&with_cwd, Backend::Wasm, &crate::host_env::SystemFacts)? else {
-        return Err(RuntimeError::Internal("planned a native backend for a wasm tool".into()));
-    };
-    let mut plan = *plan;
-    // Output is held in memory until the call is answered: bounded even when the policy
-    // sets no cap (a tighter cap than asked, never a looser one).
-    plan.max_output_bytes =
-        Some(plan.max_output_bytes.map_or(DEFAULT_MAX_OUTPUT_BYTES, |m| m.min(DEFAULT_MAX_OUTPUT_BYTES)));
-    let plan = Arc::new(plan);
+    let with_cwd = Arc::new(crate::run::with_caller_cwd(policy).into_owned());
+    let plan = Arc::new(wasm_plan(&with_cwd)?);
     let tool = runtime.load_file(path)?;
     let allows = policy.audit.allows;
     let entry = |mcp_name: String, target: Target, listing: McpTool| Entry {
         mcp_name,
         owner: name.clone(),
-        kind: Kind::Wasm { tool: tool.clone(), plan: plan.clone(), target },
+        kind: Kind::Wasm { tool: tool.clone(), plan: plan.clone(), policy: with_cwd.clone(), target },
         listing,
         allows,
         audit: audit_path.clone(),
@@ -622,4 +623,17 @@ impl rmcp::ServerHandler for McpServer {
         };
         Ok(answer.into())
     }
+}
+
+/// The plan a wasm tool's calls run under: the policy's, with output held in memory until
+/// the call is answered, so bounded even when the policy sets no cap (a tighter cap than
+/// asked, never a looser one).
+fn wasm_plan(policy: &cordon_policy::Policy) -> Result<WasiPlan, RuntimeError> {
+    let Plan::Wasm(plan) = cordon_plan::plan(policy, Backend::Wasm, &crate::host_env::SystemFacts)? else {
+        return Err(RuntimeError::Internal("planned a native backend for a wasm tool".into()));
+    };
+    let mut plan = *plan;
+    plan.max_output_bytes =
+        Some(plan.max_output_bytes.map_or(DEFAULT_MAX_OUTPUT_BYTES, |m| m.min(DEFAULT_MAX_OUTPUT_BYTES)));
+    Ok(plan)
 }
