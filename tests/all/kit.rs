@@ -13,7 +13,7 @@
 //! set.
 
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -183,18 +183,7 @@ fn tool(ex: &'static Example) -> Option<&'static Path> {
 /// the one the policies allow, the second one they do not.
 fn servers() -> (u16, u16) {
     static PORTS: OnceLock<(u16, u16)> = OnceLock::new();
-    *PORTS.get_or_init(|| (serve(), serve()))
-}
-
-fn serve() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for c in l.incoming().flatten() {
-            std::thread::spawn(move || answer(c));
-        }
-    });
-    port
+    *PORTS.get_or_init(|| (crate::netfix::serve("127.0.0.1:0", answer), crate::netfix::serve("127.0.0.1:0", answer)))
 }
 
 fn answer(mut c: TcpStream) {

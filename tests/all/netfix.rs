@@ -28,7 +28,7 @@ pub struct NetFixtures {
 }
 
 /// Listens on `addr` and handles each connection on its own thread; returns the port.
-fn serve(addr: &str, handle: fn(TcpStream)) -> u16 {
+pub(crate) fn serve(addr: &str, handle: fn(TcpStream)) -> u16 {
     let l = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {

@@ -239,12 +239,14 @@ impl Proxy {
 }
 
 /// Carries a connection both ways until each side is done: inside the kernel on Linux
-/// (`splice` through a pipe, no copy through cordon's memory), through 256 KiB buffers
-/// elsewhere.
+/// (`splice` through a pipe, no copy through cordon's memory) when the process ignores
+/// SIGPIPE, through 256 KiB buffers otherwise.
 async fn carry(c: &mut UnixStream, up: &mut TcpStream) {
     #[cfg(target_os = "linux")]
-    let _ = crate::linux::splice::carry(c, up).await;
-    #[cfg(not(target_os = "linux"))]
+    if crate::linux::splice::sigpipe_ignored() {
+        let _ = crate::linux::splice::carry(c, up).await;
+        return;
+    }
     let _ = tokio::io::copy_bidirectional_with_sizes(c, up, RELAY_BUFFER, RELAY_BUFFER).await;
 }
 

@@ -82,10 +82,26 @@ impl Pipe {
     }
 }
 
+/// True when this process ignores SIGPIPE. A splice into a socket whose peer has gone raises
+/// SIGPIPE (splice has no `MSG_NOSIGNAL`, which std's and tokio's socket writes pass): Rust's
+/// own binaries ignore it (cordon, cordon-helper, the test harness) and so do Node and
+/// Python, but a C program embedding cordon may not, so there the copy goes through user
+/// space instead.
+pub(crate) fn sigpipe_ignored() -> bool {
+    // SAFETY: reads the current disposition only (no new action); `old` is written by it.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let ok = unsafe { libc::sigaction(libc::SIGPIPE, std::ptr::null(), &raw mut old) } == 0;
+    ok && old.sa_sigaction == libc::SIG_IGN
+}
+
 /// Copies `from` to `to` (blocking sockets) until `from` ends or either side fails. `Err`
-/// with nothing moved when the kernel cannot splice these descriptors (the caller copies
-/// through user space instead).
+/// with nothing moved when the kernel cannot splice these descriptors, or SIGPIPE is not
+/// ignored ([`sigpipe_ignored`]): the caller copies through user space instead.
 pub(crate) fn copy_blocking(from: RawFd, to: RawFd) -> io::Result<u64> {
+    if !sigpipe_ignored() {
+        return Err(io::Error::other("SIGPIPE is not ignored"));
+    }
     let mut pipe = Pipe::new(false)?;
     let mut total: u64 = 0;
     loop {
