@@ -3,7 +3,7 @@
 //! its own target directory, so this nested cargo never waits on the outer one's lock.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "build script: failing loudly is the point")]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// (target triple, packages) built in release mode.
@@ -11,7 +11,10 @@ const BUILDS: &[(&str, &[&str])] =
     &[("wasm32-wasip2", &["probe", "search", "fetch", "typed"]), ("wasm32-wasip1", &["probe"]), ("host", &["probe"])];
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    // Read when the script runs, not when it was compiled: cargo may reuse this script's
+    // binary built for another checkout sharing the target directory (CI's plain-clone run).
+    let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest.parent().unwrap().to_path_buf();
     let components = root.join("components");
     for p in ["Cargo.toml", "probe", "search", "fetch", "typed"] {
         println!("cargo:rerun-if-changed={}", components.join(p).display());
