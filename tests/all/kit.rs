@@ -12,7 +12,7 @@
 //! Without a toolchain the tests skip with the reason, and fail when `CORDON_REQUIRE_ALL` is
 //! set.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -187,14 +187,7 @@ fn servers() -> (u16, u16) {
 }
 
 fn answer(mut c: TcpStream) {
-    let mut req = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-        match c.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => req.extend_from_slice(&buf[..n]),
-        }
-    }
+    let Some(req) = crate::netfix::read_head(&mut c) else { return };
     let (status, body) =
         if req.starts_with(b"GET /missing ") { ("404 Not Found", "no such page\n") } else { ("200 OK", "kit page\n") };
     let _ = write!(c, "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());

@@ -46,16 +46,21 @@ fn pong(mut c: TcpStream) {
     let _ = c.write_all(b"pong\n");
 }
 
-/// Answers 200 with `host=<Host header>`.
-fn http_host(mut c: TcpStream) {
-    let mut req = Vec::new();
-    let mut buf = [0u8; 1024];
+/// Reads a request head from `c`, up to its blank line; `None` when the connection ends first.
+pub(crate) fn read_head(c: &mut TcpStream) -> Option<Vec<u8>> {
+    let (mut req, mut buf) = (Vec::new(), [0u8; 1024]);
     while !req.windows(4).any(|w| w == b"\r\n\r\n") {
         match c.read(&mut buf) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(n) => req.extend_from_slice(&buf[..n]),
         }
     }
+    Some(req)
+}
+
+/// Answers 200 with `host=<Host header>`.
+fn http_host(mut c: TcpStream) {
+    let Some(req) = read_head(&mut c) else { return };
     let text = String::from_utf8_lossy(&req);
     let host =
         text.lines().find_map(|l| l.strip_prefix("host: ").or_else(|| l.strip_prefix("Host: "))).unwrap_or("").trim();

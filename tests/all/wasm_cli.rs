@@ -547,14 +547,7 @@ fn loopback_server(handle: impl Fn(std::net::TcpStream) + Send + Sync + 'static)
 
 /// Reads a request head from `c` (up to the blank line).
 fn read_head(c: &mut std::net::TcpStream) {
-    use std::io::Read as _;
-    let (mut req, mut buf) = (Vec::new(), [0u8; 1024]);
-    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-        match c.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => req.extend_from_slice(&buf[..n]),
-        }
-    }
+    let _ = crate::netfix::read_head(c);
 }
 
 const LOOPBACK_POLICY: &str = r#"{"version":"0.8.0-alpha","process":{"timeout":20000},"network":{"egress":{"allow":[{"to":[{"cidr":"127.0.0.0/8"}]}]}}}"#;
