@@ -11,7 +11,8 @@ use std::process::Command;
 
 use crate::support::{cordon_exe, is_root, require, stderr, stdout};
 
-/// Answers each connection with one line, on every IPv4 and IPv6 address, port 7007.
+/// Answers each connection with one line (an HTTP response to a GET), on every IPv4 and IPv6
+/// address, port 7007.
 const SERVER: &str = r"
 import socket, threading
 s = socket.socket(socket.AF_INET6)
@@ -20,7 +21,11 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(('::', 7007)); s.listen(16)
 def serve(c):
     try:
-        c.recv(64); c.sendall(b'own-host\n')
+        data = c.recv(4096)
+        if data.startswith(b'GET'):
+            c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nown-host\n')
+        else:
+            c.sendall(b'own-host\n')
     finally:
         c.close()
 while True:
@@ -101,6 +106,10 @@ fn the_hosts_own_addresses_are_not_reached_by_allowing_everything() {
                 .arg(&policy)
                 .args(["--", probe, "connect", "203.0.113.7:7007", "+", "connect", "[2001:db8:7::7]:7007"])
                 .args(["+", "connect", "198.51.100.77:7007"])
+                // The same through HTTP (wasi:http, the proxy's absolute form, a raw GET), once
+                // in a numeric spelling of 203.0.113.7.
+                .args(["+", "http", "http://203.0.113.7:7007/", "+", "http", "http://[2001:db8:7::7]:7007/"])
+                .args(["+", "http", "http://3405803783:7007/"])
                 .env("SERVER", SERVER)
                 .env("CORDON_CACHE_DIR", crate::support::cache_dir());
             let out = c.output().unwrap();
@@ -110,15 +119,15 @@ fn the_hosts_own_addresses_are_not_reached_by_allowing_everything() {
             let denied = text.lines().filter(|l| l.contains(r#""ok":false"#)).count();
             if named {
                 // The twin: the rule naming the addresses reaches the service through both.
-                assert_eq!(answers, 3, "{backend}, addresses named: {text}\n{err}");
+                assert_eq!(answers, 6, "{backend}, addresses named: {text}\n{err}");
                 assert_eq!(out.status.code(), Some(0), "{backend}: {err}");
             } else {
                 assert_eq!(
                     (answers, denied),
-                    (0, 3),
+                    (0, 6),
                     "{backend} reached the host through its own address: {text}\n{err}"
                 );
-                assert!(err.contains("denied (net 3)"), "{backend}: every refusal is counted: {err}");
+                assert!(err.contains("6 accesses denied"), "{backend}: every refusal is counted: {err}");
             }
         }
     }
@@ -215,13 +224,25 @@ fn the_host_facts_follow_the_host_and_a_stale_plan_is_refused() {
         assert!(!now().contains(&net("203.0.113.7/32")), "removed");
         ip(&["-6", "addr", "add", "2001:db8:7::7/128", "dev", "lo"]);
         assert!(now().contains(&net("2001:db8:7::7/128")), "IPv6 added");
-        // A whole range made local by a route, in another table too, and an address with a
-        // prefix on lo (the kernel makes the prefix local).
+        // A whole range made local by a route, in another table too, an address with a
+        // prefix on lo (the kernel makes the prefix local), and an anycast address.
         ip(&["route", "add", "local", "192.0.2.0/24", "dev", "lo", "table", "100"]);
         ip(&["-6", "route", "add", "local", "2001:db8:9::/64", "dev", "lo"]);
         ip(&["addr", "add", "198.51.100.1/24", "dev", "lo"]);
+        // With IPv6 forwarding on, each prefix's `::` is an anycast address of the host.
+        assert!(
+            Command::new("sh")
+                .args(["-c", "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding"])
+                .status()
+                .unwrap()
+                .success()
+        );
+        ip(&["link", "add", "any0", "type", "veth", "peer", "name", "any1"]);
+        ip(&["link", "set", "any1", "up"]);
+        ip(&["link", "set", "any0", "up"]);
+        ip(&["-6", "addr", "add", "2001:db8:a::7/64", "dev", "any0", "nodad"]);
         let all = now();
-        for want in ["192.0.2.0/24", "2001:db8:9::/64", "198.51.100.0/24"] {
+        for want in ["192.0.2.0/24", "2001:db8:9::/64", "198.51.100.0/24", "2001:db8:a::/128"] {
             assert!(all.contains(&net(want)), "{want} in {all:?}");
         }
     })

@@ -247,7 +247,7 @@ pub fn plan(
         proxy,
         runtime_proxy,
         enforcement_mode: _, // MXC's mechanism; this backend enforces the rules its own way
-        host_networks: _,    // in `network`: the proxy and the capture decide with them
+        host_networks: _,    // a host fact, read from `facts` below: the proxy and the capture decide with it
     } = network;
     let BackendOptions {
         container_id: _, // a label
@@ -490,6 +490,13 @@ pub fn plan(
     // Transparent capture, with cordon's own proxy deciding (a user's proxy gets only what
     // honours the proxy variables): needs `ip` and `nft` in the sandbox's `/usr`. Without
     // them only proxy-aware tools reach the network, which is narrower, never wider.
+    // The rules the proxy and the capture decide with, and the host's own networks;
+    // `enforcementMode` is a hint, not part of them.
+    let decided = cordon_policy::Network {
+        enforcement_mode: None,
+        host_networks: crate::host_networks(network, Backend::Bubblewrap, facts)?,
+        ..network.clone()
+    };
     let tool_at = |names: &[&str]| names.iter().map(PathBuf::from).find(|p| facts.kind(p).is_some());
     let capture = match (
         via_proxy && user_proxy.is_none(),
@@ -501,7 +508,7 @@ pub fn plan(
             ip,
             nft,
             facts.kind(Path::new("/proc/sys/net/ipv6")).is_some(),
-            network,
+            &decided,
         )),
         _ => None,
     };
@@ -556,8 +563,7 @@ pub fn plan(
             landlock: LandlockPlan { rules: landlock, pinned: Vec::new() },
             limits: native_limits,
         },
-        // The rules the checks use; `enforcementMode` is a hint, not part of them.
-        network: cordon_policy::Network { enforcement_mode: None, ..network.clone() },
+        network: decided,
         // bwrap's pid namespace already ends every process with the sandbox: a cgroup only
         // when a limit needs one.
         tree: crate::cgroup::TreeLimits::new(limits, false),

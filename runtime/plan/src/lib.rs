@@ -181,16 +181,9 @@ impl<F: Fn(&std::path::Path) -> Option<ObjectKind>> PathFacts for F {
     }
 }
 
-/// `policy` with the host facts its network decisions need: the host's own networks.
-/// (Read only when something may go out; unreadable, the policy is refused for `backend`.)
-fn with_host_facts(policy: &Policy, backend: Backend, facts: &dyn PathFacts) -> Result<Policy, PlanError> {
-    let mut p = policy.clone();
-    p.network.host_networks = host_networks(&policy.network, backend, facts)?;
-    Ok(p)
-}
-
-/// The host networks a plan of `network` carries: none when nothing may go out, else the
-/// host's own, canonical, sorted, each once.
+/// The host networks a plan of `network` carries (read by the planners that decide
+/// addresses, wasm and bubblewrap; the others allow none or all): none when nothing may go
+/// out, else the host's own, canonical, sorted, each once.
 ///
 /// # Errors
 /// [`PlanError::Unenforceable`] when something may go out and the host cannot list them.
@@ -305,9 +298,8 @@ pub fn plan_for(
             ),
         });
     }
-    let policy = &with_host_facts(policy, backend, facts)?;
     match backend {
-        Backend::Wasm => wasi::plan_with_facts(policy).map(|p| Plan::Wasm(Box::new(p))),
+        Backend::Wasm => wasi::plan(policy, facts).map(|p| Plan::Wasm(Box::new(p))),
         Backend::Bubblewrap => bwrap::plan(policy, tool, facts).map(|p| Plan::Bubblewrap(Box::new(p))),
         Backend::Seatbelt => seatbelt::plan(policy).map(|p| Plan::Seatbelt(Box::new(p))),
         Backend::Windows => windows::plan(policy).map(|p| Plan::Windows(Box::new(p))),

@@ -57,11 +57,6 @@ pub struct WasiPlan {
 /// proxy settings: a wasm tool's sockets are checked in-process, so a policy that asks for
 /// its traffic to go through a proxy is refused rather than silently bypassing it.
 pub fn plan(policy: &Policy, facts: &dyn crate::PathFacts) -> Result<WasiPlan, PlanError> {
-    plan_with_facts(&crate::with_host_facts(policy, crate::Backend::Wasm, facts)?)
-}
-
-/// [`plan`] of a policy whose host facts are already in it.
-pub(crate) fn plan_with_facts(policy: &Policy) -> Result<WasiPlan, PlanError> {
     // Every field, no `..`: a new one does not compile until this backend handles or
     // refuses it.
     let Policy {
@@ -93,7 +88,7 @@ pub(crate) fn plan_with_facts(policy: &Policy) -> Result<WasiPlan, PlanError> {
         proxy,
         runtime_proxy,
         enforcement_mode: _, // MXC's mechanism; cordon's checks apply whatever it says
-        host_networks: _,    // in `network`: every socket is checked against them
+        host_networks: _,    // a host fact, read from `facts` below: every socket is checked against it
     } = network;
     let BackendOptions {
         container_id: _, // a label
@@ -145,7 +140,12 @@ pub(crate) fn plan_with_facts(policy: &Policy) -> Result<WasiPlan, PlanError> {
         cpu: *cpu,
         memory_bytes: *memory_bytes,
         max_output_bytes: *max_output_bytes,
-        // The rules the checks use; `enforcementMode` is a hint, not part of them.
-        network: cordon_policy::Network { enforcement_mode: None, ..network.clone() },
+        // The rules the checks use, with the host's own networks; `enforcementMode` is a
+        // hint, not part of them.
+        network: cordon_policy::Network {
+            enforcement_mode: None,
+            host_networks: crate::host_networks(network, crate::Backend::Wasm, facts)?,
+            ..network.clone()
+        },
     })
 }

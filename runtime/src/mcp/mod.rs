@@ -6,8 +6,9 @@
 //! WIT. A component that exports `wasi:cli/run` is also one tool, `NAME`, taking `args` and
 //! optional `stdin` and returning `stdout`, `stderr` and `exitCode`. Every call runs in a
 //! fresh instance through the library (one engine, `InstancePre`, the compiled-code cache)
-//! under the tool's plan, computed once at start. Denials, limits, traps and timeouts are
-//! tool results with `isError: true` and cordon's message; the server keeps serving. How
+//! under the tool's plan, made at start and again when the host's own networks change.
+//! Denials, limits, traps and timeouts are tool results with `isError: true` and cordon's
+//! message; the server keeps serving. How
 //! many calls run at once is the runtime's pool ([`crate::api::RuntimeBuilder::pooling`]):
 //! the others wait in its bounded queue, each up to its tool's `process.timeout`, and a call
 //! that cannot get a slot is answered `isError` ("busy"), never a trap.
@@ -18,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cordon_plan::wasi::WasiPlan;
-use cordon_plan::{Backend, Plan};
 use cordon_policy::{Containment, Policy};
 use rmcp::ErrorData;
 use rmcp::model::{
@@ -460,7 +460,12 @@ fn load(runtime: &Runtime, spec: &ToolSpec, audit: Option<&Path>) -> Result<Vec<
     if let Some(p) = &audit_path {
         crate::audit::open(p)?;
     }
-    let with_cwd = Arc::new(crate::run::with_caller_cwd(policy).into_owned());
+    // Output is held in memory until the call is answered: bounded even when the policy
+    // sets no cap (a tighter cap than asked, never a looser one), in the policy the tool is
+    // planned from, so the plan carries it.
+    let mut with_cwd = crate::run::with_caller_cwd(policy).into_owned();
+    with_cwd.limits.max_output_bytes = held_output_cap(with_cwd.limits.max_output_bytes);
+    let with_cwd = Arc::new(with_cwd);
     let plan = Arc::new(wasm_plan(&with_cwd)?);
     let tool = runtime.load_file(path)?;
     let allows = policy.audit.allows;
@@ -565,8 +570,7 @@ fn load_native(spec: &ToolSpec, command: &[String], audit: Option<&Path>) -> Res
     // Output is held in memory until the call is answered: bounded even when the policy
     // sets no cap (a tighter cap than asked, never a looser one).
     let mut policy = policy.clone();
-    policy.limits.max_output_bytes =
-        Some(policy.limits.max_output_bytes.map_or(DEFAULT_MAX_OUTPUT_BYTES, |m| m.min(DEFAULT_MAX_OUTPUT_BYTES)));
+    policy.limits.max_output_bytes = held_output_cap(policy.limits.max_output_bytes);
     // Refused now, not at the first call: a policy this host's native backend cannot enforce.
     let backend = crate::native::host_backends()
         .first()
@@ -625,15 +629,13 @@ impl rmcp::ServerHandler for McpServer {
     }
 }
 
-/// The plan a wasm tool's calls run under: the policy's, with output held in memory until
-/// the call is answered, so bounded even when the policy sets no cap (a tighter cap than
-/// asked, never a looser one).
+/// The output cap of a call whose output is held until it is answered: the policy's, at
+/// most [`DEFAULT_MAX_OUTPUT_BYTES`].
+fn held_output_cap(policy: Option<u64>) -> Option<u64> {
+    Some(policy.map_or(DEFAULT_MAX_OUTPUT_BYTES, |m| m.min(DEFAULT_MAX_OUTPUT_BYTES)))
+}
+
+/// The plan a wasm tool's calls run under, from this host as it is now.
 fn wasm_plan(policy: &cordon_policy::Policy) -> Result<WasiPlan, RuntimeError> {
-    let Plan::Wasm(plan) = cordon_plan::plan(policy, Backend::Wasm, &crate::host_env::SystemFacts)? else {
-        return Err(RuntimeError::Internal("planned a native backend for a wasm tool".into()));
-    };
-    let mut plan = *plan;
-    plan.max_output_bytes =
-        Some(plan.max_output_bytes.map_or(DEFAULT_MAX_OUTPUT_BYTES, |m| m.min(DEFAULT_MAX_OUTPUT_BYTES)));
-    Ok(plan)
+    Ok(cordon_plan::wasi::plan(policy, &crate::host_env::SystemFacts)?)
 }
