@@ -325,7 +325,7 @@ fn explain_plan(w: &mut String, plan: &Plan) {
                         wl(
                             w,
                             format_args!(
-                                "  network: every TCP connection is captured in the sandbox's own namespace (nftables, by {} and {}): what the policy refuses on every path fails at connect() (chain `refuse`), the rest is checked by cordon's proxy by address; proxy-aware tools also get HTTP-level checks; UDP other than DNS and ICMP are refused; each refusal is logged for the audit",
+                                "  network: every TCP connection and UDP flow is captured in the sandbox's own namespace (nftables, by {} and {}): what the policy refuses on every path fails at once (a TCP connect() with ECONNREFUSED, a UDP send with EPERM), the rest is checked by cordon by address (a UDP flow at its first datagram); proxy-aware tools also get HTTP-level checks; DNS goes to cordon's resolver; ICMP never leaves the sandbox; each refusal is logged for the audit",
                                 c.ip.display(),
                                 c.nft.display()
                             ),

@@ -1698,7 +1698,10 @@ fn tools_that_ignore_the_proxy_variables_are_captured_and_checked_by_address() {
     let mut c = cordon();
     c.args(["run", "--dry-run", "--policy"]).arg(&p).args(["--", "/bin/true"]);
     let plan = stdout(&run(c));
-    assert!(plan.contains("every TCP connection is captured") && plan.contains("--cap-add CAP_NET_ADMIN"), "{plan}");
+    assert!(
+        plan.contains("every TCP connection and UDP flow is captured") && plan.contains("--cap-add CAP_NET_ADMIN"),
+        "{plan}"
+    );
 }
 
 /// A connection the policy refuses on every path fails at `connect()` with ECONNREFUSED,
@@ -1757,8 +1760,8 @@ fn a_refused_connection_fails_at_connect_and_is_recorded_with_its_rule() {
         assert!(text.contains("2001:db8::1 443 refused"), "{text}");
         assert!(refusal("[2001:db8::1]:443", "/network/egress/default"), "{events}");
     }
-    // A UDP send (not relayed, as UDP rules are refused on bubblewrap) fails at once and is
-    // one recorded refusal however many datagrams the tool tried.
+    // A UDP send the policy refuses on every path fails at once and is one recorded refusal
+    // however many datagrams the tool tried.
     assert_eq!(text.matches("udp 1\n").count(), 3, "EPERM for each datagram: {text}");
     let sends = events.lines().filter(|l| l.contains("\"op\":\"send\"") && l.contains("192.0.2.9:5000")).count();
     assert_eq!(sends, 1, "{events}");
@@ -1872,4 +1875,110 @@ fn a_loopback_service_inside_the_sandbox_stays_reachable_under_the_capture() {
     let text = stdout(&out);
     assert!(text.starts_with("inside\n"), "{text}{}", stderr(&out));
     assert!(text.contains("host refused"), "{text}");
+}
+
+/// A UDP echo server on the host's loopback; counts the datagrams it answered.
+fn udp_echo() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = s.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65_535];
+        while let Ok((n, from)) = s.recv_from(&mut buf) {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = s.send_to(&[b"echo:", &buf[..n]].concat(), from);
+        }
+    });
+    (port, seen)
+}
+
+/// UDP is captured like TCP: a flow to an address and port a UDP rule allows is relayed
+/// (datagrams both ways, from an unconnected and a connected socket, IPv4-mapped IPv6, one
+/// datagram of 8 KB); a port only a TCP rule names, another address and `::1` are refused
+/// at `send` (EPERM, as in wasm) and each is one audit event with its rule; an allowed
+/// loopback port a socket of the sandbox holds stays inside. The landlock backend, which
+/// has no capture, refuses the policy.
+#[test]
+fn udp_to_an_allowed_port_is_relayed_and_other_ports_and_addresses_are_refused_and_recorded() {
+    if !have_capture() {
+        return;
+    }
+    let ((allowed, answered), (tcp_only, refused_seen)) = (udp_echo(), udp_echo());
+    let t = T::new();
+    let p = t.policy(serde_json::json!({
+        "version": "0.8.0-alpha",
+        "network": {"egress": {"allow": [{"to": [{"cidr": "127.0.0.1/32"}],
+            "ports": [{"protocol": "udp", "port": allowed}, {"protocol": "tcp", "port": tcp_only}]}]}},
+    }));
+    let audit = t.root.join("audit.jsonl");
+    let script = format!(
+        "import socket\n\
+         def ask(ip, port, data=b'hi', connected=False):\n    \
+             s = socket.socket(socket.AF_INET6 if ':' in ip else socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)\n    \
+             try:\n        \
+                 if connected:\n            s.connect((ip, port)); s.send(data); got = s.recv(65535)\n        \
+                 else:\n            s.sendto(data, (ip, port)); got = s.recvfrom(65535)[0]\n        \
+                 return got[:8].decode() + ' ' + str(len(got))\n    \
+             except socket.timeout:\n        return 'no answer'\n    \
+             except OSError as e:\n        return 'error %d' % e.errno\n\
+         own = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); own.bind(('127.0.0.1', {allowed}))\n\
+         v = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); v.settimeout(2); v.sendto(b'own', ('127.0.0.1', {allowed}))\n\
+         got, src = own.recvfrom(100); own.sendto(b'echo:' + got, src); own.close()\n\
+         print('inside', v.recvfrom(100)[0].decode())\n\
+         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(2)\n\
+         for word in [b'one', b'two']:\n    u.sendto(word, ('127.0.0.1', {allowed})); print('unconnected', u.recvfrom(100)[0].decode())\n\
+         print('connected', ask('127.0.0.1', {allowed}, b'three', True))\n\
+         print('mapped', ask('::ffff:127.0.0.1', {allowed}))\n\
+         print('big', ask('127.0.0.1', {allowed}, b'x' * 8000))\n\
+         print('tcp-only port', ask('127.0.0.1', {tcp_only}))\n\
+         print('other address', ask('192.0.2.9', {allowed}))\n\
+         print('v6 loopback', ask('::1', {allowed}))\n\
+"
+    );
+    let mut c = cordon();
+    c.args(["run", "--policy"]).arg(&p).arg("--audit").arg(&audit).args(["--", "/usr/bin/python3", "-c", &script]);
+    let out = run(c);
+    let text = stdout(&out);
+    for line in [
+        "unconnected echo:one\n",
+        "unconnected echo:two\n",
+        "connected echo:thr 10\n",
+        "mapped echo:hi 7\n",
+        "big echo:xxx 8005\n",
+        "tcp-only port error 1\n",
+        "other address error 1\n",
+        "inside echo:own\n",
+    ] {
+        assert!(text.contains(line), "{line}: {text}{}", stderr(&out));
+    }
+    assert_eq!(answered.load(std::sync::atomic::Ordering::SeqCst), 5, "{text}");
+    assert_eq!(refused_seen.load(std::sync::atomic::Ordering::SeqCst), 0, "a refused datagram reached the host");
+    let events = std::fs::read_to_string(&audit).unwrap_or_default();
+    let refusal = |target: &str, rule: &str| {
+        events.lines().any(|l| {
+            l.contains("\"decision\":\"deny\"")
+                && l.contains("\"op\":\"send\"")
+                && l.contains(target)
+                && l.contains(rule)
+        })
+    };
+    assert!(refusal(&format!("\"127.0.0.1:{tcp_only}\""), "local range"), "{events}");
+    assert!(refusal(&format!("\"192.0.2.9:{allowed}\""), "/network/egress/default"), "{events}");
+    assert!(!events.contains(&format!("\"127.0.0.1:{allowed}\"")), "the allowed flow is no denial: {events}");
+    if Path::new("/proc/sys/net/ipv6").exists() {
+        assert!(text.contains("v6 loopback error 1\n"), "{text}");
+        assert!(refusal(&format!("\"[::1]:{allowed}\""), "local range"), "{events}");
+    }
+    // The same datagram to the TCP-only port is answered outside the sandbox.
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    probe.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    probe.send_to(b"hi", ("127.0.0.1", tcp_only)).unwrap();
+    let mut buf = [0u8; 16];
+    let n = probe.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"echo:hi");
+    // No capture on the landlock backend: the UDP rule is refused, never dropped.
+    let ll = on_backend("landlock", &p, &["/bin/true"]);
+    assert_eq!(ll.status.code(), Some(125), "{}", stderr(&ll));
+    assert!(stderr(&ll).contains("cannot enforce /network"), "{}", stderr(&ll));
 }

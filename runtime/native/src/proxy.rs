@@ -150,12 +150,10 @@ impl Proxy {
         if d.allowed {
             // The filter refused what the policy allows: never expected (the refusals are
             // planned from these decisions); the record says so rather than "allowed".
-            // For UDP it happens: an allowed UDP destination is still dropped, as the capture
-            // relays no UDP but DNS (the planner refuses UDP allow rules, so only a policy
-            // allowing everything meets this).
-            let why =
-                if udp { "UDP other than DNS is not relayed on bubblewrap" } else { "refused by the capture's filter" };
-            d = NetDecision { allowed: false, rule: format!("({why}; {} allows it)", d.rule) };
+            d = NetDecision {
+                allowed: false,
+                rule: format!("(refused by the capture's filter; {} allows it)", d.rule),
+            };
         }
         self.record("net", op, shown, d);
     }
@@ -165,12 +163,19 @@ impl Proxy {
     }
 
     /// The checked addresses for `host:port`, best first; `Err` with the reason when none.
-    async fn destinations(&self, kind: &'static str, host: &Host, port: u16) -> Result<Vec<SocketAddr>, String> {
+    async fn destinations(
+        &self,
+        kind: &'static str,
+        host: &Host,
+        port: u16,
+        proto: Protocol,
+    ) -> Result<Vec<SocketAddr>, String> {
         let shown = match host {
             Host::Ip(IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
             other => format!("{other}:{port}"),
         };
-        let by_name = match self.network.check_host(host, port, Protocol::Tcp) {
+        let op = if proto == Protocol::Udp { "send" } else { "connect" };
+        let by_name = match self.network.check_host(host, port, proto) {
             HostCheck::Addresses(addrs) => {
                 let mut ok = Vec::new();
                 let mut last = String::from("no address");
@@ -182,13 +187,13 @@ impl Proxy {
                         if d.allowed { None } else { self.remembered.lock().ok().and_then(|m| m.get(&ip).cloned()) };
                     let d = match by_name {
                         Some(name) => {
-                            let again = self.network.check_answer(ip, port, Protocol::Tcp, &name);
+                            let again = self.network.check_answer(ip, port, proto, &name);
                             if again.allowed { again } else { d }
                         }
                         None => d,
                     };
                     last = d.rule.clone();
-                    if self.record(kind, "connect", shown.clone(), d) {
+                    if self.record(kind, op, shown.clone(), d) {
                         ok.push(SocketAddr::new(ip, port));
                     }
                 }
@@ -212,9 +217,9 @@ impl Proxy {
         let mut ok = Vec::new();
         let mut last = String::from("no address");
         for a in answers {
-            let d = self.network.check_answer(a.ip(), port, Protocol::Tcp, &by_name);
+            let d = self.network.check_answer(a.ip(), port, proto, &by_name);
             last = d.rule.clone();
-            if self.record(kind, "connect", format!("{shown} via {a}"), d) {
+            if self.record(kind, op, format!("{shown} via {a}"), d) {
                 ok.push(a);
                 if kind == "dns"
                     && let Ok(mut m) = self.remembered.lock()
@@ -228,7 +233,7 @@ impl Proxy {
 
     async fn connect(&self, kind: &'static str, host: &Host, port: u16) -> Result<TcpStream, String> {
         let mut last = String::new();
-        for a in self.destinations(kind, host, port).await? {
+        for a in self.destinations(kind, host, port, Protocol::Tcp).await? {
             match TcpStream::connect(a).await {
                 Ok(s) => return Ok(s),
                 Err(e) => last = format!("{a}: {e}"),
@@ -366,7 +371,7 @@ async fn socks5(proxy: &Proxy, mut c: UnixStream) -> std::io::Result<()> {
             Err(_) => reply(&mut c, 2).await,
         },
         // RESOLVE (Tor's extension): answer with the first allowed address.
-        0xf0 => match proxy.destinations("dns", &host, 0).await {
+        0xf0 => match proxy.destinations("dns", &host, 0, Protocol::Tcp).await {
             Ok(addrs) => {
                 let Some(ip) = addrs.first().map(|a| a.ip()) else { return reply(&mut c, 2).await };
                 let mut r = vec![5, 0, 0];
@@ -385,9 +390,68 @@ async fn socks5(proxy: &Proxy, mut c: UnixStream) -> std::io::Result<()> {
             }
             Err(_) => reply(&mut c, 2).await,
         },
+        // A UDP flow the capture relays (cordon's own command): by address only, decided
+        // with the policy's UDP rules (and the names cordon resolved for the sandbox).
+        cordon_plan::helper::SOCKS_UDP_FLOW => {
+            if !matches!(host, Host::Ip(_)) {
+                return reply(&mut c, 8).await;
+            }
+            let Ok(to) = proxy.destinations("net", &host, port, Protocol::Udp).await else {
+                return reply(&mut c, 2).await;
+            };
+            let Some(&to) = to.first() else { return reply(&mut c, 2).await };
+            let local: SocketAddr = if to.is_ipv4() {
+                (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+            } else {
+                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+            };
+            let udp = match tokio::net::UdpSocket::bind(local).await {
+                Ok(u) if u.connect(to).await.is_ok() => u,
+                _ => return reply(&mut c, 1).await,
+            };
+            reply(&mut c, 0).await?;
+            udp_flow(c, udp).await;
+            Ok(())
+        }
         // BIND and UDP ASSOCIATE are not offered.
         _ => reply(&mut c, 7).await,
     }
+}
+
+/// Carries one UDP flow between the relay's stream (each datagram a big-endian `u16`
+/// length and its bytes) and `udp`, connected to the checked destination, until the relay
+/// closes the stream.
+async fn udp_flow(c: UnixStream, udp: tokio::net::UdpSocket) {
+    let (mut rd, mut wr) = c.into_split();
+    let udp = Arc::new(udp);
+    let down = {
+        let udp = udp.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65_535];
+            loop {
+                let n = match udp.recv(&mut buf).await {
+                    Ok(n) => n,
+                    // An ICMP error (port unreachable) ends nothing: the next datagram may
+                    // find the service.
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
+                    Err(_) => return,
+                };
+                let len = (n as u16).to_be_bytes();
+                if wr.write_all(&len).await.is_err() || wr.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let mut buf = vec![0u8; 65_535];
+    while let Ok(len) = rd.read_u16().await {
+        let d = &mut buf[..usize::from(len)];
+        if rd.read_exact(d).await.is_err() {
+            break;
+        }
+        let _ = udp.send(d).await;
+    }
+    down.abort();
 }
 
 async fn reply(c: &mut UnixStream, code: u8) -> std::io::Result<()> {

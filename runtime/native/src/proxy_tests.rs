@@ -224,7 +224,9 @@ fn a_remembered_answer_allows_its_address_under_the_names_rule_only() {
         other => panic!("{other:?}"),
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let decide = |ip: &str| rt.block_on(proxy.destinations("net", &Host::Ip(ip.parse().unwrap()), 443)).is_ok();
+    let decide_as =
+        |ip: &str, proto| rt.block_on(proxy.destinations("net", &Host::Ip(ip.parse().unwrap()), 443, proto)).is_ok();
+    let decide = |ip: &str| decide_as(ip, Protocol::Tcp);
     // Before any answer: no rule names these addresses.
     assert!(!decide("198.51.100.7"));
     {
@@ -234,7 +236,9 @@ fn a_remembered_answer_allows_its_address_under_the_names_rule_only() {
         }
     }
     assert!(decide("198.51.100.7"), "an answer cordon gave for an allowed name");
+    assert!(decide_as("198.51.100.7", Protocol::Udp), "a UDP flow to it too: the name allows every protocol");
     assert!(!decide("198.51.100.8"), "an address cordon never answered");
+    assert!(!decide_as("198.51.100.8", Protocol::Udp), "an address cordon never answered");
     assert!(!decide("127.0.0.9"), "a local address needs a rule naming it, answer or not");
     assert!(!decide("203.0.113.5"), "a deny covers it, answer or not");
 }
@@ -252,4 +256,70 @@ fn only_the_first_expected_refusal_log_is_kept() {
     assert!(!expecting.keep_refusal_log(fd()), "a second log is refused");
     let none = Proxy::with_refusal_log(network, false);
     assert!(!none.keep_refusal_log(fd()), "no capture, no log");
+}
+
+/// A UDP flow the capture's relay asks for: granted by the policy's UDP rule for that
+/// address and port, carried datagram by datagram both ways; refused (and recorded) for a
+/// port only a TCP rule allows, and for a name (the relay asks by address only).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_udp_flow_is_decided_by_the_udp_rules_and_carried_datagram_by_datagram() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let echo = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = echo.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 100];
+            while let Ok((n, from)) = echo.recv_from(&mut buf).await {
+                let mut r = b"echo:".to_vec();
+                r.extend_from_slice(&buf[..n]);
+                let _ = echo.send_to(&r, from).await;
+            }
+        });
+        let policy = cordon_policy::Policy::parse(
+            &format!(
+                r#"{{"version":"0.8.0-alpha","network":{{"egress":{{"allow":[{{"to":[{{"cidr":"127.0.0.1/32"}}],"ports":[{{"protocol":"udp","port":{port}}},{{"protocol":"tcp","port":{}}}]}}]}}}}}}"#,
+                port + 1
+            ),
+            &cordon_policy::LexicalHost::default(),
+        )
+        .unwrap();
+        let proxy = Proxy::new(policy.network.clone());
+        let ask = |dest: Vec<u8>| {
+            let proxy = proxy.clone();
+            async move {
+                let (mut relay, cordon) = UnixStream::pair().unwrap();
+                tokio::spawn(async move {
+                    let _ = handle(&proxy, cordon).await;
+                });
+                relay.write_all(&[5, 1, 0]).await.unwrap();
+                let mut hello = [0u8; 2];
+                relay.read_exact(&mut hello).await.unwrap();
+                let mut req = vec![5, cordon_plan::helper::SOCKS_UDP_FLOW, 0];
+                req.extend(dest);
+                relay.write_all(&req).await.unwrap();
+                let mut reply = [0u8; 10];
+                relay.read_exact(&mut reply).await.unwrap();
+                (reply[1], relay)
+            }
+        };
+        let at = |p: u16| [&[1u8, 127, 0, 0, 1][..], &p.to_be_bytes()].concat();
+        let (code, mut relay) = ask(at(port)).await;
+        assert_eq!(code, 0, "the UDP rule allows it");
+        for word in [&b"one"[..], b"two"] {
+            relay.write_all(&(word.len() as u16).to_be_bytes()).await.unwrap();
+            relay.write_all(word).await.unwrap();
+            let len = relay.read_u16().await.unwrap();
+            let mut got = vec![0u8; usize::from(len)];
+            relay.read_exact(&mut got).await.unwrap();
+            assert_eq!(got, [&b"echo:"[..], word].concat());
+        }
+        assert_eq!(ask(at(port + 1)).await.0, 2, "only a TCP rule names that port");
+        let name = [&[3u8, 9][..], b"localhost", &port.to_be_bytes()].concat();
+        assert_eq!(ask(name).await.0, 8, "a UDP flow is asked for by address");
+        let events = proxy.events();
+        let sends: Vec<_> = events.iter().filter(|e| e.op == "send").map(|e| (e.target.clone(), e.decision.allowed)).collect();
+        assert_eq!(sends, vec![(format!("127.0.0.1:{port}"), true), (format!("127.0.0.1:{}", port + 1), false)]);
+    });
 }

@@ -300,20 +300,6 @@ pub fn plan(
     }
     let share_net = share_net && user_proxy.is_none();
     let via_proxy = user_proxy.is_some() || (!share_net && !net.denies_all_egress());
-    if via_proxy {
-        // Traffic that cannot go through cordon's proxy is refused rather than ignored.
-        for r in &egress.allow {
-            if r.ports.iter().any(|p| {
-                p.protocol != cordon_policy::net::Protocol::Tcp && p.protocol != cordon_policy::net::Protocol::Any
-            }) && !r.ports.iter().any(|p| p.protocol == cordon_policy::net::Protocol::Tcp)
-            {
-                return Err(unenforceable(
-                    &r.pointer,
-                    "native commands reach the network only through cordon's proxy (TCP: HTTP, CONNECT, SOCKS5); UDP and ICMP rules cannot be enforced; run the tool as wasm",
-                ));
-            }
-        }
-    }
     let ingress_allowed =
         ingress.default == cordon_policy::Action::Allow || ingress.host_loopback == cordon_policy::Action::Allow;
     if ingress_allowed && !share_net {
@@ -512,6 +498,29 @@ pub fn plan(
         )),
         _ => None,
     };
+    if via_proxy {
+        // Traffic cordon cannot carry is refused rather than ignored: with the capture TCP
+        // and UDP are relayed and decided; without it (a user's proxy, or no `ip`/`nft`)
+        // only TCP through the proxy. ICMP never: the sandbox's namespace answers it itself.
+        use cordon_policy::net::Protocol;
+        let carried = |p: Protocol| match p {
+            Protocol::Tcp | Protocol::Any => true,
+            Protocol::Udp => capture.is_some(),
+            Protocol::Icmp => false,
+        };
+        for r in &egress.allow {
+            if !r.ports.is_empty() && !r.ports.iter().any(|p| carried(p.protocol)) {
+                let how = if capture.is_some() {
+                    "native commands reach the network through cordon's capture, which carries TCP and UDP; ICMP rules cannot be enforced; run the tool as wasm"
+                } else if user_proxy.is_some() {
+                    "with your own proxy, native commands reach the network only through it (TCP); UDP and ICMP rules cannot be enforced; run the tool as wasm"
+                } else {
+                    "native commands reach the network only through cordon's proxy (TCP: HTTP, CONNECT, SOCKS5) when `ip` and `nft` are missing from the sandbox's /usr; UDP and ICMP rules cannot be enforced; install iproute2 and nftables or run the tool as wasm"
+                };
+                return Err(unenforceable(&r.pointer, how));
+            }
+        }
+    }
     if capture.is_some() {
         // The sandbox's resolver is the relay's DNS stub.
         mounts.push(Mount::Bind { source: Source::Resolver, dest: "/etc/resolv.conf".into(), writable: false });
@@ -629,7 +638,7 @@ mod tests {
     }
 
     #[test]
-    fn partial_network_goes_through_the_proxy_and_udp_rules_are_refused() {
+    fn partial_network_goes_through_the_proxy_and_uncarried_protocols_are_refused() {
         let via = plan_none(&p(
             r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"to":[{"cidr":"10.0.0.0/8"}]}]}}}"#,
         ))
@@ -637,11 +646,23 @@ mod tests {
         assert!(via.helper.relay.is_some());
         assert!(!via.share_net);
         assert!(via.process.env.iter().any(|(k, _)| k == "ALL_PROXY"));
-        let err = plan_none(&p(
-            r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"ports":[{"protocol":"udp","port":53}]}]}}}"#,
-        ))
-        .unwrap_err();
-        assert!(matches!(err, PlanError::Unenforceable { ref rule, .. } if rule == "/network/egress/allow/0"));
+        // With the capture (`ip` and `nft` in the sandbox) UDP is relayed and decided; ICMP
+        // is refused. Without it, UDP is refused too: only TCP goes through the proxy.
+        let udp =
+            p(r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"ports":[{"protocol":"udp","port":53}]}]}}}"#);
+        let captured = plan_none(&udp).unwrap();
+        let capture = captured.helper.relay.as_ref().and_then(|r| r.capture.as_ref()).unwrap();
+        assert_eq!(capture.udp_port, crate::helper::UDP_PORT);
+        assert!(capture.ruleset.contains("tproxy ip to 127.0.0.1:3130"), "{}", capture.ruleset);
+        let icmp = p(r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"ports":[{"protocol":"icmp"}]}]}}}"#);
+        let err = plan_none(&icmp).unwrap_err();
+        assert!(matches!(err, PlanError::Unenforceable { ref rule, .. } if rule == "/network/egress/allow/0"), "{err}");
+        let no_nft = |p: &Path| (!p.ends_with("nft")).then_some(crate::ObjectKind::Dir);
+        let err = plan(&udp, None, &no_nft).unwrap_err();
+        assert!(
+            matches!(err, PlanError::Unenforceable { ref rule, ref reason, .. } if rule == "/network/egress/allow/0" && reason.contains("nftables")),
+            "{err}"
+        );
         let all = plan_none(&p(r#"{"network":{"defaultPolicy":"allow","allowLocalNetwork":true}}"#)).unwrap();
         assert!(all.shown_argv().iter().any(|a| a == "--share-net"));
     }

@@ -66,7 +66,7 @@ pub struct Relay {
     pub capture: Option<Capture>,
 }
 
-/// Transparent capture of TCP in the sandbox's network namespace: set up by the helper
+/// Transparent capture of TCP and UDP in the sandbox's network namespace: set up by the helper
 /// while it holds `CAP_NET_ADMIN` over that namespace (and drops it, with every other
 /// capability, before the relay and the tool start).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +88,12 @@ pub struct Capture {
     /// The host's kernel has IPv6: `::/0` is routed to loopback too and the relay listens on
     /// `::1` (a host fact read when planning).
     pub ipv6: bool,
+    /// The relay's transparent UDP port on `127.0.0.1` and `::1` (nftables `tproxy`): every
+    /// UDP datagram but DNS and what stays on the sandbox's own loopback arrives there with
+    /// its original destination, and each flow is asked of cordon, which decides it with
+    /// the policy's UDP rules and carries it. 0: no UDP is relayed.
+    #[serde(default)]
+    pub udp_port: u16,
     /// The NFLOG group the refusals before any handshake are logged to. The helper binds a
     /// socket to it while it holds `CAP_NET_ADMIN` and hands it to cordon (over the proxy's
     /// socket, before the tool starts); cordon reads it after the run and records each
@@ -113,6 +119,14 @@ pub const INSIDE_SOURCE: &str = "127.0.0.2";
 /// The loopback port of the relay's transparent listener inside the sandbox.
 pub const CAPTURE_PORT: u16 = 3129;
 
+/// The loopback port of the relay's transparent UDP socket inside the sandbox.
+pub const UDP_PORT: u16 = 3130;
+
+/// The first byte of the relay's request for a UDP flow on the proxy's socket: a SOCKS5
+/// request with this command and the flow's destination by address; once granted, each
+/// datagram crosses the socket as a big-endian `u16` length and its bytes, both ways.
+pub const SOCKS_UDP_FLOW: u8 = 0xf1;
+
 impl Capture {
     /// The capture for a sandbox whose relay listens on `proxy_port` (left alone) and
     /// `CAPTURE_PORT`, with `ip` and `nft` at those paths. A TCP connection to a destination
@@ -120,6 +134,7 @@ impl Capture {
     /// answered with a reset before any handshake (the tool's `connect()` fails with
     /// ECONNREFUSED); every other one reaches the relay, which asks cordon.
     pub fn new(proxy_port: u16, ip: PathBuf, nft: PathBuf, ipv6: bool, network: &cordon_policy::Network) -> Self {
+        use cordon_policy::net::Protocol;
         let port = CAPTURE_PORT;
         // Refused on every path, decided by the policy's own decision functions: elsewhere a
         // reset before any handshake; on loopback no redirect, so the sandbox's own loopback
@@ -127,8 +142,8 @@ impl Capture {
         // is logged, and on loopback the kernel's resets too: cordon reads the log after the
         // run and records each refusal with its rule.
         let (mut refuse, mut own_loopback) = (String::new(), String::new());
-        for r in network.refused_everywhere(cordon_policy::net::Protocol::Tcp) {
-            let m = refusal_match(&r);
+        for r in network.refused_everywhere(Protocol::Tcp) {
+            let m = refusal_match(&r, Protocol::Tcp);
             if r.loopback {
                 refuse.push_str(&format!("    {m} log group {LOG_GROUP}\n"));
                 own_loopback.push_str(&format!("    {m} return\n"));
@@ -141,17 +156,39 @@ impl Capture {
                 refuse.push_str(&format!("    {lo} tcp flags & rst == rst log group {LOG_GROUP}\n"));
             }
         }
+        // UDP: a datagram refused on every path is dropped as it is sent (the tool's `send`
+        // fails with EPERM, as a wasm guest's does) and logged — on loopback too: nftables
+        // cannot tell at send time whether a socket of the sandbox would take it. Everything
+        // else goes to the relay's transparent socket (`tproxy`, as every address is local
+        // here) with its destination, and cordon decides each flow; a loopback datagram a
+        // socket of the sandbox takes stays inside. Replies (ct direction reply: the relay
+        // answering as the destination, the DNS stub) go back.
+        let mut udp_refuse = String::new();
+        for r in network.refused_everywhere(Protocol::Udp) {
+            let m = refusal_match(&r, Protocol::Udp);
+            udp_refuse.push_str(&format!("    {m} log group {LOG_GROUP} drop\n"));
+        }
+        let udp = UDP_PORT;
+        let tproxy6 = if ipv6 {
+            format!("    meta nfproto ipv6 meta l4proto udp tproxy ip6 to [::1]:{udp} accept\n")
+        } else {
+            String::new()
+        };
         let ruleset = format!(
-            "table inet cordon {{\n  chain refuse {{\n    type filter hook output priority -200; policy accept;\n{refuse}  }}\n  chain out {{\n    type nat hook output priority -100; policy accept;\n    ip daddr 127.0.0.1 tcp dport {{ {proxy_port}, {port} }} return\n    ip saddr {INSIDE_SOURCE} ip daddr 127.0.0.0/8 return\n    ip6 daddr ::1 tcp dport {port} return\n{own_loopback}    meta l4proto tcp redirect to :{port}\n    udp dport 53 redirect to :{DNS_PORT}\n  }}\n  chain filter {{\n    type filter hook output priority 0; policy accept;\n    ip daddr 127.0.0.1 udp dport {DNS_PORT} accept\n    ip saddr 127.0.0.1 udp sport {DNS_PORT} accept\n    meta l4proto udp log group {LOG_GROUP} drop\n  }}\n}}\n"
+            "table inet cordon {{\n  chain refuse {{\n    type filter hook output priority -200; policy accept;\n{refuse}  }}\n  chain out {{\n    type nat hook output priority -100; policy accept;\n    ip daddr 127.0.0.1 tcp dport {{ {proxy_port}, {port} }} return\n    ip saddr {INSIDE_SOURCE} ip daddr 127.0.0.0/8 return\n    ip6 daddr ::1 tcp dport {port} return\n{own_loopback}    meta l4proto tcp redirect to :{port}\n    udp dport 53 redirect to :{DNS_PORT}\n  }}\n  chain filter {{\n    type filter hook output priority 0; policy accept;\n    ip daddr 127.0.0.1 udp dport {DNS_PORT} accept\n    ip saddr 127.0.0.1 udp sport {DNS_PORT} accept\n    meta l4proto udp ct direction reply accept\n{udp_refuse}  }}\n  chain divert {{\n    type filter hook prerouting priority mangle; policy accept;\n    meta l4proto != udp return\n    ct direction reply return\n    ip daddr 127.0.0.1 udp dport {DNS_PORT} return\n    ip daddr 127.0.0.0/8 socket transparent 0 return\n    ip6 daddr ::1 socket transparent 0 return\n    meta nfproto ipv4 meta l4proto udp tproxy ip to 127.0.0.1:{udp} accept\n{tproxy6}  }}\n}}\n"
         );
-        Self { port, ip, nft, dns_port: DNS_PORT, ruleset, ipv6, log_group: LOG_GROUP }
+        Self { port, ip, nft, dns_port: DNS_PORT, udp_port: udp, ruleset, ipv6, log_group: LOG_GROUP }
     }
 }
 
-/// The nftables match for the first packet (SYN) of a TCP connection to `r`. Only the SYN:
-/// the reset sent back comes from the refused address too (every address is local in the
-/// sandbox), and must reach the tool.
-fn refusal_match(r: &cordon_policy::Refusal) -> String {
+/// The nftables match for the first packet (SYN) of a TCP connection to `r`, or any UDP
+/// datagram to it. Only the SYN: the reset sent back comes from the refused address too
+/// (every address is local in the sandbox), and must reach the tool.
+fn refusal_match(r: &cordon_policy::Refusal, proto: cordon_policy::net::Protocol) -> String {
+    let (l4, tail) = match proto {
+        cordon_policy::net::Protocol::Udp => ("udp", String::new()),
+        _ => ("tcp", " tcp flags & (syn | ack) == syn".to_string()),
+    };
     let family = if r.addrs.first.is_ipv4() { "ip" } else { "ip6" };
     let addrs = if r.addrs.first == r.addrs.last {
         r.addrs.first.to_string()
@@ -163,9 +200,10 @@ fn refusal_match(r: &cordon_policy::Refusal) -> String {
     } else {
         let list: Vec<String> =
             r.ports.iter().map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect();
-        format!(" tcp dport {{ {} }}", list.join(", "))
+        format!(" {l4} dport {{ {} }}", list.join(", "))
     };
-    format!("{family} daddr {addrs}{ports} tcp flags & (syn | ack) == syn")
+    let l4 = if ports.is_empty() && tail.is_empty() { format!(" meta l4proto {l4}") } else { String::new() };
+    format!("{family} daddr {addrs}{l4}{ports}{tail}")
 }
 
 /// What the helper applies inside the sandbox before it executes the tool.

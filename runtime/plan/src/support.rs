@@ -211,7 +211,7 @@ pub const MATRIX: &[Row] = &[
             (Enforced, "enforced (sockets, HTTP)"),
             (
                 Partial,
-                "enforced for every TCP connection (captured in the sandbox's namespace, or through the proxy variables); UDP/ICMP rules refused",
+                "enforced for every TCP connection and UDP flow (captured in the sandbox's namespace; TCP also through the proxy variables); ICMP rules refused; UDP rules refused without `ip`/`nft` or with your own proxy",
             ),
             (Refused, "refused unless none or all"),
             (Refused, "refused unless none or all"),

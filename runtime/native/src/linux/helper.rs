@@ -23,19 +23,24 @@ pub fn helper_main(args: &[String]) -> u8 {
         Ok(p) => p,
         Err(e) => return fail(&format!("bad plan: {e}")),
     };
+    let mut udp = Vec::new();
     if let Some(relay) = &plan.relay
         && let Some(capture) = &relay.capture
     {
         // While the helper still holds CAP_NET_ADMIN over the sandbox's namespaces; then
         // every capability goes, before the relay forks and long before the tool starts.
         // The refusal log goes to cordon before the tool can make a connection.
-        let log = install_capture(capture).and_then(|log| drop_capabilities().map(|()| log));
-        if let Err(e) = log.and_then(|log| log.map_or(Ok(()), |fd| hand_over_log(&relay.socket, fd))) {
-            return fail(&e);
+        let installed = install_capture(capture).and_then(|i| drop_capabilities().map(|()| i));
+        match installed.and_then(|(log, udp)| {
+            log.map_or(Ok(()), |fd| hand_over_log(&relay.socket, fd))?;
+            Ok(udp)
+        }) {
+            Ok(got) => udp = got,
+            Err(e) => return fail(&e),
         }
     }
     if let Some(relay) = &plan.relay
-        && let Err(e) = start_relay(relay)
+        && let Err(e) = start_relay(relay, udp)
     {
         return fail(&e);
     }
@@ -47,10 +52,14 @@ pub fn helper_main(args: &[String]) -> u8 {
 
 /// Makes every address local to the sandbox's loopback (so a connection anywhere reaches
 /// the redirect instead of failing with no route), installs the nftables rules (refusals
-/// before any handshake, the redirect of all other TCP to the relay), and binds the NFLOG
-/// socket the refusals are logged to. Any failure refuses the run: the plan said every
-/// flow is captured and every refusal reported.
-fn install_capture(c: &cordon_plan::helper::Capture) -> Result<Option<std::os::fd::OwnedFd>, String> {
+/// before any handshake, the redirect of all other TCP to the relay, the diversion of UDP to
+/// its transparent socket), binds the NFLOG socket the refusals are logged to and makes the
+/// transparent UDP sockets (both need `CAP_NET_ADMIN`). Any failure refuses the run: the
+/// plan said every flow is captured and every refusal reported.
+#[allow(clippy::type_complexity, reason = "one call site, named at it")]
+fn install_capture(
+    c: &cordon_plan::helper::Capture,
+) -> Result<(Option<std::os::fd::OwnedFd>, Vec<std::net::UdpSocket>), String> {
     use std::io::Write as _;
     use std::process::{Command, Stdio};
     let run = |cmd: &mut Command, what: &str, input: Option<&str>| -> Result<(), String> {
@@ -81,7 +90,16 @@ fn install_capture(c: &cordon_plan::helper::Capture) -> Result<Option<std::os::f
     // The log socket first: nothing is logged before the rules exist.
     let log = (c.log_group != 0).then(|| super::nflog::open(c.log_group)).transpose()?;
     run(Command::new(&c.nft).args(["-f", "-"]), "nft", Some(&c.ruleset))?;
-    Ok(log)
+    let mut udp = Vec::new();
+    if c.udp_port != 0 {
+        for v6 in std::iter::once(false).chain(c.ipv6.then_some(true)) {
+            udp.push(
+                super::udp_relay::transparent(v6, c.udp_port)
+                    .map_err(|e| format!("network capture: the transparent UDP socket: {e}"))?,
+            );
+        }
+    }
+    Ok((log, udp))
 }
 
 /// The destination a redirected connection was headed for (`SO_ORIGINAL_DST`).
@@ -134,6 +152,15 @@ fn hand_over_log(socket: &str, fd: std::os::fd::OwnedFd) -> Result<(), String> {
 /// Asks cordon's proxy (SOCKS5, by address) for `dest`: the proxy decides with the policy's
 /// rules and audits; `Ok` is an open tunnel.
 fn socks_connect(up: &mut std::os::unix::net::UnixStream, dest: std::net::SocketAddr) -> std::io::Result<bool> {
+    socks_request(up, 1, dest)
+}
+
+/// A SOCKS5 request with command `cmd` for `dest` by address; `Ok(true)` when granted.
+pub(super) fn socks_request(
+    up: &mut std::os::unix::net::UnixStream,
+    cmd: u8,
+    dest: std::net::SocketAddr,
+) -> std::io::Result<bool> {
     use std::io::{Read as _, Write as _};
     up.write_all(&[5, 1, 0])?;
     let mut hello = [0u8; 2];
@@ -141,7 +168,7 @@ fn socks_connect(up: &mut std::os::unix::net::UnixStream, dest: std::net::Socket
     if hello != [5, 0] {
         return Ok(false);
     }
-    let mut req = vec![5, 1, 0];
+    let mut req = vec![5, cmd, 0];
     match dest.ip() {
         std::net::IpAddr::V4(v4) => {
             req.push(1);
@@ -376,7 +403,7 @@ fn pipe(conn: std::net::TcpStream, up: impl Duplex) {
 /// Listens on loopback inside the sandbox and carries each connection to cordon's proxy
 /// through the unix socket bound into the sandbox. Runs in a child forked before any
 /// restriction (it needs a unix socket); it dies with the sandbox's pid namespace.
-fn start_relay(relay: &cordon_plan::helper::Relay) -> Result<(), String> {
+fn start_relay(relay: &cordon_plan::helper::Relay, udp: Vec<std::net::UdpSocket>) -> Result<(), String> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", relay.port)).map_err(|e| format!("relay: {e}"))?;
     // The transparent listeners: bound before the fork, so the tool never starts before them.
     let mut captured = Vec::new();
@@ -397,6 +424,10 @@ fn start_relay(relay: &cordon_plan::helper::Relay) -> Result<(), String> {
             if let Some(udp) = dns {
                 let socket = socket.clone();
                 std::thread::spawn(move || dns_stub(&udp, &socket));
+            }
+            for l in udp {
+                let socket = socket.clone();
+                std::thread::spawn(move || super::udp_relay::serve(l, socket));
             }
             for l in captured {
                 let socket = socket.clone();

@@ -9,6 +9,7 @@ pub(crate) mod nflog;
 mod pin;
 mod run;
 pub(crate) mod splice;
+mod udp_relay;
 
 pub use cgroup::supervisor_main;
 pub use helper::helper_main;

@@ -255,7 +255,7 @@ fn tcp(p: &[u8]) -> Option<Logged> {
 /// acknowledges exactly the SYN; a service that accepted and later reset the connection
 /// sends its own sequence number.
 ///
-/// Every UDP datagram logged was dropped (the capture relays no UDP but DNS): one refusal
+/// Every UDP datagram logged was dropped (refused on every path): one refusal
 /// per flow (source and destination), however many datagrams it sent.
 pub fn refused(logged: &[Logged]) -> Vec<(SocketAddr, bool)> {
     // The kernel's resets, by (from, to, acknowledged number).
