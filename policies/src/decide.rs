@@ -56,10 +56,11 @@ pub enum AddrUse {
 /// IPv4: 0.0.0.0/8 (unspecified), 10/8, 100.64/10 (CGNAT), 127/8, 169.254/16 (link-local,
 /// cloud metadata at 169.254.169.254), 172.16/12, 192.0.0.0/24 (IETF assignments; Oracle
 /// Cloud's metadata at 192.0.0.192), 168.63.129.16 (Azure's WireServer), 192.168/16, 224/4
-/// (multicast), 240/4 and the broadcast address. IPv6: `::`, `::1`, fc00::/7 (unique local, AWS metadata at
-/// fd00:ec2::254), fe80::/10 (link-local), fec0::/10 (site-local), ff00::/8 (multicast);
-/// an IPv4-mapped, IPv4-compatible or NAT64 (64:ff9b::/96, 64:ff9b:1::/48) address is local
-/// when the IPv4 address it carries is.
+/// (multicast), 240/4 and the broadcast address. IPv6: `::`, `::1`, `::/96` (IPv4-compatible,
+/// deprecated: the kernel sends it as IPv6, so it is a local range of its own), fc00::/7
+/// (unique local, AWS metadata at fd00:ec2::254), fe80::/10 (link-local), fec0::/10
+/// (site-local), ff00::/8 (multicast); an IPv4-mapped or NAT64 (64:ff9b::/96,
+/// 64:ff9b:1::/48) address is local when the IPv4 address it carries is.
 pub fn is_local(ip: IpAddr) -> bool {
     match canonical_ip(ip) {
         IpAddr::V4(v4) => {
@@ -81,6 +82,7 @@ pub fn is_local(ip: IpAddr) -> bool {
             let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1);
             v6.is_loopback()
                 || v6.is_unspecified()
+                || s[..6] == [0; 6] // IPv4-compatible ::/96
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
                 || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
@@ -120,9 +122,10 @@ pub(crate) const LOCAL_V4: &[(u32, u8)] = &[
 
 /// IPv6 local ranges ([`is_local`]) without an IPv4 address inside, as networks.
 pub(crate) const LOCAL_V6: &[(u128, u8)] =
-    &[(0, 128), (1, 128), (0xfc00 << 112, 7), (0xfe80 << 112, 10), (0xfec0 << 112, 10), (0xff00 << 112, 8)];
+    &[(0, 128), (1, 128), (0, 96), (0xfc00 << 112, 7), (0xfe80 << 112, 10), (0xfec0 << 112, 10), (0xff00 << 112, 8)];
 
-/// The local range `ip` is in (for an IPv4-mapped or -compatible address, the IPv4 one;
+/// The local range `ip` is in (for an IPv4-mapped address, the IPv4 one; `::/96` for an
+/// IPv4-compatible one;
 /// for a NAT64 address of `64:ff9b::/96`, that prefix with the IPv4 range inside), if any.
 /// NAT64's local-use prefix `64:ff9b:1::/48` carries its IPv4 address in its last 32 bits
 /// with other bits between: no network of it names a local range.
@@ -167,22 +170,20 @@ fn names_local(net: &IpNet, ip: IpAddr, host_networks: &[IpNet]) -> bool {
 }
 
 /// True when the host delivers `ip` to itself ([`Network::host_networks`]), in any
-/// spelling (IPv4-mapped, -compatible, or NAT64 of `64:ff9b::/96`, which a host with NAT64
-/// reaches through its gateway).
+/// spelling (IPv4-mapped, -compatible, or NAT64, which a host with NAT64 reaches through its
+/// gateway).
 fn is_host(ip: IpAddr, host_networks: &[IpNet]) -> bool {
     host_networks.iter().any(|own| own.contains(ip) || nat64_v4(ip).is_some_and(|v4| own.contains(v4)))
 }
 
-/// The IPv4 address a NAT64 address of `64:ff9b::/96` carries.
+/// The IPv4 address an IPv4-compatible or NAT64 address carries ([`carried_v4`]).
 fn nat64_v4(ip: IpAddr) -> Option<IpAddr> {
-    let IpAddr::V6(v6) = ip else { return None };
-    let bits = u128::from(v6);
-    (bits >> 32 == 0x0064_ff9b << 64).then(|| IpAddr::V4(Ipv4Addr::from(bits as u32)))
+    crate::net::carried_v4(ip).map(IpAddr::V4)
 }
 
-/// A deny rule matches the address, or the IPv4 address a NAT64 address carries (a host
-/// with NAT64 reaches that IPv4 address through it). Only denies look through NAT64: it
-/// never widens an allow.
+/// A deny rule matches the address, or the IPv4 address an IPv4-compatible or NAT64
+/// address carries (a host with NAT64 reaches that IPv4 address through it). Only denies
+/// look through these forms: they never widen an allow.
 fn denies(rule: &NetRule, ip: IpAddr, port: u16, proto: Protocol) -> bool {
     rule_matches(rule, ip, port, proto, None)
         || nat64_v4(ip).is_some_and(|v4| rule_matches(rule, v4, port, proto, None))

@@ -360,7 +360,9 @@ fn rules_in_ipv6_spellings_of_ipv4_hold_for_every_spelling() {
     let tcp = |n: &Network, a: &str| n.check_addr(ip(a), 80, Protocol::Tcp).allowed;
     for rule in ["::ffff:203.0.113.0/120", "::203.0.113.0/120", "203.0.113.0/24"] {
         let n = deny(rule);
-        for spelling in ["203.0.113.5", "::ffff:203.0.113.5", "::203.0.113.5", "64:ff9b::cb00:7105"] {
+        for spelling in
+            ["203.0.113.5", "::ffff:203.0.113.5", "::203.0.113.5", "64:ff9b::cb00:7105", "64:ff9b:1::cb00:7105"]
+        {
             assert!(!tcp(&n, spelling), "{rule} did not deny {spelling}");
             assert!(!n.check_resolved(ip(spelling), 80, Protocol::Tcp, "/name").allowed, "{rule} by name: {spelling}");
         }
@@ -371,5 +373,31 @@ fn rules_in_ipv6_spellings_of_ipv4_hold_for_every_spelling() {
     assert!(!tcp(&legacy, "203.0.113.5") && tcp(&legacy, "203.0.113.6"));
     // NAT64 does not widen an allow: a rule allowing 8.8.8.8 does not allow its NAT64 form.
     let allow = net(r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"to":[{"cidr":"8.8.8.8/32"}]}]}}}"#);
-    assert!(tcp(&allow, "8.8.8.8") && !tcp(&allow, "64:ff9b::808:808"));
+    assert!(tcp(&allow, "8.8.8.8") && !tcp(&allow, "64:ff9b::808:808") && !tcp(&allow, "64:ff9b:1::808:808"));
+}
+
+/// The IPv4-compatible form `::a.b.c.d` is an IPv6 address the kernel sends to as IPv6 (a
+/// different host, routed by the IPv6 table): an allow for `a.b.c.d` never reaches it, it is
+/// a local range of its own under "allow everything", and a deny for `a.b.c.d` still holds
+/// for it. The mapped form `::ffff:a.b.c.d` is the IPv4 address itself (the twin).
+#[test]
+fn an_ipv4_compatible_address_is_not_the_ipv4_address_it_carries() {
+    let tcp = |n: &Network, a: &str| n.check_addr(ip(a), 80, Protocol::Tcp).allowed;
+    let udp = |n: &Network, a: &str| n.check_addr(ip(a), 80, Protocol::Udp).allowed;
+    for (cidr, v4, compatible) in
+        [("127.0.0.1/32", "127.0.0.1", "::7f00:1"), ("203.0.113.5/32", "203.0.113.5", "::cb00:7105")]
+    {
+        let allow = net(&format!(
+            r#"{{"version":"0.8.0-alpha","network":{{"egress":{{"allow":[{{"to":[{{"cidr":"{cidr}"}}]}}]}}}}}}"#
+        ));
+        assert!(tcp(&allow, v4) && udp(&allow, v4), "{cidr}: the address itself");
+        assert!(tcp(&allow, &format!("::ffff:{v4}")), "{cidr}: its mapped form is the same address");
+        assert!(!tcp(&allow, compatible) && !udp(&allow, compatible), "{cidr} reached {compatible}");
+        assert!(!allow.check_resolved(ip(compatible), 80, Protocol::Tcp, "/name").allowed, "{compatible} by name");
+    }
+    let open = net(
+        r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"to":[{"cidr":"0.0.0.0/0"},{"cidr":"::/0"}]}]}}}"#,
+    );
+    assert!(!tcp(&open, "::cb00:7105"), "::/96 is a local range: allowing everything does not name it");
+    assert!(tcp(&open, "2001:db8::5") && tcp(&open, "203.0.113.5"), "the twins outside it");
 }

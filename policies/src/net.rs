@@ -68,8 +68,9 @@ impl IpNet {
 
     /// An IPv6 network of IPv4-mapped (`::ffff:a.b.c.d/n`) or IPv4-compatible
     /// (`::a.b.c.d/n`, without `::` and `::1`) addresses, `n` ≥ 96, as the IPv4 network it
-    /// names: addresses are matched in their IPv4 form ([`canonical_ip`]), so a rule written
-    /// in either spelling holds for every spelling. Other networks unchanged.
+    /// names: a rule written in either spelling is a rule on those IPv4 addresses (mapped
+    /// addresses are matched in their IPv4 form, [`canonical_ip`]; a deny also holds for the
+    /// compatible and NAT64 forms, [`carried_v4`]). Other networks unchanged.
     pub fn canonical(self) -> Self {
         let IpAddr::V6(v6) = self.addr else { return self };
         let bits = u128::from(v6);
@@ -107,20 +108,30 @@ impl IpNet {
     }
 }
 
-/// An IPv4-mapped (`::ffff:a.b.c.d`) or IPv4-compatible (`::a.b.c.d`, deprecated) IPv6
-/// address as the IPv4 address it carries; other addresses (`::` and `::1` included)
-/// unchanged.
+/// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as the IPv4 address it is: a dual-stack
+/// socket connecting to it sends IPv4 to `a.b.c.d`. Other addresses unchanged — also the
+/// deprecated IPv4-compatible form `::a.b.c.d`, which the kernel sends as IPv6 to that IPv6
+/// address (a different host): it is decided as the IPv6 address it is, in a local range of
+/// its own, with deny rules looking through it ([`carried_v4`]).
 pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None if v6.segments()[..6] == [0; 6] && !v6.is_unspecified() && !v6.is_loopback() => {
-                IpAddr::V4(Ipv4Addr::from(u128::from(v6) as u32))
-            }
-            None => ip,
-        },
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         IpAddr::V4(_) => ip,
     }
+}
+
+/// The IPv4 address an IPv6 address carries without being it: IPv4-compatible (`::a.b.c.d`,
+/// but `::` and `::1`), NAT64's well-known prefix (`64:ff9b::/96`) and its local-use prefix
+/// (`64:ff9b:1::/48`, the last 32 bits). A host with NAT64 reaches that IPv4 address through
+/// it, so deny rules and the host's own addresses look through these forms; allow rules
+/// never do (the address the tool reaches is the IPv6 one).
+pub fn carried_v4(ip: IpAddr) -> Option<Ipv4Addr> {
+    let IpAddr::V6(v6) = ip else { return None };
+    let bits = u128::from(v6);
+    let s = v6.segments();
+    let compatible = bits >> 32 == 0 && bits > 1;
+    let nat64 = bits >> 32 == 0x0064_ff9b << 64 || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1);
+    (compatible || nat64).then(|| Ipv4Addr::from(bits as u32))
 }
 
 impl fmt::Display for IpNet {

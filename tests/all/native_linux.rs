@@ -1982,3 +1982,145 @@ fn udp_to_an_allowed_port_is_relayed_and_other_ports_and_addresses_are_refused_a
     assert_eq!(ll.status.code(), Some(125), "{}", stderr(&ll));
     assert!(stderr(&ll).contains("cannot enforce /network"), "{}", stderr(&ll));
 }
+
+/// In a network namespace of the test's own, whose loopback holds 203.0.113.9, 2001:db8:9::9
+/// and the IPv4-compatible `::cb00:7109` (each with a UDP echo on 7009 and 443 and a TCP
+/// service on 7009, reporting the address it was reached at): UDP reaches an allowed IPv6
+/// destination and an allowed port below 1024; the compatible spelling of the allowed IPv4
+/// address is another IPv6 address and is refused for UDP and TCP alike — captured and
+/// through the proxy's CONNECT — while the IPv4 address itself is reached (the twins).
+#[test]
+fn udp_reaches_ipv6_and_low_ports_and_an_ipv4_compatible_spelling_is_not_the_ipv4_address() {
+    if !have_capture() || !crate::support::require(crate::support::is_root(), "needs root for a network namespace") {
+        return;
+    }
+    let t = T::new();
+    let p = t.policy(serde_json::json!({
+        "version": "0.8.0-alpha",
+        "process": {"timeout": 20000},
+        "network": {"egress": {"allow": [
+            {"to": [{"cidr": "203.0.113.9/32"}], "ports": [{"protocol": "udp", "port": 7009}, {"protocol": "udp", "port": 443}, {"protocol": "tcp", "port": 7009}]},
+            {"to": [{"cidr": "2001:db8:9::9/128"}], "ports": [{"protocol": "udp", "port": 7009}]},
+        ]}},
+    }));
+    let seen = t.root.join("seen.txt");
+    let servers = format!(
+        "import socket, threading\n\
+         log = open('{seen}', 'a', buffering=1)\n\
+         def udp(fam, addr, port):\n    \
+             s = socket.socket(fam, socket.SOCK_DGRAM); s.bind((addr, port))\n    \
+             while True:\n        \
+                 d, a = s.recvfrom(2048); log.write('udp %s %d\\n' % (addr, port)); s.sendto(b'echo:' + d, a)\n\
+         def tcp(fam, addr):\n    \
+             l = socket.socket(fam); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind((addr, 7009)); l.listen()\n    \
+             while True:\n        \
+                 c, _ = l.accept(); log.write('tcp %s\\n' % addr); c.sendall(b'tcp:' + addr.encode()); c.close()\n\
+         for fam, addr in [(socket.AF_INET, '203.0.113.9'), (socket.AF_INET6, '2001:db8:9::9'), (socket.AF_INET6, '::cb00:7109')]:\n    \
+             for port in [7009, 443]:\n        \
+                 threading.Thread(target=udp, args=(fam, addr, port), daemon=True).start()\n    \
+             threading.Thread(target=tcp, args=(fam, addr), daemon=True).start()\n\
+         threading.Event().wait()\n",
+        seen = seen.display()
+    );
+    let tool = "import socket\n\
+        def udp(ip, port):\n    \
+            s = socket.socket(socket.AF_INET6 if ':' in ip else socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)\n    \
+            try:\n        s.sendto(b'hi', (ip, port)); return s.recvfrom(100)[0].decode()\n    \
+            except socket.timeout:\n        return 'no answer'\n    \
+            except OSError as e:\n        return 'error %d' % e.errno\n\
+        def tcp(ip):\n    \
+            try:\n        s = socket.create_connection((ip, 7009), timeout=3); return s.recv(100).decode() or 'closed'\n    \
+            except OSError as e:\n        return 'error %d' % e.errno\n\
+        for ip, port in [('203.0.113.9', 7009), ('203.0.113.9', 443), ('2001:db8:9::9', 7009), ('::cb00:7109', 7009), ('::cb00:7109', 443)]:\n    \
+            print('udp', ip, port, udp(ip, port))\n\
+        for ip in ['203.0.113.9', '::cb00:7109']:\n    \
+            print('tcp', ip, tcp(ip))\n";
+    let connect = "import socket\n\
+        for target in ['203.0.113.9:7009', '[::cb00:7109]:7009', '[::203.0.113.9]:7009']:\n    \
+            s = socket.create_connection(('127.0.0.1', 3128), timeout=5); s.sendall(('CONNECT %s HTTP/1.1\\r\\n\\r\\n' % target).encode())\n    \
+            print('connect', target, s.recv(200).split(b'\\r\\n')[0].decode())\n";
+    let script = r#"set -e
+ip link set lo up
+ip addr add 203.0.113.9/32 dev lo
+ip -6 addr add 2001:db8:9::9/128 dev lo nodad
+ip -6 addr add ::cb00:7109/128 dev lo nodad
+python3 -c "$SERVERS" </dev/null >/dev/null 2>&1 &
+server=$!
+trap 'kill $server' EXIT
+sleep 0.5
+"$CORDON" run --policy "$POLICY" -- /usr/bin/python3 -c "$TOOL"
+"$CORDON" run --policy "$POLICY" -- /usr/bin/python3 -c "$CONNECT"
+"#;
+    let out = Command::new("unshare")
+        .args(["--net", "sh", "-c", script])
+        .env("SERVERS", &servers)
+        .env("TOOL", tool)
+        .env("CONNECT", connect)
+        .env("CORDON", crate::support::cordon_exe())
+        .env("POLICY", &p)
+        .env("CORDON_CACHE_DIR", crate::support::cache_dir())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    for line in [
+        "udp 203.0.113.9 7009 echo:hi\n",
+        "udp 203.0.113.9 443 echo:hi\n",
+        "udp 2001:db8:9::9 7009 echo:hi\n",
+        "tcp 203.0.113.9 tcp:203.0.113.9\n",
+        "connect 203.0.113.9:7009 HTTP/1.1 200",
+    ] {
+        assert!(text.contains(line), "{line}: {text}{}", stderr(&out));
+    }
+    // IPv4-carrying forms are decided by the relay, one by one: the datagram is dropped there
+    // (and recorded), the connection reset after its handshake.
+    for refused in [
+        "udp ::cb00:7109 7009 no answer",
+        "udp ::cb00:7109 443 no answer",
+        "connect [::cb00:7109]:7009 HTTP/1.1 403",
+        "connect [::203.0.113.9]:7009 HTTP/1.1 403",
+    ] {
+        assert!(text.contains(refused), "{refused}: {text}");
+    }
+    assert!(text.contains("tcp ::cb00:7109 error 111") || text.contains("tcp ::cb00:7109 error 104"), "{text}");
+    let seen = std::fs::read_to_string(&seen).unwrap_or_default();
+    assert!(!seen.contains("::cb00:7109"), "the compatible address was reached: {seen}");
+    assert!(seen.contains("udp 2001:db8:9::9 7009") && seen.contains("udp 203.0.113.9 443"), "{seen}");
+}
+
+/// A tool cannot hide a refusal behind a flood of others: 3,000 refused datagrams to
+/// distinct addresses, then one more; every one is on record (cordon reads the capture's
+/// refusal log throughout the run, not only after it), and the allowed twin is no denial.
+#[test]
+fn a_flood_of_refusals_does_not_hide_a_later_one() {
+    if !have_capture() {
+        return;
+    }
+    let (allowed, answered) = udp_echo();
+    let t = T::new();
+    let p = t.policy(serde_json::json!({
+        "version": "0.8.0-alpha",
+        "network": {"egress": {"allow": [{"to": [{"cidr": "127.0.0.1/32"}], "ports": [{"protocol": "udp", "port": allowed}]}]}},
+    }));
+    let audit = t.root.join("audit.jsonl");
+    let script = format!(
+        "import socket\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)\n\
+         refused = 0\n\
+         for i in range(3000):\n    \
+             try:\n        s.sendto(b'x', ('10.%d.%d.%d' % (i // 62500, i // 250 % 250, i % 250 + 1), 9))\n    \
+             except PermissionError:\n        refused += 1\n\
+         try:\n    s.sendto(b'secret', ('198.51.100.99', 4444))\n\
+         except PermissionError:\n    refused += 1\n\
+         s.sendto(b'twin', ('127.0.0.1', {allowed})); print(refused, s.recvfrom(100)[0].decode())\n"
+    );
+    let mut c = cordon();
+    c.args(["run", "--policy"]).arg(&p).arg("--audit").arg(&audit).args(["--", "/usr/bin/python3", "-c", &script]);
+    let out = run(c);
+    assert_eq!(stdout(&out), "3001 echo:twin\n", "{}", stderr(&out));
+    assert_eq!(answered.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let events = std::fs::read_to_string(&audit).unwrap();
+    assert!(events.contains("\"198.51.100.99:4444\""), "the last refusal is on record");
+    let sends = events.lines().filter(|l| l.contains("\"op\":\"send\"") && l.contains("\"decision\":\"deny\"")).count();
+    assert_eq!(sends, 3001, "every refused flow once");
+    assert!(!events.contains("overflowed"), "nothing lost");
+}

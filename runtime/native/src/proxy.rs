@@ -34,6 +34,10 @@ pub use cordon_policy::NetEvent as ProxyEvent;
 /// which caps a bulk transfer through the capture far below what loopback carries).
 pub const RELAY_BUFFER: usize = 256 * 1024;
 
+/// UDP flows the proxy carries at once; past them a new flow is refused (and recorded), so
+/// a tool cannot exhaust cordon's descriptors.
+pub const MAX_UDP_FLOWS: usize = 256;
+
 /// The largest request head the proxy reads, in bytes.
 pub const MAX_HEAD: usize = 64 * 1024;
 /// The most header fields a request may carry.
@@ -49,6 +53,8 @@ pub struct Proxy {
     /// socket after `getaddrinfo`) is decided under the domain rule that produced it, as
     /// Cilium's `toFQDNs` policies work. Kept for the run.
     remembered: Mutex<std::collections::HashMap<IpAddr, NetDecision>>,
+    /// UDP flows carried now (at most [`MAX_UDP_FLOWS`]).
+    udp_flows: std::sync::atomic::AtomicUsize,
     /// The capture's refusal log (NFLOG), handed over by the helper before the tool starts.
     #[cfg(target_os = "linux")]
     refusal_log: Mutex<LogSlot>,
@@ -60,8 +66,8 @@ pub struct Proxy {
 enum LogSlot {
     /// Expected from the helper (the plan has a capture), not yet here.
     Waiting,
-    /// Held until the run ends.
-    Held(std::os::fd::OwnedFd),
+    /// Read throughout the run, until it ends.
+    Held(crate::linux::nflog::Reader),
     /// Not expected, or already read: any descriptor offered is closed.
     Closed,
 }
@@ -82,6 +88,7 @@ impl Proxy {
             network,
             events: Mutex::new(Vec::new()),
             remembered: Mutex::new(Default::default()),
+            udp_flows: Default::default(),
             #[cfg(target_os = "linux")]
             refusal_log: Mutex::new(if expect_log { LogSlot::Waiting } else { LogSlot::Closed }),
         })
@@ -105,11 +112,9 @@ impl Proxy {
     #[cfg(target_os = "linux")]
     pub fn record_refusals(&self) {
         let Ok(mut slot) = self.refusal_log.lock() else { return };
-        let LogSlot::Held(fd) = std::mem::replace(&mut *slot, LogSlot::Closed) else { return };
+        let LogSlot::Held(log) = std::mem::replace(&mut *slot, LogSlot::Closed) else { return };
         drop(slot);
-        let (logged, overflowed) = crate::linux::nflog::drain(&fd);
-        let unread = logged.iter().filter(|p| p.is_none()).count();
-        let logged: Vec<_> = logged.into_iter().flatten().collect();
+        let (logged, unread, overflowed) = log.finish();
         for (dest, udp) in crate::linux::nflog::refused(&logged) {
             self.refused_ahead(dest.ip(), dest.port(), udp);
         }
@@ -133,7 +138,7 @@ impl Proxy {
     fn keep_refusal_log(&self, fd: std::os::fd::OwnedFd) -> bool {
         match self.refusal_log.lock() {
             Ok(mut slot) if matches!(*slot, LogSlot::Waiting) => {
-                *slot = LogSlot::Held(fd);
+                *slot = LogSlot::Held(crate::linux::nflog::Reader::start(fd));
                 true
             }
             _ => false,
@@ -194,7 +199,8 @@ impl Proxy {
                     };
                     last = d.rule.clone();
                     if self.record(kind, op, shown.clone(), d) {
-                        ok.push(SocketAddr::new(ip, port));
+                        // The address decided: a mapped IPv6 address as the IPv4 one it is.
+                        ok.push(SocketAddr::new(cordon_policy::net::canonical_ip(ip), port));
                     }
                 }
                 return if ok.is_empty() { Err(last) } else { Ok(ok) };
@@ -258,7 +264,8 @@ async fn carry(c: &mut UnixStream, up: &mut TcpStream) {
 /// Forwards every connection on `listener` to the user's own proxy at `upstream`: the one
 /// destination the sandbox can reach.
 pub async fn forward(upstream: String, listener: UnixListener) {
-    while let Ok((mut conn, _)) = listener.accept().await {
+    loop {
+        let Some(mut conn) = accept(&listener).await else { continue };
         let upstream = upstream.clone();
         tokio::spawn(async move {
             if let Ok(mut up) = TcpStream::connect(upstream.as_str()).await {
@@ -270,11 +277,24 @@ pub async fn forward(upstream: String, listener: UnixListener) {
 
 /// Serves the proxy on `listener` until the runtime stops.
 pub async fn serve(proxy: Arc<Proxy>, listener: UnixListener) {
-    while let Ok((conn, _)) = listener.accept().await {
+    loop {
+        let Some(conn) = accept(&listener).await else { continue };
         let proxy = proxy.clone();
         tokio::spawn(async move {
             let _ = handle(&proxy, conn).await;
         });
+    }
+}
+
+/// The next connection; `None` after a failed accept (out of descriptors, say), having
+/// waited a little: the proxy keeps serving, it never stops for the rest of the run.
+async fn accept(listener: &UnixListener) -> Option<UnixStream> {
+    match listener.accept().await {
+        Ok((c, _)) => Some(c),
+        Err(_) => {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            None
+        }
     }
 }
 
@@ -390,12 +410,47 @@ async fn socks5(proxy: &Proxy, mut c: UnixStream) -> std::io::Result<()> {
             }
             Err(_) => reply(&mut c, 2).await,
         },
+        // A captured TCP connection (cordon's own command): decided as CONNECT, and the
+        // connected socket goes to the relay with the reply.
+        #[cfg(target_os = "linux")]
+        cordon_plan::helper::SOCKS_CONNECT_HANDOFF => {
+            if !matches!(host, Host::Ip(_)) {
+                return reply(&mut c, 8).await;
+            }
+            let Ok(up) = proxy.connect("net", &host, port).await else { return reply(&mut c, 2).await };
+            let up = up.into_std()?;
+            // The relay's copy shares this file description: it gets a blocking socket.
+            up.set_nonblocking(false)?;
+            hand_over(&c, &up).await
+        }
         // A UDP flow the capture relays (cordon's own command): by address only, decided
         // with the policy's UDP rules (and the names cordon resolved for the sandbox).
         cordon_plan::helper::SOCKS_UDP_FLOW => {
             if !matches!(host, Host::Ip(_)) {
                 return reply(&mut c, 8).await;
             }
+            use std::sync::atomic::Ordering::SeqCst;
+            if proxy.udp_flows.fetch_add(1, SeqCst) >= MAX_UDP_FLOWS {
+                proxy.udp_flows.fetch_sub(1, SeqCst);
+                let shown = match host {
+                    Host::Ip(IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
+                    other => format!("{other}:{port}"),
+                };
+                proxy.record(
+                    "net",
+                    "send",
+                    shown,
+                    NetDecision { allowed: false, rule: format!("(more than {MAX_UDP_FLOWS} UDP flows at once)") },
+                );
+                return reply(&mut c, 1).await;
+            }
+            struct Slot<'a>(&'a std::sync::atomic::AtomicUsize);
+            impl Drop for Slot<'_> {
+                fn drop(&mut self) {
+                    self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+            let _slot = Slot(&proxy.udp_flows);
             let Ok(to) = proxy.destinations("net", &host, port, Protocol::Udp).await else {
                 return reply(&mut c, 2).await;
             };
@@ -452,6 +507,23 @@ async fn udp_flow(c: UnixStream, udp: tokio::net::UdpSocket) {
         let _ = udp.send(d).await;
     }
     down.abort();
+}
+
+/// Sends the SOCKS5 success reply with `conn` attached (`SCM_RIGHTS`) in one message.
+#[cfg(target_os = "linux")]
+async fn hand_over(c: &UnixStream, conn: &std::net::TcpStream) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let ok = [5, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    loop {
+        c.writable().await?;
+        match c.try_io(tokio::io::Interest::WRITABLE, || {
+            crate::linux::fdpass::send_with(c.as_raw_fd(), &ok, conn.as_raw_fd())
+        }) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 async fn reply(c: &mut UnixStream, code: u8) -> std::io::Result<()> {

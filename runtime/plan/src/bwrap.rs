@@ -111,9 +111,10 @@ pub struct BwrapPlan {
     /// The host's network namespace is kept (the policy allows all egress); else the sandbox
     /// has an empty one of its own.
     pub share_net: bool,
-    /// The sandbox starts with `CAP_NET_ADMIN` over its own (user and network) namespaces,
-    /// so the helper can install the transparent capture; it drops every capability before
-    /// the relay and the tool start.
+    /// The sandbox starts with `CAP_NET_ADMIN` and `CAP_NET_BIND_SERVICE` over its own (user
+    /// and network) namespaces, so the helper can install the transparent capture; it drops
+    /// every capability before the tool starts, and the relay keeps only the second (to
+    /// answer a UDP flow from its destination's port below 1024, inside the sandbox).
     pub net_admin: bool,
     /// The tool's process: env, working directory, timeout, output cap.
     pub process: crate::ProcessPlan,
@@ -142,7 +143,7 @@ impl BwrapPlan {
         }
         a.extend(["--cap-drop", "ALL"].map(String::from));
         if self.net_admin {
-            a.extend(["--cap-add", "CAP_NET_ADMIN"].map(String::from));
+            a.extend(["--cap-add", "CAP_NET_ADMIN", "--cap-add", "CAP_NET_BIND_SERVICE"].map(String::from));
         }
         a.extend(["--die-with-parent", "--new-session", "--clearenv"].map(String::from));
         for (k, v) in &self.process.env {

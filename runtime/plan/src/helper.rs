@@ -127,6 +127,12 @@ pub const UDP_PORT: u16 = 3130;
 /// datagram crosses the socket as a big-endian `u16` length and its bytes, both ways.
 pub const SOCKS_UDP_FLOW: u8 = 0xf1;
 
+/// The relay's request for a captured TCP connection (SOCKS5 command, destination by
+/// address): cordon decides it like a CONNECT, opens the connection to the checked address,
+/// and hands the connected socket to the relay with its reply (`SCM_RIGHTS`), so the bytes
+/// move between the tool and the destination without passing through cordon.
+pub const SOCKS_CONNECT_HANDOFF: u8 = 0xf2;
+
 impl Capture {
     /// The capture for a sandbox whose relay listens on `proxy_port` (left alone) and
     /// `CAPTURE_PORT`, with `ip` and `nft` at those paths. A TCP connection to a destination

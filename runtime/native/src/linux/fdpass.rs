@@ -1,5 +1,6 @@
-//! One byte with one descriptor attached, over a unix stream socket (`SCM_RIGHTS`): how the
-//! helper hands the capture's refusal log to cordon.
+//! A few bytes with one descriptor attached, over a unix stream socket (`SCM_RIGHTS`): how the
+//! helper hands the capture's refusal log to cordon, and how cordon hands the relay a
+//! connection it opened to a checked destination.
 #![allow(unsafe_code, reason = "sendmsg and recvmsg with ancillary data have no std wrapper")]
 
 use std::os::fd::{FromRawFd as _, OwnedFd, RawFd};
@@ -25,8 +26,17 @@ fn control_space() -> usize {
 /// # Errors
 /// `sendmsg` fails or sends nothing.
 pub fn send(sock: RawFd, byte: u8, fd: RawFd) -> std::io::Result<()> {
-    let mut data = [byte];
-    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: 1 };
+    send_with(sock, &[byte], fd)
+}
+
+/// Sends `data` (at most a few bytes: one `sendmsg`) with `fd` attached on `sock`.
+///
+/// # Errors
+/// `sendmsg` fails or sends less than `data`.
+pub fn send_with(sock: RawFd, data: &[u8], fd: RawFd) -> std::io::Result<()> {
+    let mut data = data.to_vec();
+    let len = data.len();
+    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: len };
     let mut control = vec![0u8; control_space()];
     let msg = header(&mut iov, &mut control);
     // SAFETY: the control buffer has room for one header and one descriptor (CMSG_SPACE).
@@ -38,8 +48,9 @@ pub fn send(sock: RawFd, byte: u8, fd: RawFd) -> std::io::Result<()> {
         std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>(), fd);
     }
     // SAFETY: sendmsg reads the message set up above.
-    match unsafe { libc::sendmsg(sock, &raw const msg, 0) } {
-        1 => Ok(()),
+    match unsafe { libc::sendmsg(sock, &raw const msg, libc::MSG_NOSIGNAL) } {
+        n if n >= 0 && n as usize == len => Ok(()),
+        n if n >= 0 => Err(std::io::Error::other("a short sendmsg")),
         _ => Err(std::io::Error::last_os_error()),
     }
 }
@@ -51,11 +62,21 @@ pub fn send(sock: RawFd, byte: u8, fd: RawFd) -> std::io::Result<()> {
 /// `WouldBlock` when nothing is there yet; `UnexpectedEof` when the peer closed.
 pub fn recv(sock: RawFd) -> std::io::Result<(u8, Option<OwnedFd>)> {
     let mut byte = [0u8; 1];
-    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    let (_, fd) = recv_with(sock, &mut byte, libc::MSG_DONTWAIT)?;
+    Ok((byte[0], fd))
+}
+
+/// Up to `buf.len()` bytes from `sock` (one `recvmsg`, with `flags`), and the first
+/// descriptor sent with them, if any (any others are closed).
+///
+/// # Errors
+/// As `recvmsg`; `UnexpectedEof` when the peer closed.
+pub fn recv_with(sock: RawFd, buf: &mut [u8], flags: libc::c_int) -> std::io::Result<(usize, Option<OwnedFd>)> {
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     let mut control = vec![0u8; control_space()];
     let mut msg = header(&mut iov, &mut control);
     // SAFETY: recvmsg writes into the buffers described by `msg`.
-    let n = unsafe { libc::recvmsg(sock, &raw mut msg, libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT) };
+    let n = unsafe { libc::recvmsg(sock, &raw mut msg, libc::MSG_CMSG_CLOEXEC | flags) };
     if n < 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -81,5 +102,5 @@ pub fn recv(sock: RawFd) -> std::io::Result<(u8, Option<OwnedFd>)> {
             cm = libc::CMSG_NXTHDR(&raw const msg, cm);
         }
     }
-    Ok((byte[0], got))
+    Ok((n as usize, got))
 }

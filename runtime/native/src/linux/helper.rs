@@ -27,11 +27,11 @@ pub fn helper_main(args: &[String]) -> u8 {
     if let Some(relay) = &plan.relay
         && let Some(capture) = &relay.capture
     {
-        // While the helper still holds CAP_NET_ADMIN over the sandbox's namespaces; then
-        // every capability goes, before the relay forks and long before the tool starts.
-        // The refusal log goes to cordon before the tool can make a connection.
-        let installed = install_capture(capture).and_then(|i| drop_capabilities().map(|()| i));
-        match installed.and_then(|(log, udp)| {
+        // While the helper still holds CAP_NET_ADMIN over the sandbox's namespaces; every
+        // capability goes once the relay has forked (which keeps only CAP_NET_BIND_SERVICE),
+        // long before the tool starts. The refusal log goes to cordon before the tool can
+        // make a connection.
+        match install_capture(capture).and_then(|(log, udp)| {
             log.map_or(Ok(()), |fd| hand_over_log(&relay.socket, fd))?;
             Ok(udp)
         }) {
@@ -41,6 +41,11 @@ pub fn helper_main(args: &[String]) -> u8 {
     }
     if let Some(relay) = &plan.relay
         && let Err(e) = start_relay(relay, udp)
+    {
+        return fail(&e);
+    }
+    if plan.relay.as_ref().is_some_and(|r| r.capture.is_some())
+        && let Err(e) = drop_capabilities()
     {
         return fail(&e);
     }
@@ -150,9 +155,24 @@ fn hand_over_log(socket: &str, fd: std::os::fd::OwnedFd) -> Result<(), String> {
 }
 
 /// Asks cordon's proxy (SOCKS5, by address) for `dest`: the proxy decides with the policy's
-/// rules and audits; `Ok` is an open tunnel.
-fn socks_connect(up: &mut std::os::unix::net::UnixStream, dest: std::net::SocketAddr) -> std::io::Result<bool> {
-    socks_request(up, 1, dest)
+/// rules and audits; `Ok(Some)` is the connection cordon opened to the checked address,
+/// handed over with the reply.
+fn socks_handoff(
+    up: &mut std::os::unix::net::UnixStream,
+    dest: std::net::SocketAddr,
+) -> std::io::Result<Option<std::net::TcpStream>> {
+    use std::os::fd::AsRawFd as _;
+    socks_send(up, cordon_plan::helper::SOCKS_CONNECT_HANDOFF, dest)?;
+    let mut reply = [0u8; 10];
+    let (n, fd) = super::fdpass::recv_with(up.as_raw_fd(), &mut reply, 0)?;
+    if n < 2 || reply[1] != 0 {
+        return Ok(None);
+    }
+    let Some(fd) = fd else { return Ok(None) };
+    let conn = std::net::TcpStream::from(fd);
+    // Only a TCP socket: anything else handed over is refused.
+    let is_tcp = conn.peer_addr().is_ok() && conn.set_nodelay(true).is_ok();
+    Ok(is_tcp.then_some(conn))
 }
 
 /// A SOCKS5 request with command `cmd` for `dest` by address; `Ok(true)` when granted.
@@ -161,12 +181,22 @@ pub(super) fn socks_request(
     cmd: u8,
     dest: std::net::SocketAddr,
 ) -> std::io::Result<bool> {
+    use std::io::Read as _;
+    socks_send(up, cmd, dest)?;
+    let mut reply = [0u8; 10];
+    up.read_exact(&mut reply)?;
+    Ok(reply[1] == 0)
+}
+
+/// The greeting and a SOCKS5 request with command `cmd` for `dest` by address (the reply
+/// is the caller's to read).
+fn socks_send(up: &mut std::os::unix::net::UnixStream, cmd: u8, dest: std::net::SocketAddr) -> std::io::Result<()> {
     use std::io::{Read as _, Write as _};
     up.write_all(&[5, 1, 0])?;
     let mut hello = [0u8; 2];
     up.read_exact(&mut hello)?;
     if hello != [5, 0] {
-        return Ok(false);
+        return Err(std::io::Error::other("the proxy refused the SOCKS5 greeting"));
     }
     let mut req = vec![5, cmd, 0];
     match dest.ip() {
@@ -180,10 +210,7 @@ pub(super) fn socks_request(
         }
     }
     req.extend_from_slice(&dest.port().to_be_bytes());
-    up.write_all(&req)?;
-    let mut reply = [0u8; 10];
-    up.read_exact(&mut reply)?;
-    Ok(reply[1] == 0)
+    up.write_all(&req)
 }
 
 /// The sandbox's resolver: answers each A/AAAA query with what cordon's proxy resolves for
@@ -420,6 +447,20 @@ fn start_relay(relay: &cordon_plan::helper::Relay, udp: Vec<std::net::UdpSocket>
     match unsafe { libc::fork() } {
         -1 => Err(format!("relay: fork: {}", std::io::Error::last_os_error())),
         0 => {
+            // The relay holds connections cordon opened in the host's network namespace: the
+            // tool (same user) must not reach its memory or descriptors (/proc/PID/mem,
+            // pidfd_getfd); not dumpable makes both need CAP_SYS_PTRACE, which nothing here has.
+            // SAFETY: prctl with integer arguments.
+            if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+                // SAFETY: leaving the forked child without running the parent's destructors.
+                unsafe { libc::_exit(1) }
+            }
+            // Of the capture's capabilities the relay keeps one: binding a destination's
+            // port below 1024 to answer from it, in the sandbox's own namespace.
+            if relay.capture.is_some() && drop_capabilities_but(Some(CAP_NET_BIND_SERVICE)).is_err() {
+                // SAFETY: as above.
+                unsafe { libc::_exit(1) }
+            }
             let socket = relay.socket.clone();
             if let Some(udp) = dns {
                 let socket = socket.clone();
@@ -446,8 +487,8 @@ fn start_relay(relay: &cordon_plan::helper::Relay, udp: Vec<std::net::UdpSocket>
                             let Ok(mut up) = std::os::unix::net::UnixStream::connect(&socket) else {
                                 return reset(conn);
                             };
-                            match socks_connect(&mut up, dest) {
-                                Ok(true) => pipe(conn, up),
+                            match socks_handoff(&mut up, dest) {
+                                Ok(Some(out)) => pipe(conn, out),
                                 _ => reset(conn),
                             }
                         });
@@ -504,7 +545,19 @@ fn close_inherited_fds() {
 /// even a tool started by root holds none (the landlock backend has no user namespace to
 /// drop them for it).
 fn drop_capabilities() -> Result<(), String> {
+    drop_capabilities_but(None)
+}
+
+/// `CAP_NET_BIND_SERVICE`: what the capture's relay keeps, to answer a UDP flow from a port
+/// below 1024 of its destination inside the sandbox's own network namespace.
+const CAP_NET_BIND_SERVICE: u32 = 10;
+
+/// Drops every capability but `keep` (from the bounding set too, so nothing regains them).
+fn drop_capabilities_but(keep: Option<u32>) -> Result<(), String> {
     for cap in 0..64 {
+        if Some(cap) == keep {
+            continue;
+        }
         // SAFETY: PR_CAPBSET_DROP takes an integer; an unknown capability number fails
         // with EINVAL, which ends the loop's useful range and is ignored.
         unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
@@ -522,7 +575,11 @@ fn drop_capabilities() -> Result<(), String> {
         inheritable: u32,
     }
     let mut header = Header { version: 0x2008_0522, pid: 0 };
-    let data = [Data { effective: 0, permitted: 0, inheritable: 0 }; 2];
+    let kept = keep.map_or(0, |c| 1u32 << c);
+    let data = [
+        Data { effective: kept, permitted: kept, inheritable: 0 },
+        Data { effective: 0, permitted: 0, inheritable: 0 },
+    ];
     // SAFETY: capset with a valid version-3 header and two data structs, as the ABI requires.
     let r = unsafe { libc::syscall(libc::SYS_capset, &raw mut header, data.as_ptr()) };
     if r != 0 {

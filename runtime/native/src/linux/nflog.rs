@@ -78,19 +78,10 @@ pub fn open(group: u16) -> Result<OwnedFd, String> {
     {
         return Err(format!("nflog: bind: {}", std::io::Error::last_os_error()));
     }
-    // Room for many refusals: the log is read after the run (SO_RCVBUFFORCE, as the helper
-    // holds CAP_NET_ADMIN here). A smaller buffer only means an overflow is reported.
-    let size: libc::c_int = 16 << 20;
-    // SAFETY: setsockopt reads an int of the size passed.
-    unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            (&raw const size).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
+    // Room for many refusals. Inside the sandbox's user namespace SO_RCVBUFFORCE is refused
+    // (it asks for CAP_NET_ADMIN over the whole host); cordon asks again when it holds the
+    // socket ([`Reader::start`]) and reads it throughout the run either way.
+    grow_buffer(&fd);
     let mut mode = COPY_RANGE.to_be_bytes().to_vec();
     mode.extend_from_slice(&[NFULNL_COPY_PACKET, 0]);
     // Each packet is sent at once (the default batches up to 100 for up to a second).
@@ -116,8 +107,125 @@ pub fn open(group: u16) -> Result<OwnedFd, String> {
     Ok(fd)
 }
 
+/// Asks for a 16 MiB receive buffer on `fd` (SO_RCVBUFFORCE where the caller may, else as
+/// much as SO_RCVBUF gives); the kernel keeps what it allows.
+fn grow_buffer(fd: &OwnedFd) {
+    let size: libc::c_int = 16 << 20;
+    for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: setsockopt reads an int of the size passed.
+        let r = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&raw const size).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r == 0 {
+            return;
+        }
+    }
+}
+
+/// The most distinct packets [`Reader`] keeps; past them the log counts as overflowed (a
+/// tool spraying refused destinations cannot grow cordon's memory without bound).
+const MAX_KEPT: usize = 65_536;
+
+/// The refusal log as cordon reads it: drained by a thread for the whole run, not only
+/// after it, so a tool cannot fill the socket's buffer with refusals to hide a later one.
+/// Each distinct packet is kept once (a retransmitted SYN, a repeated datagram: once).
+#[derive(Debug)]
+pub struct Reader {
+    shared: std::sync::Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    fd: OwnedFd,
+    state: std::sync::Mutex<Kept>,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Kept {
+    packets: Vec<Logged>,
+    seen: std::collections::HashSet<Logged>,
+    unread: usize,
+    overflowed: bool,
+}
+
+impl Shared {
+    /// Reads what is there now; how many packets it read.
+    fn pump(&self) -> usize {
+        let Ok(mut k) = self.state.lock() else { return 0 };
+        let (got, overflowed) = drain(&self.fd);
+        k.overflowed |= overflowed;
+        for p in &got {
+            match p {
+                None => k.unread = (k.unread + 1).min(MAX_KEPT),
+                Some(p) if k.seen.contains(p) => {}
+                Some(_) if k.seen.len() >= MAX_KEPT => k.overflowed = true,
+                Some(p) => {
+                    k.seen.insert(*p);
+                    k.packets.push(*p);
+                }
+            }
+        }
+        got.len()
+    }
+}
+
+impl Reader {
+    /// Starts reading `fd` (the helper's NFLOG socket) until [`Reader::finish`].
+    pub fn start(fd: OwnedFd) -> Self {
+        grow_buffer(&fd);
+        let shared = std::sync::Arc::new(Shared { fd, state: Default::default(), stop: Default::default() });
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("cordon-refusal-log".into())
+            .spawn(move || {
+                while !s.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let mut pfd = libc::pollfd { fd: s.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                    // SAFETY: poll reads and writes the one pollfd passed.
+                    let ready = unsafe { libc::poll(&raw mut pfd, 1, 100) };
+                    if ready > 0 && s.pump() == 0 {
+                        // Readable yet nothing to read (an error is pending): do not spin.
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                }
+            })
+            .ok();
+        Self { shared, thread }
+    }
+
+    /// Everything logged during the run (read once more now), each distinct packet once;
+    /// how many logged packets could not be read; whether some were lost (the socket's
+    /// buffer overflowed, or more than [`MAX_KEPT`] distinct ones).
+    pub fn finish(mut self) -> (Vec<Logged>, usize, bool) {
+        self.stop();
+        self.shared.pump();
+        let Ok(mut k) = self.shared.state.lock() else { return (Vec::new(), 0, true) };
+        (std::mem::take(&mut k.packets), k.unread, k.overflowed)
+    }
+
+    fn stop(&mut self) {
+        self.shared.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// One logged TCP or UDP packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Logged {
     /// UDP (else TCP).
     pub udp: bool,

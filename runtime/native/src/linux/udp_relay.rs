@@ -23,8 +23,10 @@ use std::time::{Duration, Instant};
 /// tool sends once more).
 const IDLE: Duration = Duration::from_secs(60);
 
-/// Flows open at once; a datagram that would start one more is dropped (a tool spraying
-/// ports cannot exhaust the relay's threads or cordon's descriptors).
+/// Flows open (or refused and not yet idle) at once, per transparent socket; a datagram
+/// that would start one more is dropped unasked and unrecorded (a tool spraying ports cannot
+/// exhaust the relay's threads). cordon's own cap on carried flows
+/// (`proxy::MAX_UDP_FLOWS`) is lower and records each flow it turns away.
 const MAX_FLOWS: usize = 1024;
 
 type Flows = Arc<Mutex<HashMap<(SocketAddr, SocketAddr), Sender<Vec<u8>>>>>;
@@ -150,8 +152,9 @@ fn flow(src: SocketAddr, dst: SocketAddr, rx: Receiver<Vec<u8>>, socket: &str, f
                     break;
                 }
             }
-            // The tool's socket is gone (an ICMP error for the answer) or interrupted.
-            Err(_) => {}
+            // The tool's socket is gone (an ICMP error for an answer), or a signal.
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::Interrupted) => {}
+            Err(_) => break,
         }
     }
     end();
@@ -174,8 +177,13 @@ fn frame(writer: &Mutex<UnixStream>, d: &[u8]) -> std::io::Result<()> {
 fn answering_socket(dst: SocketAddr, src: SocketAddr) -> std::io::Result<UdpSocket> {
     let s = socket(dst.is_ipv6())?;
     setopt(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR)?;
+    // Every address is routed to the loopback here, but IPv6 counts only its interface
+    // addresses as local for `bind`: bind the destination freely (no privilege needed).
     if dst.is_ipv6() {
         setopt(s.as_raw_fd(), libc::SOL_IPV6, libc::IPV6_V6ONLY)?;
+        setopt(s.as_raw_fd(), libc::SOL_IPV6, libc::IPV6_FREEBIND)?;
+    } else {
+        setopt(s.as_raw_fd(), libc::SOL_IP, libc::IP_FREEBIND)?;
     }
     bind(&s, dst)?;
     s.connect(src)?;
