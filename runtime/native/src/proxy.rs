@@ -34,6 +34,10 @@ pub use cordon_policy::NetEvent as ProxyEvent;
 /// which caps a bulk transfer through the capture far below what loopback carries).
 pub const RELAY_BUFFER: usize = 256 * 1024;
 
+/// How long an answer cordon gave the sandbox's resolver vouches for its address: twice the
+/// TTL the resolver announces ([`cordon_plan::helper::DNS_TTL`]).
+pub const REMEMBERED_FOR: std::time::Duration = std::time::Duration::from_secs(2 * cordon_plan::helper::DNS_TTL as u64);
+
 /// UDP flows the proxy carries at once; past them a new flow is refused (and recorded), so
 /// a tool cannot exhaust cordon's descriptors.
 pub const MAX_UDP_FLOWS: usize = 256;
@@ -51,8 +55,10 @@ pub struct Proxy {
     /// Answers cordon gave the sandbox's resolver for allowed names, with the name's
     /// decision: a later connection to one of these addresses by address alone (a raw
     /// socket after `getaddrinfo`) is decided under the domain rule that produced it, as
-    /// Cilium's `toFQDNs` policies work. Kept for the run.
-    remembered: Mutex<std::collections::HashMap<IpAddr, NetDecision>>,
+    /// Cilium's `toFQDNs` policies work. Kept for [`REMEMBERED_FOR`] after each answer
+    /// (twice the TTL the sandbox's resolver announces, so a program that honours it looks
+    /// the name up again before the address stops being vouched for).
+    remembered: Mutex<std::collections::HashMap<IpAddr, (NetDecision, std::time::Instant)>>,
     /// UDP flows carried now (at most [`MAX_UDP_FLOWS`]).
     udp_flows: std::sync::atomic::AtomicUsize,
     /// The capture's refusal log (NFLOG), handed over by the helper before the tool starts.
@@ -188,8 +194,7 @@ impl Proxy {
                     // No rule allows the address itself: an answer cordon gave for an allowed
                     // name is decided under that name's rule (local ranges and denies still
                     // win: `check_answer` applies them).
-                    let by_name =
-                        if d.allowed { None } else { self.remembered.lock().ok().and_then(|m| m.get(&ip).cloned()) };
+                    let by_name = if d.allowed { None } else { self.vouched(ip) };
                     let d = match by_name {
                         Some(name) => {
                             let again = self.network.check_answer(ip, port, proto, &name);
@@ -230,11 +235,19 @@ impl Proxy {
                 if kind == "dns"
                     && let Ok(mut m) = self.remembered.lock()
                 {
-                    m.insert(a.ip(), by_name.clone());
+                    m.insert(cordon_policy::net::canonical_ip(a.ip()), (by_name.clone(), std::time::Instant::now()));
                 }
             }
         }
         if ok.is_empty() { Err(last) } else { Ok(ok) }
+    }
+
+    /// The decision of the allowed name cordon's resolver gave `ip` for, while that answer
+    /// still vouches for it ([`REMEMBERED_FOR`]).
+    fn vouched(&self, ip: IpAddr) -> Option<NetDecision> {
+        let m = self.remembered.lock().ok()?;
+        let (d, at) = m.get(&cordon_policy::net::canonical_ip(ip))?;
+        (at.elapsed() < REMEMBERED_FOR).then(|| d.clone())
     }
 
     async fn connect(&self, kind: &'static str, host: &Host, port: u16) -> Result<TcpStream, String> {

@@ -232,9 +232,14 @@ fn a_remembered_answer_allows_its_address_under_the_names_rule_only() {
     {
         let mut m = proxy.remembered.lock().unwrap();
         for ip in ["198.51.100.7", "127.0.0.9", "203.0.113.5"] {
-            m.insert(ip.parse().unwrap(), name.clone());
+            m.insert(ip.parse().unwrap(), (name.clone(), std::time::Instant::now()));
         }
+        // An answer given longer ago than it vouches for.
+        let old = std::time::Instant::now().checked_sub(REMEMBERED_FOR + std::time::Duration::from_secs(1));
+        m.insert("198.51.100.9".parse().unwrap(), (name.clone(), old.unwrap()));
     }
+    assert!(!decide("198.51.100.9"), "an answer past its time vouches for nothing");
+    assert!(decide("::ffff:198.51.100.7"), "the mapped spelling is the same address");
     assert!(decide("198.51.100.7"), "an answer cordon gave for an allowed name");
     assert!(decide_as("198.51.100.7", Protocol::Udp), "a UDP flow to it too: the name allows every protocol");
     assert!(!decide("198.51.100.8"), "an address cordon never answered");

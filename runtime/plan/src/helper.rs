@@ -109,6 +109,10 @@ pub const LOG_GROUP: u16 = 7;
 /// SOCKS request starts with 5, an HTTP one with a letter).
 pub const LOG_HANDOVER: u8 = 0xc0;
 
+/// The TTL, in seconds, of every answer the relay's DNS stub gives: cordon vouches for an
+/// answered address for twice as long.
+pub const DNS_TTL: u32 = 60;
+
 /// The UDP port of the relay's DNS stub inside the sandbox.
 pub const DNS_PORT: u16 = 3153;
 

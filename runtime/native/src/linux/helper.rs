@@ -271,7 +271,8 @@ fn dns_answer(q: &[u8], socket: &str) -> Option<Vec<u8>> {
             r[7] = 1; // one answer
             r.extend_from_slice(&[0xc0, 12]); // the question's name
             r.extend_from_slice(&qtype.to_be_bytes());
-            r.extend_from_slice(&[0, 1, 0, 0, 0, 60]); // IN, TTL 60
+            r.extend_from_slice(&[0, 1]); // IN
+            r.extend_from_slice(&cordon_plan::helper::DNS_TTL.to_be_bytes());
             r.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
             r.extend_from_slice(&rdata);
         }
