@@ -81,3 +81,86 @@ fn mxc_end_to_end_scripts_give_the_pinned_outcome_with_cordon_as_lxc_exec() {
     }
     assert!(wrong.is_empty(), "{}\n\nwhole run:\n{text}\n{}", wrong.join("\n"), stderr(&out));
 }
+
+/// The runner above puts its stand-in internet (1.1.1.1, 9.9.9.9) on the scripts' own
+/// loopback, where cordon counts them as the host's own addresses and the directional
+/// script's unfiltered reachability probe is refused. This runs the directional script with
+/// the same anchors behind a router instead (a peer namespace over a veth pair, as the real
+/// internet is), so its egress checks run: the CIDR allow, the `except` carve-out, the
+/// ruleless deny and the port narrowing must pass; only the proxy-parity check, which
+/// fetches https://api.github.com, cannot pass without the internet.
+const ROUTED: &str = r#"
+set -u
+shared=$1 exe=$2
+work=$(mktemp -d /tmp/mxc-e2e-routed.XXXX)
+ns=mxcr$$ peer=mxcq$$
+cleanup() { ip netns pids "$peer" 2>/dev/null | xargs -r kill 2>/dev/null; ip netns del "$ns" 2>/dev/null; ip netns del "$peer" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+cp -r "$shared/mxc-e2e/tests" "$work/tests"
+mkdir -p "$work/src/target/release"
+ln -s "$exe" "$work/src/target/release/lxc-exec"
+utp=${UNIX_TEST_PROXY:-${XDG_CACHE_HOME:-$HOME/.cache}/mxc-e2e/package/bin/x64/unix-test-proxy}
+if [ ! -x "$utp" ] && command -v npm >/dev/null; then
+  (cd "$work" && npm pack -q @microsoft/mxc-sdk@1.0.1 >/dev/null 2>&1 && tar xzf microsoft-mxc-sdk-1.0.1.tgz package/bin/x64/unix-test-proxy)
+  utp=$work/package/bin/x64/unix-test-proxy
+fi
+[ -x "$utp" ] || { echo "no unix-test-proxy (MXC's, from the @microsoft/mxc-sdk 1.0.1 npm package)"; exit 3; }
+ln -s "$utp" "$work/src/target/release/unix-test-proxy"
+ip netns add "$ns" && ip netns add "$peer" || exit 2
+ip link add mxcr0 netns "$ns" type veth peer name mxcr1 netns "$peer" || exit 2
+ip -n "$ns" link set lo up; ip -n "$peer" link set lo up
+ip -n "$ns" addr add 10.203.0.2/24 dev mxcr0; ip -n "$ns" link set mxcr0 up
+ip -n "$peer" addr add 10.203.0.1/24 dev mxcr1; ip -n "$peer" link set mxcr1 up
+ip -n "$ns" route add default via 10.203.0.1
+ip -n "$peer" addr add 1.1.1.1/32 dev lo; ip -n "$peer" addr add 9.9.9.9/32 dev lo
+ip netns exec "$peer" python3 "$shared/mxc-e2e/anchors.py" >/dev/null 2>&1 &
+sleep 0.5
+export USER=${USER:-root}
+timeout 300 ip netns exec "$ns" bash "$work/tests/scripts/run_bwrap_directional_test.sh" 2>&1
+echo "rc=$?"
+"#;
+
+#[test]
+fn mxc_directional_script_passes_its_egress_checks_with_the_anchors_behind_a_router() {
+    let shared = root().parent().unwrap().join("shared");
+    let what = format!("MXC's end-to-end scripts are not at {} (../shared beside the checkout)", shared.display());
+    if !require(shared.join("mxc-e2e/anchors.py").exists(), &what) {
+        return;
+    }
+    let tools = ["bwrap", "ip", "python3", "curl"];
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| !Command::new("sh").args(["-c", &format!("command -v {t}")]).output().unwrap().status.success())
+        .collect();
+    if !require(missing.is_empty(), &format!("{} missing (tests/setup.sh installs them)", missing.join(", "))) {
+        return;
+    }
+    if !require(is_root(), "the script needs root") {
+        return;
+    }
+    let out = Command::new("bash")
+        .args(["-c", ROUTED, "routed"])
+        .arg(&shared)
+        .arg(cordon_exe())
+        .env("CORDON_CACHE_DIR", crate::support::cache_dir())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    if !require(!text.contains("no unix-test-proxy"), "MXC's unix-test-proxy is missing (npm could not fetch it)") {
+        return;
+    }
+    for check in [
+        "directional cidr allow",
+        "directional except carve-out",
+        "directional ruleless deny",
+        "directional port narrowing",
+    ] {
+        assert!(text.contains(&format!("PASS: {check}\n")), "{check} did not pass:\n{text}{}", stderr(&out));
+    }
+    assert!(text.contains("is reachable when allowed"), "the anchors are reachable unfiltered: {text}");
+    // The one failure: the parity check fetches https://api.github.com through the proxy.
+    let fails: Vec<&str> = text.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert!(fails.iter().all(|l| l.contains("proxy parity")), "{fails:?}\n{text}");
+    assert!(text.contains("PARITY_DIRECT_BLOCKED_OK"), "direct egress is blocked under the proxy: {text}");
+}
