@@ -182,11 +182,25 @@ fn nat64_v4(ip: IpAddr) -> Option<IpAddr> {
 }
 
 /// A deny rule matches the address, or the IPv4 address an IPv4-compatible or NAT64
-/// address carries (a host with NAT64 reaches that IPv4 address through it). Only denies
-/// look through these forms: they never widen an allow.
+/// address carries (a host with NAT64 reaches that IPv4 address through it); a deny written
+/// in the compatible spelling (`::a.b.c.d/n`) holds for those IPv4 addresses too. Only
+/// denies look through these forms: they never widen an allow.
 fn denies(rule: &NetRule, ip: IpAddr, port: u16, proto: Protocol) -> bool {
+    let v4 = match canonical_ip(ip) {
+        IpAddr::V4(v4) => Some(v4),
+        other => crate::net::carried_v4(other),
+    };
+    let compatible_rule = || {
+        v4.is_some_and(|v4| {
+            rule.to.iter().any(|p| {
+                p.net.compatible_v4().is_some_and(|n| n.contains(IpAddr::V4(v4)))
+                    && !p.except.iter().any(|e| e.compatible_v4().is_some_and(|e| e.contains(IpAddr::V4(v4))))
+            }) && ports_match(rule, port, proto)
+        })
+    };
     rule_matches(rule, ip, port, proto, None)
-        || nat64_v4(ip).is_some_and(|v4| rule_matches(rule, v4, port, proto, None))
+        || v4.is_some_and(|v4| rule_matches(rule, IpAddr::V4(v4), port, proto, None))
+        || compatible_rule()
 }
 
 /// `explicit` (when set): the host's own networks, and the rule must name `ip` as a local
@@ -201,15 +215,19 @@ fn rule_matches(rule: &NetRule, ip: IpAddr, port: u16, proto: Protocol, explicit
                 && explicit.is_none_or(|own| names_local(&p.net, ip, own))
         })
     };
-    let ports_ok = rule.ports.is_empty()
+    to_ok && ports_match(rule, port, proto)
+}
+
+/// The rule's ports and protocols cover `port` over `proto`.
+fn ports_match(rule: &NetRule, port: u16, proto: Protocol) -> bool {
+    rule.ports.is_empty()
         || rule.ports.iter().any(|p| {
             p.protocol.covers(proto)
                 && match p.ports {
                     None => true,
                     Some((a, b)) => proto != Protocol::Icmp && (a..=b).contains(&port),
                 }
-        });
-    to_ok && ports_ok
+        })
 }
 
 /// The refusal of a host address no rule names.

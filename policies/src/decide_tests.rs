@@ -395,6 +395,11 @@ fn an_ipv4_compatible_address_is_not_the_ipv4_address_it_carries() {
         assert!(!tcp(&allow, compatible) && !udp(&allow, compatible), "{cidr} reached {compatible}");
         assert!(!allow.check_resolved(ip(compatible), 80, Protocol::Tcp, "/name").allowed, "{compatible} by name");
     }
+    // An allow written in the compatible spelling allows that IPv6 address, never the IPv4
+    // one (here: the host's loopback).
+    let written = net(r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"to":[{"cidr":"::7f00:1/128"}]}]}}}"#);
+    assert!(!tcp(&written, "127.0.0.1") && !udp(&written, "127.0.0.1") && !tcp(&written, "::ffff:127.0.0.1"));
+    assert!(tcp(&written, "::7f00:1"), "the address it names");
     let open = net(
         r#"{"version":"0.8.0-alpha","network":{"egress":{"allow":[{"to":[{"cidr":"0.0.0.0/0"},{"cidr":"::/0"}]}]}}}"#,
     );

@@ -66,19 +66,28 @@ impl IpNet {
         Ok(net.canonical())
     }
 
-    /// An IPv6 network of IPv4-mapped (`::ffff:a.b.c.d/n`) or IPv4-compatible
-    /// (`::a.b.c.d/n`, without `::` and `::1`) addresses, `n` ≥ 96, as the IPv4 network it
-    /// names: a rule written in either spelling is a rule on those IPv4 addresses (mapped
-    /// addresses are matched in their IPv4 form, [`canonical_ip`]; a deny also holds for the
-    /// compatible and NAT64 forms, [`carried_v4`]). Other networks unchanged.
+    /// An IPv6 network of IPv4-mapped addresses (`::ffff:a.b.c.d/n`, `n` ≥ 96) as the IPv4
+    /// network it is (mapped addresses are matched in their IPv4 form, [`canonical_ip`]).
+    /// Other networks unchanged — also IPv4-compatible ones (`::a.b.c.d/n`): those are IPv6
+    /// addresses of other hosts, so an allow written that way allows them and never the
+    /// IPv4 addresses; a deny written that way holds for the IPv4 addresses too
+    /// ([`IpNet::compatible_v4`]).
     pub fn canonical(self) -> Self {
         let IpAddr::V6(v6) = self.addr else { return self };
         let bits = u128::from(v6);
-        let carried = bits >> 32 == 0xffff || (bits >> 32 == 0 && bits >= 2);
-        if self.prefix < 96 || !carried {
+        if self.prefix < 96 || bits >> 32 != 0xffff {
             return self;
         }
         Self { addr: IpAddr::V4(Ipv4Addr::from(bits as u32)), prefix: self.prefix - 96 }
+    }
+
+    /// For a network of IPv4-compatible addresses (`::a.b.c.d/n`, `n` ≥ 96), the IPv4 network
+    /// they carry: what a deny rule written that way also denies.
+    pub fn compatible_v4(&self) -> Option<Self> {
+        let IpAddr::V6(v6) = self.addr else { return None };
+        let bits = u128::from(v6);
+        (self.prefix >= 96 && bits >> 32 == 0)
+            .then(|| Self { addr: IpAddr::V4(Ipv4Addr::from(bits as u32)), prefix: self.prefix - 96 })
     }
 
     /// The network address.
@@ -242,11 +251,15 @@ mod tests {
         assert_eq!(IpNet::parse("10.0.0.0/"), Err(CidrError::Syntax));
         assert_eq!(IpNet::parse("example.com/8"), Err(CidrError::Syntax));
         assert!(IpNet::parse("2606:50c0::/32").is_ok());
-        // IPv4 carried in IPv6 is the IPv4 network, so a rule holds for every spelling.
+        // An IPv4-mapped network is the IPv4 network; an IPv4-compatible one is IPv6 (other
+        // hosts), carrying the IPv4 network a deny written that way also holds for.
         let v4 = |s: &str| IpNet::parse(s).map(|n| n.to_string());
         assert_eq!(v4("::ffff:203.0.113.0/120"), Ok("203.0.113.0/24".into()));
         assert_eq!(v4("::ffff:203.0.113.5"), Ok("203.0.113.5/32".into()));
-        assert_eq!(v4("::203.0.113.5/128"), Ok("203.0.113.5/32".into()));
+        assert_eq!(v4("::203.0.113.5/128"), Ok("::cb00:7105/128".into()));
+        let compatible = |s: &str| IpNet::parse(s).ok().and_then(|n| n.compatible_v4()).map(|n| n.to_string());
+        assert_eq!(compatible("::203.0.113.0/120").as_deref(), Some("203.0.113.0/24"));
+        assert_eq!(compatible("2001:db8::/120"), None);
         assert_eq!(v4("::ffff:0:0/96"), Ok("0.0.0.0/0".into()));
         // Not carrying one IPv4 network: unchanged.
         assert_eq!(v4("::1/128"), Ok("::1/128".into()));

@@ -105,8 +105,14 @@ impl Network {
         let rules = self.egress.allow.iter().chain(&self.egress.deny);
         for r in rules.clone() {
             for p in &r.to {
-                for n in std::iter::once(&p.net).chain(&p.except).filter(|n| family(n)) {
-                    cut_span(net_span(n, width));
+                for n in std::iter::once(&p.net).chain(&p.except) {
+                    if family(n) {
+                        cut_span(net_span(n, width));
+                    }
+                    // A deny in the IPv4-compatible spelling holds for the IPv4 addresses.
+                    if let Some(v4) = n.compatible_v4().filter(|_| v4) {
+                        cut_span(net_span(&v4, width));
+                    }
                 }
             }
         }

@@ -330,6 +330,17 @@ fn explain_plan(w: &mut String, plan: &Plan) {
                                 c.nft.display()
                             ),
                         );
+                        wl(
+                            w,
+                            format_args!(
+                                "  captured TCP: {}",
+                                if c.handoff {
+                                    "cordon opens each allowed connection and hands its socket to the relay (the tool can create no unix socket to ask for one)"
+                                } else {
+                                    "cordon carries the bytes of each allowed connection (a granted unix socket lets the tool reach the proxy's socket, so no socket is handed over)"
+                                }
+                            ),
+                        );
                         for line in c.ruleset.lines() {
                             wl(w, format_args!("    {line}"));
                         }

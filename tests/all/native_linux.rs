@@ -2124,3 +2124,141 @@ fn a_flood_of_refusals_does_not_hide_a_later_one() {
     assert_eq!(sends, 3001, "every refused flow once");
     assert!(!events.contains("overflowed"), "nothing lost");
 }
+
+/// When a granted unix socket lets the tool create unix sockets, it can reach the proxy's
+/// socket itself: cordon then never hands it a socket (one opened in the host's network
+/// namespace would connect or listen anywhere there). Asked for a handoff it is refused and
+/// recorded, with no descriptor; a SOCKS CONNECT there gets the same check as anywhere, and
+/// captured connections still reach the allowed server (cordon carries their bytes).
+#[test]
+fn a_tool_that_can_reach_the_proxy_socket_never_gets_a_host_socket() {
+    if !have_capture() {
+        return;
+    }
+    let (allowed, other) = (tiny_server(), tiny_server());
+    let t = T::new();
+    let sock = t.root.join("granted.sock");
+    let _server = unix_server(&sock);
+    let p = t.policy(serde_json::json!({
+        "version": "0.8.0-alpha",
+        "filesystem": {"readwritePaths": [sock.to_str().unwrap()]},
+        "network": {"egress": {"allow": [{"to": [{"cidr": "127.0.0.1/32"}], "ports": [{"protocol": "tcp", "port": allowed}]}]}},
+    }));
+    let audit = t.root.join("audit.jsonl");
+    let script = format!(
+        "import socket, struct, array\n\
+         def ask(cmd, port):\n    \
+             u = socket.socket(socket.AF_UNIX); u.connect('/run/cordon/proxy.sock')\n    \
+             u.sendall(b'\\x05\\x01\\x00'); u.recv(2)\n    \
+             u.sendall(bytes([5, cmd, 0, 1, 127, 0, 0, 1]) + struct.pack('>H', port))\n    \
+             msg, anc, _, _ = u.recvmsg(10, socket.CMSG_LEN(16))\n    \
+             return u, msg[1], len(anc)\n\
+         u, code, fds = ask(0xf2, {allowed}); print('handoff', code, fds)\n\
+         u, code, fds = ask(1, {allowed}); print('connect', code, fds)\n\
+         u.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n'); print('tunnel', u.recv(200).split(b'\\r\\n')[-1].decode())\n\
+         s = socket.create_connection(('127.0.0.1', {allowed}), timeout=5); s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')\n\
+         data = b''\n\
+         while chunk := s.recv(100): data += chunk\n\
+         print('captured', data.split(b'\\r\\n')[-1].decode())\n\
+         try:\n    socket.create_connection(('127.0.0.1', {other}), timeout=5); print('other reached')\n\
+         except OSError as e:\n    print('other refused')\n"
+    );
+    let mut c = cordon();
+    c.args(["run", "--policy"]).arg(&p).arg("--audit").arg(&audit).args(["--", "/usr/bin/python3", "-c", &script]);
+    let out = run(c);
+    let text = stdout(&out);
+    assert!(text.contains("handoff 7 0\n"), "no handoff, no descriptor: {text}{}", stderr(&out));
+    assert!(text.contains("connect 0 0\n"), "{text}");
+    assert!(text.contains(&format!("tunnel port={allowed}\n")), "{text}");
+    assert!(text.contains(&format!("captured port={allowed}\n")), "{text}");
+    assert!(text.contains("other refused\n"), "{text}");
+    let events = std::fs::read_to_string(&audit).unwrap_or_default();
+    assert!(events.contains("a socket handoff the plan does not allow"), "{events}");
+    // The plan says so: no handoff with a unix socket granted; the twin without it has one.
+    let plan = |p: &Path| {
+        let mut c = cordon();
+        c.args(["run", "--dry-run", "--policy"]).arg(p).args(["--", "/bin/true"]);
+        stdout(&run(c))
+    };
+    assert!(plan(&p).contains("captured TCP: cordon carries the bytes"), "{}", plan(&p));
+    let plain = t.policy_named("plain.json", serde_json::json!({
+        "version": "0.8.0-alpha",
+        "network": {"egress": {"allow": [{"to": [{"cidr": "127.0.0.1/32"}], "ports": [{"protocol": "tcp", "port": allowed}]}]}},
+    }));
+    assert!(
+        plan(&plain).contains("captured TCP: cordon opens each allowed connection and hands its socket"),
+        "{}",
+        plan(&plain)
+    );
+}
+
+/// A burst of datagrams to destinations only the relay can decide (the IPv4-compatible
+/// range) is accounted for in full: each is either a flow cordon decided and recorded, or
+/// counted in a recorded report of datagrams the relay dropped before asking (its socket's
+/// buffer overflowed, or cordon was busy). None vanishes unrecorded.
+#[test]
+fn a_burst_to_relay_decided_destinations_is_recorded_in_full() {
+    if !have_capture() || !Path::new("/proc/sys/net/ipv6").exists() {
+        return;
+    }
+    let t = T::new();
+    let p = t.policy(serde_json::json!({
+        "version": "0.8.0-alpha",
+        "network": {"egress": {"allow": [{"to": [{"cidr": "127.0.0.1/32"}], "ports": [{"protocol": "udp", "port": 9}]}]}},
+    }));
+    let audit = t.root.join("audit.jsonl");
+    let script = "import socket, time\n\
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n\
+        for i in range(1100):\n    s.sendto(b'x', ('::2', 30000 + i))\n\
+        time.sleep(3)\n";
+    let mut c = cordon();
+    c.args(["run", "-q", "--policy"]).arg(&p).arg("--audit").arg(&audit).args(["--", "/usr/bin/python3", "-c", script]);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let events = std::fs::read_to_string(&audit).unwrap_or_default();
+    let decided = events.lines().filter(|l| l.contains("\"[::2]:") && l.contains("\"decision\":\"deny\"")).count();
+    let reported: usize = events
+        .lines()
+        .filter_map(|l| l.split("\"target\":\"(").nth(1)?.split(" UDP datagrams)").next()?.parse::<usize>().ok())
+        .sum();
+    assert_eq!(decided + reported, 1100, "decided {decided}, reported dropped {reported}:\n{events}");
+    assert!(decided > 0, "some flows are decided one by one");
+}
+
+/// A connection made straight to the relay's own capture port reports that port as its
+/// destination; the relay resets it instead of reaching itself again (which looped, one
+/// thread and two descriptors per turn), and the capture keeps working (the twin).
+#[test]
+fn a_connection_to_the_relays_own_port_is_reset_and_the_capture_keeps_working() {
+    if !have_capture() {
+        return;
+    }
+    let allowed = tiny_server();
+    let t = T::new();
+    let p = t.policy(serde_json::json!({
+        "version": "0.8.0-alpha",
+        "network": {"egress": {"allow": [{"to": [{"cidr": "127.0.0.1/32"}], "ports": [{"protocol": "tcp", "port": allowed}]}]}},
+    }));
+    let script = format!(
+        "import socket, os\n\
+         for ip in ['127.0.0.1', '::1']:\n    \
+             s = socket.create_connection((ip, 3129), timeout=5)\n    \
+             try:\n        print(ip, 'closed' if s.recv(10) == b'' else 'data')\n    \
+             except ConnectionResetError:\n        print(ip, 'closed')\n\
+         print('threads', max(len(os.listdir('/proc/%s/task' % p)) for p in os.listdir('/proc') if p.isdigit() and os.access('/proc/%s/task' % p, os.R_OK)))\n\
+         s = socket.create_connection(('127.0.0.1', {allowed}), timeout=5); s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')\n\
+         data = b''\n\
+         while chunk := s.recv(100): data += chunk\n\
+         print('twin', data.split(b'\\r\\n')[-1].decode())\n"
+    );
+    let out = sandboxed(&p, &["/usr/bin/python3", "-c", &script]);
+    let text = stdout(&out);
+    assert!(text.contains("127.0.0.1 closed\n"), "{text}{}", stderr(&out));
+    if Path::new("/proc/sys/net/ipv6").exists() {
+        assert!(text.contains("::1 closed\n"), "{text}");
+    }
+    assert!(text.contains(&format!("twin port={allowed}\n")), "{text}");
+    let threads: usize =
+        text.lines().find_map(|l| l.strip_prefix("threads ")).and_then(|n| n.parse().ok()).unwrap_or(usize::MAX);
+    assert!(threads < 100, "no thread storm: {text}");
+}

@@ -59,6 +59,12 @@ pub struct Proxy {
     /// (twice the TTL the sandbox's resolver announces, so a program that honours it looks
     /// the name up again before the address stops being vouched for).
     remembered: Mutex<std::collections::HashMap<IpAddr, (NetDecision, std::time::Instant)>>,
+    /// Captured TCP connections may be handed to the relay as sockets (the plan says the
+    /// tool cannot reach the proxy's socket itself: it may create no unix socket). Otherwise
+    /// cordon carries their bytes: a tool that could ask for a handoff would get a socket in
+    /// the host's network namespace.
+    #[cfg_attr(not(target_os = "linux"), expect(dead_code, reason = "only Linux hands sockets over"))]
+    handoff: bool,
     /// UDP flows carried now (at most [`MAX_UDP_FLOWS`]).
     udp_flows: std::sync::atomic::AtomicUsize,
     /// The capture's refusal log (NFLOG), handed over by the helper before the tool starts.
@@ -88,9 +94,16 @@ impl Proxy {
     /// socket is kept (the helper's, sent before the tool starts) and read by
     /// [`Proxy::record_refusals`]. Otherwise any offered is closed.
     pub fn with_refusal_log(network: Network, expect_log: bool) -> Arc<Self> {
+        Self::for_capture(network, expect_log, false)
+    }
+
+    /// As [`Proxy::with_refusal_log`]; with `handoff` (planned only when the tool can reach
+    /// no unix socket), a captured TCP connection's socket goes to the relay.
+    pub fn for_capture(network: Network, expect_log: bool, handoff: bool) -> Arc<Self> {
         #[cfg(not(target_os = "linux"))]
         let _ = expect_log;
         Arc::new(Self {
+            handoff,
             network,
             events: Mutex::new(Vec::new()),
             remembered: Mutex::new(Default::default()),
@@ -316,6 +329,15 @@ async fn handle(proxy: &Proxy, mut c: UnixStream) -> std::io::Result<()> {
     match first {
         // Handled in `first_byte`.
         cordon_plan::helper::LOG_HANDOVER => Ok(()),
+        cordon_plan::helper::UDP_DROPS => {
+            let n = c.read_u64().await?;
+            proxy.refused(
+                "net",
+                format!("({n} UDP datagrams)"),
+                "(dropped by the capture's relay before cordon was asked: more UDP flows at once than it tracks, or a burst faster than it reads; their destinations are not known)".into(),
+            );
+            c.write_all(&[1]).await
+        }
         5 => socks5(proxy, c).await,
         4 => {
             proxy.refused("net", "(SOCKS4 request)".into(), "(proxy: SOCKS4 is not offered; use SOCKS5)".into());
@@ -427,6 +449,14 @@ async fn socks5(proxy: &Proxy, mut c: UnixStream) -> std::io::Result<()> {
         // connected socket goes to the relay with the reply.
         #[cfg(target_os = "linux")]
         cordon_plan::helper::SOCKS_CONNECT_HANDOFF => {
+            if !proxy.handoff {
+                proxy.refused(
+                    "net",
+                    format!("{host}:{port}"),
+                    "(proxy: a socket handoff the plan does not allow: the tool can reach the proxy's socket)".into(),
+                );
+                return reply(&mut c, 7).await;
+            }
             if !matches!(host, Host::Ip(_)) {
                 return reply(&mut c, 8).await;
             }

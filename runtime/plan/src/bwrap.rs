@@ -548,6 +548,9 @@ pub fn plan(
     seccomp.sockets.unix =
         rules.iter().any(|r| r.access == Access::ReadWrite && facts.kind(&r.host) == Some(crate::ObjectKind::Socket));
     seccomp.check(Backend::Bubblewrap)?;
+    // The captured connections' sockets may go to the relay only if the tool cannot ask the
+    // proxy's socket for one itself: it may create no unix socket.
+    let capture = capture.map(|c| crate::helper::Capture { handoff: !seccomp.sockets.unix, ..c });
 
     let native_limits = NativeLimits {
         memory_bytes: *memory_bytes,

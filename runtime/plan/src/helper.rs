@@ -94,6 +94,12 @@ pub struct Capture {
     /// the policy's UDP rules and carries it. 0: no UDP is relayed.
     #[serde(default)]
     pub udp_port: u16,
+    /// cordon hands each captured TCP connection's socket to the relay (`SCM_RIGHTS`) instead
+    /// of carrying its bytes. Planned only when the tool can create no unix socket, so only
+    /// the relay can ask for one: a socket cordon opened lives in the host's network namespace
+    /// and would let whoever holds it connect or listen anywhere there.
+    #[serde(default)]
+    pub handoff: bool,
     /// The NFLOG group the refusals before any handshake are logged to. The helper binds a
     /// socket to it while it holds `CAP_NET_ADMIN` and hands it to cordon (over the proxy's
     /// socket, before the tool starts); cordon reads it after the run and records each
@@ -112,6 +118,11 @@ pub const LOG_HANDOVER: u8 = 0xc0;
 /// The TTL, in seconds, of every answer the relay's DNS stub gives: cordon vouches for an
 /// answered address for twice as long.
 pub const DNS_TTL: u32 = 60;
+
+/// The first byte of the relay's report of UDP datagrams it dropped before asking cordon
+/// (more flows at once than it tracks, or a burst its socket's buffer could not hold),
+/// followed by their number (big-endian `u64`): cordon records it as one refusal.
+pub const UDP_DROPS: u8 = 0xc1;
 
 /// The UDP port of the relay's DNS stub inside the sandbox.
 pub const DNS_PORT: u16 = 3153;
@@ -187,7 +198,7 @@ impl Capture {
         let ruleset = format!(
             "table inet cordon {{\n  chain refuse {{\n    type filter hook output priority -200; policy accept;\n{refuse}  }}\n  chain out {{\n    type nat hook output priority -100; policy accept;\n    ip daddr 127.0.0.1 tcp dport {{ {proxy_port}, {port} }} return\n    ip saddr {INSIDE_SOURCE} ip daddr 127.0.0.0/8 return\n    ip6 daddr ::1 tcp dport {port} return\n{own_loopback}    meta l4proto tcp redirect to :{port}\n    udp dport 53 redirect to :{DNS_PORT}\n  }}\n  chain filter {{\n    type filter hook output priority 0; policy accept;\n    ip daddr 127.0.0.1 udp dport {DNS_PORT} accept\n    ip saddr 127.0.0.1 udp sport {DNS_PORT} accept\n    meta l4proto udp ct direction reply accept\n{udp_refuse}  }}\n  chain divert {{\n    type filter hook prerouting priority mangle; policy accept;\n    meta l4proto != udp return\n    ct direction reply return\n    ip daddr 127.0.0.1 udp dport {DNS_PORT} return\n    ip daddr 127.0.0.0/8 socket transparent 0 return\n    ip6 daddr ::1 socket transparent 0 return\n    meta nfproto ipv4 meta l4proto udp tproxy ip to 127.0.0.1:{udp} accept\n{tproxy6}  }}\n}}\n"
         );
-        Self { port, ip, nft, dns_port: DNS_PORT, udp_port: udp, ruleset, ipv6, log_group: LOG_GROUP }
+        Self { port, ip, nft, dns_port: DNS_PORT, udp_port: udp, ruleset, ipv6, handoff: false, log_group: LOG_GROUP }
     }
 }
 

@@ -155,6 +155,12 @@ fn hand_over_log(socket: &str, fd: std::os::fd::OwnedFd) -> Result<(), String> {
 }
 
 /// Asks cordon's proxy (SOCKS5, by address) for `dest`: the proxy decides with the policy's
+/// rules and audits; `Ok(true)` is an open tunnel through cordon.
+fn socks_connect(up: &mut std::os::unix::net::UnixStream, dest: std::net::SocketAddr) -> std::io::Result<bool> {
+    socks_request(up, 1, dest)
+}
+
+/// Asks cordon's proxy (SOCKS5, by address) for `dest`: the proxy decides with the policy's
 /// rules and audits; `Ok(Some)` is the connection cordon opened to the checked address,
 /// handed over with the reply.
 fn socks_handoff(
@@ -471,13 +477,20 @@ fn start_relay(relay: &cordon_plan::helper::Relay, udp: Vec<std::net::UdpSocket>
                 let socket = socket.clone();
                 std::thread::spawn(move || super::udp_relay::serve(l, socket));
             }
+            let handoff = relay.capture.as_ref().is_some_and(|c| c.handoff);
+            // The relay's own ports: a connection made straight to one of them (not
+            // redirected) reports it as its destination; reaching it again would loop.
+            let own: Vec<u16> = relay.capture.as_ref().map(|c| vec![relay.port, c.port]).unwrap_or_default();
             for l in captured {
-                let socket = socket.clone();
+                let (socket, own) = (socket.clone(), own.clone());
                 std::thread::spawn(move || {
                     for conn in l.incoming().flatten() {
-                        let socket = socket.clone();
+                        let (socket, own) = (socket.clone(), own.clone());
                         std::thread::spawn(move || {
                             let Some(dest) = original_destination(&conn) else { return reset(conn) };
+                            if dest.ip().is_loopback() && own.contains(&dest.port()) {
+                                return reset(conn);
+                            }
                             // A loopback service the tool itself runs inside the sandbox is the
                             // sandbox's own: reached there, with no policy involved. Only
                             // when nothing listens inside does loopback mean the host's, under
@@ -488,6 +501,12 @@ fn start_relay(relay: &cordon_plan::helper::Relay, udp: Vec<std::net::UdpSocket>
                             let Ok(mut up) = std::os::unix::net::UnixStream::connect(&socket) else {
                                 return reset(conn);
                             };
+                            if !handoff {
+                                return match socks_connect(&mut up, dest) {
+                                    Ok(true) => pipe(conn, up),
+                                    _ => reset(conn),
+                                };
+                            }
                             match socks_handoff(&mut up, dest) {
                                 Ok(Some(out)) => pipe(conn, out),
                                 _ => reset(conn),
@@ -553,7 +572,10 @@ fn drop_capabilities() -> Result<(), String> {
 /// below 1024 of its destination inside the sandbox's own network namespace.
 const CAP_NET_BIND_SERVICE: u32 = 10;
 
-/// Drops every capability but `keep` (from the bounding set too, so nothing regains them).
+/// Drops every capability but `keep` from the effective, permitted and inheritable sets,
+/// and from the bounding set where the process may (that needs `CAP_SETPCAP`, which
+/// bubblewrap does not give: there the bounding set is already cut to the capabilities the
+/// plan adds, and `no_new_privs`, set before the tool runs, keeps them from coming back).
 fn drop_capabilities_but(keep: Option<u32>) -> Result<(), String> {
     for cap in 0..64 {
         if Some(cap) == keep {

@@ -110,11 +110,12 @@ impl ProxyRun {
         forward: Option<String>,
         socket: &Path,
         expect_log: bool,
+        handoff: bool,
     ) -> Result<Self, NativeError> {
         let io = |e: std::io::Error| NativeError::Other(format!("proxy socket {}: {e}", socket.display()));
         let listener = std::os::unix::net::UnixListener::bind(socket).map_err(io)?;
         listener.set_nonblocking(true).map_err(io)?;
-        let proxy = Proxy::with_refusal_log(network.clone(), expect_log);
+        let proxy = Proxy::for_capture(network.clone(), expect_log, handoff);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let p = proxy.clone();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(io)?;
@@ -358,7 +359,8 @@ pub fn run(req: NativeRun<'_>) -> Result<NativeOutcome, NativeError> {
     let proxy = match &plan.helper.relay {
         Some(r) => {
             let log = r.capture.as_ref().is_some_and(|c| c.log_group != 0);
-            Some(ProxyRun::start(&plan.network, r.forward.clone(), &scratch.dir.join("proxy.sock"), log)?)
+            let handoff = r.capture.as_ref().is_some_and(|c| c.handoff);
+            Some(ProxyRun::start(&plan.network, r.forward.clone(), &scratch.dir.join("proxy.sock"), log, handoff)?)
         }
         None => None,
     };

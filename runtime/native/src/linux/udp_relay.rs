@@ -50,9 +50,28 @@ pub fn transparent(v6: bool, port: u16) -> std::io::Result<UdpSocket> {
     Ok(s)
 }
 
+/// Datagrams the kernel dropped on `s` so far for want of room (`SO_MEMINFO`, its
+/// `SK_MEMINFO_DROPS` entry).
+fn kernel_drops(s: &UdpSocket) -> u64 {
+    const SO_MEMINFO: libc::c_int = 55;
+    let mut info = [0u32; 9];
+    let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `info`.
+    let r =
+        unsafe { libc::getsockopt(s.as_raw_fd(), libc::SOL_SOCKET, SO_MEMINFO, info.as_mut_ptr().cast(), &mut len) };
+    if r == 0 { u64::from(info[8]) } else { 0 }
+}
+
 /// Serves `listener` until the sandbox ends, asking cordon at `socket` for each new flow.
+/// Datagrams dropped before cordon was asked (past [`MAX_FLOWS`], or by the kernel when a
+/// burst overflowed the socket) are reported to cordon, which records them.
 pub fn serve(listener: UdpSocket, socket: String) {
     let flows: Flows = Arc::default();
+    let dropped = Arc::new(AtomicU64::new(0));
+    if let Ok(watched) = listener.try_clone() {
+        let (dropped, socket) = (dropped.clone(), socket.clone());
+        std::thread::spawn(move || report_drops(&watched, &dropped, &socket));
+    }
     let mut buf = vec![0u8; 65_535];
     loop {
         let (n, src, dst) = match recv_with_destination(&listener, &mut buf) {
@@ -68,23 +87,60 @@ pub fn serve(listener: UdpSocket, socket: String) {
             continue;
         }
         if map.len() >= MAX_FLOWS {
+            dropped.fetch_add(1, Ordering::Relaxed);
             continue;
         }
         let (tx, rx) = std::sync::mpsc::channel();
         let _ = tx.send(datagram);
         map.insert((src, dst), tx);
         drop(map);
-        let (flows, socket) = (flows.clone(), socket.clone());
-        std::thread::spawn(move || flow(src, dst, rx, &socket, &flows));
+        let (flows, socket, dropped) = (flows.clone(), socket.clone(), dropped.clone());
+        std::thread::spawn(move || flow(src, dst, rx, &socket, &flows, &dropped));
+    }
+}
+
+/// Tells cordon, at most ten times a second, how many datagrams were dropped since the last
+/// report: those `serve` and the flows could not ask about, and those the kernel dropped on
+/// `listener` for want of room (`SO_MEMINFO`'s drop count, read here so a burst's tail is
+/// counted too).
+fn report_drops(listener: &UdpSocket, dropped: &AtomicU64, socket: &str) {
+    let mut reported = 0;
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = dropped.load(Ordering::Relaxed) + kernel_drops(listener);
+        if now == reported {
+            continue;
+        }
+        let mut msg = vec![cordon_plan::helper::UDP_DROPS];
+        msg.extend_from_slice(&(now - reported).to_be_bytes());
+        if let Ok(mut up) = UnixStream::connect(socket)
+            && up.write_all(&msg).is_ok()
+        {
+            let _ = up.read(&mut [0u8; 1]);
+            reported = now;
+        }
     }
 }
 
 /// One flow from the tool's `src` to `dst`: asked of cordon, then carried both ways until
 /// it idles.
-fn flow(src: SocketAddr, dst: SocketAddr, rx: Receiver<Vec<u8>>, socket: &str, flows: &Flows) {
+fn flow(src: SocketAddr, dst: SocketAddr, rx: Receiver<Vec<u8>>, socket: &str, flows: &Flows, dropped: &AtomicU64) {
     let granted = (|| {
-        let mut up = UnixStream::connect(socket).ok()?;
-        let granted = super::helper::socks_request(&mut up, cordon_plan::helper::SOCKS_UDP_FLOW, dst).ok()?;
+        // cordon may be busy (a burst of new flows fills its socket's backlog): a few tries;
+        // a flow never asked is counted as dropped, so cordon records it.
+        let mut asked = None;
+        for wait in [0, 5, 20, 100, 500] {
+            std::thread::sleep(Duration::from_millis(wait));
+            let Ok(mut up) = UnixStream::connect(socket) else { continue };
+            if let Ok(granted) = super::helper::socks_request(&mut up, cordon_plan::helper::SOCKS_UDP_FLOW, dst) {
+                asked = Some((up, granted));
+                break;
+            }
+        }
+        let Some((up, granted)) = asked else {
+            dropped.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
         let answer = granted.then(|| answering_socket(dst, src).ok()).flatten()?;
         Some((up, answer))
     })();
