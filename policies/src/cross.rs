@@ -108,7 +108,9 @@ fn experimental(exp: &serde_json::Map<String, serde_json::Value>, errors: &mut V
             );
         }
     }
-    let Some(mappings) = exp.get("wslc").and_then(|w| w.get("portMappings")) else { return };
+    let Some(mappings) = exp.get("wslc").and_then(|w| w.get("portMappings")).filter(|m| !m.is_null()) else {
+        return;
+    };
     let base = "/experimental/wslc/portMappings";
     let Some(list) = mappings.as_array() else {
         rule(errors, base, "experimental.wslc.portMappings must be an array of port mappings");
@@ -141,7 +143,7 @@ fn experimental(exp: &serde_json::Map<String, serde_json::Value>, errors: &mut V
             }
         }
         match obj.get("protocol") {
-            None => {}
+            None | Some(serde_json::Value::Null) => {}
             Some(serde_json::Value::String(p)) if p == "tcp" => {}
             Some(other) => rule(
                 errors,
@@ -229,15 +231,18 @@ fn backend_sections(raw: &RawPolicy, containment: Option<Containment>, errors: &
     rule(errors, first, msg);
 }
 
-/// The host a proxy URL names, without brackets, userinfo or port.
-fn url_host(url: &str) -> &str {
+/// The host a proxy URL names, lowercased, without userinfo or port; an IPv6 address keeps
+/// its brackets (so `[::1]` is not one of MXC's loopback names, as in MXC).
+fn url_host(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if let Some(v6) = hostport.strip_prefix('[') {
-        return v6.split(']').next().unwrap_or("");
-    }
-    hostport.rsplit_once(':').map_or(hostport, |(h, _)| h)
+    let host = if hostport.starts_with('[') {
+        hostport.split_once(']').map_or(hostport.to_string(), |(h, _)| format!("{h}]"))
+    } else {
+        hostport.rsplit_once(':').map_or(hostport, |(h, _)| h).to_string()
+    };
+    host.to_ascii_lowercase()
 }
 
 fn proxy_enabled(p: &RawProxy) -> bool {
@@ -354,7 +359,7 @@ fn legacy_proxy(n: &RawNetwork, c: Containment, errors: &mut Vec<PolicyError>) {
     if c == Containment::Seatbelt
         && block
         && let Some(url) = &p.url
-        && !matches!(url_host(url), "127.0.0.1" | "::1" | "localhost")
+        && !matches!(url_host(url).as_str(), "127.0.0.1" | "::1" | "localhost")
     {
         rule(
             errors,
@@ -441,3 +446,7 @@ fn capture_path(pc: &RawProcessContainer, ptr: &str, errors: &mut Vec<PolicyErro
         );
     }
 }
+
+#[cfg(test)]
+#[path = "cross_tests.rs"]
+mod tests;
