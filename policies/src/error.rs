@@ -101,6 +101,12 @@ pub enum PolicyErrorKind {
         /// Directional fields present.
         directional: String,
     },
+    /// A combination of sections MXC's parser refuses, in MXC's words.
+    #[error("{rule}")]
+    CrossSection {
+        /// MXC's rule, with what to do.
+        rule: String,
+    },
     /// A field only state-aware requests carry.
     #[error("`{field}` belongs to state-aware requests, not one-shot config files; remove it")]
     StateAwareField {

@@ -36,6 +36,7 @@
 #![deny(missing_docs)]
 
 mod builder;
+mod cross;
 mod decide;
 mod error;
 pub mod fs;

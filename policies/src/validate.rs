@@ -92,9 +92,8 @@ pub fn validate(raw: &RawPolicy, host: &dyn HostEnv) -> Result<Policy, PolicyErr
             "0.9",
             "telemetry settings are the top-level `telemetry` section and WSLC settings the top-level `wslc` section; remove `experimental`",
         );
-    } else if experimental.is_some() && !v08 {
-        cx.err("/experimental", K::NeedsVersion08 { field: "experimental" });
     }
+    // Before 0.9, MXC's parser reads `experimental` at every version (and with none), as 0.8.
     needs(&mut cx, telemetry.is_some() && line.is_none(), "/telemetry", "telemetry", "0.9.0-alpha");
     needs(&mut cx, wslc.is_some() && line.is_none(), "/wslc", "wslc", "0.9.0-alpha");
     needs(&mut cx, hyperlight.is_some() && !at(1, 1), "/hyperlight", "hyperlight", "1.1.0-alpha");
@@ -137,6 +136,7 @@ pub fn validate(raw: &RawPolicy, host: &dyn HostEnv) -> Result<Policy, PolicyErr
         Lxc { distribution: distribution.clone(), release: release.clone() }
     });
     let containment = containment.as_deref().and_then(|c| parse_containment(&mut cx, c, version.as_ref()));
+    crate::cross::check(raw, containment, line.is_some(), &mut cx.errors);
     let (pc, pc_ptr) = match (process_container, app_container) {
         (Some(pc), _) => (Some(pc), "/processContainer"),
         (None, Some(ac)) => (Some(ac), "/appContainer"),
@@ -486,7 +486,7 @@ fn check_capabilities(cx: &mut Ctx, pc: &RawProcessContainer, base: &str) {
 }
 
 /// `process`. From 0.9 (`line`), `env` given means exactly those variables unless
-/// `inheritDefaultEnv`, and an empty `commandLine` is refused as MXC refuses it.
+/// `inheritDefaultEnv`; an empty `commandLine` is refused at every version, as MXC refuses it.
 fn check_process(cx: &mut Ctx, p: Option<&RawProcess>, line: bool) -> (Process, Env) {
     let mut process = Process::default();
     let mut env = Env::default();
@@ -500,7 +500,9 @@ fn check_process(cx: &mut Ctx, p: Option<&RawProcess>, line: bool) -> (Process, 
         );
     }
     env.exact = line && env_list.is_some() && *inherit_default_env != Some(true);
-    if line && command_line.as_deref().is_some_and(|c| c.trim().is_empty()) {
+    // MXC's parser refuses an empty command at every version (a missing one is cordon's
+    // command line's to give: `run` and `call` take it there, `mxc-exec` refuses it as MXC).
+    if command_line.as_deref().is_some_and(|c| c.trim().is_empty()) {
         cx.err("/process/commandLine", K::EmptyString { field: "process.commandLine" });
     }
     process.command_line = command_line.clone();
@@ -841,7 +843,7 @@ fn check_proxy(cx: &mut Ctx, p: &RawProxy) -> Option<Proxy> {
 }
 
 /// `scheme://host:port[/]` with a known scheme and a port in range.
-fn check_proxy_url(url: &str) -> bool {
+pub(crate) fn check_proxy_url(url: &str) -> bool {
     let Some((scheme, rest)) = url.split_once("://") else { return false };
     if !matches!(scheme, "http" | "https" | "socks5" | "socks5h") {
         return false;

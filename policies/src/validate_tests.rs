@@ -140,7 +140,10 @@ fn proxy_needs_exactly_one_form() {
         vec!["/network/proxy"]
     );
     assert_eq!(pointers(json!({ "network": { "proxy": { "url": "ftp://a" } } })), vec!["/network/proxy/url"]);
-    assert!(check(json!({ "network": { "proxy": { "url": "http://proxy.example:8080" } } })).is_ok());
+    assert!(
+        check(json!({ "network": { "defaultPolicy": "allow", "proxy": { "url": "http://proxy.example:8080" } } }))
+            .is_ok()
+    );
     assert_eq!(
         pointers(json!({ "version": "0.8.0-alpha", "runtimeConfig": { "networkProxy": "nope" } })),
         vec!["/runtimeConfig/networkProxy"]

@@ -7,6 +7,9 @@ mod support;
 // `cordon policy check|explain|schema` over the MXC fixtures and our examples.
 mod policy_cli;
 
+// MXC's config corpus: MXC's parser's verdict on each, or the listed deliberate difference.
+mod mxc_corpus;
+
 // Golden files of every example policy's plans.
 mod golden;
 

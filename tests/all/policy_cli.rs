@@ -11,9 +11,30 @@ fn check(path: &std::path::Path) -> std::process::Output {
     run(c)
 }
 
+/// cordon's expected verdict (`true`: accepted) on each config of MXC's corpus, by content:
+/// MXC's parser's, or the deliberate difference (tests/mxc-corpus/verdicts.json).
+fn corpus_verdicts() -> std::collections::HashMap<String, bool> {
+    let corpus = root().join("tests/mxc-corpus");
+    let table: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(corpus.join("verdicts.json")).unwrap()).unwrap();
+    let items = table["items"].as_object().unwrap();
+    items
+        .iter()
+        .map(|(file, item)| {
+            let verdict = item.get("cordon").unwrap_or(&item["mxc"]);
+            (std::fs::read_to_string(corpus.join(file)).unwrap(), verdict == "accept")
+        })
+        .collect()
+}
+
 #[test]
 fn every_valid_mxc_fixture_loads_and_every_invalid_one_is_refused_naming_the_field() {
     let Some(fixtures) = mxc_fixtures() else { return };
+    // `valid`/`invalid` are the labels of MXC's contract crate, which is not MXC's production
+    // parser; where the corpus holds the same file, the verdict is that parser's (a `valid`
+    // proxy fixture with the legacy default `block` is refused by it on Linux, an `invalid`
+    // `experimental` below 0.8 accepted).
+    let verdicts = corpus_verdicts();
     let mut seen = (0, 0);
     for version in std::fs::read_dir(fixtures).unwrap() {
         let version = version.unwrap().path();
@@ -24,7 +45,9 @@ fn every_valid_mxc_fixture_loads_and_every_invalid_one_is_refused_naming_the_fie
             for f in std::fs::read_dir(version.join(kind)).unwrap() {
                 let f = f.unwrap().path();
                 let out = check(&f);
-                if kind == "valid" {
+                let text = std::fs::read_to_string(&f).unwrap();
+                let valid = verdicts.get(&text).copied().unwrap_or(kind == "valid");
+                if valid {
                     assert_eq!(out.status.code(), Some(0), "{} should load: {}", f.display(), stderr(&out));
                     seen.0 += 1;
                 } else {
@@ -37,7 +60,7 @@ fn every_valid_mxc_fixture_loads_and_every_invalid_one_is_refused_naming_the_fie
             }
         }
     }
-    assert!(seen.0 >= 30 && seen.1 >= 20, "too few fixtures found: {seen:?}");
+    assert!(seen.0 >= 25 && seen.1 >= 25, "too few fixtures found: {seen:?}");
 }
 
 /// Refusals the foundation issue names, each with its pointer, each with a valid twin.
