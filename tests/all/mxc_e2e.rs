@@ -10,6 +10,17 @@ use std::process::Command;
 
 use crate::support::{cordon_exe, is_root, require, root, stderr, stdout};
 
+/// The programs the scripts call are on PATH (else the test skips, or fails under
+/// CORDON_REQUIRE_ALL=1).
+fn have_tools(tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| !Command::new("sh").args(["-c", &format!("command -v {t}")]).output().unwrap().status.success())
+        .collect();
+    require(missing.is_empty(), &format!("{} missing (tests/setup.sh installs them)", missing.join(", ")))
+}
+
 /// (script, passes, fails, exit code, why it is not all passes).
 const EXPECTED: &[(&str, u32, u32, i32, &str)] = &[
     ("basic", 0, 0, 0, ""),
@@ -50,12 +61,7 @@ fn mxc_end_to_end_scripts_give_the_pinned_outcome_with_cordon_as_lxc_exec() {
         return;
     }
     let tools = ["bwrap", "sudo", "iptables", "slirp4netns", "ip", "python3"];
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|t| !Command::new("sh").args(["-c", &format!("command -v {t}")]).output().unwrap().status.success())
-        .collect();
-    if !require(missing.is_empty(), &format!("{} missing (tests/setup.sh installs them)", missing.join(", "))) {
+    if !have_tools(&tools) {
         return;
     }
     if !require(Path::new("/proc/self/ns/net").exists() && is_root(), "the scripts need root") {
@@ -117,7 +123,10 @@ ip -n "$peer" addr add 10.203.0.1/24 dev mxcr1; ip -n "$peer" link set mxcr1 up
 ip -n "$ns" route add default via 10.203.0.1
 ip -n "$peer" addr add 1.1.1.1/32 dev lo; ip -n "$peer" addr add 9.9.9.9/32 dev lo
 ip netns exec "$peer" python3 "$shared/mxc-e2e/anchors.py" >/dev/null 2>&1 &
-sleep 0.5
+i=0
+until ip netns exec "$ns" python3 -c 'import socket; socket.create_connection(("9.9.9.9", 80), 1).close()' 2>/dev/null; do
+  i=$((i+1)); [ $i -lt 200 ] || { echo "the anchors did not start"; exit 0; }; sleep 0.05
+done
 export USER=${USER:-root}
 timeout 300 ip netns exec "$ns" bash "$work/tests/scripts/run_bwrap_directional_test.sh" 2>&1
 echo "rc=$?"
@@ -139,12 +148,7 @@ fn mxc_directional_and_firewall_scripts_pass_their_egress_checks_with_the_anchor
         return;
     }
     let tools = ["bwrap", "ip", "python3", "curl"];
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|t| !Command::new("sh").args(["-c", &format!("command -v {t}")]).output().unwrap().status.success())
-        .collect();
-    if !require(missing.is_empty(), &format!("{} missing (tests/setup.sh installs them)", missing.join(", "))) {
+    if !have_tools(&tools) {
         return;
     }
     if !require(is_root(), "the script needs root") {

@@ -1650,6 +1650,14 @@ fn tiny_server() -> u16 {
     port
 }
 
+/// A policy allowing TCP to 127.0.0.1:`port` and nothing else.
+fn loopback_tcp_policy(t: &T, port: u16) -> PathBuf {
+    t.policy(serde_json::json!({
+        "version": "0.8.0-alpha",
+        "network": {"egress": {"allow": [{"to": [{"cidr": "127.0.0.1/32"}], "ports": [{"protocol": "tcp", "port": port}]}]}},
+    }))
+}
+
 fn have_capture() -> bool {
     have_bwrap()
         && crate::support::require(Path::new("/usr/sbin/nft").exists(), "nftables (/usr/sbin/nft) is not installed")
@@ -1665,10 +1673,7 @@ fn tools_that_ignore_the_proxy_variables_are_captured_and_checked_by_address() {
     }
     let (allowed, denied) = (tiny_server(), tiny_server());
     let t = T::new();
-    let p = t.policy(serde_json::json!({
-        "version": "0.8.0-alpha",
-        "network": {"egress": {"allow": [{"to": [{"cidr": "127.0.0.1/32"}], "ports": [{"protocol": "tcp", "port": allowed}]}]}},
-    }));
+    let p = loopback_tcp_policy(&t, allowed);
     let curl = |url: &str| {
         let out = sandboxed(&p, &["curl", "-sS", "--noproxy", "*", "--max-time", "5", url]);
         (out.status.code(), stdout(&out))
@@ -2004,23 +2009,26 @@ fn udp_reaches_ipv6_and_low_ports_and_an_ipv4_compatible_spelling_is_not_the_ipv
         ]}},
     }));
     let seen = t.root.join("seen.txt");
+    let ready = t.root.join("ready");
     let servers = format!(
         "import socket, threading\n\
          log = open('{seen}', 'a', buffering=1)\n\
-         def udp(fam, addr, port):\n    \
-             s = socket.socket(fam, socket.SOCK_DGRAM); s.bind((addr, port))\n    \
+         def udp(s, addr, port):\n    \
              while True:\n        \
                  d, a = s.recvfrom(2048); log.write('udp %s %d\\n' % (addr, port)); s.sendto(b'echo:' + d, a)\n\
-         def tcp(fam, addr):\n    \
-             l = socket.socket(fam); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind((addr, 7009)); l.listen()\n    \
+         def tcp(l, addr):\n    \
              while True:\n        \
                  c, _ = l.accept(); log.write('tcp %s\\n' % addr); c.sendall(b'tcp:' + addr.encode()); c.close()\n\
          for fam, addr in [(socket.AF_INET, '203.0.113.9'), (socket.AF_INET6, '2001:db8:9::9'), (socket.AF_INET6, '::cb00:7109')]:\n    \
              for port in [7009, 443]:\n        \
-                 threading.Thread(target=udp, args=(fam, addr, port), daemon=True).start()\n    \
-             threading.Thread(target=tcp, args=(fam, addr), daemon=True).start()\n\
+                 s = socket.socket(fam, socket.SOCK_DGRAM); s.bind((addr, port))\n        \
+                 threading.Thread(target=udp, args=(s, addr, port), daemon=True).start()\n    \
+             l = socket.socket(fam); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind((addr, 7009)); l.listen()\n    \
+             threading.Thread(target=tcp, args=(l, addr), daemon=True).start()\n\
+         open('{ready}', 'w').close()\n\
          threading.Event().wait()\n",
-        seen = seen.display()
+        seen = seen.display(),
+        ready = ready.display()
     );
     let tool = "import socket\n\
         def udp(ip, port):\n    \
@@ -2047,13 +2055,15 @@ ip -6 addr add ::cb00:7109/128 dev lo nodad
 python3 -c "$SERVERS" </dev/null >/dev/null 2>&1 &
 server=$!
 trap 'kill $server' EXIT
-sleep 0.5
+i=0
+until [ -e "$READY" ]; do i=$((i+1)); [ $i -lt 400 ] || { echo "servers did not start" >&2; exit 99; }; sleep 0.05; done
 "$CORDON" run --policy "$POLICY" -- /usr/bin/python3 -c "$TOOL"
 "$CORDON" run --policy "$POLICY" -- /usr/bin/python3 -c "$CONNECT"
 "#;
     let out = Command::new("unshare")
         .args(["--net", "sh", "-c", script])
         .env("SERVERS", &servers)
+        .env("READY", &ready)
         .env("TOOL", tool)
         .env("CONNECT", connect)
         .env("CORDON", crate::support::cordon_exe())
@@ -2235,15 +2245,11 @@ fn a_connection_to_the_relays_own_port_is_reset_and_the_capture_keeps_working() 
     }
     let allowed = tiny_server();
     let t = T::new();
-    let p = t.policy(serde_json::json!({
-        "version": "0.8.0-alpha",
-        "network": {"egress": {"allow": [{"to": [{"cidr": "127.0.0.1/32"}], "ports": [{"protocol": "tcp", "port": allowed}]}]}},
-    }));
+    let p = loopback_tcp_policy(&t, allowed);
     let script = format!(
         "import socket, os\n\
          for ip in ['127.0.0.1', '::1']:\n    \
-             s = socket.create_connection((ip, 3129), timeout=5)\n    \
-             try:\n        print(ip, 'closed' if s.recv(10) == b'' else 'data')\n    \
+             try:\n        s = socket.create_connection((ip, 3129), timeout=5); print(ip, 'closed' if s.recv(10) == b'' else 'data')\n    \
              except ConnectionResetError:\n        print(ip, 'closed')\n\
          print('threads', max(len(os.listdir('/proc/%s/task' % p)) for p in os.listdir('/proc') if p.isdigit() and os.access('/proc/%s/task' % p, os.R_OK)))\n\
          s = socket.create_connection(('127.0.0.1', {allowed}), timeout=5); s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')\n\
