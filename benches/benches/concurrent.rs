@@ -22,6 +22,52 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// The resident set now, KiB (`VmRSS`).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// 100,000 calls of `probe exit 0`, 64 at a time, on the runtime the bench uses: the resident
+/// set after 10,000, 50,000 and 100,000 calls, and its growth from the first to the last
+/// (issue: ≤ 5%). Not timed by criterion: one pass, printed.
+fn soak(rt: &tokio::runtime::Runtime, tool: &cordon_runtime::api::Tool, plan: &Arc<cordon_plan::wasi::WasiPlan>) {
+    let (mut done, mut marks) = (0usize, Vec::new());
+    let start = Instant::now();
+    while done < 100_000 {
+        rt.block_on(async {
+            let handles: Vec<_> = (0..64)
+                .map(|_| {
+                    let (tool, plan) = (tool.clone(), plan.clone());
+                    tokio::spawn(async move { tool.run_plan(&plan, Call::new(["probe", "exit", "0"])).await })
+                })
+                .collect();
+            for h in handles {
+                assert!(h.await.is_ok_and(|o| o.is_ok_and(|o| o.code == 0)));
+            }
+        });
+        done += 64;
+        for mark in [10_000, 50_000, 100_000] {
+            if done >= mark && done - 64 < mark {
+                marks.push((mark, rss_kib()));
+            }
+        }
+    }
+    let first = marks.first().map_or(0, |m| m.1).max(1);
+    let last = marks.last().map_or(0, |m| m.1);
+    let shown: Vec<String> = marks.iter().map(|(n, kib)| format!("{n}: {} MiB", kib / 1024)).collect();
+    eprintln!(
+        "library/soak: {done} calls in {:.1} s; RSS {}; growth 10k → 100k {:+.1}%",
+        start.elapsed().as_secs_f64(),
+        shown.join(", "),
+        (last as f64 - first as f64) * 100.0 / first as f64
+    );
+}
+
 fn bench(c: &mut Criterion) {
     let bytes = std::fs::read(PROBE_WASIP2).unwrap_or_else(|e| panic!("{e}"));
     let runtime = Runtime::builder().pooling(128).no_cache().build().unwrap_or_else(|e| panic!("{e}"));
@@ -76,6 +122,7 @@ fn bench(c: &mut Criterion) {
         );
     }
     g.finish();
+    soak(&rt, &tool, &plan);
 }
 
 /// The bare embedding's store data.
