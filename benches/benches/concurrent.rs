@@ -13,22 +13,12 @@ use cordon_runtime::api::{Call, Runtime};
 use cordon_tests::components::PROBE_WASIP2;
 use criterion::{Criterion, criterion_group, criterion_main};
 
-fn peak_rss_kib() -> u64 {
+/// A memory figure of this process from `/proc/self/status`, KiB (`VmHWM`: the peak
+/// resident set; `VmRSS`: the resident set now).
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// The resident set now, KiB (`VmRSS`).
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
         .unwrap_or(0)
 }
 
@@ -53,7 +43,7 @@ fn soak(rt: &tokio::runtime::Runtime, tool: &cordon_runtime::api::Tool, plan: &A
         done += 64;
         for mark in [10_000, 50_000, 100_000] {
             if done >= mark && done - 64 < mark {
-                marks.push((mark, rss_kib()));
+                marks.push((mark, status_kib("VmRSS:")));
             }
         }
     }
@@ -118,7 +108,7 @@ fn bench(c: &mut Criterion) {
             l.len(),
             pct(0.5),
             pct(0.99),
-            peak_rss_kib() / 1024
+            status_kib("VmHWM:") / 1024
         );
     }
     g.finish();

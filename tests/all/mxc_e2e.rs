@@ -21,6 +21,16 @@ fn have_tools(tools: &[&str]) -> bool {
     require(missing.is_empty(), &format!("{} missing (tests/setup.sh installs them)", missing.join(", ")))
 }
 
+/// `bash ARGS… CORDON` with cordon's test cache: the scripts install cordon as `lxc-exec`.
+fn bash_with_cordon(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new("bash")
+        .args(args)
+        .arg(cordon_exe())
+        .env("CORDON_CACHE_DIR", crate::support::cache_dir())
+        .output()
+        .unwrap()
+}
+
 /// (script, passes, fails, exit code, why it is not all passes).
 const EXPECTED: &[(&str, u32, u32, i32, &str)] = &[
     ("basic", 0, 0, 0, ""),
@@ -67,12 +77,7 @@ fn mxc_end_to_end_scripts_give_the_pinned_outcome_with_cordon_as_lxc_exec() {
     if !require(Path::new("/proc/self/ns/net").exists() && is_root(), "the scripts need root") {
         return;
     }
-    let out = Command::new("bash")
-        .arg(&runner)
-        .arg(cordon_exe())
-        .env("CORDON_CACHE_DIR", crate::support::cache_dir())
-        .output()
-        .unwrap();
+    let out = bash_with_cordon(&[runner.as_os_str()]);
     let text = stdout(&out);
     let mut wrong = Vec::new();
     for &(script, passes, fails, rc, why) in EXPECTED {
@@ -154,13 +159,7 @@ fn mxc_directional_and_firewall_scripts_pass_their_egress_checks_with_the_anchor
     if !require(is_root(), "the script needs root") {
         return;
     }
-    let out = Command::new("bash")
-        .args(["-c", ROUTED, "routed"])
-        .arg(&shared)
-        .arg(cordon_exe())
-        .env("CORDON_CACHE_DIR", crate::support::cache_dir())
-        .output()
-        .unwrap();
+    let out = bash_with_cordon(&["-c".as_ref(), ROUTED.as_ref(), "routed".as_ref(), shared.as_os_str()]);
     let text = stdout(&out);
     if !require(!text.contains("no unix-test-proxy"), "MXC's unix-test-proxy is missing (npm could not fetch it)") {
         return;

@@ -1818,11 +1818,17 @@ fn the_tool_cannot_remove_the_capture() {
     let out = sh(
         &p,
         &format!(
-            "grep CapEff /proc/self/status; /usr/sbin/nft flush ruleset 2>&1 | head -c 60; echo; curl -sS --noproxy '*' --max-time 5 http://127.0.0.1:{denied}/ && echo REACHED"
+            "grep -E 'Cap(Eff|Prm|Amb)' /proc/self/status; /usr/sbin/nft flush ruleset 2>&1 | head -c 60; echo; curl -sS --noproxy '*' --max-time 5 http://127.0.0.1:{denied}/ && echo REACHED; \
+             python3 -c \"import socket\nfor port in (80, 8080):\n    s = socket.socket()\n    try:\n        s.bind(('127.0.0.1', port)); print('bound', port)\n    except OSError as e:\n        print('bind', port, e.errno)\""
         ),
     );
     let text = stdout(&out);
-    assert!(text.contains("CapEff:\t0000000000000000"), "{text}");
+    // The relay keeps CAP_NET_BIND_SERVICE; the tool has none: a port below 1024 is refused
+    // to it, the twin above 1024 binds.
+    for set in ["CapEff", "CapPrm", "CapAmb"] {
+        assert!(text.contains(&format!("{set}:\t0000000000000000")), "{set}: {text}");
+    }
+    assert!(text.contains("bind 80 13\n") && text.contains("bound 8080\n"), "{text}{}", stderr(&out));
     assert!(!text.contains("REACHED"), "{text}{}", stderr(&out));
     // Outside the sandbox the server answers (the test can fail).
     assert!(stdout(&outside(&format!("curl -sS http://127.0.0.1:{denied}/"))).contains("port="));
@@ -2267,4 +2273,44 @@ fn a_connection_to_the_relays_own_port_is_reset_and_the_capture_keeps_working() 
     let threads: usize =
         text.lines().find_map(|l| l.strip_prefix("threads ")).and_then(|n| n.parse().ok()).unwrap_or(usize::MAX);
     assert!(threads < 100, "no thread storm: {text}");
+}
+
+/// With the handoff planned (the tool can create no unix socket), a tool that asks for one
+/// through the relay's proxy port (a TCP connection, forwarded byte for byte) gets the
+/// reply's bytes and the end of the stream: a descriptor cannot cross TCP, and the one
+/// cordon sent is closed by the relay's socket unread. The twin: a SOCKS CONNECT on the
+/// same port is a working tunnel to the allowed server.
+#[test]
+fn a_handoff_asked_through_the_proxy_port_gives_the_tool_nothing_but_bytes() {
+    if !have_capture() {
+        return;
+    }
+    let allowed = tiny_server();
+    let t = T::new();
+    let p = loopback_tcp_policy(&t, allowed);
+    let script = format!(
+        "import socket, struct, os\n\
+         def ask(cmd):\n    \
+             s = socket.create_connection(('127.0.0.1', 3128), timeout=5)\n    \
+             s.sendall(b'\\x05\\x01\\x00'); s.recv(2)\n    \
+             s.sendall(bytes([5, cmd, 0, 1, 127, 0, 0, 1]) + struct.pack('>H', {allowed}))\n    \
+             reply = s.recv(10)\n    \
+             return s, reply[1]\n\
+         before = len(os.listdir('/proc/self/fd'))\n\
+         s, code = ask(0xf2)\n\
+         s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n'); rest = s.recv(200)\n\
+         print('handoff', code, repr(rest), len(os.listdir('/proc/self/fd')) - before)\n\
+         s, code = ask(1)\n\
+         s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n'); data = b''\n\
+         while chunk := s.recv(200): data += chunk\n\
+         print('connect', code, data.split(b'\\r\\n')[-1].decode())\n"
+    );
+    let out = sandboxed(&p, &["/usr/bin/python3", "-c", &script]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("handoff 0 b'' 1\n"),
+        "the reply, then nothing (one new descriptor: the TCP socket): {text}{}",
+        stderr(&out)
+    );
+    assert!(text.contains(&format!("connect 0 port={allowed}\n")), "{text}");
 }
