@@ -450,3 +450,60 @@ fn capture_path(pc: &RawProcessContainer, ptr: &str, errors: &mut Vec<PolicyErro
 #[cfg(test)]
 #[path = "cross_tests.rs"]
 mod tests;
+
+/// What MXC's executor (`lxc-exec`) requires besides the rules every cordon front end checks:
+/// the command comes from the config, and with no `containment` the one backend section given
+/// is that of the host's native sandbox (on Linux, bubblewrap has none). `cordon run` and
+/// `cordon call` take the command on their own command line and choose the backend per run,
+/// so only `cordon mxc-exec` (and `lxc-exec`) apply these.
+pub(crate) fn executor(policy: &crate::Policy) -> Result<(), crate::PolicyErrors> {
+    let mut errors = Vec::new();
+    if policy.process.command_line.as_deref().is_none_or(|c| c.trim().is_empty()) {
+        rule(
+            &mut errors,
+            "/process/commandLine",
+            "Missing required field: process.commandLine (MXC's executor runs the config's command line; \
+             with `cordon run --policy FILE -- TOOL ARGS…` the command comes from cordon's command line)",
+        );
+    }
+    if policy.containment.is_none() {
+        let b = &policy.backends;
+        let mut present: Vec<&'static str> = Vec::new();
+        if b.process_container.is_some() {
+            present.push("processContainer");
+        }
+        if b.lxc.is_some() {
+            present.push("lxc");
+        }
+        if b.seatbelt.is_some() {
+            present.push("seatbelt");
+        }
+        for (key, _) in &b.experimental {
+            match key.as_str() {
+                "windows_sandbox" => present.push("experimental.windows_sandbox"),
+                "wslc" => present.push("experimental.wslc"),
+                "isolation_session" => present.push("experimental.isolation_session"),
+                _ => {}
+            }
+        }
+        let c = native();
+        let allowed = section_of(c);
+        let extras: Vec<_> = present.iter().copied().filter(|n| Some(*n) != allowed).collect();
+        // Two or more sections are refused by `check` already, for every front end.
+        if present.len() == 1
+            && let Some(name) = extras.first()
+        {
+            rule(
+                &mut errors,
+                &format!("/{}", name.replace('.', "/")),
+                format!(
+                    "Multiple containment backends configured: 'containment' is '{}' (no per-backend section is \
+                     defined for this backend), but the config includes backend section(s): {name}. Only one \
+                     backend section is allowed; remove the unused section(s), or set `containment`.",
+                    c.as_str()
+                ),
+            );
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(crate::PolicyErrors(errors)) }
+}

@@ -357,3 +357,49 @@ fn refusals_say_mxcs_rule() {
          section is allowed; remove the unused section(s)."
     );
 }
+
+/// MXC's executor rules (`cordon mxc-exec`), beside the parser's: a command from the config,
+/// and with no `containment` only the native sandbox's section (none on Linux). Each refusal
+/// has its accepted twin, and `Policy::parse` alone (cordon run) accepts both refused shapes.
+#[test]
+fn the_executor_needs_a_command_and_the_native_section() {
+    let host = LexicalHost::default();
+    let exec = |json: &str| Policy::parse(json, &host).unwrap().check_for_mxc_executor();
+    for missing in [r#"{"process":{}}"#, r#"{"filesystem":{}}"#, r#"{"version":"1.0.0"}"#] {
+        let Err(e) = exec(missing) else { panic!("{missing}: the executor needs a command") };
+        assert_eq!(e.0[0].pointer, "/process/commandLine", "{missing}");
+        assert!(e.0[0].to_string().contains("Missing required field: process.commandLine"), "{e}");
+    }
+    exec(r#"{"process":{"commandLine":"/bin/true"}}"#).unwrap();
+
+    let (native, other) = if cfg!(windows) {
+        ("processContainer", "seatbelt")
+    } else if cfg!(target_os = "macos") {
+        ("seatbelt", "processContainer")
+    } else {
+        ("", "processContainer")
+    };
+    // Each section under each of its spellings, and one inside `experimental`.
+    for (section, body) in [
+        (other, "{}"),
+        ("lxc", "{}"),
+        ("appContainer", "{}"),
+        ("macos_sandbox", "{}"),
+        ("experimental", r#"{"wslc":{}}"#),
+    ] {
+        let alias_of_native =
+            matches!((section, native), ("appContainer", "processContainer") | ("macos_sandbox", "seatbelt"));
+        if section == native || alias_of_native {
+            continue;
+        }
+        let json = format!(r#"{{"process":{{"commandLine":"x"}},"{section}":{body}}}"#);
+        assert!(Policy::parse(&json, &host).is_ok(), "{json}: cordon run reads it");
+        let Err(e) = exec(&json) else { panic!("{json}: MXC's executor refuses it on this host") };
+        assert!(e.0[0].to_string().contains("Multiple containment backends configured"), "{e}");
+    }
+    // With its containment the same section is the executor's, and with none the native one.
+    exec(r#"{"containment":"lxc","process":{"commandLine":"x"},"lxc":{}}"#).unwrap();
+    if !native.is_empty() {
+        exec(&format!(r#"{{"process":{{"commandLine":"x"}},"{native}":{{}}}}"#)).unwrap();
+    }
+}

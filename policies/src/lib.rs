@@ -152,4 +152,16 @@ impl Policy {
     pub fn from_raw(raw: &RawPolicy, host: &dyn HostEnv) -> Result<Self, PolicyErrors> {
         validate(raw, host)
     }
+
+    /// What MXC's executor also requires of a config, as MXC's parser built for this host
+    /// checks it: a `process.commandLine`, and with no `containment` no backend section but
+    /// the native sandbox's (none on Linux, `processContainer` on Windows, `seatbelt` on
+    /// macOS). `cordon mxc-exec` applies it after [`Policy::parse`]; `cordon run` does not,
+    /// as it takes the command on its own command line and picks the backend per run.
+    ///
+    /// # Errors
+    /// Each rule the policy breaks, with its JSON pointer, in MXC's words.
+    pub fn check_for_mxc_executor(&self) -> Result<(), PolicyErrors> {
+        cross::executor(self)
+    }
 }

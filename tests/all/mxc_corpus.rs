@@ -1,9 +1,10 @@
 //! MXC's config corpus (tests/mxc-corpus): every one-shot config JSON under MXC's `tests/`
 //! directories and contract fixtures, and the config literals of its parser's Rust tests, each
 //! with the verdict of MXC's own loader (`verdicts.json`, made by an oracle built from MXC's
-//! source; see tests/mxc-corpus/README.md). cordon's parser must give the same accept/refuse
-//! verdict, or the deliberate difference the table lists with its category, and every category
-//! must be explained in docs/policy.md.
+//! source; see tests/mxc-corpus/README.md). The drop-in's verdict (`cordon mxc-exec`: the
+//! parser and MXC's executor rules) must be MXC's or a stricter refusal the table lists with
+//! its category; cordon's own `policy check` may also accept where a category says
+//! `only: cordon-run`. Every category must be explained in docs/policy.md.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -61,35 +62,48 @@ fn mxc_corpus_gets_mxcs_verdict() {
         let mxc = item["mxc"].as_str().unwrap_or_else(|| panic!("{file}: `mxc` is accept or refuse"));
         assert!(mxc == "accept" || mxc == "refuse", "{file}: `mxc` is `{mxc}`; accept or refuse");
         *mxc_counts.entry(mxc).or_default() += 1;
-        let expected = match item.get("cordon").and_then(Value::as_str) {
-            None => mxc,
+        // `run`: cordon's own `policy check` / `cordon run`; `exec`: the drop-in, `cordon
+        // mxc-exec` (lxc-exec), which adds MXC's executor rules.
+        let (run_expected, exec_expected) = match item.get("cordon").and_then(Value::as_str) {
+            None => (mxc, mxc),
             Some(cordon) => {
                 assert_ne!(cordon, mxc, "{file}: a listed difference must differ from MXC's verdict");
                 let cat = item["category"].as_str().unwrap_or_else(|| panic!("{file}: a difference needs a category"));
                 let def = categories.get(cat).unwrap_or_else(|| panic!("{file}: unknown category `{cat}`"));
-                // Only stricter refusals are deliberate; a known gap says so in its category.
-                let gap = def["gap"].as_bool().unwrap_or(false);
-                assert!(
-                    cordon == "refuse" || gap,
-                    "{file}: cordon may differ only by refusing (category `{cat}` is not a known gap)"
-                );
                 *by_category.entry(cat).or_default() += 1;
-                cordon
+                match def["only"].as_str() {
+                    // The drop-in agrees with MXC; only cordon's own front ends differ.
+                    Some("cordon-run") => (cordon, mxc),
+                    None => {
+                        // Only stricter refusals are deliberate.
+                        assert_eq!(cordon, "refuse", "{file}: cordon may differ only by refusing (category `{cat}`)");
+                        (cordon, cordon)
+                    }
+                    Some(other) => panic!("category `{cat}`: `only` is `{other}`; cordon-run or absent"),
+                }
             }
         };
         let text = std::fs::read_to_string(root.join(file)).unwrap();
-        let got = cordon_policy::Policy::parse(&text, &cordon_runtime::SystemHost);
-        let got_verdict = verdict(got.is_ok());
-        if got_verdict != expected {
-            let why = match &got {
-                Ok(_) => String::from("accepted"),
-                Err(e) => e.to_string(),
-            };
-            failures.push(format!(
-                "{file}: cordon {got_verdict}s, expected {expected} (MXC: {mxc} {}); cordon said: {why}",
-                item["mxc_message"].as_str().unwrap_or("")
-            ));
-        } else if expected == mxc {
+        let run = cordon_policy::Policy::parse(&text, &cordon_runtime::SystemHost);
+        let exec = run.as_ref().map_err(Clone::clone).and_then(|p| p.check_for_mxc_executor());
+        let said =
+            |got: Result<(), &cordon_policy::PolicyErrors>| got.map_or_else(|e| e.to_string(), |()| "accepted".into());
+        let mut ok = true;
+        for (front, got, expected) in [
+            ("policy check", run.as_ref().map(|_| ()), run_expected),
+            ("mxc-exec", exec.as_ref().copied(), exec_expected),
+        ] {
+            if verdict(got.is_ok()) != expected {
+                ok = false;
+                failures.push(format!(
+                    "{file}: cordon {front} {}s, expected {expected} (MXC: {mxc} {}); cordon said: {}",
+                    verdict(got.is_ok()),
+                    item["mxc_message"].as_str().unwrap_or(""),
+                    said(got)
+                ));
+            }
+        }
+        if ok && exec_expected == mxc {
             agree += 1;
         }
     }
@@ -97,7 +111,7 @@ fn mxc_corpus_gets_mxcs_verdict() {
     assert!(mxc_counts.get("accept").copied().unwrap_or(0) > 100, "MXC accepts too few: {mxc_counts:?}");
     assert!(mxc_counts.get("refuse").copied().unwrap_or(0) > 50, "MXC refuses too few: {mxc_counts:?}");
     println!(
-        "MXC corpus: {} items ({mxc_counts:?}); cordon agrees on {agree}; listed differences: {by_category:?}",
+        "MXC corpus: {} items ({mxc_counts:?}); cordon mxc-exec agrees on {agree}; listed differences: {by_category:?}",
         items.len()
     );
     assert!(failures.is_empty(), "{} verdict(s) differ:\n{}", failures.len(), failures.join("\n"));

@@ -114,6 +114,24 @@ fn a_config_that_does_not_parse_is_a_request_error_exit_1() {
     // The twin: the same config with a version MXC registers passes.
     let ok = t.config("ok.json", serde_json::json!({"version": "1.0.0", "process": {"commandLine": "true"}}));
     assert_eq!(mxc(&["--dry-run", p(&ok)]).status.code(), Some(0));
+    // MXC resolves no containment to the native sandbox, bubblewrap here, which has no
+    // section: a lone processContainer section is refused, and with its containment it is not
+    // (parsed, then refused at run time on Linux as a backend this host lacks).
+    if cfg!(target_os = "linux") {
+        let lone = t.config(
+            "lone.json",
+            serde_json::json!({"version": "1.0.0", "process": {"commandLine": "true"}, "processContainer": {}}),
+        );
+        let out = mxc(&["--dry-run", p(&lone)]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stderr(&out).contains("'containment' is 'bubblewrap'"), "{}", stderr(&out));
+        let named = t.config(
+            "named.json",
+            serde_json::json!({"version": "1.0.0", "containment": "processcontainer",
+                "process": {"commandLine": "true"}, "processContainer": {}}),
+        );
+        assert!(!stderr(&mxc(&["--dry-run", p(&named)])).contains("Multiple containment backends"));
+    }
 }
 
 #[test]

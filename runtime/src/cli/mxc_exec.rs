@@ -288,12 +288,10 @@ fn load(source: &PolicySource) -> Result<Policy, String> {
         RuntimeError::Policy(errors) if errors.len() == 1 => errors.0[0].to_string(),
         other => other.to_string(),
     })?;
-    if policy.process.command_line.as_deref().is_none_or(|c| c.trim().is_empty()) {
-        return Err(
-            "/process/commandLine: missing; MXC's executor runs the config's command line (with `cordon run --policy FILE -- TOOL ARGS…` the command comes from the command line)"
-                .into(),
-        );
-    }
+    policy.check_for_mxc_executor().map_err(|errors| match errors.0.as_slice() {
+        [one] => one.to_string(),
+        _ => errors.to_string(),
+    })?;
     Ok(policy)
 }
 
