@@ -22,6 +22,23 @@ fn status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Calls, p50 and p99 of the latencies recorded, and the peak resident set so far.
+fn summary(latencies: &std::sync::Mutex<Vec<Duration>>) -> String {
+    let mut l = latencies.lock().map(|l| l.clone()).unwrap_or_default();
+    l.sort();
+    let pct = |p: f64| {
+        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).copied().unwrap_or(Duration::ZERO)
+    };
+    format!(
+        "{} calls, p50 {:?}, p99 {:?} ({:.1}× p50), peak RSS {} MiB",
+        l.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(0.99).as_secs_f64() / pct(0.5).as_secs_f64().max(1e-9),
+        status_kib("VmHWM:") / 1024
+    )
+}
+
 /// 100,000 calls of `probe exit 0`, 64 at a time, on the runtime the bench uses: the resident
 /// set after 10,000, 50,000 and 100,000 calls, and its growth from the first to the last
 /// (issue: ≤ 5%). Not timed by criterion: one pass, printed.
@@ -98,18 +115,7 @@ fn bench(c: &mut Criterion) {
                 start.elapsed()
             })
         });
-        let mut l = latencies.lock().map(|l| l.clone()).unwrap_or_default();
-        l.sort();
-        let pct = |p: f64| {
-            l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).copied().unwrap_or(Duration::ZERO)
-        };
-        eprintln!(
-            "library/concurrent/{tasks} tasks: {} calls, p50 {:?}, p99 {:?}, peak RSS {} MiB",
-            l.len(),
-            pct(0.5),
-            pct(0.99),
-            status_kib("VmHWM:") / 1024
-        );
+        eprintln!("library/concurrent/{tasks} tasks: {}", summary(&latencies));
     }
     g.finish();
     soak(&rt, &tool, &plan);
@@ -172,6 +178,7 @@ fn baseline(c: &mut Criterion) {
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
     let tasks = 64usize;
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut g = c.benchmark_group("baseline/bare-wasmtime");
     g.throughput(criterion::Throughput::Elements(tasks as u64));
     g.bench_function(format!("{tasks} tasks"), |b| {
@@ -181,8 +188,9 @@ fn baseline(c: &mut Criterion) {
                 rt.block_on(async {
                     let mut handles = Vec::with_capacity(tasks);
                     for _ in 0..tasks {
-                        let (engine, pre, dir) = (engine.clone(), pre.clone(), dir.clone());
+                        let (engine, pre, dir, lat) = (engine.clone(), pre.clone(), dir.clone(), latencies.clone());
                         handles.push(tokio::spawn(async move {
+                            let t = Instant::now();
                             let mut b = wasmtime_wasi::WasiCtxBuilder::new();
                             b.args(&["probe", "exit", "0"]);
                             b.preopened_dir(&dir, "/data", wasmtime_wasi::FsPerms::ReadOnly)
@@ -203,6 +211,7 @@ fn baseline(c: &mut Criterion) {
                                         .downcast_ref::<wasmtime_wasi::I32Exit>()
                                         .is_some_and(|x| x.0 == 0))
                             );
+                            lat.lock().map(|mut l| l.push(t.elapsed())).ok();
                         }));
                     }
                     for h in handles {
@@ -214,6 +223,7 @@ fn baseline(c: &mut Criterion) {
         })
     });
     g.finish();
+    eprintln!("baseline/bare-wasmtime/{tasks} tasks: {}", summary(&latencies));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -234,27 +234,114 @@ fn parent(p: &Path) -> PathBuf {
 fn empty_root() -> Option<(PathBuf, std::fs::File)> {
     // Checked before every run, not once per process: a tool granted the temporary
     // directory could fill or replace it between two runs of a long-lived embedder.
-    make_empty_root()
+    checked_empty_root(&empty_root_path(), SETTLED)
 }
 
 /// Where cordon's empty root is (whether or not it exists): `$TMPDIR/cordon-empty-UID`.
 pub fn empty_root_path() -> PathBuf {
     #[cfg(unix)]
-    let uid = {
-        use std::os::unix::fs::MetadataExt as _;
-        std::fs::metadata("/proc/self").map_or(0, |m| m.uid())
-    };
+    let uid = rustix::process::geteuid().as_raw();
     #[cfg(not(unix))]
     let uid = 0;
     std::env::temp_dir().join(format!("cordon-empty-{uid}"))
 }
 
+/// How old the empty root's last change must be before a check of it is remembered: a
+/// filesystem with coarse timestamps gives a change within the same tick as the one seen the
+/// same change time, so a directory that changed less than this long ago is checked in full
+/// on every run.
 #[cfg(unix)]
-fn make_empty_root() -> Option<(PathBuf, std::fs::File)> {
+const SETTLED: std::time::Duration = std::time::Duration::from_secs(1);
+#[cfg(not(unix))]
+const SETTLED: std::time::Duration = std::time::Duration::ZERO;
+
+/// The empty root last checked in full: the path it was asked for, the handle, and what
+/// `fstat` said of the handle then.
+#[cfg(unix)]
+struct Remembered {
+    written: PathBuf,
+    dir: PathBuf,
+    handle: std::fs::File,
+    seen: Stamp,
+}
+
+/// What a directory's `fstat` says that any change to it moves: an entry added or removed,
+/// its mode or owner changed, or the inode replaced all change the change time (`ctime`),
+/// which no unprivileged call can set back.
+#[cfg(unix)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    uid: u32,
+    mode: u32,
+    nlink: u64,
+    ctime: (i64, i64),
+    mtime: (i64, i64),
+}
+
+#[cfg(unix)]
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt as _;
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            uid: meta.uid(),
+            mode: meta.mode(),
+            nlink: meta.nlink(),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+        }
+    }
+
+    /// The last change is at least `settled` old.
+    fn settled(&self, settled: std::time::Duration) -> bool {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let changed = std::time::Duration::new(self.ctime.0.max(0) as u64, self.ctime.1.clamp(0, 999_999_999) as u32);
+        now.saturating_sub(changed) >= settled
+    }
+}
+
+#[cfg(unix)]
+static REMEMBERED: std::sync::Mutex<Option<Remembered>> = std::sync::Mutex::new(None);
+
+/// The empty root at `written`, checked: when the last full check of the same path found it
+/// trusted and one `fstat` of the same handle says nothing about it changed since, that
+/// handle (duplicated); otherwise a full check ([`make_empty_root`]), remembered when the
+/// directory's last change is `settled` old.
+#[cfg(unix)]
+fn checked_empty_root(written: &Path, settled: std::time::Duration) -> Option<(PathBuf, std::fs::File)> {
+    let mut remembered = REMEMBERED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(r) = remembered.as_ref().filter(|r| r.written == written)
+        && r.handle.metadata().is_ok_and(|m| Stamp::of(&m) == r.seen)
+        && let Ok(handle) = r.handle.try_clone()
+    {
+        return Some((r.dir.clone(), handle));
+    }
+    *remembered = None;
+    let (dir, handle) = make_empty_root(written)?;
+    if let Ok(meta) = handle.metadata()
+        && let seen = Stamp::of(&meta)
+        && seen.settled(settled)
+        && let Ok(kept) = handle.try_clone()
+    {
+        *remembered = Some(Remembered { written: written.to_path_buf(), dir: dir.clone(), handle: kept, seen });
+    }
+    Some((dir, handle))
+}
+
+#[cfg(not(unix))]
+fn checked_empty_root(written: &Path, _settled: std::time::Duration) -> Option<(PathBuf, std::fs::File)> {
+    make_empty_root(written)
+}
+
+/// Makes (when missing) and checks in full the empty root at `written`.
+#[cfg(unix)]
+fn make_empty_root(written: &Path) -> Option<(PathBuf, std::fs::File)> {
     use cordon_host::fs::pin::{ObjectKind, is_empty_dir, open_ambient_nofollow};
     use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
-    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok()?;
-    let written = empty_root_path();
+    let uid = rustix::process::geteuid().as_raw();
     // The temporary directory's own path may hold honest links (`/tmp -> /private/tmp`);
     // resolved here, then walked without following any.
     let dir = std::fs::canonicalize(written.parent()?).ok()?.join(written.file_name()?);
@@ -271,6 +358,61 @@ fn make_empty_root() -> Option<(PathBuf, std::fs::File)> {
 }
 
 #[cfg(not(unix))]
-fn make_empty_root() -> Option<(PathBuf, std::fs::File)> {
+fn make_empty_root(_written: &Path) -> Option<(PathBuf, std::fs::File)> {
     None
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    fn chmod(p: &Path, mode: u32) {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// A remembered empty root is still checked on every run: filled, opened up or replaced
+    /// after it was remembered, it is not served; put back as it was, it is.
+    #[test]
+    fn a_remembered_empty_root_that_changed_is_not_served() {
+        let tmp = tempfile::tempdir().unwrap();
+        let written = tmp.path().join("cordon-empty-test");
+        let dir = std::fs::canonicalize(tmp.path()).unwrap().join("cordon-empty-test");
+        assert!(checked_empty_root(&written, SETTLED).is_some(), "made and trusted");
+        // Old enough to be remembered by the next full check.
+        std::thread::sleep(SETTLED + std::time::Duration::from_millis(100));
+        assert!(checked_empty_root(&written, SETTLED).is_some());
+        assert!(checked_empty_root(&written, SETTLED).is_some(), "unchanged: served again");
+
+        // Filled (opened, written, closed again to 0500).
+        chmod(&dir, 0o700);
+        std::fs::write(dir.join("planted"), b"x").unwrap();
+        chmod(&dir, 0o500);
+        assert!(checked_empty_root(&written, SETTLED).is_none(), "a filled root is refused");
+        chmod(&dir, 0o700);
+        std::fs::remove_file(dir.join("planted")).unwrap();
+        chmod(&dir, 0o500);
+        assert!(checked_empty_root(&written, SETTLED).is_some(), "emptied again: trusted");
+
+        // Opened up: another mode.
+        std::thread::sleep(SETTLED + std::time::Duration::from_millis(100));
+        assert!(checked_empty_root(&written, SETTLED).is_some());
+        chmod(&dir, 0o700);
+        assert!(checked_empty_root(&written, SETTLED).is_none(), "mode 0700 is refused");
+        chmod(&dir, 0o500);
+
+        // Replaced by a directory with an entry: whatever is served is empty.
+        std::thread::sleep(SETTLED + std::time::Duration::from_millis(100));
+        assert!(checked_empty_root(&written, SETTLED).is_some());
+        std::fs::rename(&dir, tmp.path().join("moved")).unwrap();
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("planted"), b"x").unwrap();
+        chmod(&dir, 0o500);
+        if let Some((_, handle)) = checked_empty_root(&written, SETTLED) {
+            assert!(cordon_host::fs::pin::is_empty_dir(&handle).unwrap(), "a served root is empty");
+        }
+        chmod(&dir, 0o700);
+    }
 }
