@@ -2,7 +2,8 @@
 //! runtime (pooling allocator), with calls per second, p50/p99 latency and peak memory
 //! printed for each; then the same 64-task load on a bare Wasmtime embedding doing the same
 //! work (the pooling allocator tuned as cordon tunes it, `InstancePre`, a fresh store and
-//! WASI context with one preopen per call), so the ratio is measured in the same run.
+//! WASI context with one preopen per call), so the ratio is measured in the same run. Both
+//! also run 64 calls at a time that each read a granted file (`probe read FILE`).
 //! Run: `cargo bench -p cordon-benches --bench concurrent`.
 
 use std::sync::Arc;
@@ -117,6 +118,49 @@ fn bench(c: &mut Criterion) {
         });
         eprintln!("library/concurrent/{tasks} tasks: {}", summary(&latencies));
     }
+    // A granted file read in every call (`probe read FILE`), 64 at a time.
+    let data = std::env::temp_dir().join(format!("cordon-bench-read-{}", std::process::id()));
+    std::fs::create_dir_all(&data).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(data.join("file"), b"granted").unwrap_or_else(|e| panic!("{e}"));
+    let read_policy = Policy::builder()
+        .read_only(data.display().to_string())
+        .build(&LexicalHost::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let read_plan =
+        Arc::new(cordon_plan::wasi::plan(&read_policy, &cordon_runtime::SystemFacts).unwrap_or_else(|e| panic!("{e}")));
+    let file = data.join("file").display().to_string();
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    g.throughput(criterion::Throughput::Elements(64));
+    g.bench_function("64 tasks, read a granted file", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                rt.block_on(async {
+                    let handles: Vec<_> = (0..64)
+                        .map(|_| {
+                            let (tool, plan, lat, file) =
+                                (tool.clone(), read_plan.clone(), latencies.clone(), file.clone());
+                            tokio::spawn(async move {
+                                let t = Instant::now();
+                                let out = tool.run_plan(&plan, Call::new(["probe", "read", file.as_str()])).await;
+                                // The probe prints `{"op":"read",…,"ok":true,"value":"granted"}`.
+                                assert!(out.is_ok_and(
+                                    |o| o.code == 0 && o.stdout.windows(16).any(|w| w == b"\"value\":\"granted")
+                                ));
+                                lat.lock().map(|mut l| l.push(t.elapsed())).ok();
+                            })
+                        })
+                        .collect();
+                    for h in handles {
+                        let _ = h.await;
+                    }
+                });
+            }
+            start.elapsed()
+        })
+    });
+    eprintln!("library/concurrent/64 tasks, read a granted file: {}", summary(&latencies));
+    let _ = std::fs::remove_dir_all(&data);
     g.finish();
     soak(&rt, &tool, &plan);
 }
@@ -178,52 +222,55 @@ fn baseline(c: &mut Criterion) {
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
     let tasks = 64usize;
-    let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    std::fs::write(dir.join("file"), b"granted").unwrap_or_else(|e| panic!("{e}"));
     let mut g = c.benchmark_group("baseline/bare-wasmtime");
     g.throughput(criterion::Throughput::Elements(tasks as u64));
-    g.bench_function(format!("{tasks} tasks"), |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                rt.block_on(async {
-                    let mut handles = Vec::with_capacity(tasks);
-                    for _ in 0..tasks {
-                        let (engine, pre, dir, lat) = (engine.clone(), pre.clone(), dir.clone(), latencies.clone());
-                        handles.push(tokio::spawn(async move {
-                            let t = Instant::now();
-                            let mut b = wasmtime_wasi::WasiCtxBuilder::new();
-                            b.args(&["probe", "exit", "0"]);
-                            b.preopened_dir(&dir, "/data", wasmtime_wasi::FsPerms::ReadOnly)
-                                .unwrap_or_else(|e| panic!("{e}"));
-                            let data = Bare {
-                                ctx: b.build(),
-                                table: wasmtime::component::ResourceTable::new(),
-                                http: wasmtime_wasi_http::WasiHttpCtx::new(),
-                            };
-                            let mut store = wasmtime::Store::new(&engine, data);
-                            store.set_epoch_deadline(u64::MAX / 2);
-                            let cmd = pre.instantiate_async(&mut store).await.unwrap_or_else(|e| panic!("{e}"));
-                            let r = cmd.wasi_cli_run().call_run(&mut store).await;
-                            // `exit 0` ends through the exit interface.
-                            assert!(
-                                r.is_ok()
-                                    || r.is_err_and(|e| e
-                                        .downcast_ref::<wasmtime_wasi::I32Exit>()
-                                        .is_some_and(|x| x.0 == 0))
-                            );
-                            lat.lock().map(|mut l| l.push(t.elapsed())).ok();
-                        }));
-                    }
-                    for h in handles {
-                        let _ = h.await;
-                    }
-                });
-            }
-            start.elapsed()
-        })
-    });
+    for (name, args) in [("", ["probe", "exit", "0"]), (", read a granted file", ["probe", "read", "/data/file"])] {
+        let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+        g.bench_function(format!("{tasks} tasks{name}"), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    rt.block_on(async {
+                        let mut handles = Vec::with_capacity(tasks);
+                        for _ in 0..tasks {
+                            let (engine, pre, dir, lat) = (engine.clone(), pre.clone(), dir.clone(), latencies.clone());
+                            handles.push(tokio::spawn(async move {
+                                let t = Instant::now();
+                                let mut b = wasmtime_wasi::WasiCtxBuilder::new();
+                                b.args(&args);
+                                b.preopened_dir(&dir, "/data", wasmtime_wasi::FsPerms::ReadOnly)
+                                    .unwrap_or_else(|e| panic!("{e}"));
+                                let data = Bare {
+                                    ctx: b.build(),
+                                    table: wasmtime::component::ResourceTable::new(),
+                                    http: wasmtime_wasi_http::WasiHttpCtx::new(),
+                                };
+                                let mut store = wasmtime::Store::new(&engine, data);
+                                store.set_epoch_deadline(u64::MAX / 2);
+                                let cmd = pre.instantiate_async(&mut store).await.unwrap_or_else(|e| panic!("{e}"));
+                                let r = cmd.wasi_cli_run().call_run(&mut store).await;
+                                // `exit 0` ends through the exit interface; `read` returns.
+                                assert!(
+                                    r.is_ok()
+                                        || r.is_err_and(|e| e
+                                            .downcast_ref::<wasmtime_wasi::I32Exit>()
+                                            .is_some_and(|x| x.0 == 0))
+                                );
+                                lat.lock().map(|mut l| l.push(t.elapsed())).ok();
+                            }));
+                        }
+                        for h in handles {
+                            let _ = h.await;
+                        }
+                    });
+                }
+                start.elapsed()
+            })
+        });
+        eprintln!("baseline/bare-wasmtime/{tasks} tasks{name}: {}", summary(&latencies));
+    }
     g.finish();
-    eprintln!("baseline/bare-wasmtime/{tasks} tasks: {}", summary(&latencies));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -239,8 +239,13 @@ fn empty_root() -> Option<(PathBuf, std::fs::File)> {
 
 /// Where cordon's empty root is (whether or not it exists): `$TMPDIR/cordon-empty-UID`.
 pub fn empty_root_path() -> PathBuf {
+    // The user read once (a system call on every run otherwise): were the process to change
+    // its user later, the full check's owner test, made with the user of that moment,
+    // refuses the old user's root.
     #[cfg(unix)]
-    let uid = rustix::process::geteuid().as_raw();
+    static UID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    #[cfg(unix)]
+    let uid = *UID.get_or_init(|| rustix::process::geteuid().as_raw());
     #[cfg(not(unix))]
     let uid = 0;
     std::env::temp_dir().join(format!("cordon-empty-{uid}"))
