@@ -109,7 +109,9 @@ fn bench(c: &mut Criterion) {
                             }));
                         }
                         for h in handles {
-                            let _ = h.await;
+                            if let Err(e) = h.await {
+                                panic!("a call failed: {e}");
+                            }
                         }
                     });
                 }
@@ -152,7 +154,9 @@ fn bench(c: &mut Criterion) {
                         })
                         .collect();
                     for h in handles {
-                        let _ = h.await;
+                        if let Err(e) = h.await {
+                            panic!("a call failed: {e}");
+                        }
                     }
                 });
             }
@@ -239,6 +243,8 @@ fn baseline(c: &mut Criterion) {
                                 let t = Instant::now();
                                 let mut b = wasmtime_wasi::WasiCtxBuilder::new();
                                 b.args(&args);
+                                let out = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(1 << 16);
+                                b.stdout(out.clone());
                                 b.preopened_dir(&dir, "/data", wasmtime_wasi::FsPerms::ReadOnly)
                                     .unwrap_or_else(|e| panic!("{e}"));
                                 let data = Bare {
@@ -257,11 +263,16 @@ fn baseline(c: &mut Criterion) {
                                             .downcast_ref::<wasmtime_wasi::I32Exit>()
                                             .is_some_and(|x| x.0 == 0))
                                 );
+                                // `read` prints `{"op":"read",…,"ok":true,"value":"granted"}`.
+                                let printed = out.contents();
+                                assert!(args[1] != "read" || printed.windows(16).any(|w| w == b"\"value\":\"granted"));
                                 lat.lock().map(|mut l| l.push(t.elapsed())).ok();
                             }));
                         }
                         for h in handles {
-                            let _ = h.await;
+                            if let Err(e) = h.await {
+                                panic!("a call failed: {e}");
+                            }
                         }
                     });
                 }

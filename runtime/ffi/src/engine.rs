@@ -124,7 +124,10 @@ pub fn check_request(request: &str) -> Result<cordon_policy::Policy, Failure> {
         )
         .fix("use containment 'process' or 'bubblewrap' (the SDK's default is 'process')"));
     }
+    // MXC's loader applies its executor's rules too (a command; no containment: the native
+    // sandbox's section only).
     cordon_policy::Policy::parse(request, &cordon_runtime::SystemHost)
+        .and_then(|p| p.check_for_mxc_executor().map(|()| p))
         .map_err(|e| Failure::new(status::MALFORMED, format!("Configuration parse error: {e}")))
 }
 

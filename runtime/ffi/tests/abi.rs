@@ -42,6 +42,16 @@ fn bad_requests_are_malformed_with_a_reason() {
     let (s, m) = run(Some(c"{\"version\": \"0.0.1\", \"process\": {\"commandLine\": \"true\"}}"));
     assert_eq!(s, 1);
     assert!(m.contains("version"), "{m}");
+    // MXC's loader's executor rules: a command, and no lone section of another backend.
+    let (s, m) = run(Some(c"{\"version\": \"1.0.0\", \"process\": {}}"));
+    assert_eq!(s, 1);
+    assert!(m.contains("Missing required field: process.commandLine"), "{m}");
+    if cfg!(target_os = "linux") {
+        let (s, m) =
+            run(Some(c"{\"version\": \"1.0.0\", \"process\": {\"commandLine\": \"true\"}, \"processContainer\": {}}"));
+        assert_eq!(s, 1);
+        assert!(m.contains("'containment' is 'bubblewrap'"), "{m}");
+    }
 }
 
 #[test]

@@ -234,21 +234,21 @@ fn parent(p: &Path) -> PathBuf {
 fn empty_root() -> Option<(PathBuf, std::fs::File)> {
     // Checked before every run, not once per process: a tool granted the temporary
     // directory could fill or replace it between two runs of a long-lived embedder.
-    checked_empty_root(&empty_root_path(), SETTLED)
+    checked_empty_root(&empty_root_path(), SETTLED).0
 }
 
 /// Where cordon's empty root is (whether or not it exists): `$TMPDIR/cordon-empty-UID`.
 pub fn empty_root_path() -> PathBuf {
-    // The user read once (a system call on every run otherwise): were the process to change
-    // its user later, the full check's owner test, made with the user of that moment,
-    // refuses the old user's root.
+    std::env::temp_dir().join(format!("cordon-empty-{}", uid()))
+}
+
+/// The effective user, read on every run (a process may change it).
+fn uid() -> u32 {
     #[cfg(unix)]
-    static UID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    #[cfg(unix)]
-    let uid = *UID.get_or_init(|| rustix::process::geteuid().as_raw());
+    let uid = rustix::process::geteuid().as_raw();
     #[cfg(not(unix))]
     let uid = 0;
-    std::env::temp_dir().join(format!("cordon-empty-{uid}"))
+    uid
 }
 
 /// How old the empty root's last change must be before a check of it is remembered: a
@@ -260,8 +260,8 @@ const SETTLED: std::time::Duration = std::time::Duration::from_secs(1);
 #[cfg(not(unix))]
 const SETTLED: std::time::Duration = std::time::Duration::ZERO;
 
-/// The empty root last checked in full: the path it was asked for, the handle, and what
-/// `fstat` said of the handle then.
+/// An empty root last checked in full: the path it was asked for, the path it was found at,
+/// the handle, and what `fstat` said of the handle then.
 #[cfg(unix)]
 struct Remembered {
     written: PathBuf,
@@ -272,7 +272,7 @@ struct Remembered {
 
 /// What a directory's `fstat` says that any change to it moves: an entry added or removed,
 /// its mode or owner changed, or the inode replaced all change the change time (`ctime`),
-/// which no unprivileged call can set back.
+/// which no unprivileged call can set back (restoring `mtime` with `utimensat` sets it too).
 #[cfg(unix)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stamp {
@@ -306,47 +306,69 @@ impl Stamp {
         let changed = std::time::Duration::new(self.ctime.0.max(0) as u64, self.ctime.1.clamp(0, 999_999_999) as u32);
         now.saturating_sub(changed) >= settled
     }
+
+    /// The path names this very object (no link followed for its last component; a link on
+    /// the way leads elsewhere, whose inode differs).
+    fn named_by(&self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::symlink_metadata(path).is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino)
+    }
 }
 
+/// The empty roots checked in full, one per path asked for (an embedder whose `TMPDIR`
+/// changes has a few); at most [`REMEMBERED_MAX`].
 #[cfg(unix)]
-static REMEMBERED: std::sync::Mutex<Option<Remembered>> = std::sync::Mutex::new(None);
+static REMEMBERED: std::sync::Mutex<Vec<Remembered>> = std::sync::Mutex::new(Vec::new());
+#[cfg(unix)]
+const REMEMBERED_MAX: usize = 8;
 
-/// The empty root at `written`, checked: when the last full check of the same path found it
-/// trusted and one `fstat` of the same handle says nothing about it changed since, that
-/// handle (duplicated); otherwise a full check ([`make_empty_root`]), remembered when the
-/// directory's last change is `settled` old.
+/// The empty root at `written`, checked, and whether the check was the short one. The short
+/// one: the last full check of the same path found it trusted, one `fstat` of that handle
+/// says nothing about it changed since, it is still this user's, and the path it was found
+/// at still names it (the policy layer reads links on the way to a grant at that path, so a
+/// renamed ancestor must not leave the path naming another tree). Otherwise a full check
+/// ([`make_empty_root`]), remembered when the directory's last change is `settled` old and
+/// nothing changed while it was checked.
 #[cfg(unix)]
-fn checked_empty_root(written: &Path, settled: std::time::Duration) -> Option<(PathBuf, std::fs::File)> {
+fn checked_empty_root(written: &Path, settled: std::time::Duration) -> (Option<(PathBuf, std::fs::File)>, bool) {
     let mut remembered = REMEMBERED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(r) = remembered.as_ref().filter(|r| r.written == written)
+    let at = remembered.iter().position(|r| r.written == written);
+    if let Some(r) = at.map(|i| &remembered[i])
+        && r.seen.uid == uid()
         && r.handle.metadata().is_ok_and(|m| Stamp::of(&m) == r.seen)
+        && r.seen.named_by(&r.dir)
         && let Ok(handle) = r.handle.try_clone()
     {
-        return Some((r.dir.clone(), handle));
+        return (Some((r.dir.clone(), handle)), true);
     }
-    *remembered = None;
-    let (dir, handle) = make_empty_root(written)?;
+    if let Some(i) = at {
+        remembered.remove(i);
+    }
+    let Some((dir, handle, before)) = make_empty_root(written) else { return (None, false) };
     if let Ok(meta) = handle.metadata()
-        && let seen = Stamp::of(&meta)
-        && seen.settled(settled)
+        && Stamp::of(&meta) == before
+        && before.settled(settled)
         && let Ok(kept) = handle.try_clone()
     {
-        *remembered = Some(Remembered { written: written.to_path_buf(), dir: dir.clone(), handle: kept, seen });
+        if remembered.len() >= REMEMBERED_MAX {
+            remembered.remove(0);
+        }
+        remembered.push(Remembered { written: written.to_path_buf(), dir: dir.clone(), handle: kept, seen: before });
     }
-    Some((dir, handle))
+    (Some((dir, handle)), false)
 }
 
 #[cfg(not(unix))]
-fn checked_empty_root(written: &Path, _settled: std::time::Duration) -> Option<(PathBuf, std::fs::File)> {
-    make_empty_root(written)
+fn checked_empty_root(written: &Path, _settled: std::time::Duration) -> (Option<(PathBuf, std::fs::File)>, bool) {
+    (make_empty_root(written), false)
 }
 
-/// Makes (when missing) and checks in full the empty root at `written`.
+/// Makes (when missing) and checks in full the empty root at `written`: the path it was found
+/// at, its handle, and the handle's `fstat` taken before the emptiness was read.
 #[cfg(unix)]
-fn make_empty_root(written: &Path) -> Option<(PathBuf, std::fs::File)> {
+fn make_empty_root(written: &Path) -> Option<(PathBuf, std::fs::File, Stamp)> {
     use cordon_host::fs::pin::{ObjectKind, is_empty_dir, open_ambient_nofollow};
     use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
-    let uid = rustix::process::geteuid().as_raw();
     // The temporary directory's own path may hold honest links (`/tmp -> /private/tmp`);
     // resolved here, then walked without following any.
     let dir = std::fs::canonicalize(written.parent()?).ok()?.join(written.file_name()?);
@@ -356,10 +378,10 @@ fn make_empty_root(written: &Path) -> Option<(PathBuf, std::fs::File)> {
     let walked = open_ambient_nofollow(&dir).ok()?;
     let meta = walked.object.metadata().ok()?;
     let trusted = walked.kind == ObjectKind::Directory
-        && meta.uid() == uid
+        && meta.uid() == uid()
         && meta.permissions().mode() & 0o777 == 0o500
         && is_empty_dir(&walked.object).ok()?;
-    trusted.then_some((dir, walked.object))
+    trusted.then(|| (dir, walked.object, Stamp::of(&meta)))
 }
 
 #[cfg(not(unix))]
@@ -372,52 +394,103 @@ mod tests {
     #![expect(clippy::unwrap_used, reason = "tests")]
 
     use super::*;
-    use std::os::unix::fs::PermissionsExt as _;
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 
     fn chmod(p: &Path, mode: u32) {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
     }
 
-    /// A remembered empty root is still checked on every run: filled, opened up or replaced
-    /// after it was remembered, it is not served; put back as it was, it is.
+    /// Waits until a check of `written` is remembered (its last change is old enough), then
+    /// shows the next check is the short one.
+    fn remembered(written: &Path) {
+        std::thread::sleep(SETTLED + std::time::Duration::from_millis(100));
+        let (root, short) = checked_empty_root(written, SETTLED);
+        assert!(root.is_some() && !short, "a full check, remembered");
+        let (root, short) = checked_empty_root(written, SETTLED);
+        assert!(root.is_some() && short, "unchanged: the short check serves it");
+    }
+
+    /// The served handle is the directory the path names now.
+    fn served_is_at(root: Option<(PathBuf, std::fs::File)>, dir: &Path) {
+        let Some((at, handle)) = root else { panic!("{}: not served", dir.display()) };
+        let (h, p) = (handle.metadata().unwrap(), std::fs::symlink_metadata(dir).unwrap());
+        assert_eq!((at.as_path(), h.dev(), h.ino()), (dir, p.dev(), p.ino()));
+        assert!(cordon_host::fs::pin::is_empty_dir(&handle).unwrap(), "a served root is empty");
+    }
+
+    /// A remembered empty root is still checked on every run: filled (also with its mtime put
+    /// back), opened up, replaced, or its path re-pointed by a renamed ancestor, it is not
+    /// served; put back as it was, it is. A root changed just now is not remembered.
     #[test]
     fn a_remembered_empty_root_that_changed_is_not_served() {
         let tmp = tempfile::tempdir().unwrap();
-        let written = tmp.path().join("cordon-empty-test");
-        let dir = std::fs::canonicalize(tmp.path()).unwrap().join("cordon-empty-test");
-        assert!(checked_empty_root(&written, SETTLED).is_some(), "made and trusted");
-        // Old enough to be remembered by the next full check.
-        std::thread::sleep(SETTLED + std::time::Duration::from_millis(100));
-        assert!(checked_empty_root(&written, SETTLED).is_some());
-        assert!(checked_empty_root(&written, SETTLED).is_some(), "unchanged: served again");
+        let parent = std::fs::canonicalize(tmp.path()).unwrap().join("T");
+        std::fs::create_dir(&parent).unwrap();
+        let written = parent.join("cordon-empty-test");
+        let dir = written.clone();
+        let (root, short) = checked_empty_root(&written, SETTLED);
+        assert!(root.is_some() && !short, "made and trusted");
+        let (root, short) = checked_empty_root(&written, SETTLED);
+        assert!(root.is_some() && !short, "changed less than a second ago: checked in full again");
+        remembered(&written);
 
         // Filled (opened, written, closed again to 0500).
         chmod(&dir, 0o700);
         std::fs::write(dir.join("planted"), b"x").unwrap();
         chmod(&dir, 0o500);
-        assert!(checked_empty_root(&written, SETTLED).is_none(), "a filled root is refused");
+        assert!(checked_empty_root(&written, SETTLED).0.is_none(), "a filled root is refused");
         chmod(&dir, 0o700);
         std::fs::remove_file(dir.join("planted")).unwrap();
         chmod(&dir, 0o500);
-        assert!(checked_empty_root(&written, SETTLED).is_some(), "emptied again: trusted");
+        served_is_at(checked_empty_root(&written, SETTLED).0, &dir);
 
-        // Opened up: another mode.
-        std::thread::sleep(SETTLED + std::time::Duration::from_millis(100));
-        assert!(checked_empty_root(&written, SETTLED).is_some());
+        // Filled with its mode and mtime put back: only the change time tells.
+        remembered(&written);
+        let (mtime, f) = (std::fs::metadata(&dir).unwrap().modified().unwrap(), std::fs::File::open(&dir).unwrap());
         chmod(&dir, 0o700);
-        assert!(checked_empty_root(&written, SETTLED).is_none(), "mode 0700 is refused");
+        std::fs::write(dir.join("planted"), b"x").unwrap();
+        chmod(&dir, 0o500);
+        f.set_modified(mtime).unwrap();
+        assert_eq!(std::fs::metadata(&dir).unwrap().modified().unwrap(), mtime);
+        assert!(checked_empty_root(&written, SETTLED).0.is_none(), "filled, mtime restored: refused");
+        chmod(&dir, 0o700);
+        std::fs::remove_file(dir.join("planted")).unwrap();
         chmod(&dir, 0o500);
 
-        // Replaced by a directory with an entry: whatever is served is empty.
-        std::thread::sleep(SETTLED + std::time::Duration::from_millis(100));
-        assert!(checked_empty_root(&written, SETTLED).is_some());
+        // Opened up: another mode.
+        remembered(&written);
+        chmod(&dir, 0o700);
+        assert!(checked_empty_root(&written, SETTLED).0.is_none(), "mode 0700 is refused");
+        chmod(&dir, 0o500);
+
+        // Replaced by a directory with an entry: refused; by an honest empty one: that one.
+        remembered(&written);
         std::fs::rename(&dir, tmp.path().join("moved")).unwrap();
         std::fs::create_dir(&dir).unwrap();
         std::fs::write(dir.join("planted"), b"x").unwrap();
         chmod(&dir, 0o500);
-        if let Some((_, handle)) = checked_empty_root(&written, SETTLED) {
-            assert!(cordon_host::fs::pin::is_empty_dir(&handle).unwrap(), "a served root is empty");
-        }
+        assert!(checked_empty_root(&written, SETTLED).0.is_none(), "a replacement with an entry is refused");
         chmod(&dir, 0o700);
+        std::fs::remove_file(dir.join("planted")).unwrap();
+        chmod(&dir, 0o500);
+        served_is_at(checked_empty_root(&written, SETTLED).0, &dir);
+
+        // An ancestor renamed away and a new tree put at the path: the remembered handle is
+        // untouched, but the path names another directory now, so it is checked in full
+        // (and with a link planted in it, refused).
+        remembered(&written);
+        std::fs::rename(&parent, tmp.path().join("T.old")).unwrap();
+        std::fs::create_dir(&parent).unwrap();
+        std::fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::symlink("/etc", dir.join("home")).unwrap();
+        chmod(&dir, 0o500);
+        assert!(checked_empty_root(&written, SETTLED).0.is_none(), "the new tree has an entry: refused");
+        chmod(&dir, 0o700);
+        std::fs::remove_file(dir.join("home")).unwrap();
+        chmod(&dir, 0o500);
+        served_is_at(checked_empty_root(&written, SETTLED).0, &dir);
+        for d in [&dir, &tmp.path().join("moved"), &tmp.path().join("T.old/cordon-empty-test")] {
+            chmod(d, 0o700);
+        }
     }
 }
