@@ -38,6 +38,8 @@ struct Mount {
     host: PathBuf,
     /// The directory itself, opened by the caller without following links.
     dir: Arc<File>,
+    /// Empty by construction (cordon's empty root): nothing below it is read on the host.
+    empty: bool,
 }
 
 /// The directories `get-directories` hands the guest, in order: every one a
@@ -149,9 +151,20 @@ impl FsGuard {
     /// it, and `host` is only used to read symlinks for the resolution. `perms` is the most
     /// wasmtime-wasi lets through below it; cordon's rules decide each path.
     pub fn mount(&mut self, guest: PathBuf, host: PathBuf, dir: File, perms: FsPerms) {
+        self.mount_as(guest, host, dir, perms, false);
+    }
+
+    /// As [`FsGuard::mount`], for a directory the caller checked is empty (cordon's empty
+    /// root): no path below it is ever read on the host to follow links, so a tree put at
+    /// `host` after the check (`host` is a path; `dir` is the object checked) is never read.
+    pub fn mount_empty(&mut self, guest: PathBuf, host: PathBuf, dir: File, perms: FsPerms) {
+        self.mount_as(guest, host, dir, perms, true);
+    }
+
+    fn mount_as(&mut self, guest: PathBuf, host: PathBuf, dir: File, perms: FsPerms, empty: bool) {
         let dir = Dir::new(dir, perms, open_mode(perms), self.blocking);
         self.preopens.0.push((dir.clone(), guest.to_string_lossy().into_owned()));
-        self.mounts.push(Mount { guest, host, dir: dir.dir });
+        self.mounts.push(Mount { guest, host, dir: dir.dir, empty });
         // Deepest first, so the first match is the most specific.
         self.mounts.sort_by_key(|m| std::cmp::Reverse(m.guest.components().count()));
     }
@@ -334,6 +347,7 @@ impl FsGuard {
             guest
                 .strip_prefix(&m.guest)
                 .ok()
+                .filter(|rest| !m.empty || rest.as_os_str().is_empty())
                 .map(|rest| if rest.as_os_str().is_empty() { m.host.clone() } else { m.host.join(rest) })
         })
     }
@@ -401,4 +415,35 @@ pub fn add_to_linker<T: Send + 'static>(
     wasmtime_wasi::p2::bindings::filesystem::types::add_to_linker::<T, CordonFs>(linker, get)?;
     wasmtime_wasi::p2::bindings::filesystem::preopens::add_to_linker::<T, CordonFs>(linker, get)?;
     Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod empty_mount_tests {
+    #![expect(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    /// Below an empty mount (cordon's empty root) no host path is read to follow links: a
+    /// link put there after the check (a tree swapped in at its path) is not followed, where
+    /// an ordinary mount's is read as the guest could read it.
+    #[test]
+    fn nothing_below_an_empty_mount_is_read_on_the_host() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("home")).unwrap();
+        for (empty, link) in [(false, Some(PathBuf::from("/etc"))), (true, None)] {
+            let mut guard = FsGuard::new(FsRules::default());
+            let dir = File::open(&root).unwrap();
+            if empty {
+                guard.mount_empty(PathBuf::from("/"), root.clone(), dir, FsPerms::ReadOnly);
+            } else {
+                guard.mount(PathBuf::from("/"), root.clone(), dir, FsPerms::ReadOnly);
+            }
+            let links = HostLinks(&guard);
+            assert_eq!(links.read_link(Path::new("/home")), link, "empty mount: {empty}");
+            assert_eq!(links.is_dir(Path::new("/home")), (!empty).then_some(false), "empty mount: {empty}");
+            assert_eq!(links.is_dir(Path::new("/")), Some(true), "the mount itself is a directory");
+        }
+    }
 }

@@ -128,7 +128,7 @@ pub fn build(req: CtxRequest<'_>) -> Result<Built, RuntimeError> {
     if !guard.is_mounted(Path::new("/"))
         && let Some((path, dir)) = empty_root()
     {
-        guard.mount(PathBuf::from("/"), path, dir, FsPerms::ReadOnly);
+        guard.mount_empty(PathBuf::from("/"), path, dir, FsPerms::ReadOnly);
     }
     // The working directory is also preopened as `.`, so relative paths work as under
     // `wasmtime run --dir host::.`. It is resolved through the layer first (a symlink on the
