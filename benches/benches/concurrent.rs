@@ -3,7 +3,8 @@
 //! printed for each; then the same 64-task load on a bare Wasmtime embedding doing the same
 //! work (the pooling allocator tuned as cordon tunes it, `InstancePre`, a fresh store and
 //! WASI context with one preopen per call), so the ratio is measured in the same run. Both
-//! also run 64 calls at a time that each read a granted file (`probe read FILE`).
+//! also run 64 calls at a time that each read a granted file (`probe read FILE`); cordon also
+//! runs 64 at a time each under a policy parsed and planned for that call.
 //! Run: `cargo bench -p cordon-benches --bench concurrent`.
 
 use std::sync::Arc;
@@ -165,6 +166,48 @@ fn bench(c: &mut Criterion) {
     });
     eprintln!("library/concurrent/64 tasks, read a granted file: {}", summary(&latencies));
     let _ = std::fs::remove_dir_all(&data);
+
+    // Every call under a policy of its own: the typical policy (policies/examples/workspace.json,
+    // its workspace a real directory here) parsed, validated and planned per call, then run.
+    // Against `64 tasks` above, the difference is what a policy costs per call.
+    let ws = std::env::temp_dir().join(format!("cordon-bench-ws-{}", std::process::id()));
+    std::fs::create_dir_all(ws.join(".git")).unwrap_or_else(|e| panic!("{e}"));
+    let typical = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../policies/examples/workspace.json"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .replace("/workspace", &ws.display().to_string())
+        .replace("\"readonlyPaths\": [\"/usr/share/doc\"]", "\"readonlyPaths\": [\"/usr\"]");
+    let typical = Arc::new(typical);
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    g.bench_function("64 tasks, a policy parsed and planned per call", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                rt.block_on(async {
+                    let handles: Vec<_> = (0..64)
+                        .map(|_| {
+                            let (tool, text, lat) = (tool.clone(), typical.clone(), latencies.clone());
+                            tokio::spawn(async move {
+                                let t = Instant::now();
+                                let policy =
+                                    Policy::parse(&text, &cordon_runtime::SystemHost).unwrap_or_else(|e| panic!("{e}"));
+                                let out = tool.run(&policy, Call::new(["probe", "exit", "0"])).await;
+                                assert!(out.is_ok_and(|o| o.code == 0));
+                                lat.lock().map(|mut l| l.push(t.elapsed())).ok();
+                            })
+                        })
+                        .collect();
+                    for h in handles {
+                        if let Err(e) = h.await {
+                            panic!("a call failed: {e}");
+                        }
+                    }
+                });
+            }
+            start.elapsed()
+        })
+    });
+    eprintln!("library/concurrent/64 tasks, a policy parsed and planned per call: {}", summary(&latencies));
+    let _ = std::fs::remove_dir_all(&ws);
     g.finish();
     soak(&rt, &tool, &plan);
 }

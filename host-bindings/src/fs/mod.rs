@@ -155,8 +155,9 @@ impl FsGuard {
     }
 
     /// As [`FsGuard::mount`], for a directory the caller checked is empty (cordon's empty
-    /// root): no path below it is ever read on the host to follow links, so a tree put at
-    /// `host` after the check (`host` is a path; `dir` is the object checked) is never read.
+    /// root): no host path at or below it is ever read to follow links (it is a directory
+    /// with nothing in it), so a tree put at `host` after the check (`host` is a path; `dir`
+    /// is the object checked) is never read.
     pub fn mount_empty(&mut self, guest: PathBuf, host: PathBuf, dir: File, perms: FsPerms) {
         self.mount_as(guest, host, dir, perms, true);
     }
@@ -347,7 +348,7 @@ impl FsGuard {
             guest
                 .strip_prefix(&m.guest)
                 .ok()
-                .filter(|rest| !m.empty || rest.as_os_str().is_empty())
+                .filter(|_| !m.empty)
                 .map(|rest| if rest.as_os_str().is_empty() { m.host.clone() } else { m.host.join(rest) })
         })
     }
@@ -374,6 +375,13 @@ fn fold(name: &OsStr) -> Option<String> {
 /// Calls `symlink_metadata` and `read_link` on host paths inside the preopened directories.
 struct HostLinks<'a>(&'a FsGuard);
 
+impl HostLinks<'_> {
+    /// `guest` is an empty mount itself: a directory, checked by the caller on its handle.
+    fn empty_mount(&self, guest: &Path) -> bool {
+        self.0.mounts.iter().any(|m| m.empty && m.guest == guest)
+    }
+}
+
 impl LinkReader for HostLinks<'_> {
     fn read_link(&self, guest: &Path) -> Option<PathBuf> {
         let host = self.0.host_path(guest)?;
@@ -381,6 +389,9 @@ impl LinkReader for HostLinks<'_> {
         if meta.file_type().is_symlink() { std::fs::read_link(&host).ok() } else { None }
     }
     fn is_dir(&self, guest: &Path) -> Option<bool> {
+        if self.empty_mount(guest) {
+            return Some(true);
+        }
         // Outside every mount nothing is reachable: as if not there.
         let host = self.0.host_path(guest)?;
         std::fs::symlink_metadata(&host).ok().map(|m| m.is_dir())
@@ -445,5 +456,16 @@ mod empty_mount_tests {
             assert_eq!(links.is_dir(Path::new("/home")), (!empty).then_some(false), "empty mount: {empty}");
             assert_eq!(links.is_dir(Path::new("/")), Some(true), "the mount itself is a directory");
         }
+        // The path swapped for a file after the check: the empty mount is still the
+        // directory it checked; an ordinary mount reads the path.
+        let dir = File::open(&root).unwrap();
+        std::fs::rename(&root, tmp.path().join("moved")).unwrap();
+        std::fs::write(&root, b"not a directory").unwrap();
+        let mut guard = FsGuard::new(FsRules::default());
+        guard.mount_empty(PathBuf::from("/"), root.clone(), dir, FsPerms::ReadOnly);
+        assert_eq!(HostLinks(&guard).is_dir(Path::new("/")), Some(true));
+        let mut guard = FsGuard::new(FsRules::default());
+        guard.mount(PathBuf::from("/"), root.clone(), File::open(tmp.path()).unwrap(), FsPerms::ReadOnly);
+        assert_eq!(HostLinks(&guard).is_dir(Path::new("/")), Some(false));
     }
 }

@@ -306,13 +306,6 @@ impl Stamp {
         let changed = std::time::Duration::new(self.ctime.0.max(0) as u64, self.ctime.1.clamp(0, 999_999_999) as u32);
         now.saturating_sub(changed) >= settled
     }
-
-    /// The path names this very object (no link followed for its last component; a link on
-    /// the way leads elsewhere, whose inode differs).
-    fn named_by(&self, path: &Path) -> bool {
-        use std::os::unix::fs::MetadataExt as _;
-        std::fs::symlink_metadata(path).is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino)
-    }
 }
 
 /// The empty roots checked in full, one per path asked for (an embedder whose `TMPDIR`
@@ -324,11 +317,11 @@ const REMEMBERED_MAX: usize = 8;
 
 /// The empty root at `written`, checked, and whether the check was the short one. The short
 /// one: the last full check of the same path found it trusted, one `fstat` of that handle
-/// says nothing about it changed since, it is still this user's, and the path it was found
-/// at still names it (the policy layer reads links on the way to a grant at that path, so a
-/// renamed ancestor must not leave the path naming another tree). Otherwise a full check
+/// says nothing about it changed since, and it is still this user's. Otherwise a full check
 /// ([`make_empty_root`]), remembered when the directory's last change is `settled` old and
-/// nothing changed while it was checked.
+/// nothing changed while it was checked. The handle is what is served: the path beside it
+/// may name another directory by then (an ancestor renamed), which is why the root is
+/// mounted with [`FsGuard::mount_empty`], under which no host path is ever read.
 #[cfg(unix)]
 fn checked_empty_root(written: &Path, settled: std::time::Duration) -> (Option<(PathBuf, std::fs::File)>, bool) {
     let mut remembered = REMEMBERED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -336,7 +329,6 @@ fn checked_empty_root(written: &Path, settled: std::time::Duration) -> (Option<(
     if let Some(r) = at.map(|i| &remembered[i])
         && r.seen.uid == uid()
         && r.handle.metadata().is_ok_and(|m| Stamp::of(&m) == r.seen)
-        && r.seen.named_by(&r.dir)
         && let Ok(handle) = r.handle.try_clone()
     {
         return (Some((r.dir.clone(), handle)), true);
@@ -419,8 +411,9 @@ mod tests {
     }
 
     /// A remembered empty root is still checked on every run: filled (also with its mtime put
-    /// back), opened up, replaced, or its path re-pointed by a renamed ancestor, it is not
-    /// served; put back as it was, it is. A root changed just now is not remembered.
+    /// back), opened up or replaced, it is not served; put back as it was, it is; its path
+    /// re-pointed by a renamed ancestor, the handle checked is served, not the new tree. A
+    /// root changed just now is not remembered.
     #[test]
     fn a_remembered_empty_root_that_changed_is_not_served() {
         let tmp = tempfile::tempdir().unwrap();
@@ -475,20 +468,24 @@ mod tests {
         chmod(&dir, 0o500);
         served_is_at(checked_empty_root(&written, SETTLED).0, &dir);
 
-        // An ancestor renamed away and a new tree put at the path: the remembered handle is
-        // untouched, but the path names another directory now, so it is checked in full
-        // (and with a link planted in it, refused).
+        // An ancestor renamed away and a new tree put at the path, with a link in it: the
+        // remembered handle is untouched and is what is served (the directory checked, still
+        // empty), never the new tree; the path beside it now names that tree, which is why
+        // the root is mounted with `FsGuard::mount_empty` (no host path read below it).
         remembered(&written);
+        let kept = std::fs::metadata(&dir).unwrap();
         std::fs::rename(&parent, tmp.path().join("T.old")).unwrap();
         std::fs::create_dir(&parent).unwrap();
         std::fs::create_dir(&dir).unwrap();
         std::os::unix::fs::symlink("/etc", dir.join("home")).unwrap();
         chmod(&dir, 0o500);
-        assert!(checked_empty_root(&written, SETTLED).0.is_none(), "the new tree has an entry: refused");
+        let Some((_, handle)) = checked_empty_root(&written, SETTLED).0 else { panic!("the checked root is served") };
+        let served = handle.metadata().unwrap();
+        assert_eq!((served.dev(), served.ino()), (kept.dev(), kept.ino()), "the handle checked, not the new tree");
+        assert!(cordon_host::fs::pin::is_empty_dir(&handle).unwrap());
         chmod(&dir, 0o700);
         std::fs::remove_file(dir.join("home")).unwrap();
         chmod(&dir, 0o500);
-        served_is_at(checked_empty_root(&written, SETTLED).0, &dir);
         for d in [&dir, &tmp.path().join("moved"), &tmp.path().join("T.old/cordon-empty-test")] {
             chmod(d, 0o700);
         }
