@@ -24,6 +24,42 @@ fn status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// `iters` rounds of `tasks` calls at once on `rt`, each made by `call` and timed into
+/// `latencies`; a call that fails (its task panics) fails the bench. The rounds' wall time.
+fn rounds<F, Fut>(
+    rt: &tokio::runtime::Runtime,
+    iters: u64,
+    tasks: usize,
+    latencies: &Arc<std::sync::Mutex<Vec<Duration>>>,
+    call: F,
+) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let start = Instant::now();
+    for _ in 0..iters {
+        rt.block_on(async {
+            let handles: Vec<_> = (0..tasks)
+                .map(|_| {
+                    let (fut, lat) = (call(), latencies.clone());
+                    tokio::spawn(async move {
+                        let t = Instant::now();
+                        fut.await;
+                        lat.lock().map(|mut l| l.push(t.elapsed())).ok();
+                    })
+                })
+                .collect();
+            for h in handles {
+                if let Err(e) = h.await {
+                    panic!("a call failed: {e}");
+                }
+            }
+        });
+    }
+    start.elapsed()
+}
+
 /// Calls, p50 and p99 of the latencies recorded, and the peak resident set so far.
 fn summary(latencies: &std::sync::Mutex<Vec<Duration>>) -> String {
     let mut l = latencies.lock().map(|l| l.clone()).unwrap_or_default();
@@ -96,27 +132,13 @@ fn bench(c: &mut Criterion) {
         g.throughput(criterion::Throughput::Elements(tasks as u64));
         g.bench_function(format!("{tasks} tasks"), |b| {
             b.iter_custom(|iters| {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    rt.block_on(async {
-                        let mut handles = Vec::with_capacity(tasks);
-                        for _ in 0..tasks {
-                            let (tool, plan, lat) = (tool.clone(), plan.clone(), latencies.clone());
-                            handles.push(tokio::spawn(async move {
-                                let t = Instant::now();
-                                let out = tool.run_plan(&plan, Call::new(["probe", "exit", "0"])).await;
-                                assert!(out.is_ok_and(|o| o.code == 0));
-                                lat.lock().map(|mut l| l.push(t.elapsed())).ok();
-                            }));
-                        }
-                        for h in handles {
-                            if let Err(e) = h.await {
-                                panic!("a call failed: {e}");
-                            }
-                        }
-                    });
-                }
-                start.elapsed()
+                rounds(&rt, iters, tasks, &latencies, || {
+                    let (tool, plan) = (tool.clone(), plan.clone());
+                    async move {
+                        let out = tool.run_plan(&plan, Call::new(["probe", "exit", "0"])).await;
+                        assert!(out.is_ok_and(|o| o.code == 0));
+                    }
+                })
             })
         });
         eprintln!("library/concurrent/{tasks} tasks: {}", summary(&latencies));
@@ -136,32 +158,16 @@ fn bench(c: &mut Criterion) {
     g.throughput(criterion::Throughput::Elements(64));
     g.bench_function("64 tasks, read a granted file", |b| {
         b.iter_custom(|iters| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                rt.block_on(async {
-                    let handles: Vec<_> = (0..64)
-                        .map(|_| {
-                            let (tool, plan, lat, file) =
-                                (tool.clone(), read_plan.clone(), latencies.clone(), file.clone());
-                            tokio::spawn(async move {
-                                let t = Instant::now();
-                                let out = tool.run_plan(&plan, Call::new(["probe", "read", file.as_str()])).await;
-                                // The probe prints `{"op":"read",…,"ok":true,"value":"granted"}`.
-                                assert!(out.is_ok_and(
-                                    |o| o.code == 0 && o.stdout.windows(16).any(|w| w == b"\"value\":\"granted")
-                                ));
-                                lat.lock().map(|mut l| l.push(t.elapsed())).ok();
-                            })
-                        })
-                        .collect();
-                    for h in handles {
-                        if let Err(e) = h.await {
-                            panic!("a call failed: {e}");
-                        }
-                    }
-                });
-            }
-            start.elapsed()
+            rounds(&rt, iters, 64, &latencies, || {
+                let (tool, plan, file) = (tool.clone(), read_plan.clone(), file.clone());
+                async move {
+                    let out = tool.run_plan(&plan, Call::new(["probe", "read", file.as_str()])).await;
+                    // The probe prints `{"op":"read",…,"ok":true,"value":"granted"}`.
+                    assert!(
+                        out.is_ok_and(|o| o.code == 0 && o.stdout.windows(16).any(|w| w == b"\"value\":\"granted"))
+                    );
+                }
+            })
         })
     });
     eprintln!("library/concurrent/64 tasks, read a granted file: {}", summary(&latencies));
@@ -180,30 +186,14 @@ fn bench(c: &mut Criterion) {
     let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
     g.bench_function("64 tasks, a policy parsed and planned per call", |b| {
         b.iter_custom(|iters| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                rt.block_on(async {
-                    let handles: Vec<_> = (0..64)
-                        .map(|_| {
-                            let (tool, text, lat) = (tool.clone(), typical.clone(), latencies.clone());
-                            tokio::spawn(async move {
-                                let t = Instant::now();
-                                let policy =
-                                    Policy::parse(&text, &cordon_runtime::SystemHost).unwrap_or_else(|e| panic!("{e}"));
-                                let out = tool.run(&policy, Call::new(["probe", "exit", "0"])).await;
-                                assert!(out.is_ok_and(|o| o.code == 0));
-                                lat.lock().map(|mut l| l.push(t.elapsed())).ok();
-                            })
-                        })
-                        .collect();
-                    for h in handles {
-                        if let Err(e) = h.await {
-                            panic!("a call failed: {e}");
-                        }
-                    }
-                });
-            }
-            start.elapsed()
+            rounds(&rt, iters, 64, &latencies, || {
+                let (tool, text) = (tool.clone(), typical.clone());
+                async move {
+                    let policy = Policy::parse(&text, &cordon_runtime::SystemHost).unwrap_or_else(|e| panic!("{e}"));
+                    let out = tool.run(&policy, Call::new(["probe", "exit", "0"])).await;
+                    assert!(out.is_ok_and(|o| o.code == 0));
+                }
+            })
         })
     });
     eprintln!("library/concurrent/64 tasks, a policy parsed and planned per call: {}", summary(&latencies));
@@ -276,50 +266,36 @@ fn baseline(c: &mut Criterion) {
         let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
         g.bench_function(format!("{tasks} tasks{name}"), |b| {
             b.iter_custom(|iters| {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    rt.block_on(async {
-                        let mut handles = Vec::with_capacity(tasks);
-                        for _ in 0..tasks {
-                            let (engine, pre, dir, lat) = (engine.clone(), pre.clone(), dir.clone(), latencies.clone());
-                            handles.push(tokio::spawn(async move {
-                                let t = Instant::now();
-                                let mut b = wasmtime_wasi::WasiCtxBuilder::new();
-                                b.args(&args);
-                                let out = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(1 << 16);
-                                b.stdout(out.clone());
-                                b.preopened_dir(&dir, "/data", wasmtime_wasi::FsPerms::ReadOnly)
-                                    .unwrap_or_else(|e| panic!("{e}"));
-                                let data = Bare {
-                                    ctx: b.build(),
-                                    table: wasmtime::component::ResourceTable::new(),
-                                    http: wasmtime_wasi_http::WasiHttpCtx::new(),
-                                };
-                                let mut store = wasmtime::Store::new(&engine, data);
-                                store.set_epoch_deadline(u64::MAX / 2);
-                                let cmd = pre.instantiate_async(&mut store).await.unwrap_or_else(|e| panic!("{e}"));
-                                let r = cmd.wasi_cli_run().call_run(&mut store).await;
-                                // `exit 0` ends through the exit interface; `read` returns.
-                                assert!(
-                                    r.is_ok()
-                                        || r.is_err_and(|e| e
-                                            .downcast_ref::<wasmtime_wasi::I32Exit>()
-                                            .is_some_and(|x| x.0 == 0))
-                                );
-                                // `read` prints `{"op":"read",…,"ok":true,"value":"granted"}`.
-                                let printed = out.contents();
-                                assert!(args[1] != "read" || printed.windows(16).any(|w| w == b"\"value\":\"granted"));
-                                lat.lock().map(|mut l| l.push(t.elapsed())).ok();
-                            }));
-                        }
-                        for h in handles {
-                            if let Err(e) = h.await {
-                                panic!("a call failed: {e}");
-                            }
-                        }
-                    });
-                }
-                start.elapsed()
+                rounds(&rt, iters, tasks, &latencies, || {
+                    let (engine, pre, dir) = (engine.clone(), pre.clone(), dir.clone());
+                    async move {
+                        let mut b = wasmtime_wasi::WasiCtxBuilder::new();
+                        b.args(&args);
+                        let out = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(1 << 16);
+                        b.stdout(out.clone());
+                        b.preopened_dir(&dir, "/data", wasmtime_wasi::FsPerms::ReadOnly)
+                            .unwrap_or_else(|e| panic!("{e}"));
+                        let data = Bare {
+                            ctx: b.build(),
+                            table: wasmtime::component::ResourceTable::new(),
+                            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+                        };
+                        let mut store = wasmtime::Store::new(&engine, data);
+                        store.set_epoch_deadline(u64::MAX / 2);
+                        let cmd = pre.instantiate_async(&mut store).await.unwrap_or_else(|e| panic!("{e}"));
+                        let r = cmd.wasi_cli_run().call_run(&mut store).await;
+                        // `exit 0` ends through the exit interface; `read` returns.
+                        assert!(
+                            r.is_ok()
+                                || r.is_err_and(|e| e
+                                    .downcast_ref::<wasmtime_wasi::I32Exit>()
+                                    .is_some_and(|x| x.0 == 0))
+                        );
+                        // `read` prints `{"op":"read",…,"ok":true,"value":"granted"}`.
+                        let printed = out.contents();
+                        assert!(args[1] != "read" || printed.windows(16).any(|w| w == b"\"value\":\"granted"));
+                    }
+                })
             })
         });
         eprintln!("baseline/bare-wasmtime/{tasks} tasks{name}: {}", summary(&latencies));
